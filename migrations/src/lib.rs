@@ -1,0 +1,14 @@
+//! Tessera's schema, one migration per change. Run at start-up and by `tessera migrate`.
+//! Times are stored as Unix milliseconds (BIGINT) so that SQLite and PostgreSQL compare them alike.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,115 @@
+//! The application: the HTML shell, the routes, and who is signed in.
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use crate::auth::api::{Login, Logout, whoami};
+use crate::auth::model::{Permission, Viewer};
+use crate::auth::pages::LoginPage;
+use crate::error::AppError;
+use crate::i18n::*;
+use crate::licenses::pages::LicensesPage;
+use crate::ui::layout::{Header, RequirePermission, SettingsLayout};
+use crate::ui::pages::{HomePage, NotFoundPage};
+use crate::users::pages::UsersPage;
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html>
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Sign-in and sign-out, shared by the pages so that who is signed in is asked again after each.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub login: ServerAction<Login>,
+    pub logout: ServerAction<Logout>,
+    pub viewer: Resource<Result<Option<Viewer>, AppError>>,
+}
+
+pub fn use_session() -> Session {
+    expect_context::<Session>()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let login = ServerAction::<Login>::new();
+    let logout = ServerAction::<Logout>::new();
+    let viewer = Resource::new(
+        move || (login.version().get(), logout.version().get()),
+        |_| whoami(),
+    );
+    provide_context(Session {
+        login,
+        logout,
+        viewer,
+    });
+
+    view! {
+        <I18nContextProvider>
+            <Stylesheet id="leptos" href="/pkg/tessera.css" />
+            <TitleText />
+            <Router>
+                <Header />
+                <main>
+                    <Routes fallback=NotFoundPage>
+                        <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
+                        <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                        <ParentRoute
+                            path=path!("/settings")
+                            view=SettingsLayout
+                            ssr=SsrMode::Async
+                        >
+                            <Route
+                                path=path!("")
+                                view=|| view! { <Redirect path="/settings/licenses" /> }
+                            />
+                            <Route
+                                path=path!("licenses")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::ViewLicenses>
+                                            <LicensesPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("users")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::ManageUsers>
+                                            <UsersPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                        </ParentRoute>
+                    </Routes>
+                </main>
+            </Router>
+        </I18nContextProvider>
+    }
+}
+
+#[component]
+fn TitleText() -> impl IntoView {
+    let i18n = use_i18n();
+    view! { <Title text=move || t_string!(i18n, app.title).to_string() /> }
+}

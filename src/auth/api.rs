@@ -1,0 +1,108 @@
+//! Sign-in, sign-out and "who am I": the server functions of the auth capability.
+use leptos::prelude::*;
+
+use super::model::Viewer;
+use crate::error::AppError;
+
+/// Signs in and goes to `next` (a path on this site) or the role's start page.
+/// Works as a plain form post without JavaScript: errors come back in the URL.
+#[server(endpoint = "login")]
+pub async fn login(
+    user_name: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    use super::model::{Role, safe_next, validate_user_name};
+    use super::server::{middleware, sessions, throttle, tokens::Claims};
+    use crate::server::state::app_state;
+    use crate::users::entity as user;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let state = app_state()?;
+    let now = state.clock.now_ms();
+    if user_name.trim().is_empty() {
+        return Err(AppError::invalid(
+            crate::error::Field::UserName,
+            crate::error::Problem::Required,
+        ));
+    }
+    throttle::check(&state.db, &user_name, now).await?;
+
+    let found = match validate_user_name(&user_name) {
+        Ok(name) => {
+            user::Entity::find()
+                .filter(user::Column::Name.eq(name))
+                .one(&state.db)
+                .await?
+        }
+        Err(_) => None,
+    };
+    let matches = state
+        .passwords
+        .verify(password, found.as_ref().map(|u| u.password_hash.clone()))
+        .await?;
+    let user = match found {
+        Some(u) if matches => u,
+        _ => {
+            throttle::record_failure(&state.db, &user_name, now).await?;
+            tracing::info!(user_name = %throttle::key(&user_name), "failed sign-in");
+            return Err(AppError::BadCredentials);
+        }
+    };
+    if user.disabled {
+        return Err(AppError::AccountDisabled);
+    }
+    let role = Role::parse(&user.role)
+        .ok_or_else(|| crate::error::internal(format_args!("user {} has an unknown role", user.id)))?;
+
+    throttle::clear(&state.db, &user_name).await?;
+    let ttl_ms = state.config.session_ttl_secs * 1000;
+    let session = sessions::create(&state.db, &user.id, now, ttl_ms).await?;
+    let token = state
+        .tokens
+        .issue(&Claims {
+            sub: user.id.clone(),
+            jti: session.id,
+            iss: state.installation_id.to_string(),
+            iat: now / 1000,
+            nbf: now / 1000,
+            exp: session.expires_at / 1000,
+        })
+        .map_err(crate::error::internal)?;
+    set_cookie(&middleware::session_cookie(
+        &token,
+        state.config.session_ttl_secs,
+        state.config.secure_cookies,
+    ))?;
+    tracing::info!(user = %user.name, "signed in");
+    leptos_axum::redirect(&safe_next(next.as_deref(), role));
+    Ok(())
+}
+
+/// Ends this browser's session at once and returns to the sign-in page.
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use super::server::{middleware, sessions, signed_in};
+    use crate::server::state::app_state;
+
+    let state = app_state()?;
+    let who = signed_in()?;
+    sessions::end(&state.db, &who.session_id).await?;
+    set_cookie(&middleware::clear_cookie(state.config.secure_cookies))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The signed-in user, or `None`. Anyone may ask.
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<Viewer>, AppError> {
+    Ok(super::server::current().map(|a| a.viewer))
+}
+
+#[cfg(feature = "ssr")]
+fn set_cookie(value: &str) -> Result<(), AppError> {
+    let header = http::HeaderValue::from_str(value).map_err(crate::error::internal)?;
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    response.append_header(http::header::SET_COOKIE, header);
+    Ok(())
+}

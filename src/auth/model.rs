@@ -1,0 +1,242 @@
+//! Who may do what: the roles, their permissions, and the rules for names and passwords.
+//! This is the one place that says what each role may do.
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, Field, Problem};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Administrator,
+    /// Holds the `CanManageLicUsers` permission.
+    LicenseManager,
+    User,
+}
+
+/// Everything a role can be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    /// See Settings > Licenses and the licenses in it.
+    ViewLicenses,
+    /// Make a license request for the vendor.
+    RequestLicenses,
+    /// Upload signed packages.
+    UploadLicenses,
+    /// Delete licenses (back to demo mode).
+    DeleteLicenses,
+    /// Give personal seats to users and recall them.
+    ManageSeats,
+    /// Bind agent licenses to agents, shut agents down.
+    BindAgents,
+    /// Create users, change their role, disable them, reset passwords.
+    ManageUsers,
+    /// Create, rename and delete tenants; assign platform licenses.
+    ManageTenants,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 8] = [
+        Permission::ViewLicenses,
+        Permission::RequestLicenses,
+        Permission::UploadLicenses,
+        Permission::DeleteLicenses,
+        Permission::ManageSeats,
+        Permission::BindAgents,
+        Permission::ManageUsers,
+        Permission::ManageTenants,
+    ];
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Administrator, Role::LicenseManager, Role::User];
+
+    /// The single table of what each role may do.
+    pub const fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Administrator => true,
+            Role::LicenseManager => matches!(permission, ViewLicenses | ManageSeats | BindAgents),
+            Role::User => false,
+        }
+    }
+
+    pub const fn can_view_licenses(self) -> bool {
+        self.allows(Permission::ViewLicenses)
+    }
+
+    pub const fn can_manage_users(self) -> bool {
+        self.allows(Permission::ManageUsers)
+    }
+
+    pub const fn can_upload(self) -> bool {
+        self.allows(Permission::UploadLicenses)
+    }
+
+    pub const fn can_manage_seats(self) -> bool {
+        self.allows(Permission::ManageSeats)
+    }
+
+    /// Whether the Settings area has anything for this role.
+    pub const fn sees_settings(self) -> bool {
+        self.can_view_licenses() || self.can_manage_users()
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Administrator => "administrator",
+            Role::LicenseManager => "license_manager",
+            Role::User => "user",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The signed-in person, as the pages and server functions see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub tenant_id: String,
+}
+
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 256;
+pub const USER_NAME_MAX: usize = 64;
+
+/// A user name: 1 to 64 letters, digits, `.`, `_`, `-` or `@`, trimmed.
+pub fn validate_user_name(raw: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid(Field::UserName, Problem::Required));
+    }
+    if name.chars().count() > USER_NAME_MAX {
+        return Err(AppError::invalid(
+            Field::UserName,
+            Problem::TooLong {
+                max: USER_NAME_MAX as u32,
+            },
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(AppError::invalid(Field::UserName, Problem::BadCharacters));
+    }
+    Ok(name.to_string())
+}
+
+/// A password for a new or reset account: at least 8 characters, at most 256.
+pub fn validate_new_password(password: &str) -> Result<(), AppError> {
+    let len = password.chars().count();
+    if len < PASSWORD_MIN {
+        return Err(AppError::invalid(
+            Field::Password,
+            Problem::TooShort {
+                min: PASSWORD_MIN as u32,
+            },
+        ));
+    }
+    if len > PASSWORD_MAX {
+        return Err(AppError::invalid(
+            Field::Password,
+            Problem::TooLong {
+                max: PASSWORD_MAX as u32,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Where to go after signing in: only a path on this site, never another origin.
+pub fn safe_next(next: Option<&str>, role: Role) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ if role.can_view_licenses() => "/settings/licenses".to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn administrator_may_do_everything() {
+        for p in Permission::ALL {
+            assert!(Role::Administrator.allows(p), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn license_manager_sees_distributes_and_binds_only() {
+        let allowed: Vec<_> = Permission::ALL
+            .into_iter()
+            .filter(|p| Role::LicenseManager.allows(*p))
+            .collect();
+        assert_eq!(
+            allowed,
+            vec![
+                Permission::ViewLicenses,
+                Permission::ManageSeats,
+                Permission::BindAgents
+            ]
+        );
+        assert!(!Role::LicenseManager.can_upload());
+        assert!(!Role::LicenseManager.can_manage_users());
+    }
+
+    #[test]
+    fn user_may_do_nothing_in_settings() {
+        for p in Permission::ALL {
+            assert!(!Role::User.allows(p), "{p:?}");
+        }
+        assert!(!Role::User.sees_settings());
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn passwords_under_eight_characters_are_weak() {
+        assert!(validate_new_password("1234567").is_err());
+        assert!(validate_new_password("12345678").is_ok());
+        // Characters, not bytes: seven Cyrillic letters are still too short.
+        assert!(validate_new_password("пароль7").is_err());
+        assert!(validate_new_password(&"x".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn user_names_are_trimmed_and_checked() {
+        assert_eq!(validate_user_name("  alice ").unwrap(), "alice");
+        assert!(validate_user_name("").is_err());
+        assert!(validate_user_name("a b").is_err());
+        assert!(validate_user_name("<script>").is_err());
+        assert!(validate_user_name(&"a".repeat(65)).is_err());
+        assert!(validate_user_name("ivan.petrov@corp").is_ok());
+    }
+
+    #[test]
+    fn next_never_leaves_the_site() {
+        assert_eq!(
+            safe_next(Some("/settings/users"), Role::User),
+            "/settings/users"
+        );
+        assert_eq!(
+            safe_next(Some("//evil.example"), Role::Administrator),
+            "/settings/licenses"
+        );
+        assert_eq!(safe_next(Some("https://evil.example"), Role::User), "/");
+        assert_eq!(safe_next(Some("/\\evil.example"), Role::User), "/");
+        assert_eq!(safe_next(None, Role::LicenseManager), "/settings/licenses");
+    }
+}

@@ -1,0 +1,82 @@
+//! Resolves the session cookie into the caller, once per request.
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::header::COOKIE;
+
+use super::guard::Authenticated;
+use super::sessions;
+use crate::server::state::AppState;
+
+pub const COOKIE_NAME: &str = "tessera_session";
+
+/// The value of the session cookie in a `Cookie` header.
+pub fn session_token(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value)
+}
+
+/// The `Set-Cookie` value that stores a session token.
+pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
+    format!(
+        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The `Set-Cookie` value that removes it.
+pub fn clear_cookie(secure: bool) -> String {
+    session_cookie("", 0, secure)
+}
+
+pub async fn resolve_session(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = session_token(req.headers()) {
+        let now = state.clock.now_ms();
+        if let Some(claims) = state.tokens.verify(token, now / 1000) {
+            match sessions::resolve(&state.db, &claims.jti, &claims.sub, now).await {
+                Ok(Some(viewer)) => {
+                    req.extensions_mut().insert(Authenticated {
+                        viewer,
+                        session_id: claims.jti,
+                    });
+                }
+                Ok(None) => {}
+                // The database is down: the request goes on unauthenticated and will be refused
+                // by whatever it needs; the error was logged.
+                Err(_) => {}
+            }
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_among_other_cookies() {
+        let mut h = http::HeaderMap::new();
+        h.insert(COOKIE, "a=1; tessera_session=abc.def.ghi; b=2".parse().unwrap());
+        assert_eq!(session_token(&h), Some("abc.def.ghi"));
+        h.insert(COOKIE, "tessera_sessionx=1".parse().unwrap());
+        assert_eq!(session_token(&h), None);
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_and_strict() {
+        let c = session_cookie("t", 60, false);
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"));
+        assert!(session_cookie("t", 60, true).ends_with("; Secure"));
+    }
+}

@@ -1,0 +1,10 @@
+//! The server half of sign-in: sessions, tokens, passwords, throttling and the permission check.
+pub mod entity;
+pub mod guard;
+pub mod middleware;
+pub mod passwords;
+pub mod sessions;
+pub mod throttle;
+pub mod tokens;
+
+pub use guard::{Authenticated, Granted, cap, current, require, signed_in};

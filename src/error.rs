@@ -1,0 +1,180 @@
+//! The one application error. Every server function and API handler returns it; each variant is
+//! something a person can act on, and none carries SQL, a path or a panic message.
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// A form field an [`AppError::Invalid`] points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    UserName,
+    Password,
+    Role,
+    Tenant,
+    User,
+    Request,
+}
+
+/// What is wrong with a field, in words the UI translates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "problem")]
+pub enum Problem {
+    Required,
+    TooShort { min: u32 },
+    TooLong { max: u32 },
+    BadCharacters,
+    Taken,
+    Unknown,
+    /// The request itself could not be read (a missing or mistyped argument).
+    Malformed { detail: String },
+}
+
+/// Why a change was refused although the input was well formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    OwnAccount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "error")]
+pub enum AppError {
+    #[error("sign in first")]
+    NotSignedIn,
+    #[error("wrong user name or password")]
+    BadCredentials,
+    #[error("this account is disabled")]
+    AccountDisabled,
+    #[error("too many attempts, try again in {minutes} minutes")]
+    TooManyAttempts { minutes: u32 },
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("refused: the request came from another site")]
+    CrossSite,
+    #[error("{field:?}: {problem:?}")]
+    Invalid { field: Field, problem: Problem },
+    #[error("conflict: {kind:?}")]
+    Conflict { kind: ConflictKind },
+    #[error("not found")]
+    NotFound,
+    #[error("the database is unavailable, try again shortly")]
+    Unavailable,
+    #[error("internal error (request {request_id})")]
+    Internal { request_id: String },
+    /// The client could not reach the server or read its answer.
+    #[error("could not reach Tessera: {detail}")]
+    Transport { detail: String },
+}
+
+impl AppError {
+    pub fn invalid(field: Field, problem: Problem) -> Self {
+        AppError::Invalid { field, problem }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::NotSignedIn | AppError::BadCredentials => 401,
+            AppError::AccountDisabled | AppError::Forbidden | AppError::CrossSite => 403,
+            AppError::TooManyAttempts { .. } => 429,
+            AppError::Invalid { .. } => 400,
+            AppError::Conflict { .. } => 409,
+            AppError::NotFound => 404,
+            AppError::Unavailable => 503,
+            AppError::Internal { .. } => 500,
+            AppError::Transport { .. } => 502,
+        }
+    }
+}
+
+/// Logs an unexpected failure with a fresh request id and returns the error the caller sees,
+/// which holds only that id.
+#[cfg(feature = "ssr")]
+pub fn internal(detail: impl std::fmt::Display) -> AppError {
+    let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    tracing::error!(request_id = %request_id, "internal error: {detail}");
+    AppError::Internal { request_id }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match &e {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
+                tracing::warn!("database unavailable: {e}");
+                AppError::Unavailable
+            }
+            _ => internal(format_args!("database: {e}")),
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            // The arguments could not be read: the caller sent something malformed.
+            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::Deserialization(detail) => {
+                AppError::invalid(Field::Request, Problem::Malformed { detail })
+            }
+            ServerFnErrorErr::MissingArg(detail) => {
+                AppError::invalid(Field::Request, Problem::Malformed { detail })
+            }
+            ServerFnErrorErr::Request(detail) | ServerFnErrorErr::Response(detail) => {
+                AppError::Transport { detail }
+            }
+            other => AppError::Transport {
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_is_a_4xx_and_only_internal_is_500() {
+        let refusals = [
+            AppError::NotSignedIn,
+            AppError::BadCredentials,
+            AppError::AccountDisabled,
+            AppError::TooManyAttempts { minutes: 3 },
+            AppError::Forbidden,
+            AppError::CrossSite,
+            AppError::invalid(Field::Password, Problem::TooShort { min: 8 }),
+            AppError::Conflict {
+                kind: ConflictKind::OwnAccount,
+            },
+            AppError::NotFound,
+        ];
+        for e in refusals {
+            assert!((400..500).contains(&e.status()), "{e:?}");
+        }
+        assert_eq!(
+            AppError::Internal {
+                request_id: "x".into()
+            }
+            .status(),
+            500
+        );
+    }
+
+    #[test]
+    fn malformed_arguments_become_a_400_naming_the_problem() {
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Args("missing field `password`".into()));
+        assert_eq!(e.status(), 400);
+        assert!(matches!(e, AppError::Invalid { field: Field::Request, problem: Problem::Malformed { ref detail } } if detail.contains("password")));
+    }
+
+    #[test]
+    fn errors_round_trip_through_json() {
+        let e = AppError::TooManyAttempts { minutes: 7 };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<AppError>(&json).unwrap(), e);
+    }
+}

@@ -1,0 +1,24 @@
+//! Tessera: a self-hosted license manager. One crate, two builds: `ssr` is the server (axum,
+//! sea-orm, sign-in, the agent API), `hydrate` the WASM client that takes over the pages.
+#![recursion_limit = "256"]
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod installation;
+pub mod licenses;
+pub mod tenants;
+pub mod ui;
+pub mod users;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

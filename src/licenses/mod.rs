@@ -1,0 +1,4 @@
+//! Licenses: Settings > Licenses, and (in later issues) packages, certificates and seats.
+pub mod api;
+pub mod model;
+pub mod pages;

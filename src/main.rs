@@ -1,0 +1,59 @@
+//! `tessera`: serves the console and the agent API; `tessera migrate` only migrates.
+use std::process::ExitCode;
+
+use tessera::server::{self, clock::Clock, config::Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .with_target(false)
+        .init();
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            // One line that names what is wrong.
+            eprintln!("tessera: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    match args.first().map(String::as_str) {
+        None | Some("serve") => {
+            let state = server::prepare(config, Clock::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            server::serve(state).await.map_err(|e| e.to_string())
+        }
+        Some("migrate") => {
+            let db = server::db::connect(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            server::db::migrate(&db).await.map_err(|e| e.to_string())?;
+            println!("the database schema is up to date");
+            Ok(())
+        }
+        Some("--help") | Some("-h") | Some("help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+const USAGE: &str = "usage: tessera [serve | migrate]
+
+Configuration, by environment:
+  TESSERA_DATABASE_URL    sqlite://PATH or postgres://... (default sqlite://data/tessera.db)
+  LEPTOS_SITE_ADDR        address to listen on (default 127.0.0.1:3000)
+  TESSERA_VENDOR_KEYS     PEM file with the trusted vendor public keys
+  TESSERA_ADMIN_PASSWORD  password of the first administrator \"admin\"
+  TESSERA_SECURE_COOKIES  true behind HTTPS or a TLS-terminating proxy";

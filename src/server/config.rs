@@ -1,0 +1,192 @@
+//! Configuration from the environment (PRODUCT.md, "How it runs"). A wrong value stops start-up
+//! with one line that names the variable and what is wrong with it.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub site_addr: SocketAddr,
+    /// Where the compiled client (pkg/) and public assets are served from.
+    pub site_root: String,
+    /// The PEM text of the trusted vendor public keys, if configured.
+    pub vendor_keys_pem: Option<String>,
+    pub admin_password: Option<String>,
+    /// Mark the session cookie `Secure` (behind HTTPS or a TLS-terminating proxy).
+    pub secure_cookies: bool,
+    /// How long a session lasts, in seconds.
+    pub session_ttl_secs: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+fn err(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        reason: reason.into(),
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`, so tests can pass their own variables.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let database_url = get("TESSERA_DATABASE_URL")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        check_database_url(&database_url)?;
+
+        let site_addr = match get("LEPTOS_SITE_ADDR").filter(|s| !s.is_empty()) {
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+            Some(s) => s.parse().map_err(|_| {
+                err(
+                    "LEPTOS_SITE_ADDR",
+                    format!("cannot parse {s:?}: expected an address such as 127.0.0.1:3000"),
+                )
+            })?,
+        };
+
+        let vendor_keys_pem = match get("TESSERA_VENDOR_KEYS").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                err(
+                    "TESSERA_VENDOR_KEYS",
+                    format!("cannot read the key file {path:?}: {e}"),
+                )
+            })?),
+        };
+
+        let admin_password = get("TESSERA_ADMIN_PASSWORD").filter(|s| !s.is_empty());
+        if let Some(p) = &admin_password {
+            crate::auth::model::validate_new_password(p).map_err(|_| {
+                err(
+                    "TESSERA_ADMIN_PASSWORD",
+                    "too short: use at least 8 characters",
+                )
+            })?;
+        }
+
+        let secure_cookies = match get("TESSERA_SECURE_COOKIES").as_deref() {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(err(
+                    "TESSERA_SECURE_COOKIES",
+                    format!("{other:?} is not true or false"),
+                ));
+            }
+        };
+
+        let session_ttl_secs = match get("TESSERA_SESSION_HOURS").filter(|s| !s.is_empty()) {
+            None => 12 * 3600,
+            Some(h) => match h.parse::<i64>() {
+                Ok(h) if (1..=24 * 30).contains(&h) => h * 3600,
+                _ => {
+                    return Err(err(
+                        "TESSERA_SESSION_HOURS",
+                        format!("{h:?} is not a number of hours between 1 and 720"),
+                    ));
+                }
+            },
+        };
+
+        Ok(Config {
+            database_url,
+            site_addr,
+            site_root: get("LEPTOS_SITE_ROOT")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "target/site".to_string()),
+            vendor_keys_pem,
+            admin_password,
+            secure_cookies,
+            session_ttl_secs,
+        })
+    }
+
+    /// The SQLite file's folder, to create before connecting.
+    pub fn sqlite_dir(&self) -> Option<PathBuf> {
+        let path = self.database_url.strip_prefix("sqlite://")?;
+        let path = path.split('?').next().unwrap_or(path);
+        PathBuf::from(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+    }
+}
+
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    let name = "TESSERA_DATABASE_URL";
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() || path.starts_with('?') {
+            return Err(err(name, "sqlite:// needs a file path, e.g. sqlite://data/tessera.db"));
+        }
+        return Ok(());
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return url::Url::parse(url)
+            .map(|_| ())
+            .map_err(|e| err(name, format!("cannot parse the PostgreSQL URL: {e}")));
+    }
+    Err(err(
+        name,
+        "cannot parse: expected sqlite://PATH or postgres://USER@HOST/DATABASE",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_to_sqlite_under_data_on_port_3000() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.sqlite_dir(), Some(PathBuf::from("data")));
+        assert!(c.vendor_keys_pem.is_none());
+        assert!(!c.secure_cookies);
+    }
+
+    #[test]
+    fn each_wrong_value_names_its_variable() {
+        let cases: [(&str, &str); 6] = [
+            ("TESSERA_DATABASE_URL", "mysql://x"),
+            ("TESSERA_DATABASE_URL", "postgres://[bad"),
+            ("LEPTOS_SITE_ADDR", "localhost"),
+            ("TESSERA_VENDOR_KEYS", "/nonexistent/keys.pem"),
+            ("TESSERA_ADMIN_PASSWORD", "short"),
+            ("TESSERA_SECURE_COOKIES", "maybe"),
+        ];
+        for (var, value) in cases {
+            let e = config(&[(var, value)]).unwrap_err();
+            assert_eq!(e.variable, var, "{value}");
+            assert!(e.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn postgres_urls_are_accepted() {
+        let c = config(&[("TESSERA_DATABASE_URL", "postgres://postgres@127.0.0.1/tessera")]).unwrap();
+        assert_eq!(c.sqlite_dir(), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! The HTTP stack: pages, server functions, static files, and the layers every request passes.
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::header::{CONTENT_TYPE, HOST, ORIGIN};
+use http::{HeaderMap, Method, StatusCode};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use super::state::AppState;
+use crate::app::{App, shell};
+use crate::auth::server::middleware::resolve_session;
+use crate::error::AppError;
+
+/// The largest request body accepted (a license package of 8 MiB, form-encoded, fits).
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let shell_fn = {
+        let options = state.leptos.clone();
+        move || shell(options.clone())
+    };
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/{*fn_name}",
+            post({
+                let context = context.clone();
+                move |req: Request| leptos_axum::handle_server_fns_with_context(context, req)
+            }),
+        )
+        .leptos_routes_with_context(&state, routes, context.clone(), shell_fn)
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            context, shell,
+        ))
+        .layer(middleware::from_fn(api_error_status))
+        .layer(middleware::from_fn_with_state(state.clone(), resolve_session))
+        .layer(middleware::from_fn(refuse_cross_site))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(CompressionLayer::new())
+        .layer(CatchPanicLayer::custom(|_panic| {
+            // The panic's text is logged by the panic hook, never sent.
+            error_response(&crate::error::internal("a request handler panicked"))
+        }))
+        .with_state(state)
+}
+
+/// A JSON error answer with the error's own status.
+pub fn error_response(err: &AppError) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_string(err).unwrap_or_else(|_| "{}".to_string());
+    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Leptos answers every server function error with 500; give each its own status instead, so a
+/// refusal is a 4xx (and an unreadable argument a 400) whoever sends it.
+async fn api_error_status(req: Request, next: Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !is_api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return error_response(&crate::error::internal("unreadable error body"));
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Leptos does no CSRF check: a state-changing request that a browser marks as coming from
+/// another site is refused before it reaches any handler.
+async fn refuse_cross_site(req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && is_cross_site(req.headers()) {
+        tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
+        return error_response(&AppError::CrossSite);
+    }
+    next.run(req).await
+}
+
+/// Whether the browser says the request comes from another origin. Requests without `Origin`
+/// or `Sec-Fetch-Site` come from programs (agents, curl), which carry no ambient cookie risk.
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return true;
+        }
+    }
+    let Some(origin) = headers.get(ORIGIN) else {
+        return false;
+    };
+    let Some(host) = headers.get(HOST).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let Some(origin_authority) = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            })
+        })
+    else {
+        return true; // "null" or unparsable
+    };
+    !origin_authority.eq_ignore_ascii_case(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_and_programs_pass() {
+        assert!(!is_cross_site(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3000")
+        ])));
+        assert!(!is_cross_site(&headers(&[("host", "127.0.0.1:3000")])));
+        assert!(!is_cross_site(&headers(&[
+            ("host", "lic.corp"),
+            ("origin", "https://lic.corp"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+    }
+
+    #[test]
+    fn foreign_origins_are_refused() {
+        assert!(is_cross_site(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://evil.example")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3001")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "null")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("sec-fetch-site", "same-site")
+        ])));
+    }
+}

@@ -1,0 +1,95 @@
+//! The server: configuration, database, the HTTP stack, and start-up.
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod state;
+
+use std::sync::Arc;
+
+use leptos::config::LeptosOptions;
+
+use crate::auth::server::passwords::PasswordHasher;
+use crate::auth::server::tokens::TokenKeys;
+use clock::Clock;
+use config::Config;
+use state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Database(#[from] db::DbStartError),
+    #[error("first start: {0}")]
+    FirstStart(crate::error::AppError),
+    #[error("LEPTOS_SITE_ADDR: cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+}
+
+/// Connects, migrates, runs first start, and builds the shared state.
+pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartError> {
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    let passwords = PasswordHasher::default();
+    let installed = crate::installation::first_start::ensure(
+        &db,
+        &passwords,
+        config.admin_password.as_deref(),
+        clock.now_ms(),
+    )
+    .await
+    .map_err(StartError::FirstStart)?;
+    let leptos = LeptosOptions::builder()
+        .output_name("tessera")
+        .site_root(config.site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(config.site_addr)
+        .env(leptos::config::Env::PROD)
+        .build();
+    Ok(AppState {
+        tokens: Arc::new(TokenKeys::new(
+            &installed.token_secret,
+            &installed.installation_id,
+        )),
+        installation_id: installed.installation_id.into(),
+        db,
+        config: Arc::new(config),
+        passwords,
+        clock,
+        leptos,
+    })
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+pub async fn serve(state: AppState) -> Result<(), StartError> {
+    let addr = state.config.site_addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Listen(addr, e))?;
+    let app = http::router(state);
+    tracing::info!("Tessera listening on http://{addr}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| StartError::Listen(addr, e))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,27 @@
+//! Tenants: isolated parts of the installation.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tenants")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl From<Model> for super::Tenant {
+    fn from(m: Model) -> Self {
+        super::Tenant {
+            id: m.id,
+            name: m.name,
+            is_default: m.is_default,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! An application error, said in the reader's language, where the action happened.
+use leptos::prelude::*;
+
+use crate::error::{AppError, ConflictKind, Field, Problem};
+use crate::i18n::*;
+
+#[component]
+pub fn ErrorMessage(err: AppError) -> impl IntoView {
+    view! {
+        <p class="error" role="alert">
+            <ErrorText err />
+        </p>
+    }
+}
+
+#[component]
+pub fn ErrorText(err: AppError) -> impl IntoView {
+    let i18n = use_i18n();
+    match err {
+        AppError::NotSignedIn => t!(i18n, errors.not_signed_in).into_any(),
+        AppError::BadCredentials => t!(i18n, errors.bad_credentials).into_any(),
+        AppError::AccountDisabled => t!(i18n, errors.account_disabled).into_any(),
+        AppError::TooManyAttempts { minutes } => {
+            t!(i18n, errors.too_many_attempts, count = move || minutes as i32).into_any()
+        }
+        AppError::Forbidden => t!(i18n, errors.forbidden).into_any(),
+        AppError::CrossSite => t!(i18n, errors.cross_site).into_any(),
+        AppError::Invalid { field, problem } => view! {
+            <FieldName field />
+            ": "
+            <ProblemText problem />
+        }
+        .into_any(),
+        AppError::Conflict {
+            kind: ConflictKind::OwnAccount,
+        } => t!(i18n, errors.own_account).into_any(),
+        AppError::NotFound => t!(i18n, errors.not_found).into_any(),
+        AppError::Unavailable => t!(i18n, errors.unavailable).into_any(),
+        AppError::Internal { request_id } => {
+            t!(i18n, errors.internal, id = move || request_id.clone()).into_any()
+        }
+        AppError::Transport { detail } => {
+            t!(i18n, errors.transport, detail = move || detail.clone()).into_any()
+        }
+    }
+}
+
+#[component]
+fn FieldName(field: Field) -> impl IntoView {
+    let i18n = use_i18n();
+    match field {
+        Field::UserName => t!(i18n, fields.user_name).into_any(),
+        Field::Password => t!(i18n, fields.password).into_any(),
+        Field::Role => t!(i18n, fields.role).into_any(),
+        Field::Tenant => t!(i18n, fields.tenant).into_any(),
+        Field::User => t!(i18n, fields.user).into_any(),
+        Field::Request => t!(i18n, fields.request).into_any(),
+    }
+}
+
+#[component]
+fn ProblemText(problem: Problem) -> impl IntoView {
+    let i18n = use_i18n();
+    match problem {
+        Problem::Required => t!(i18n, problems.required).into_any(),
+        Problem::TooShort { min } => {
+            t!(i18n, problems.too_short, count = move || min as i32).into_any()
+        }
+        Problem::TooLong { max } => {
+            t!(i18n, problems.too_long, count = move || max as i32).into_any()
+        }
+        Problem::BadCharacters => t!(i18n, problems.bad_characters).into_any(),
+        Problem::Taken => t!(i18n, problems.taken).into_any(),
+        Problem::Unknown => t!(i18n, problems.unknown).into_any(),
+        Problem::Malformed { detail } => {
+            t!(i18n, problems.malformed, detail = move || detail.clone()).into_any()
+        }
+    }
+}

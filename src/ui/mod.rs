@@ -1,0 +1,16 @@
+//! Pieces of the console shared by every capability's pages.
+pub mod errors;
+pub mod layout;
+pub mod pages;
+
+/// Sets the HTTP status of the page being rendered on the server; nothing in the browser.
+pub fn set_status(code: u16) {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(status) = http::StatusCode::from_u16(code) {
+            res.set_status(status);
+        }
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = code;
+}

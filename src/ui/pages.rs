@@ -1,0 +1,67 @@
+//! Pages that belong to no capability: home, 403 and 404.
+use leptos::prelude::*;
+use leptos_router::components::{A, Redirect};
+
+use crate::app::use_session;
+use crate::i18n::*;
+
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let i18n = use_i18n();
+    let session = use_session();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match session.viewer.await {
+                    Ok(Some(v)) => {
+                        let sees_settings = v.role.sees_settings();
+                        view! {
+                            <div class="page narrow">
+                                <h1>{t!(i18n, home.title)}</h1>
+                                <p>{t!(i18n, home.signed_in_as, name = move || v.name.clone())}</p>
+                                <Show when=move || sees_settings>
+                                    <p>
+                                        <A href="/settings/licenses">{t!(i18n, home.open_settings)}</A>
+                                    </p>
+                                </Show>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    _ => view! { <Redirect path="/login" /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn ForbiddenPage() -> impl IntoView {
+    let i18n = use_i18n();
+    super::set_status(403);
+    view! {
+        <div class="page narrow status-page">
+            <p class="status-code">"403"</p>
+            <h1>{t!(i18n, forbidden.title)}</h1>
+            <p>{t!(i18n, forbidden.body)}</p>
+            <p>
+                <A href="/">{t!(i18n, forbidden.home)}</A>
+            </p>
+        </div>
+    }
+}
+
+#[component]
+pub fn NotFoundPage() -> impl IntoView {
+    let i18n = use_i18n();
+    super::set_status(404);
+    view! {
+        <div class="page narrow status-page">
+            <p class="status-code">"404"</p>
+            <h1>{t!(i18n, not_found.title)}</h1>
+            <p>
+                <A href="/">{t!(i18n, forbidden.home)}</A>
+            </p>
+        </div>
+    }
+}

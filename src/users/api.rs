@@ -1,0 +1,68 @@
+//! Server functions of Settings > Users. Each one starts by checking that its caller may manage
+//! users; the operations themselves demand the proof.
+use leptos::prelude::*;
+
+use super::model::{UserRow, UsersListing};
+use crate::auth::model::Role;
+use crate::error::AppError;
+
+#[server(endpoint = "users/list")]
+pub async fn list_users() -> Result<UsersListing, AppError> {
+    use crate::auth::server::{cap::ManageUsers, require};
+    use crate::server::state::app_state;
+    let who = require::<ManageUsers>()?;
+    let state = app_state()?;
+    let tenants = crate::tenants::store::all(&state.db).await?;
+    let users = super::store::list(&state.db, &who, &tenants).await?;
+    Ok(UsersListing { users, tenants })
+}
+
+#[server(endpoint = "users/create")]
+pub async fn create_user(
+    user_name: String,
+    password: String,
+    role: Role,
+    tenant_id: String,
+) -> Result<UserRow, AppError> {
+    use crate::auth::server::{cap::ManageUsers, require};
+    use crate::server::state::app_state;
+    let who = require::<ManageUsers>()?;
+    let state = app_state()?;
+    let new = super::store::NewUser {
+        name: user_name,
+        password,
+        role,
+        tenant_id,
+    };
+    let row = super::store::create(&state.db, &state.passwords, &who, new, state.clock.now_ms())
+        .await?;
+    tracing::info!(by = %who.viewer().name, user = %row.name, "user created");
+    Ok(row)
+}
+
+#[server(endpoint = "users/set_role")]
+pub async fn set_user_role(user_id: String, role: Role) -> Result<(), AppError> {
+    use crate::auth::server::{cap::ManageUsers, require};
+    use crate::server::state::app_state;
+    let who = require::<ManageUsers>()?;
+    let state = app_state()?;
+    super::store::set_role(&state.db, &who, &user_id, role).await
+}
+
+#[server(endpoint = "users/set_disabled")]
+pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), AppError> {
+    use crate::auth::server::{cap::ManageUsers, require};
+    use crate::server::state::app_state;
+    let who = require::<ManageUsers>()?;
+    let state = app_state()?;
+    super::store::set_disabled(&state.db, &who, &user_id, disabled).await
+}
+
+#[server(endpoint = "users/reset_password")]
+pub async fn reset_user_password(user_id: String, password: String) -> Result<(), AppError> {
+    use crate::auth::server::{cap::ManageUsers, require};
+    use crate::server::state::app_state;
+    let who = require::<ManageUsers>()?;
+    let state = app_state()?;
+    super::store::reset_password(&state.db, &state.passwords, &who, &user_id, password).await
+}

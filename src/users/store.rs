@@ -1,0 +1,187 @@
+//! Persistence of users. Every change takes the proof that its caller may manage users.
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, SqlErr, TransactionTrait,
+};
+
+use super::entity as user;
+use super::model::UserRow;
+use crate::auth::model::{Role, validate_new_password, validate_user_name};
+use crate::auth::server::passwords::PasswordHasher;
+use crate::auth::server::{Granted, cap::ManageUsers, sessions};
+use crate::error::{AppError, ConflictKind, Field, Problem};
+use crate::tenants::{Tenant, entity as tenant};
+
+pub struct NewUser {
+    pub name: String,
+    pub password: String,
+    pub role: Role,
+    pub tenant_id: String,
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    _who: &Granted<ManageUsers>,
+    tenants: &[Tenant],
+) -> Result<Vec<UserRow>, AppError> {
+    let rows = user::Entity::find()
+        .order_by_asc(user::Column::Name)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|u| UserRow {
+            tenant_name: tenants
+                .iter()
+                .find(|t| t.id == u.tenant_id)
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            role: Role::parse(&u.role).unwrap_or(Role::User),
+            id: u.id,
+            name: u.name,
+            tenant_id: u.tenant_id,
+            disabled: u.disabled,
+        })
+        .collect())
+}
+
+/// Checks a new user's fields; the name and password rules come from `auth::model`.
+pub fn validate(name: &str, password: &str) -> Result<String, AppError> {
+    let name = validate_user_name(name)?;
+    validate_new_password(password)?;
+    Ok(name)
+}
+
+/// Inserts a user whose password is already hashed; used by first start and by [`create`].
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    name: String,
+    password_hash: String,
+    role: Role,
+    tenant_id: String,
+    now: i64,
+) -> Result<user::Model, AppError> {
+    let model = user::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        name: Set(name),
+        password_hash: Set(password_hash),
+        role: Set(role.as_str().to_string()),
+        tenant_id: Set(tenant_id),
+        disabled: Set(false),
+        locale: Set(None),
+        created_at: Set(now),
+    };
+    model.insert(db).await.map_err(|e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::invalid(Field::UserName, Problem::Taken)
+        }
+        _ => AppError::from(e),
+    })
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    passwords: &PasswordHasher,
+    _who: &Granted<ManageUsers>,
+    new: NewUser,
+    now: i64,
+) -> Result<UserRow, AppError> {
+    let name = validate(&new.name, &new.password)?;
+    let Some(t) = tenant::Entity::find_by_id(new.tenant_id.clone()).one(db).await? else {
+        return Err(AppError::invalid(Field::Tenant, Problem::Unknown));
+    };
+    if user::Entity::find()
+        .filter(user::Column::Name.eq(name.clone()))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::invalid(Field::UserName, Problem::Taken));
+    }
+    let hash = passwords.hash(new.password).await?;
+    let u = insert(db, name, hash, new.role, t.id.clone(), now).await?;
+    Ok(UserRow {
+        id: u.id,
+        name: u.name,
+        role: new.role,
+        tenant_id: t.id,
+        tenant_name: t.name,
+        disabled: false,
+    })
+}
+
+async fn find_other(
+    db: &impl ConnectionTrait,
+    who: &Granted<ManageUsers>,
+    user_id: &str,
+) -> Result<user::Model, AppError> {
+    let u = user::Entity::find_by_id(user_id.to_string())
+        .one(db)
+        .await?
+        .ok_or(AppError::invalid(Field::User, Problem::Unknown))?;
+    // An administrator cannot lock themselves out.
+    if u.id == who.viewer().id {
+        return Err(AppError::Conflict {
+            kind: ConflictKind::OwnAccount,
+        });
+    }
+    Ok(u)
+}
+
+pub async fn set_role(
+    db: &DatabaseConnection,
+    who: &Granted<ManageUsers>,
+    user_id: &str,
+    role: Role,
+) -> Result<(), AppError> {
+    let u = find_other(db, who, user_id).await?;
+    let mut m: user::ActiveModel = u.into();
+    m.role = Set(role.as_str().to_string());
+    m.update(db).await?;
+    Ok(())
+}
+
+/// Disables (ending every session of the user at once) or enables a user.
+pub async fn set_disabled(
+    db: &DatabaseConnection,
+    who: &Granted<ManageUsers>,
+    user_id: &str,
+    disabled: bool,
+) -> Result<(), AppError> {
+    let u = find_other(db, who, user_id).await?;
+    let txn = db.begin().await?;
+    let id = u.id.clone();
+    let mut m: user::ActiveModel = u.into();
+    m.disabled = Set(disabled);
+    m.update(&txn).await?;
+    if disabled {
+        sessions::end_all_for_user(&txn, &id).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password and ends every session of the user.
+pub async fn reset_password(
+    db: &DatabaseConnection,
+    passwords: &PasswordHasher,
+    who: &Granted<ManageUsers>,
+    user_id: &str,
+    password: String,
+) -> Result<(), AppError> {
+    validate_new_password(&password)?;
+    let u = user::Entity::find_by_id(user_id.to_string())
+        .one(db)
+        .await?
+        .ok_or(AppError::invalid(Field::User, Problem::Unknown))?;
+    let _ = who;
+    let hash = passwords.hash(password).await?;
+    let txn = db.begin().await?;
+    let id = u.id.clone();
+    let mut m: user::ActiveModel = u.into();
+    m.password_hash = Set(hash);
+    m.update(&txn).await?;
+    sessions::end_all_for_user(&txn, &id).await?;
+    txn.commit().await?;
+    Ok(())
+}
