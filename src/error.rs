@@ -21,13 +21,19 @@ pub enum Field {
 #[serde(rename_all = "snake_case", tag = "problem")]
 pub enum Problem {
     Required,
-    TooShort { min: u32 },
-    TooLong { max: u32 },
+    TooShort {
+        min: u32,
+    },
+    TooLong {
+        max: u32,
+    },
     BadCharacters,
     Taken,
     Unknown,
     /// The request itself could not be read (a missing or mistyped argument).
-    Malformed { detail: String },
+    Malformed {
+        detail: String,
+    },
 }
 
 /// Why a change was refused although the input was well formed.
@@ -166,9 +172,13 @@ mod tests {
 
     #[test]
     fn malformed_arguments_become_a_400_naming_the_problem() {
-        let e = AppError::from_server_fn_error(ServerFnErrorErr::Args("missing field `password`".into()));
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Args(
+            "missing field `password`".into(),
+        ));
         assert_eq!(e.status(), 400);
-        assert!(matches!(e, AppError::Invalid { field: Field::Request, problem: Problem::Malformed { ref detail } } if detail.contains("password")));
+        assert!(
+            matches!(e, AppError::Invalid { field: Field::Request, problem: Problem::Malformed { ref detail } } if detail.contains("password"))
+        );
     }
 
     #[test]

@@ -52,8 +52,9 @@ pub async fn login(
     if user.disabled {
         return Err(AppError::AccountDisabled);
     }
-    let role = Role::parse(&user.role)
-        .ok_or_else(|| crate::error::internal(format_args!("user {} has an unknown role", user.id)))?;
+    let role = Role::parse(&user.role).ok_or_else(|| {
+        crate::error::internal(format_args!("user {} has an unknown role", user.id))
+    })?;
 
     throttle::clear(&state.db, &user_name).await?;
     let ttl_ms = state.config.session_ttl_secs * 1000;

@@ -56,11 +56,7 @@ pub async fn ensure(
         }
     };
 
-    let default_tenant = match tenant::Entity::find()
-        .filter_default()
-        .one(&txn)
-        .await?
-    {
+    let default_tenant = match tenant::Entity::find().filter_default().one(&txn).await? {
         Some(t) => t,
         None => {
             tenant::ActiveModel {

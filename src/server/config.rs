@@ -129,7 +129,10 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
     let name = "TESSERA_DATABASE_URL";
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() || path.starts_with('?') {
-            return Err(err(name, "sqlite:// needs a file path, e.g. sqlite://data/tessera.db"));
+            return Err(err(
+                name,
+                "sqlite:// needs a file path, e.g. sqlite://data/tessera.db",
+            ));
         }
         return Ok(());
     }
@@ -186,7 +189,11 @@ mod tests {
 
     #[test]
     fn postgres_urls_are_accepted() {
-        let c = config(&[("TESSERA_DATABASE_URL", "postgres://postgres@127.0.0.1/tessera")]).unwrap();
+        let c = config(&[(
+            "TESSERA_DATABASE_URL",
+            "postgres://postgres@127.0.0.1/tessera",
+        )])
+        .unwrap();
         assert_eq!(c.sqlite_dir(), None);
     }
 }

@@ -25,7 +25,11 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbStartError
         std::fs::create_dir_all(&dir)
             .map_err(|e| DbStartError::Folder(dir.display().to_string(), e))?;
         if !url.contains("mode=") {
-            url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
         }
     }
     let sqlite = url.starts_with("sqlite:");
@@ -42,7 +46,9 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbStartError
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    Database::connect(options).await.map_err(DbStartError::Connect)
+    Database::connect(options)
+        .await
+        .map_err(DbStartError::Connect)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbStartError> {

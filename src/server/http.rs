@@ -41,11 +41,15 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .leptos_routes_with_context(&state, routes, context.clone(), shell_fn)
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            context, shell,
-        ))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
         .layer(middleware::from_fn(api_error_status))
-        .layer(middleware::from_fn_with_state(state.clone(), resolve_session))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            resolve_session,
+        ))
         .layer(middleware::from_fn(refuse_cross_site))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CompressionLayer::new())

@@ -20,9 +20,12 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
         AppError::NotSignedIn => t!(i18n, errors.not_signed_in).into_any(),
         AppError::BadCredentials => t!(i18n, errors.bad_credentials).into_any(),
         AppError::AccountDisabled => t!(i18n, errors.account_disabled).into_any(),
-        AppError::TooManyAttempts { minutes } => {
-            t!(i18n, errors.too_many_attempts, count = move || minutes as i32).into_any()
-        }
+        AppError::TooManyAttempts { minutes } => t!(
+            i18n,
+            errors.too_many_attempts,
+            count = move || minutes as i32
+        )
+        .into_any(),
         AppError::Forbidden => t!(i18n, errors.forbidden).into_any(),
         AppError::CrossSite => t!(i18n, errors.cross_site).into_any(),
         AppError::Invalid { field, problem } => view! {

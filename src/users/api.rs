@@ -34,8 +34,8 @@ pub async fn create_user(
         role,
         tenant_id,
     };
-    let row = super::store::create(&state.db, &state.passwords, &who, new, state.clock.now_ms())
-        .await?;
+    let row =
+        super::store::create(&state.db, &state.passwords, &who, new, state.clock.now_ms()).await?;
     tracing::info!(by = %who.viewer().name, user = %row.name, "user created");
     Ok(row)
 }

@@ -87,7 +87,10 @@ pub async fn create(
     now: i64,
 ) -> Result<UserRow, AppError> {
     let name = validate(&new.name, &new.password)?;
-    let Some(t) = tenant::Entity::find_by_id(new.tenant_id.clone()).one(db).await? else {
+    let Some(t) = tenant::Entity::find_by_id(new.tenant_id.clone())
+        .one(db)
+        .await?
+    else {
         return Err(AppError::invalid(Field::Tenant, Problem::Unknown));
     };
     if user::Entity::find()

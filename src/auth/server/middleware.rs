@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn finds_the_session_among_other_cookies() {
         let mut h = http::HeaderMap::new();
-        h.insert(COOKIE, "a=1; tessera_session=abc.def.ghi; b=2".parse().unwrap());
+        h.insert(
+            COOKIE,
+            "a=1; tessera_session=abc.def.ghi; b=2".parse().unwrap(),
+        );
         assert_eq!(session_token(&h), Some("abc.def.ghi"));
         h.insert(COOKIE, "tessera_sessionx=1".parse().unwrap());
         assert_eq!(session_token(&h), None);

@@ -76,7 +76,11 @@ mod tests {
         let h = PasswordHasher::default();
         let hash = h.hash("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(h.verify("correct horse".into(), Some(hash.clone())).await.unwrap());
+        assert!(
+            h.verify("correct horse".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!h.verify("wrong horse".into(), Some(hash)).await.unwrap());
     }
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test: format and lints of both builds, unit and integration tests on SQLite and
+# PostgreSQL, and the browser tests in Debian's Chromium. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --browser
+export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint: server build (ssr)"
+cargo clippy --features ssr --all-targets -- -D warnings
+step "lint: client build (hydrate)"
+cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+step "release build (server and WASM client)"
+cargo leptos build --release
+
+step "PostgreSQL at 127.0.0.1:5432"
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
+step "unit and integration tests (SQLite and PostgreSQL)"
+TESSERA_TEST_POSTGRES="${TESSERA_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}" \
+  cargo test --features ssr
+
+step "browser tests (Playwright, Debian's Chromium)"
+cd end2end
+npx playwright test

@@ -1,0 +1,196 @@
+//! Every server function, called as anonymous, User, License manager and Administrator, over
+//! HTTP and without the page: exactly the allowed roles get through.
+use reqwest::StatusCode;
+
+use crate::on_both_databases;
+use crate::support::{Backend, TestApp, password_of};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    User,
+    LicenseManager,
+    Administrator,
+}
+
+const CALLERS: [Caller; 4] = [
+    Caller::Anonymous,
+    Caller::User,
+    Caller::LicenseManager,
+    Caller::Administrator,
+];
+
+/// Who may call each server function. A server function missing here fails
+/// `every_registered_server_function_is_in_the_matrix`.
+fn allowed(endpoint: &str, caller: Caller) -> bool {
+    use Caller::*;
+    match endpoint {
+        "whoami" | "login" => true,
+        "logout" => caller != Anonymous,
+        "licenses/overview" => matches!(caller, LicenseManager | Administrator),
+        "users/list"
+        | "users/create"
+        | "users/set_role"
+        | "users/set_disabled"
+        | "users/reset_password" => caller == Administrator,
+        other => panic!("{other} has no entry in the authorization matrix"),
+    }
+}
+
+/// Well-formed arguments for each server function, so only the caller decides the answer.
+fn arguments(endpoint: &str, target_user: &str, tenant: &str) -> Vec<(String, String)> {
+    let pairs: Vec<(&str, String)> = match endpoint {
+        "login" => vec![
+            ("user_name", "target".into()),
+            ("password", password_of("target")),
+        ],
+        "users/create" => vec![
+            (
+                "user_name",
+                format!("new-{}", uuid::Uuid::new_v4().simple()),
+            ),
+            ("password", "a-long-password".into()),
+            ("role", "user".into()),
+            ("tenant_id", tenant.into()),
+        ],
+        "users/set_role" => vec![("user_id", target_user.into()), ("role", "user".into())],
+        "users/set_disabled" => vec![
+            ("user_id", target_user.into()),
+            ("disabled", "false".into()),
+        ],
+        "users/reset_password" => vec![
+            ("user_id", target_user.into()),
+            ("password", password_of("target")),
+        ],
+        _ => vec![],
+    };
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+const ENDPOINTS: [&str; 9] = [
+    "whoami",
+    "login",
+    "logout",
+    "licenses/overview",
+    "users/list",
+    "users/create",
+    "users/set_role",
+    "users/set_disabled",
+    "users/reset_password",
+];
+
+#[test]
+fn every_registered_server_function_is_in_the_matrix() {
+    let registered: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.trim_start_matches("/api/").to_string())
+        .collect();
+    assert!(!registered.is_empty());
+    for path in &registered {
+        assert!(
+            ENDPOINTS.contains(&path.as_str()),
+            "server function {path} is not in the authorization matrix"
+        );
+        // And the matrix has an answer for it.
+        let _ = allowed(path, Caller::Anonymous);
+    }
+    assert_eq!(registered.len(), ENDPOINTS.len(), "{registered:?}");
+}
+
+async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    let tenant = app.default_tenant(&admin).await;
+    let target = app.create_user(&admin, "target", "user").await;
+    app.create_user(&admin, "plain", "user").await;
+    app.create_user(&admin, "manager", "license_manager").await;
+
+    for endpoint in ENDPOINTS {
+        for caller in CALLERS {
+            // A fresh session per call, so that logout does not end the next call's session.
+            let client = match caller {
+                Caller::Anonymous => app.client(),
+                Caller::User => app.sign_in("plain", &password_of("plain")).await,
+                Caller::LicenseManager => app.sign_in("manager", &password_of("manager")).await,
+                Caller::Administrator => app.admin().await,
+            };
+            let args = arguments(endpoint, &target, &tenant);
+            let form: Vec<(&str, &str)> =
+                args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let r = app.call(&client, endpoint, &form).await;
+            if allowed(endpoint, caller) {
+                assert_eq!(
+                    r.status,
+                    StatusCode::OK,
+                    "{endpoint} as {caller:?} should be allowed: {:?}",
+                    r.body
+                );
+            } else {
+                let expected = if caller == Caller::Anonymous {
+                    (StatusCode::UNAUTHORIZED, "not_signed_in")
+                } else {
+                    (StatusCode::FORBIDDEN, "forbidden")
+                };
+                assert_eq!(
+                    (r.status, r.error()),
+                    (expected.0, Some(expected.1)),
+                    "{endpoint} as {caller:?} should be refused: {:?}",
+                    r.body
+                );
+            }
+        }
+    }
+    app.stop().await;
+}
+
+async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    app.create_user(&admin, "plain", "user").await;
+    app.create_user(&admin, "manager", "license_manager").await;
+    let user = app.sign_in("plain", &password_of("plain")).await;
+    let manager = app.sign_in("manager", &password_of("manager")).await;
+
+    for path in ["/settings/licenses", "/settings/users"] {
+        let r = app.get(&app.client(), path).await;
+        assert_eq!(r.status(), StatusCode::FOUND, "{path}");
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(to, format!("/login?next={path}"));
+
+        assert_eq!(
+            app.get(&user, path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        assert_eq!(
+            app.get(&admin, path).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.get(&manager, "/settings/licenses").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&manager, "/settings/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let page = app
+        .get(&admin, "/settings/licenses")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&*app.state.installation_id),
+        "the installation id is shown"
+    );
+    assert!(page.contains("No licenses installed yet."));
+    app.stop().await;
+}
+
+on_both_databases!(
+    each_server_function_admits_exactly_its_roles,
+    settings_pages_send_strangers_to_sign_in_and_others_to_403,
+);

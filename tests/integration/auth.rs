@@ -1,0 +1,343 @@
+//! Sign-in, sessions and tokens, throttling, and cross-site refusals, over HTTP.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, SET_COOKIE};
+
+use crate::on_both_databases;
+use crate::support::{ADMIN_PASSWORD, Backend, TestApp, password_of};
+
+/// The session token out of a sign-in's `Set-Cookie`.
+async fn token_of(app: &TestApp, name: &str, password: &str) -> String {
+    let r = app
+        .call(
+            &app.client(),
+            "login",
+            &[("user_name", name), ("password", password)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let cookie = r.headers[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .expect("a session cookie")
+}
+
+/// `whoami` with a raw token: the user's name, or None when the token is refused.
+async fn whoami_with(app: &TestApp, token: &str) -> Option<String> {
+    let r = app
+        .client()
+        .post(format!("{}/api/whoami", app.base))
+        .header(COOKIE, format!("tessera_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    body.get("name").and_then(|n| n.as_str()).map(String::from)
+}
+
+fn sign_hs256(header: &str, payload: &str, secret: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let sig = jsonwebtoken::crypto::sign(
+        input.as_bytes(),
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{input}.{sig}")
+}
+
+async fn wrong_password_and_unknown_user_get_the_same_answer(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = app.client();
+    let wrong = app
+        .call(
+            &c,
+            "login",
+            &[("user_name", "admin"), ("password", "nope-nope")],
+        )
+        .await;
+    let unknown = app
+        .call(
+            &c,
+            "login",
+            &[("user_name", "nobody"), ("password", "nope-nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!((wrong.status, &wrong.body), (unknown.status, &unknown.body));
+    assert_eq!(wrong.error(), Some("bad_credentials"));
+    assert!(wrong.headers.get(SET_COOKIE).is_none());
+    app.stop().await;
+}
+
+async fn sign_out_ends_the_session_at_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let token = token_of(&app, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(whoami_with(&app, &token).await.as_deref(), Some("admin"));
+
+    let r = app
+        .client()
+        .post(format!("{}/api/logout", app.base))
+        .header(COOKIE, format!("tessera_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cleared = r.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // The same token, replayed after sign-out, is refused.
+    assert_eq!(whoami_with(&app, &token).await, None);
+    app.stop().await;
+}
+
+async fn disabling_a_user_or_resetting_their_password_ends_their_sessions(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    let id = app.create_user(&admin, "alice", "user").await;
+    let token = token_of(&app, "alice", &password_of("alice")).await;
+    assert_eq!(whoami_with(&app, &token).await.as_deref(), Some("alice"));
+
+    let r = app
+        .call(
+            &admin,
+            "users/set_disabled",
+            &[("user_id", &id), ("disabled", "true")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(whoami_with(&app, &token).await, None);
+    // A disabled user cannot sign in again, and is told why.
+    let r = app
+        .call(
+            &app.client(),
+            "login",
+            &[("user_name", "alice"), ("password", &password_of("alice"))],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::FORBIDDEN, Some("account_disabled"))
+    );
+
+    app.call(
+        &admin,
+        "users/set_disabled",
+        &[("user_id", &id), ("disabled", "false")],
+    )
+    .await;
+    let token = token_of(&app, "alice", &password_of("alice")).await;
+    let r = app
+        .call(
+            &admin,
+            "users/reset_password",
+            &[("user_id", &id), ("password", "brand-new-password")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(whoami_with(&app, &token).await, None);
+    app.sign_in("alice", "brand-new-password").await;
+    app.stop().await;
+}
+
+async fn forged_expired_and_alg_none_tokens_are_refused(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let token = token_of(&app, "admin", ADMIN_PASSWORD).await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+
+    // alg: none, with the real claims and no signature.
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
+    assert_eq!(whoami_with(&app, &none).await, None);
+
+    // Signed with a key that is not the installation's.
+    let forged = sign_hs256(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &claims.to_string(),
+        b"not the installation's secret key",
+    );
+    assert_eq!(whoami_with(&app, &forged).await, None);
+
+    // A changed payload under the original signature.
+    let mut changed = claims.clone();
+    changed["exp"] = serde_json::json!(claims["exp"].as_i64().unwrap() + 86_400);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(changed.to_string()),
+        parts[2]
+    );
+    assert_eq!(whoami_with(&app, &tampered).await, None);
+
+    // Expired, although correctly signed by the installation's own key.
+    let secret = {
+        use sea_orm::EntityTrait;
+        let row = tessera::installation::entity::Entity::find_by_id(1)
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(row.token_secret)
+            .unwrap()
+    };
+    let mut expired = claims.clone();
+    expired["exp"] = serde_json::json!(chrono::Utc::now().timestamp() - 60);
+    expired["nbf"] = serde_json::json!(chrono::Utc::now().timestamp() - 3600);
+    let expired = sign_hs256(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &expired.to_string(),
+        &secret,
+    );
+    assert_eq!(whoami_with(&app, &expired).await, None);
+
+    // The genuine token still works: the refusals above were for the right reasons.
+    assert_eq!(whoami_with(&app, &token).await.as_deref(), Some("admin"));
+    app.stop().await;
+}
+
+async fn the_eleventh_attempt_is_throttled(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = app.client();
+    for i in 1..=10 {
+        let r = app
+            .call(
+                &c,
+                "login",
+                &[("user_name", "Admin"), ("password", "wrong-password")],
+            )
+            .await;
+        assert_eq!(r.error(), Some("bad_credentials"), "attempt {i}");
+    }
+    // Even the right password is refused now, with how long to wait.
+    let r = app
+        .call(
+            &c,
+            "login",
+            &[("user_name", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert_eq!(r.error(), Some("too_many_attempts"));
+    assert_eq!(r.body["minutes"], 15);
+    // Other user names are not affected.
+    let r = app
+        .call(
+            &c,
+            "login",
+            &[("user_name", "someone"), ("password", "wrong-password")],
+        )
+        .await;
+    assert_eq!(r.error(), Some("bad_credentials"));
+
+    // Once the window passes, the right password works again.
+    app.state.clock.advance(15 * 60 * 1000 + 1000);
+    let r = app
+        .call(
+            &c,
+            "login",
+            &[("user_name", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.stop().await;
+}
+
+async fn foreign_origins_are_refused_and_change_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    let tenant = app.default_tenant(&admin).await;
+    for (header, value) in [
+        ("origin", "http://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let r = admin
+            .post(format!("{}/api/users/create", app.base))
+            .header(header, value)
+            .form(&[
+                ("user_name", "mallory"),
+                ("password", "mallory-password"),
+                ("role", "administrator"),
+                ("tenant_id", tenant.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{header}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "cross_site");
+    }
+    let list = app.call(&admin, "users/list", &[]).await;
+    let names: Vec<&str> = list.body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["admin"]);
+    app.stop().await;
+}
+
+async fn a_no_javascript_form_post_signs_in_and_redirects(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = app.client();
+    let post = |password: &'static str| {
+        c.post(format!("{}/api/login", app.base))
+            .header("accept", "text/html")
+            .header("origin", &app.base)
+            .header(
+                "referer",
+                format!("{}/login?next=%2Fsettings%2Fusers", app.base),
+            )
+            .form(&[
+                ("user_name", "admin"),
+                ("password", password),
+                ("next", "/settings/users"),
+            ])
+            .send()
+    };
+    // A wrong password goes back to the form with the error in the URL.
+    let r = post("wrong-password").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let back = r.headers()["location"].to_str().unwrap();
+    assert!(
+        back.starts_with("/login?") || back.contains("/login?"),
+        "{back}"
+    );
+    assert!(back.contains("__err="), "{back}");
+    // The right one sets the cookie and goes where the visitor was headed.
+    let r = post(ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.headers()["location"], "/settings/users");
+    assert!(r.headers().get(SET_COOKIE).is_some());
+    assert_eq!(
+        app.get(&c, "/settings/users").await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+on_both_databases!(
+    wrong_password_and_unknown_user_get_the_same_answer,
+    sign_out_ends_the_session_at_once,
+    disabling_a_user_or_resetting_their_password_ends_their_sessions,
+    forged_expired_and_alg_none_tokens_are_refused,
+    the_eleventh_attempt_is_throttled,
+    foreign_origins_are_refused_and_change_nothing,
+    a_no_javascript_form_post_signs_in_and_redirects,
+);

@@ -1,0 +1,6 @@
+//! Integration tests: a real Tessera over HTTP, on SQLite and on PostgreSQL.
+mod access;
+mod auth;
+mod startup;
+mod support;
+mod users;

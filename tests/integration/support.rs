@@ -1,0 +1,237 @@
+//! The test harness: a real Tessera on a fresh database (a SQLite file, or a PostgreSQL database
+//! at 127.0.0.1:5432 created for the test and dropped after it), served over HTTP on a free port.
+use std::collections::HashMap;
+
+use reqwest::{Client, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+use tessera::server::{self, clock::Clock, config::Config, state::AppState};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    cleanup: Cleanup,
+    server: tokio::task::JoinHandle<()>,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Database { admin_url: String, name: String },
+}
+
+fn postgres_base() -> String {
+    std::env::var("TESSERA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// Starts with extra configuration variables.
+    pub async fn start_with(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let (url, cleanup) = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("tessera-test-{tag}.db"));
+                (format!("sqlite://{}", path.display()), Cleanup::File(path))
+            }
+            Backend::Postgres => {
+                let admin_url = format!("{}/postgres", postgres_base());
+                let name = format!("tessera_test_{tag}");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("PostgreSQL at 127.0.0.1:5432 (see README)");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create the test database");
+                (
+                    format!("{}/{name}", postgres_base()),
+                    Cleanup::Database { admin_url, name },
+                )
+            }
+        };
+        let mut map: HashMap<String, String> = HashMap::from([
+            ("TESSERA_DATABASE_URL".into(), url),
+            ("TESSERA_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        ]);
+        for (k, v) in vars {
+            map.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration");
+        let state = server::prepare(config, Clock::default())
+            .await
+            .expect("Tessera starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let app = server::http::router(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestApp {
+            base,
+            state,
+            cleanup,
+            server,
+        }
+    }
+
+    /// Stops the server and removes its database.
+    pub async fn stop(self) {
+        self.server.abort();
+        let _ = self.server.await;
+        self.state.db.clone().close().await.ok();
+        match self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Database { admin_url, name } => {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// A browser-like client of its own, with its own cookies, and no redirects followed.
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// Calls a server function as a page would (a same-origin form post); answers the status and
+    /// the JSON body.
+    pub async fn call(&self, client: &Client, endpoint: &str, form: &[(&str, &str)]) -> Reply {
+        let res = client
+            .post(format!("{}/api/{endpoint}", self.base))
+            .header("origin", &self.base)
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        Reply::read(res).await
+    }
+
+    /// Signs in and returns the client holding the session cookie.
+    pub async fn sign_in(&self, name: &str, password: &str) -> Client {
+        let client = self.client();
+        let r = self
+            .call(
+                &client,
+                "login",
+                &[("user_name", name), ("password", password)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "sign in as {name}: {:?}", r.body);
+        client
+    }
+
+    pub async fn admin(&self) -> Client {
+        self.sign_in("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user (as `admin`) and answers their id.
+    pub async fn create_user(&self, admin: &Client, name: &str, role: &str) -> String {
+        let tenant = self.default_tenant(admin).await;
+        let r = self
+            .call(
+                admin,
+                "users/create",
+                &[
+                    ("user_name", name),
+                    ("password", &password_of(name)),
+                    ("role", role),
+                    ("tenant_id", &tenant),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "create {name}: {:?}", r.body);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn default_tenant(&self, admin: &Client) -> String {
+        let r = self.call(admin, "users/list", &[]).await;
+        r.body["tenants"][0]["id"]
+            .as_str()
+            .expect("default tenant")
+            .to_string()
+    }
+
+    /// Loads a page as a browser would.
+    pub async fn get(&self, client: &Client, path: &str) -> reqwest::Response {
+        client
+            .get(format!("{}{path}", self.base))
+            .header("accept", "text/html,application/xhtml+xml")
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+pub fn password_of(name: &str) -> String {
+    format!("{name}-password")
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    pub async fn read(res: reqwest::Response) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// The error's kind (`"forbidden"`, `"invalid"`, ...), if it is one.
+    pub fn error(&self) -> Option<&str> {
+        self.body.get("error").and_then(Value::as_str)
+    }
+}
+
+/// Runs one async scenario on SQLite and on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario($crate::support::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario($crate::support::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
