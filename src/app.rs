@@ -4,7 +4,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::auth::api::{Login, Logout, whoami};
+use crate::auth::api::{Logout, whoami};
 use crate::auth::model::{Permission, Viewer};
 use crate::auth::pages::LoginPage;
 use crate::error::AppError;
@@ -32,10 +32,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Sign-in and sign-out, shared by the pages so that who is signed in is asked again after each.
+/// Who is signed in, asked again after each sign-in and sign-out.
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub login: ServerAction<Login>,
+    /// Bumped by the sign-in page after a successful sign-in.
+    pub signed_in: RwSignal<u32>,
     pub logout: ServerAction<Logout>,
     pub viewer: Resource<Result<Option<Viewer>, AppError>>,
 }
@@ -47,14 +48,14 @@ pub fn use_session() -> Session {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let login = ServerAction::<Login>::new();
+    let signed_in = RwSignal::new(0);
     let logout = ServerAction::<Logout>::new();
     let viewer = Resource::new(
-        move || (login.version().get(), logout.version().get()),
+        move || (signed_in.get(), logout.version().get()),
         |_| whoami(),
     );
     provide_context(Session {
-        login,
+        signed_in,
         logout,
         viewer,
     });

@@ -2,6 +2,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use super::api::Login;
 use crate::app::use_session;
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
@@ -9,7 +10,14 @@ use crate::ui::errors::ErrorMessage;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let i18n = use_i18n();
-    let login = use_session().login;
+    // Made here, inside the routes, so that a no-JavaScript post's error (in the URL) reaches it.
+    let login = ServerAction::<Login>::new();
+    let session = use_session();
+    Effect::new(move || {
+        if matches!(login.value().get(), Some(Ok(()))) {
+            session.signed_in.update(|n| *n += 1);
+        }
+    });
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
     let error = move || login.value().get().and_then(|r| r.err());

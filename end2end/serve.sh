@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Starts the release build for the browser tests on a fresh database.
+set -euo pipefail
+cd "$(dirname "$0")"
+rm -rf .data && mkdir -p .data
+export TESSERA_DATABASE_URL="sqlite://.data/e2e.db"
+export TESSERA_ADMIN_PASSWORD="admin-password-1"
+export LEPTOS_SITE_ADDR="127.0.0.1:${1:-3210}"
+export LEPTOS_SITE_ROOT="../target/site"
+exec ../target/release/tessera
