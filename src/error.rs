@@ -13,6 +13,7 @@ pub enum Field {
     Role,
     Tenant,
     User,
+    Language,
     Request,
 }
 

@@ -4,6 +4,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+// Column names are the table's, as the schema spells them.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Installation {
     Table,

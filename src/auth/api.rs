@@ -4,14 +4,15 @@ use leptos::prelude::*;
 use super::model::Viewer;
 use crate::error::AppError;
 
-/// Signs in and goes to `next` (a path on this site) or the role's start page.
-/// Works as a plain form post without JavaScript: errors come back in the URL.
+/// Signs in and goes to `next` (a path on this site) or the role's start page; answers the
+/// language the user chose, if any. Works as a plain form post without JavaScript: errors come
+/// back in the URL.
 #[server(endpoint = "login")]
 pub async fn login(
     user_name: String,
     password: String,
     next: Option<String>,
-) -> Result<(), AppError> {
+) -> Result<Option<String>, AppError> {
     use super::model::{Role, safe_next, validate_user_name};
     use super::server::{middleware, sessions, throttle, tokens::Claims};
     use crate::server::state::app_state;
@@ -70,14 +71,18 @@ pub async fn login(
             exp: session.expires_at / 1000,
         })
         .map_err(crate::error::internal)?;
-    set_cookie(&middleware::session_cookie(
+    crate::server::http::append_set_cookie(&middleware::session_cookie(
         &token,
         state.config.session_ttl_secs,
         state.config.secure_cookies,
     ))?;
+    if let Some(locale) = &user.locale {
+        // The language this user chose follows them to any browser.
+        crate::server::http::append_set_cookie(&crate::ui::language::locale_cookie(locale))?;
+    }
     tracing::info!(user = %user.name, "signed in");
     leptos_axum::redirect(&safe_next(next.as_deref(), role));
-    Ok(())
+    Ok(user.locale)
 }
 
 /// Ends this browser's session at once and returns to the sign-in page.
@@ -89,7 +94,7 @@ pub async fn logout() -> Result<(), AppError> {
     let state = app_state()?;
     let who = signed_in()?;
     sessions::end(&state.db, &who.session_id).await?;
-    set_cookie(&middleware::clear_cookie(state.config.secure_cookies))?;
+    crate::server::http::append_set_cookie(&middleware::clear_cookie(state.config.secure_cookies))?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -98,12 +103,4 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<Viewer>, AppError> {
     Ok(super::server::current().map(|a| a.viewer))
-}
-
-#[cfg(feature = "ssr")]
-fn set_cookie(value: &str) -> Result<(), AppError> {
-    let header = http::HeaderValue::from_str(value).map_err(crate::error::internal)?;
-    let response = expect_context::<leptos_axum::ResponseOptions>();
-    response.append_header(http::header::SET_COOKIE, header);
-    Ok(())
 }

@@ -6,6 +6,7 @@ use super::api::Login;
 use crate::app::use_session;
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
+use crate::ui::language::parse_locale;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -14,7 +15,10 @@ pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let session = use_session();
     Effect::new(move || {
-        if matches!(login.value().get(), Some(Ok(()))) {
+        if let Some(Ok(locale)) = login.value().get() {
+            if let Some(locale) = locale.as_deref().and_then(parse_locale) {
+                i18n.set_locale(locale);
+            }
             session.signed_in.update(|n| *n += 1);
         }
     });

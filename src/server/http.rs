@@ -60,6 +60,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Adds a `Set-Cookie` to the answer of the current server function.
+pub fn append_set_cookie(value: &str) -> Result<(), AppError> {
+    let header = http::HeaderValue::from_str(value).map_err(crate::error::internal)?;
+    let response = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+        .ok_or_else(|| crate::error::internal("no response options in context"))?;
+    response.append_header(http::header::SET_COOKIE, header);
+    Ok(())
+}
+
 /// A JSON error answer with the error's own status.
 pub fn error_response(err: &AppError) -> Response {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -100,10 +109,10 @@ async fn refuse_cross_site(req: Request, next: Next) -> Response {
 /// Whether the browser says the request comes from another origin. Requests without `Origin`
 /// or `Sec-Fetch-Site` come from programs (agents, curl), which carry no ambient cookie risk.
 pub fn is_cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return true;
-        }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
     }
     let Some(origin) = headers.get(ORIGIN) else {
         return false;

@@ -57,6 +57,7 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::Role => t!(i18n, fields.role).into_any(),
         Field::Tenant => t!(i18n, fields.tenant).into_any(),
         Field::User => t!(i18n, fields.user).into_any(),
+        Field::Language => t!(i18n, fields.language).into_any(),
         Field::Request => t!(i18n, fields.request).into_any(),
     }
 }

@@ -7,6 +7,7 @@ use crate::app::use_session;
 use crate::auth::model::{Permission, Viewer};
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
+use crate::ui::language::LanguageSwitch;
 use crate::ui::pages::ForbiddenPage;
 
 #[component]
@@ -23,10 +24,11 @@ pub fn Header() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match session.viewer.await {
                         Ok(Some(viewer)) => view! { <SignedInMenu viewer /> }.into_any(),
-                        _ => ().into_any(),
+                        _ => view! { <div class="topnav"></div> }.into_any(),
                     }
                 })}
             </Transition>
+            <LanguageSwitch />
         </header>
     }
 }

@@ -1,15 +1,19 @@
 //! Pieces of the console shared by every capability's pages.
+pub mod dates;
 pub mod errors;
+#[cfg(test)]
+mod i18n_check;
+pub mod language;
 pub mod layout;
 pub mod pages;
 
 /// Sets the HTTP status of the page being rendered on the server; nothing in the browser.
 pub fn set_status(code: u16) {
     #[cfg(feature = "ssr")]
-    if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        if let Ok(status) = http::StatusCode::from_u16(code) {
-            res.set_status(status);
-        }
+    if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+        && let Ok(status) = http::StatusCode::from_u16(code)
+    {
+        res.set_status(status);
     }
     #[cfg(not(feature = "ssr"))]
     let _ = code;
