@@ -25,7 +25,7 @@ const CALLERS: [Caller; 4] = [
 fn allowed(endpoint: &str, caller: Caller) -> bool {
     use Caller::*;
     match endpoint {
-        "whoami" | "login" => true,
+        "whoami" | "login" | "language" => true,
         "logout" => caller != Anonymous,
         "licenses/overview" => matches!(caller, LicenseManager | Administrator),
         "users/list"
@@ -58,6 +58,7 @@ fn arguments(endpoint: &str, target_user: &str, tenant: &str) -> Vec<(String, St
             ("user_id", target_user.into()),
             ("disabled", "false".into()),
         ],
+        "language" => vec![("locale", "ru".into())],
         "users/reset_password" => vec![
             ("user_id", target_user.into()),
             ("password", password_of("target")),
@@ -67,8 +68,9 @@ fn arguments(endpoint: &str, target_user: &str, tenant: &str) -> Vec<(String, St
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 9] = [
+const ENDPOINTS: [&str; 10] = [
     "whoami",
+    "language",
     "login",
     "logout",
     "licenses/overview",

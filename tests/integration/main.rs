@@ -1,6 +1,7 @@
 //! Integration tests: a real Tessera over HTTP, on SQLite and on PostgreSQL.
 mod access;
 mod auth;
+mod language;
 mod startup;
 mod support;
 mod users;
