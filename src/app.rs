@@ -9,7 +9,7 @@ use crate::auth::model::{Permission, Viewer};
 use crate::auth::pages::LoginPage;
 use crate::error::AppError;
 use crate::i18n::*;
-use crate::licenses::pages::LicensesPage;
+use crate::licenses::pages::{LicensesPage, RequestPage, UploadPage, UploadPreviewPage};
 use crate::ui::layout::{Header, RequirePermission, SettingsLayout};
 use crate::ui::pages::{HomePage, NotFoundPage};
 use crate::users::pages::UsersPage;
@@ -85,6 +85,39 @@ pub fn App() -> impl IntoView {
                                     view! {
                                         <RequirePermission permission=Permission::ViewLicenses>
                                             <LicensesPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("licenses/request")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::RequestLicenses>
+                                            <RequestPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("licenses/upload")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::UploadLicenses>
+                                            <UploadPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("licenses/upload/:id")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::UploadLicenses>
+                                            <UploadPreviewPage />
                                         </RequirePermission>
                                     }
                                 }

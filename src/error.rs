@@ -14,6 +14,10 @@ pub enum Field {
     Tenant,
     User,
     Language,
+    CompanyId,
+    TargetVersion,
+    Confirmation,
+    File,
     Request,
 }
 
@@ -31,6 +35,8 @@ pub enum Problem {
     BadCharacters,
     Taken,
     Unknown,
+    /// It does not say what it must (the typed confirmation word).
+    Mismatch,
     /// The request itself could not be read (a missing or mistyped argument).
     Malformed {
         detail: String,

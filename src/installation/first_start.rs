@@ -64,6 +64,7 @@ pub async fn ensure(
                 name: Set(DEFAULT_TENANT_NAME.to_string()),
                 is_default: Set(true),
                 created_at: Set(now),
+                ..Default::default()
             }
             .insert(&txn)
             .await?

@@ -1,18 +1,133 @@
-//! Server functions of Settings > Licenses.
+//! Server functions of Settings > Licenses. Each starts by checking its caller's permission; the
+//! store's operations demand the proof.
 use leptos::prelude::*;
 
-use super::model::LicensesSummary;
+use super::model::{
+    Confirmed, LicensePage, LicensesSummary, ListQuery, RequestFile, UploadOutcome,
+};
 use crate::error::AppError;
 
-#[server(endpoint = "licenses/overview")]
-pub async fn licenses_overview() -> Result<LicensesSummary, AppError> {
+#[server(endpoint = "licenses/summary")]
+pub async fn get_licenses_summary() -> Result<LicensesSummary, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
     use crate::server::state::app_state;
-    let _who = require::<ViewLicenses>()?;
+    let who = require::<ViewLicenses>()?;
     let state = app_state()?;
+    let role = who.viewer().role;
     Ok(LicensesSummary {
         installation_id: state.installation_id.to_string(),
-        tenants: crate::tenants::store::all(&state.db).await?,
-        licenses_installed: 0,
+        tenants: super::store::tenant_licenses(&state.db).await?,
+        licenses_installed: super::store::count(&state.db).await?,
+        vendor_keys: state.vendor_keys.ids(),
+        can_upload: role.can_upload(),
+        can_delete: role.allows(crate::auth::model::Permission::DeleteLicenses),
+        can_request: role.allows(crate::auth::model::Permission::RequestLicenses),
     })
+}
+
+#[server(endpoint = "licenses/list")]
+pub async fn list_licenses(query: ListQuery) -> Result<LicensePage, AppError> {
+    use crate::auth::server::{cap::ViewLicenses, require};
+    use crate::server::state::app_state;
+    let who = require::<ViewLicenses>()?;
+    let state = app_state()?;
+    super::store::list(&state.db, &who, &query, state.clock.now_ms()).await
+}
+
+/// A license request for the vendor: the `.tlr` text and its file name.
+#[server(endpoint = "licenses/request")]
+pub async fn request_licenses(
+    company_id: String,
+    target_version: String,
+) -> Result<RequestFile, AppError> {
+    use crate::auth::server::{cap::RequestLicenses, require};
+    use crate::error::{Field, Problem};
+    use crate::server::state::app_state;
+    let _who = require::<RequestLicenses>()?;
+    let state = app_state()?;
+    let company_id = company_id.trim();
+    let target_version = target_version.trim();
+    for (field, value) in [
+        (Field::CompanyId, company_id),
+        (Field::TargetVersion, target_version),
+    ] {
+        if value.is_empty() {
+            return Err(AppError::invalid(field, Problem::Required));
+        }
+        if value.chars().count() > 100 {
+            return Err(AppError::invalid(field, Problem::TooLong { max: 100 }));
+        }
+    }
+    let request = super::store::license_request(
+        &state.db,
+        &state.installation_id,
+        company_id,
+        target_version,
+        state.clock.now_ms(),
+    )
+    .await?;
+    let day = request
+        .created_at
+        .get(..10)
+        .unwrap_or("request")
+        .to_string();
+    Ok(RequestFile {
+        file_name: format!("tessera-{}-{day}.tlr", &state.installation_id[..8]),
+        text: super::verify::encode_request(&request),
+    })
+}
+
+/// The preview (or refusal) of a staged upload.
+#[server(endpoint = "licenses/upload_outcome")]
+pub async fn get_upload_outcome(id: String) -> Result<UploadOutcome, AppError> {
+    use crate::auth::server::{cap::UploadLicenses, require};
+    use crate::server::state::app_state;
+    let who = require::<UploadLicenses>()?;
+    let state = app_state()?;
+    super::store::upload_outcome(&state.db, &who, &id).await
+}
+
+/// Stores a staged package, then goes back to the list.
+#[server(endpoint = "licenses/confirm")]
+pub async fn confirm_upload(id: String) -> Result<Confirmed, AppError> {
+    use crate::auth::server::{cap::UploadLicenses, require};
+    use crate::server::state::app_state;
+    let who = require::<UploadLicenses>()?;
+    let state = app_state()?;
+    let done = super::store::confirm(
+        &state.db,
+        &who,
+        &state.package_checks(),
+        &id,
+        state.clock.now_ms(),
+    )
+    .await?;
+    tracing::info!(
+        by = %who.viewer().name,
+        installed = done.installed,
+        already_installed = done.already_installed,
+        "license package confirmed"
+    );
+    leptos_axum::redirect(&format!(
+        "/settings/licenses?installed={}&already={}",
+        done.installed, done.already_installed
+    ));
+    Ok(done)
+}
+
+/// Deletes every license after the word DELETE is typed: back to demo mode.
+#[server(endpoint = "licenses/delete_all")]
+pub async fn delete_all_licenses(confirmation: String) -> Result<u64, AppError> {
+    use crate::auth::server::{cap::DeleteLicenses, require};
+    use crate::error::{Field, Problem};
+    use crate::server::state::app_state;
+    let who = require::<DeleteLicenses>()?;
+    if confirmation.trim() != "DELETE" {
+        return Err(AppError::invalid(Field::Confirmation, Problem::Mismatch));
+    }
+    let state = app_state()?;
+    let deleted = super::store::delete_all(&state.db, &who).await?;
+    tracing::warn!(by = %who.viewer().name, deleted, "all licenses deleted");
+    leptos_axum::redirect("/settings/licenses");
+    Ok(deleted)
 }

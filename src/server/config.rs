@@ -16,6 +16,10 @@ pub struct Config {
     pub secure_cookies: bool,
     /// How long a session lasts, in seconds.
     pub session_ttl_secs: i64,
+    /// The largest license package accepted, in bytes.
+    pub max_package_bytes: u64,
+    /// The most certificates one package may hold.
+    pub max_certificates: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +105,22 @@ impl Config {
             },
         };
 
+        let positive = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(name).filter(|s| !s.is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| err(name, format!("{v:?} is not a positive whole number"))),
+            }
+        };
+        let max_package_bytes = positive("TESSERA_MAX_PACKAGE_BYTES", 8 * 1024 * 1024)?;
+        let max_certificates = positive("TESSERA_MAX_CERTIFICATES", 20_000)?;
+
         Ok(Config {
+            max_package_bytes,
+            max_certificates,
             database_url,
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT")

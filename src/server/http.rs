@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
+            "/licenses/upload",
+            post(crate::licenses::upload::upload_package),
+        )
+        .route(
             "/api/{*fn_name}",
             post({
                 let context = context.clone();

@@ -11,6 +11,7 @@ use leptos::config::LeptosOptions;
 
 use crate::auth::server::passwords::PasswordHasher;
 use crate::auth::server::tokens::TokenKeys;
+use crate::licenses::verify::{Limits, TrustedKeys};
 use clock::Clock;
 use config::Config;
 use state::AppState;
@@ -40,6 +41,19 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
     )
     .await
     .map_err(StartError::FirstStart)?;
+    let vendor_keys = match &config.vendor_keys_pem {
+        None => TrustedKeys::default(),
+        Some(pem) => TrustedKeys::from_pem(pem).map_err(|e| {
+            StartError::Config(config::ConfigError {
+                variable: "TESSERA_VENDOR_KEYS",
+                reason: e.to_string(),
+            })
+        })?,
+    };
+    let limits = Limits {
+        max_bytes: config.max_package_bytes,
+        max_certificates: config.max_certificates,
+    };
     let leptos = LeptosOptions::builder()
         .output_name("tessera")
         .site_root(config.site_root.as_str())
@@ -58,6 +72,8 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         passwords,
         clock,
         leptos,
+        vendor_keys: Arc::new(vendor_keys),
+        limits,
     })
 }
 

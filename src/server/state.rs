@@ -9,6 +9,8 @@ use super::clock::Clock;
 use super::config::Config;
 use crate::auth::server::passwords::PasswordHasher;
 use crate::auth::server::tokens::TokenKeys;
+use crate::licenses::store::Checks;
+use crate::licenses::verify::{Limits, TrustedKeys};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,6 +21,19 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub clock: Clock,
     pub leptos: LeptosOptions,
+    pub vendor_keys: Arc<TrustedKeys>,
+    pub limits: Limits,
+}
+
+impl AppState {
+    /// What an uploaded package is checked against.
+    pub fn package_checks(&self) -> Checks<'_> {
+        Checks {
+            keys: &self.vendor_keys,
+            installation_id: &self.installation_id,
+            limits: &self.limits,
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

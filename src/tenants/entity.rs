@@ -9,6 +9,10 @@ pub struct Model {
     pub name: String,
     pub is_default: bool,
     pub created_at: i64,
+    pub platform_until: Option<i64>,
+    pub platform_permanent: bool,
+    pub unlimited_agents_until: Option<i64>,
+    pub unlimited_agents_permanent: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -58,6 +58,10 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::Tenant => t!(i18n, fields.tenant).into_any(),
         Field::User => t!(i18n, fields.user).into_any(),
         Field::Language => t!(i18n, fields.language).into_any(),
+        Field::CompanyId => t!(i18n, fields.company_id).into_any(),
+        Field::TargetVersion => t!(i18n, fields.target_version).into_any(),
+        Field::Confirmation => t!(i18n, fields.confirmation).into_any(),
+        Field::File => t!(i18n, fields.file).into_any(),
         Field::Request => t!(i18n, fields.request).into_any(),
     }
 }
@@ -76,6 +80,7 @@ fn ProblemText(problem: Problem) -> impl IntoView {
         Problem::BadCharacters => t!(i18n, problems.bad_characters).into_any(),
         Problem::Taken => t!(i18n, problems.taken).into_any(),
         Problem::Unknown => t!(i18n, problems.unknown).into_any(),
+        Problem::Mismatch => t!(i18n, problems.mismatch).into_any(),
         Problem::Malformed { detail } => {
             t!(i18n, problems.malformed, detail = move || detail.clone()).into_any()
         }

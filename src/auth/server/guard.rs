@@ -68,7 +68,12 @@ pub fn signed_in() -> Result<Authenticated, AppError> {
 
 /// The caller, who must hold `C`'s permission.
 pub fn require<C: Capability>() -> Result<Granted<C>, AppError> {
-    let who = signed_in()?;
+    grant(current())
+}
+
+/// The same check for a plain axum handler, given the caller the middleware resolved.
+pub fn grant<C: Capability>(who: Option<Authenticated>) -> Result<Granted<C>, AppError> {
+    let who = who.ok_or(AppError::NotSignedIn)?;
     if who.viewer.role.allows(C::PERMISSION) {
         Ok(Granted {
             viewer: who.viewer,

@@ -1,0 +1,298 @@
+//! What confirming a package will do, decided from the verified certificates and the current
+//! state alone (no I/O): the preview shows this plan, and confirmation carries it out.
+use std::collections::HashSet;
+
+use super::domain::{Expiry, stack_validity};
+use super::format::{Certificate, LicenseType};
+use super::model::{Effect, PREVIEW_ITEMS, Preview, PreviewItem, SummaryLine};
+
+/// A tenant's licensed state, as planning needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantState {
+    pub id: String,
+    pub name: String,
+    pub platform: Option<Expiry>,
+    pub unlimited_agents: Option<Expiry>,
+}
+
+/// How a certificate is activated on confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    pub tenant_id: Option<String>,
+    pub expires: Expiry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub effect: Effect,
+    pub activation: Option<Activation>,
+}
+
+/// The tenant a platform license activates on by itself: the one it names, or the only one.
+fn own_tenant<'a>(
+    cert: &Certificate,
+    tenants: &'a mut [TenantState],
+) -> Option<&'a mut TenantState> {
+    match &cert.tenant_id {
+        Some(id) => tenants.iter_mut().find(|t| &t.id == id),
+        None if tenants.len() == 1 => tenants.first_mut(),
+        None => None,
+    }
+}
+
+/// One step per certificate, in order. `tenants` is updated as the steps would update it, so
+/// several platform licenses for one tenant in one package stack on each other.
+pub fn plan(
+    certs: &[(Certificate, Option<i64>)],
+    installed: &HashSet<String>,
+    tenants: &mut [TenantState],
+    now: i64,
+) -> Vec<Step> {
+    certs
+        .iter()
+        .map(|(cert, not_after)| {
+            if installed.contains(&cert.id) {
+                return Step {
+                    effect: Effect::AlreadyInstalled,
+                    activation: None,
+                };
+            }
+            let unlimited_agents = cert.license_type == LicenseType::PlatformUnlimitedAgents;
+            match cert.license_type {
+                LicenseType::Platform | LicenseType::PlatformUnlimitedAgents => {
+                    match own_tenant(cert, tenants) {
+                        Some(t) => {
+                            let until =
+                                stack_validity(t.platform, now, cert.validity_days, *not_after);
+                            t.platform = Some(until);
+                            if unlimited_agents {
+                                t.unlimited_agents = Some(stack_validity(
+                                    t.unlimited_agents,
+                                    now,
+                                    cert.validity_days,
+                                    *not_after,
+                                ));
+                            }
+                            Step {
+                                effect: Effect::ExtendsTenant {
+                                    tenant: t.name.clone(),
+                                    until,
+                                    unlimited_agents,
+                                },
+                                activation: Some(Activation {
+                                    tenant_id: Some(t.id.clone()),
+                                    expires: until,
+                                }),
+                            }
+                        }
+                        None => Step {
+                            effect: Effect::AwaitsTenant { unlimited_agents },
+                            activation: None,
+                        },
+                    }
+                }
+                LicenseType::Agent => Step {
+                    effect: Effect::AddsAgentLicense {
+                        binding: cert.binding.unwrap_or(super::format::Binding::Floating),
+                    },
+                    activation: None,
+                },
+                LicenseType::Personal => Step {
+                    effect: Effect::AddsSeats {
+                        seats: cert.seats.unwrap_or(0),
+                    },
+                    activation: None,
+                },
+                // A server license is for the whole installation: it activates on upload.
+                LicenseType::Server => {
+                    let until = stack_validity(None, now, cert.validity_days, *not_after);
+                    Step {
+                        effect: Effect::UnlocksFeature {
+                            feature: cert.feature.clone().unwrap_or_default(),
+                            until,
+                        },
+                        activation: Some(Activation {
+                            tenant_id: None,
+                            expires: until,
+                        }),
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// The preview of a plan: a summary counting like effects, and the first certificates one by one.
+pub fn preview(
+    file_name: &str,
+    certs: &[(Certificate, Option<i64>)],
+    blocks: &[usize],
+    steps: &[Step],
+    installed: &HashSet<String>,
+) -> Preview {
+    let mut summary: Vec<SummaryLine> = Vec::new();
+    for ((cert, _), step) in certs.iter().zip(steps) {
+        // Agent licenses and seats are counted together; extensions are listed each.
+        let groupable = matches!(
+            step.effect,
+            Effect::AlreadyInstalled
+                | Effect::AddsAgentLicense { .. }
+                | Effect::AwaitsTenant { .. }
+        );
+        match summary
+            .iter_mut()
+            .find(|l| groupable && l.effect == step.effect && l.product_name == cert.product_name)
+        {
+            Some(line) => line.count += 1,
+            None => summary.push(SummaryLine {
+                count: 1,
+                product_name: cert.product_name.clone(),
+                effect: step.effect.clone(),
+            }),
+        }
+    }
+    let items = certs
+        .iter()
+        .zip(steps)
+        .zip(blocks)
+        .take(PREVIEW_ITEMS)
+        .map(|(((cert, _), step), block)| PreviewItem {
+            block: *block,
+            id: cert.id.clone(),
+            license_type: cert.license_type,
+            product_name: cert.product_name.clone(),
+            mode: cert.mode,
+            effect: step.effect.clone(),
+            revokes: cert
+                .revokes
+                .iter()
+                .filter(|id| installed.contains(*id))
+                .count(),
+        })
+        .collect();
+    Preview {
+        file_name: file_name.to_string(),
+        total: certs.len(),
+        new: steps
+            .iter()
+            .filter(|s| s.effect != Effect::AlreadyInstalled)
+            .count(),
+        summary,
+        items,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::licenses::domain::DAY_MS;
+    use crate::licenses::format::{Binding, Mode};
+
+    const NOW: i64 = 1_795_000_000_000;
+
+    fn cert(id: &str, t: LicenseType, days: Option<u32>) -> (Certificate, Option<i64>) {
+        (
+            Certificate {
+                format: 1,
+                id: id.into(),
+                installation_id: "i".into(),
+                company_id: "c".into(),
+                product: "ai-server".into(),
+                product_name: "AI Server".into(),
+                license_type: t,
+                mode: Mode::Subscription,
+                validity_days: days,
+                not_before: None,
+                not_after: None,
+                seats: (t == LicenseType::Personal).then_some(5),
+                binding: (t == LicenseType::Agent).then_some(Binding::Floating),
+                feature: (t == LicenseType::Server).then(|| "telephony".into()),
+                tenant_id: None,
+                issued_at: "2026-11-22T00:00:00Z".into(),
+                revokes: vec![],
+            },
+            None,
+        )
+    }
+
+    fn tenant(id: &str, platform: Option<Expiry>) -> TenantState {
+        TenantState {
+            id: id.into(),
+            name: format!("Tenant {id}"),
+            platform,
+            unlimited_agents: None,
+        }
+    }
+
+    #[test]
+    fn two_platform_licenses_for_the_only_tenant_stack_in_one_package() {
+        let mut tenants = vec![tenant("t1", Some(Expiry::At(NOW + 10 * DAY_MS)))];
+        let certs = [
+            cert("a", LicenseType::Platform, Some(365)),
+            cert("b", LicenseType::Platform, Some(30)),
+        ];
+        let steps = plan(&certs, &HashSet::new(), &mut tenants, NOW);
+        assert_eq!(
+            steps[1].activation,
+            Some(Activation {
+                tenant_id: Some("t1".into()),
+                expires: Expiry::At(NOW + 405 * DAY_MS)
+            })
+        );
+        assert_eq!(tenants[0].platform, Some(Expiry::At(NOW + 405 * DAY_MS)));
+    }
+
+    #[test]
+    fn with_several_tenants_an_unnamed_platform_license_waits() {
+        let mut tenants = vec![tenant("t1", None), tenant("t2", None)];
+        let mut named = cert("n", LicenseType::Platform, Some(10));
+        named.0.tenant_id = Some("t2".into());
+        let certs = [cert("a", LicenseType::Platform, Some(365)), named];
+        let steps = plan(&certs, &HashSet::new(), &mut tenants, NOW);
+        assert_eq!(
+            steps[0].effect,
+            Effect::AwaitsTenant {
+                unlimited_agents: false
+            }
+        );
+        assert!(
+            matches!(&steps[1].effect, Effect::ExtendsTenant { tenant, .. } if tenant == "Tenant t2")
+        );
+        assert_eq!(tenants[0].platform, None);
+    }
+
+    #[test]
+    fn installed_certificates_change_nothing() {
+        let mut tenants = vec![tenant("t1", None)];
+        let installed: HashSet<String> = ["a".to_string()].into();
+        let steps = plan(
+            &[cert("a", LicenseType::Platform, Some(365))],
+            &installed,
+            &mut tenants,
+            NOW,
+        );
+        assert_eq!(steps[0].effect, Effect::AlreadyInstalled);
+        assert_eq!(steps[0].activation, None);
+        assert_eq!(tenants[0].platform, None);
+    }
+
+    #[test]
+    fn the_summary_counts_like_agent_licenses() {
+        let mut tenants = vec![tenant("t1", None)];
+        let certs: Vec<_> = (0..10)
+            .map(|i| cert(&format!("g{i}"), LicenseType::Agent, Some(365)))
+            .collect();
+        let blocks: Vec<usize> = (1..=10).collect();
+        let steps = plan(&certs, &HashSet::new(), &mut tenants, NOW);
+        let p = preview("x.lcs", &certs, &blocks, &steps, &HashSet::new());
+        assert_eq!(p.summary.len(), 1);
+        assert_eq!(p.summary[0].count, 10);
+        assert_eq!(p.new, 10);
+        assert_eq!(
+            p.summary[0].effect,
+            Effect::AddsAgentLicense {
+                binding: Binding::Floating
+            }
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! The upload of a license package: a plain multipart form post (it works without JavaScript),
+//! checked against the limits before any parsing, staged with its preview, and answered with a
+//! redirect to the preview page.
+use axum::extract::{Multipart, State};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::auth::server::cap::UploadLicenses;
+use crate::auth::server::guard::{Authenticated, grant};
+use crate::error::{AppError, Field, Problem};
+use crate::server::http::error_response;
+use crate::server::state::AppState;
+
+pub async fn upload_package(
+    State(state): State<AppState>,
+    who: Option<axum::Extension<Authenticated>>,
+    multipart: Multipart,
+) -> Response {
+    match stage(&state, who.map(|w| w.0), multipart).await {
+        Ok(id) => Redirect::to(&format!("/settings/licenses/upload/{id}")).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn stage(
+    state: &AppState,
+    who: Option<Authenticated>,
+    mut multipart: Multipart,
+) -> Result<String, AppError> {
+    let who = grant::<UploadLicenses>(who)?;
+    let limit = state.limits.max_bytes;
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| {
+        AppError::invalid(
+            Field::File,
+            Problem::Malformed {
+                detail: e.body_text(),
+            },
+        )
+    })? {
+        if field.name() != Some("package") {
+            continue;
+        }
+        let file_name = field.file_name().unwrap_or("package.lcs").to_string();
+        // Read at most one byte past the limit: a larger package is refused unread.
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| {
+            AppError::invalid(
+                Field::File,
+                Problem::Malformed {
+                    detail: e.body_text(),
+                },
+            )
+        })? {
+            if bytes.len() as u64 + chunk.len() as u64 > limit {
+                bytes.truncate(0);
+                bytes.extend(std::iter::repeat_n(0u8, (limit + 1) as usize));
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let now = state.clock.now_ms();
+        return super::store::stage_upload(
+            &state.db,
+            &who,
+            &state.package_checks(),
+            &file_name,
+            bytes,
+            now,
+        )
+        .await;
+    }
+    Err(AppError::invalid(Field::File, Problem::Required))
+}
