@@ -41,6 +41,7 @@ async fn run(args: &[String]) -> Result<(), String> {
             println!("the database schema is up to date");
             Ok(())
         }
+        Some("request") => request(&config, &args[1..]).await,
         Some("--help") | Some("-h") | Some("help") => {
             println!("{USAGE}");
             Ok(())
@@ -49,7 +50,51 @@ async fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// `tessera request --company-id ID --target-version V [--out FILE]`: the license request of this
+/// installation, as the console makes it.
+async fn request(config: &Config, args: &[String]) -> Result<(), String> {
+    let mut company_id = None;
+    let mut target_version = None;
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = || -> Result<String, String> { Err(format!("{a} needs a value")) };
+        match a.as_str() {
+            "--company-id" => company_id = Some(it.next().cloned().map_or_else(value, Ok)?),
+            "--target-version" => target_version = Some(it.next().cloned().map_or_else(value, Ok)?),
+            "--out" => out = Some(it.next().cloned().map_or_else(value, Ok)?),
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    let (Some(company_id), Some(target_version)) = (company_id, target_version) else {
+        return Err(format!(
+            "request needs --company-id and --target-version\n{USAGE}"
+        ));
+    };
+    let state = server::prepare(config.clone(), Clock::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = tessera::licenses::store::license_request(
+        &state.db,
+        &state.installation_id,
+        company_id.trim(),
+        target_version.trim(),
+        state.clock.now_ms(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let text = tessera::licenses::verify::encode_request(&request);
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {path}: {e}"))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 const USAGE: &str = "usage: tessera [serve | migrate]
+       tessera request --company-id ID --target-version VERSION [--out FILE.tlr]
 
 Configuration, by environment:
   TESSERA_DATABASE_URL    sqlite://PATH or postgres://... (default sqlite://data/tessera.db)

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, Utc};
-use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -136,16 +136,29 @@ impl TrustedKeys {
     }
 }
 
-/// A vendor key pair in the PEM forms OpenSSL writes: PKCS#8 private, SPKI public.
+/// A vendor key pair in the PEM forms `openssl genpkey -algorithm ed25519` and
+/// `openssl pkey -pubout` write: PKCS#8 v1 private (the seed only), SPKI public.
 pub fn key_pair_pem(key: &SigningKey) -> Result<(String, String), KeyError> {
-    let private = key
-        .to_pkcs8_pem(Default::default())
-        .map_err(|e| KeyError::BadPrivateKey(e.to_string()))?;
-    let public = key
+    // PKCS#8 v1 for Ed25519 (RFC 8410): a fixed 16-byte header, then the 32-byte seed. Older
+    // OpenSSL releases refuse the v2 form that also carries the public key.
+    const HEADER: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = HEADER.to_vec();
+    der.extend_from_slice(key.as_bytes());
+    let private = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(der)
+    );
+    let mut public = key
         .verifying_key()
         .to_public_key_pem(Default::default())
         .map_err(|e| KeyError::BadPrivateKey(e.to_string()))?;
-    Ok((private.to_string(), public))
+    if !public.ends_with('\n') {
+        public.push('\n');
+    }
+    Ok((private, public))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

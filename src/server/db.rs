@@ -24,13 +24,13 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbStartError
     if let Some(dir) = config.sqlite_dir() {
         std::fs::create_dir_all(&dir)
             .map_err(|e| DbStartError::Folder(dir.display().to_string(), e))?;
-        if !url.contains("mode=") {
-            url.push_str(if url.contains('?') {
-                "&mode=rwc"
-            } else {
-                "?mode=rwc"
-            });
-        }
+    }
+    if url.starts_with("sqlite:") && !url.contains("mode=") {
+        url.push_str(if url.contains('?') {
+            "&mode=rwc"
+        } else {
+            "?mode=rwc"
+        });
     }
     let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url);
