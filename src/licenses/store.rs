@@ -94,19 +94,14 @@ fn status_condition(s: Status, now: i64) -> Condition {
     }
 }
 
-/// A sortable rank of the status at `now`, for "sort by status".
+/// A sortable rank of the status at `now` (Unused, Activated, Expired, Revoked), built from the
+/// same conditions as the status filter.
 fn status_rank(now: i64) -> SimpleExpr {
-    Expr::cust_with_values(
-        "CASE WHEN revoked_by IS NOT NULL THEN 3 \
-         WHEN ended_reason IS NOT NULL OR (not_after_at IS NOT NULL AND not_after_at <= $1) \
-           OR (activated_at IS NOT NULL AND permanent = $2 AND expires_at <= $3) THEN 2 \
-         WHEN activated_at IS NOT NULL THEN 1 ELSE 0 END",
-        [
-            sea_orm::Value::from(now),
-            sea_orm::Value::from(false),
-            sea_orm::Value::from(now),
-        ],
-    )
+    Expr::case(status_condition(Status::Revoked, now), 3)
+        .case(status_condition(Status::Expired, now), 2)
+        .case(status_condition(Status::Activated, now), 1)
+        .finally(0)
+        .into()
 }
 
 pub async fn list(

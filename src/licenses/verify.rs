@@ -240,50 +240,87 @@ fn strict_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Val
         .map_err(|e| e.to_string())
 }
 
-/// What each type needs, and the values the format allows (reason 7).
-fn check_semantics(c: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+/// The fields and types every certificate needs (reason 1, *malformed*), then what each type
+/// needs and the values the format allows (reason 7, *invalid certificate*).
+fn check_fields(c: &serde_json::Map<String, serde_json::Value>) -> Result<(), Refusal> {
+    use serde_json::Value;
+    let malformed = |detail: String| Refusal::Malformed { detail };
+    let invalid = |detail: String| Refusal::InvalidCertificate { detail };
+    for k in [
+        "id",
+        "company_id",
+        "product",
+        "product_name",
+        "type",
+        "mode",
+        "issued_at",
+    ] {
+        match c.get(k) {
+            None => return Err(malformed(format!("missing field `{k}`"))),
+            Some(Value::String(_)) => {}
+            Some(_) => return Err(malformed(format!("`{k}` must be a string"))),
+        }
+    }
+    for k in ["not_before", "not_after", "tenant_id", "binding", "feature"] {
+        if !matches!(c.get(k), None | Some(Value::Null | Value::String(_))) {
+            return Err(malformed(format!("`{k}` must be a string or null")));
+        }
+    }
+    match c.get("validity_days") {
+        None => return Err(malformed("missing field `validity_days`".into())),
+        Some(Value::Null) => {}
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(d) if d > 0 && d <= 100_000 => {}
+            _ => {
+                return Err(invalid(
+                    "`validity_days` must be a positive whole number".into(),
+                ));
+            }
+        },
+        Some(_) => return Err(malformed("`validity_days` must be a number or null".into())),
+    }
+    if let Some(seats) = c.get("seats")
+        && !matches!(seats, Value::Null | Value::Number(_))
+    {
+        return Err(malformed("`seats` must be a number".into()));
+    }
+    if !matches!(c.get("revokes"), None | Some(Value::Null | Value::Array(_))) {
+        return Err(malformed("`revokes` must be an array of ids".into()));
+    }
     let s = |k: &str| c.get(k).and_then(|v| v.as_str());
-    let t = s("type").ok_or("`type` must be a string")?;
+    let t = s("type").unwrap_or_default();
     if !matches!(
         t,
         "platform" | "platform_unlimited_agents" | "agent" | "personal" | "server"
     ) {
-        return Err(format!("unknown type {t:?}"));
+        return Err(invalid(format!("unknown type {t:?}")));
     }
-    let mode = s("mode").ok_or("`mode` must be a string")?;
+    let mode = s("mode").unwrap_or_default();
     if !matches!(mode, "subscription" | "buyout" | "test") {
-        return Err(format!("unknown mode {mode:?}"));
+        return Err(invalid(format!("unknown mode {mode:?}")));
     }
     match t {
         "personal" => match c.get("seats").and_then(|v| v.as_u64()) {
             Some(n) if n > 0 && n <= u64::from(u32::MAX) => {}
-            Some(_) => return Err("`seats` must be a positive whole number".into()),
-            None => return Err("a personal license needs `seats`".into()),
+            Some(_) => return Err(invalid("`seats` must be a positive whole number".into())),
+            None => return Err(invalid("a personal license needs `seats`".into())),
         },
         "agent" => match s("binding") {
             Some("fixed" | "floating") => {}
-            Some(b) => return Err(format!("unknown binding {b:?}")),
-            None => return Err("an agent license needs `binding`".into()),
+            Some(b) => return Err(invalid(format!("unknown binding {b:?}"))),
+            None => return Err(invalid("an agent license needs `binding`".into())),
         },
         "server" => match s("feature") {
             Some(f) if !f.trim().is_empty() => {}
-            _ => return Err("a server license needs `feature`".into()),
+            _ => return Err(invalid("a server license needs `feature`".into())),
         },
         _ => {}
-    }
-    match c.get("validity_days") {
-        None => return Err("missing field `validity_days`".into()),
-        Some(serde_json::Value::Null) => {}
-        Some(v) => match v.as_u64() {
-            Some(n) if n > 0 && n <= 100_000 => {}
-            _ => return Err("`validity_days` must be a positive whole number or null".into()),
-        },
     }
     for field in ["not_before", "not_after"] {
         if let Some(v) = s(field)
             && parse_date_end(v).is_none()
         {
-            return Err(format!("`{field}` is not an RFC 3339 date"));
+            return Err(invalid(format!("`{field}` is not an RFC 3339 date")));
         }
     }
     Ok(())
@@ -352,29 +389,7 @@ fn verify_block(
             detail: "`installation_id` is missing or not a string".into(),
         }));
     }
-    // Wrong types of the plain fields are malformed; unknown values are invalid.
-    let typed = |k: &str, want: fn(&serde_json::Value) -> bool| fields.get(k).is_none_or(want);
-    for (k, ok) in [
-        ("type", typed("type", serde_json::Value::is_string)),
-        ("mode", typed("mode", serde_json::Value::is_string)),
-        (
-            "binding",
-            typed("binding", |v| v.is_string() || v.is_null()),
-        ),
-    ] {
-        if !ok {
-            return Err(refuse(Refusal::Malformed {
-                detail: format!("`{k}` must be a string"),
-            }));
-        }
-    }
-    check_semantics(&fields).map_err(|detail| {
-        if detail.starts_with("missing field") {
-            refuse(Refusal::Malformed { detail })
-        } else {
-            refuse(Refusal::InvalidCertificate { detail })
-        }
-    })?;
+    check_fields(&fields).map_err(refuse)?;
     let certificate: Certificate = serde_json::from_value(serde_json::Value::Object(fields))
         .map_err(|e| {
             refuse(Refusal::Malformed {

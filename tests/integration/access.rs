@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 
 use crate::on_both_databases;
-use crate::support::{Backend, TestApp, password_of};
+use crate::support::{Backend, TestApp, Vendor, password_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Caller {
@@ -27,7 +27,11 @@ fn allowed(endpoint: &str, caller: Caller) -> bool {
     match endpoint {
         "whoami" | "login" | "language" => true,
         "logout" => caller != Anonymous,
-        "licenses/overview" => matches!(caller, LicenseManager | Administrator),
+        "licenses/summary" | "licenses/list" => matches!(caller, LicenseManager | Administrator),
+        "licenses/request"
+        | "licenses/upload_outcome"
+        | "licenses/confirm"
+        | "licenses/delete_all" => caller == Administrator,
         "users/list"
         | "users/create"
         | "users/set_role"
@@ -38,8 +42,25 @@ fn allowed(endpoint: &str, caller: Caller) -> bool {
 }
 
 /// Well-formed arguments for each server function, so only the caller decides the answer.
-fn arguments(endpoint: &str, target_user: &str, tenant: &str) -> Vec<(String, String)> {
+fn arguments(
+    endpoint: &str,
+    target_user: &str,
+    tenant: &str,
+    upload: &str,
+) -> Vec<(String, String)> {
     let pairs: Vec<(&str, String)> = match endpoint {
+        "licenses/list" => vec![
+            ("query[q]", String::new()),
+            ("query[sort]", "installed".into()),
+            ("query[descending]", "true".into()),
+            ("query[page]", "1".into()),
+        ],
+        "licenses/request" => vec![
+            ("company_id", "acme".into()),
+            ("target_version", "8.1".into()),
+        ],
+        "licenses/upload_outcome" | "licenses/confirm" => vec![("id", upload.into())],
+        "licenses/delete_all" => vec![("confirmation", "DELETE".into())],
         "login" => vec![
             ("user_name", "target".into()),
             ("password", password_of("target")),
@@ -68,12 +89,17 @@ fn arguments(endpoint: &str, target_user: &str, tenant: &str) -> Vec<(String, St
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 10] = [
+const ENDPOINTS: [&str; 15] = [
     "whoami",
     "language",
     "login",
     "logout",
-    "licenses/overview",
+    "licenses/summary",
+    "licenses/list",
+    "licenses/request",
+    "licenses/upload_outcome",
+    "licenses/confirm",
+    "licenses/delete_all",
     "users/list",
     "users/create",
     "users/set_role",
@@ -99,10 +125,12 @@ fn every_registered_server_function_is_in_the_matrix() {
 }
 
 async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
     let admin = app.admin().await;
     let tenant = app.default_tenant(&admin).await;
     let target = app.create_user(&admin, "target", "user").await;
+    let package = vendor.package(&[vendor.certificate(&app.state.installation_id, "agent")]);
     app.create_user(&admin, "plain", "user").await;
     app.create_user(&admin, "manager", "license_manager").await;
 
@@ -115,7 +143,9 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
                 Caller::LicenseManager => app.sign_in("manager", &password_of("manager")).await,
                 Caller::Administrator => app.admin().await,
             };
-            let args = arguments(endpoint, &target, &tenant);
+            // Each call gets an upload of its own to look at or confirm.
+            let (upload, _) = app.upload_outcome(&admin, &package).await;
+            let args = arguments(endpoint, &target, &tenant, &upload);
             let form: Vec<(&str, &str)> =
                 args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let r = app.call(&client, endpoint, &form).await;

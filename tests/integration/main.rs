@@ -2,6 +2,7 @@
 mod access;
 mod auth;
 mod language;
+mod licenses;
 mod startup;
 mod support;
 mod users;

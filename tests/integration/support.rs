@@ -187,6 +187,129 @@ impl TestApp {
     }
 }
 
+/// A vendor: a signing key whose public half the app trusts (see [`TestApp::start_with_vendor`]).
+pub struct Vendor {
+    pub key: ed25519_dalek::SigningKey,
+    pub public_pem_path: std::path::PathBuf,
+}
+
+impl Vendor {
+    pub fn new(seed: u8) -> Vendor {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        let (_, public) = tessera::licenses::verify::key_pair_pem(&key).expect("key pair");
+        let public_pem_path = std::env::temp_dir().join(format!(
+            "tessera-test-vendor-{}.pub",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&public_pem_path, public).expect("write the public key");
+        Vendor {
+            key,
+            public_pem_path,
+        }
+    }
+
+    /// A certificate's JSON for `installation`, of `license_type`, with the fields its type needs.
+    pub fn certificate(&self, installation: &str, license_type: &str) -> Value {
+        let mut c = serde_json::json!({
+            "format": 1,
+            "id": uuid::Uuid::new_v4().to_string(),
+            "installation_id": installation,
+            "company_id": "acme",
+            "product": "ai-server",
+            "product_name": "AI Server",
+            "type": license_type,
+            "mode": "subscription",
+            "validity_days": 365,
+            "not_before": null,
+            "not_after": null,
+            "tenant_id": null,
+            "issued_at": "2026-11-22T00:00:00Z"
+        });
+        match license_type {
+            "agent" => c["binding"] = "floating".into(),
+            "personal" => c["seats"] = 5.into(),
+            "server" => c["feature"] = "telephony".into(),
+            _ => {}
+        }
+        c
+    }
+
+    /// A package of these certificates, signed.
+    pub fn package(&self, certs: &[Value]) -> String {
+        certs
+            .iter()
+            .map(|c| {
+                tessera::licenses::verify::sign_certificate(
+                    &self.key,
+                    &serde_json::to_vec(c).expect("json"),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl TestApp {
+    pub async fn start_with_vendor(
+        backend: Backend,
+        vendor: &Vendor,
+        vars: &[(&str, &str)],
+    ) -> TestApp {
+        let path = vendor.public_pem_path.display().to_string();
+        let mut all: Vec<(&str, &str)> = vec![("TESSERA_VENDOR_KEYS", path.as_str())];
+        all.extend_from_slice(vars);
+        Self::start_with(backend, &all).await
+    }
+
+    /// Uploads a package file as the upload form does; answers the staged upload's id, or the
+    /// refusal's status and body.
+    pub async fn upload(
+        &self,
+        client: &Client,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, Reply> {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+        let form = reqwest::multipart::Form::new().part("package", part);
+        let res = client
+            .post(format!("{}/licenses/upload", self.base))
+            .header("origin", &self.base)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        if res.status() == StatusCode::SEE_OTHER {
+            let to = res.headers()["location"]
+                .to_str()
+                .expect("location")
+                .to_string();
+            return Ok(to
+                .strip_prefix("/settings/licenses/upload/")
+                .expect("the preview page")
+                .to_string());
+        }
+        Err(Reply::read(res).await)
+    }
+
+    /// Uploads and answers the preview or refusal.
+    pub async fn upload_outcome(&self, admin: &Client, text: &str) -> (String, Value) {
+        let id = self
+            .upload(admin, "package.lcs", text.as_bytes().to_vec())
+            .await
+            .expect("staged");
+        let r = self
+            .call(admin, "licenses/upload_outcome", &[("id", &id)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        (id, r.body)
+    }
+
+    pub async fn license_count(&self, client: &Client) -> u64 {
+        let r = self.call(client, "licenses/summary", &[]).await;
+        r.body["licenses_installed"].as_u64().expect("a count")
+    }
+}
+
 pub fn password_of(name: &str) -> String {
     format!("{name}-password")
 }

@@ -101,7 +101,7 @@ async fn roles_change_and_take_effect_on_the_next_request(backend: Backend) {
     let id = app.create_user(&admin, "grace", "user").await;
     let grace = app.sign_in("grace", "grace-password").await;
     assert_eq!(
-        app.call(&grace, "licenses/overview", &[]).await.status,
+        app.call(&grace, "licenses/summary", &[]).await.status,
         StatusCode::FORBIDDEN
     );
     let r = app
@@ -112,7 +112,7 @@ async fn roles_change_and_take_effect_on_the_next_request(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = app.call(&grace, "licenses/overview", &[]).await;
+    let r = app.call(&grace, "licenses/summary", &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["installation_id"], &*app.state.installation_id);
     app.stop().await;

@@ -1,0 +1,510 @@
+//! Licenses in, over HTTP: upload with preview, confirmation, idempotence, every refusal of the
+//! format, the limits, racing uploads, the list, requests and deleting everything.
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::on_both_databases;
+use crate::support::{Backend, TestApp, Vendor, password_of};
+
+fn effects(outcome: &Value) -> Vec<String> {
+    outcome["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            i["effect"]["effect"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The reason of each refused block, in order.
+fn reasons(outcome: &Value) -> Vec<(u64, String)> {
+    assert_eq!(outcome["outcome"], "refused", "{outcome}");
+    match outcome["refusal"]["reason"].as_str() {
+        Some("bad_certificates") => outcome["refusal"]["blocks"]
+            .as_array()
+            .expect("blocks")
+            .iter()
+            .map(|b| {
+                (
+                    b["block"].as_u64().unwrap_or(0),
+                    b["refusal"]["reason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect(),
+        Some(other) => vec![(0, other.to_string())],
+        None => panic!("no reason: {outcome}"),
+    }
+}
+
+async fn a_package_is_previewed_confirmed_and_idempotent(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let mut certs = vec![vendor.certificate(&inst, "platform")];
+    certs.extend((0..10).map(|_| vendor.certificate(&inst, "agent")));
+    certs.push(vendor.certificate(&inst, "personal"));
+    certs.push(vendor.certificate(&inst, "server"));
+    let package = vendor.package(&certs);
+
+    let (id, preview) = app.upload_outcome(&admin, &package).await;
+    assert_eq!(preview["outcome"], "preview", "{preview}");
+    assert_eq!(
+        (preview["total"].as_u64(), preview["new"].as_u64()),
+        (Some(13), Some(13))
+    );
+    let e = effects(&preview);
+    assert_eq!(e[0], "extends_tenant");
+    assert_eq!(preview["items"][0]["effect"]["tenant"], "Default");
+    assert!(e[1..11].iter().all(|x| x == "adds_agent_license"));
+    assert_eq!(e[11], "adds_seats");
+    assert_eq!(e[12], "unlocks_feature");
+    // The summary counts the ten agent licenses as one line.
+    let agents = preview["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["effect"]["effect"] == "adds_agent_license")
+        .unwrap();
+    assert_eq!(agents["count"], 10);
+    // Nothing changed yet.
+    assert_eq!(app.license_count(&admin).await, 0);
+
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["installed"].as_u64(),
+            r.body["already_installed"].as_u64()
+        ),
+        (Some(13), Some(0))
+    );
+    assert_eq!(app.license_count(&admin).await, 13);
+    let summary = app.call(&admin, "licenses/summary", &[]).await.body;
+    let until = summary["tenants"][0]["platform"]["At"]
+        .as_i64()
+        .expect("licensed");
+    let year = 365 * 86_400_000;
+    assert!(
+        (until - app.state.clock.now_ms() - year).abs() < 60_000,
+        "{summary}"
+    );
+
+    // The same package again changes nothing.
+    let (id, again) = app.upload_outcome(&admin, &package).await;
+    assert_eq!(again["new"], 0);
+    assert!(effects(&again).iter().all(|e| e == "already_installed"));
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(
+        (
+            r.body["installed"].as_u64(),
+            r.body["already_installed"].as_u64()
+        ),
+        (Some(0), Some(13))
+    );
+    assert_eq!(app.license_count(&admin).await, 13);
+    let summary2 = app.call(&admin, "licenses/summary", &[]).await.body;
+    assert_eq!(
+        summary2["tenants"], summary["tenants"],
+        "the expiry did not stack twice"
+    );
+    app.stop().await;
+}
+
+async fn every_bad_package_is_refused_whole_and_changes_nothing(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(
+        backend,
+        &vendor,
+        &[
+            ("TESSERA_MAX_PACKAGE_BYTES", "20000"),
+            ("TESSERA_MAX_CERTIFICATES", "6"),
+        ],
+    )
+    .await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let good = || vendor.certificate(&inst, "agent");
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut c = good();
+        f(&mut c);
+        c
+    };
+
+    // Whole-file refusals.
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (Vec::new(), "empty"),
+        (b"just some text".to_vec(), "no_certificates"),
+        (vec![0xff, 0xfe, 0x00, 0x41], "not_text"),
+        (vec![b'x'; 20_001], "too_large"),
+        (
+            vendor
+                .package(&(0..7).map(|_| good()).collect::<Vec<_>>())
+                .into_bytes(),
+            "too_many_certificates",
+        ),
+    ];
+    for (bytes, reason) in cases {
+        let id = app.upload(&admin, "x.lcs", bytes).await.expect("staged");
+        let r = app
+            .call(&admin, "licenses/upload_outcome", &[("id", &id)])
+            .await;
+        assert_eq!(reasons(&r.body), vec![(0, reason.to_string())], "{reason}");
+    }
+
+    // Certificate refusals, each named by block with its reason; good blocks around them too.
+    let other = Vendor::new(9);
+    let bad_b64 = "-----BEGIN TESSERA CERTIFICATE-----\n%%%not base64%%%\n-----END TESSERA CERTIFICATE-----\n";
+    let mut tampered = vendor.package(&[good()]);
+    {
+        // Change the product inside the signed payload, keeping the envelope well formed.
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let body: String = tampered
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let mut env: Value = serde_json::from_slice(&STANDARD.decode(body).unwrap()).unwrap();
+        let payload = String::from_utf8(
+            URL_SAFE_NO_PAD
+                .decode(env["payload"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        env["payload"] = URL_SAFE_NO_PAD
+            .encode(payload.replace("AI Server", "AI Server Pro"))
+            .into();
+        tampered =
+            tessera::licenses::verify::armor("CERTIFICATE", &serde_json::to_vec(&env).unwrap());
+    }
+    let dup = good();
+    let package = [
+        vendor.package(&[good()]), // 1 good
+        bad_b64.to_string(),       // 2
+        vendor.package(&[with(&|c| {
+            c.as_object_mut().unwrap().remove("mode");
+        })]), // 3
+        vendor.package(&[with(&|c| c["validity_days"] = "forever".into())]), // 4
+        other.package(&[good()]),  // 5
+        vendor.package(&[with(&|c| c["type"] = "galaxy".into())]), // 6
+    ]
+    .join("\n");
+    let (_, outcome) = app.upload_outcome(&admin, &package).await;
+    let got = reasons(&outcome);
+    assert_eq!(
+        got,
+        vec![
+            (2, "malformed".into()),
+            (3, "malformed".into()),
+            (4, "malformed".into()),
+            (5, "unknown_key".into()),
+            (6, "invalid_certificate".into()),
+        ],
+        "{outcome}"
+    );
+    let package = [
+        tampered,                                                                  // 1
+        vendor.package(&[with(&|c| c["installation_id"] = "another-one".into())]), // 2
+        vendor.package(&[with(&|c| c["not_after"] = "2020-01-01".into())]),        // 3
+        vendor.package(&[dup.clone(), dup]),                                       // 4, 5
+    ]
+    .join("\n");
+    let (_, outcome) = app.upload_outcome(&admin, &package).await;
+    assert_eq!(
+        reasons(&outcome),
+        vec![
+            (1, "bad_signature".into()),
+            (2, "other_installation".into()),
+            (3, "already_expired".into()),
+            (5, "duplicate_in_package".into()),
+        ],
+        "{outcome}"
+    );
+    // A refused upload cannot be confirmed, and nothing was stored.
+    let id = app
+        .upload(&admin, "x.lcs", package.into_bytes())
+        .await
+        .unwrap();
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert!(r.status.is_client_error(), "{:?}", r.body);
+    assert_eq!(app.license_count(&admin).await, 0);
+    app.stop().await;
+}
+
+async fn racing_confirmations_install_once(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let mut certs = vec![vendor.certificate(&inst, "platform")];
+    certs.extend((0..20).map(|_| vendor.certificate(&inst, "agent")));
+    let package = vendor.package(&certs);
+    let (a, _) = app.upload_outcome(&admin, &package).await;
+    let (b, _) = app.upload_outcome(&admin, &package).await;
+    let (fa, fb) = ([("id", a.as_str())], [("id", b.as_str())]);
+    let (ra, rb) = tokio::join!(
+        app.call(&admin, "licenses/confirm", &fa),
+        app.call(&admin, "licenses/confirm", &fb),
+    );
+    assert_eq!(
+        (ra.status, rb.status),
+        (StatusCode::OK, StatusCode::OK),
+        "{:?} {:?}",
+        ra.body,
+        rb.body
+    );
+    let installed = ra.body["installed"].as_u64().unwrap() + rb.body["installed"].as_u64().unwrap();
+    assert_eq!(installed, 21, "one wins: {:?} {:?}", ra.body, rb.body);
+    assert_eq!(app.license_count(&admin).await, 21);
+    let summary = app.call(&admin, "licenses/summary", &[]).await.body;
+    let until = summary["tenants"][0]["platform"]["At"].as_i64().unwrap();
+    let year = 365 * 86_400_000;
+    assert!(
+        (until - app.state.clock.now_ms() - year).abs() < 60_000,
+        "stacked once: {summary}"
+    );
+    app.stop().await;
+}
+
+async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let mut certs = vec![vendor.certificate(&inst, "platform")];
+    for i in 0..60 {
+        let mut c = vendor.certificate(&inst, "agent");
+        c["product_name"] = format!("Agent {i:02}").into();
+        certs.push(c);
+    }
+    let mut crm = vendor.certificate(&inst, "personal");
+    crm["product_name"] = "CRM Sales".into();
+    crm["product"] = "crm".into();
+    certs.push(crm);
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&certs)).await;
+    app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+
+    let list = |pairs: Vec<(&'static str, String)>| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            let mut form: Vec<(String, String)> = vec![
+                ("query[q]".into(), String::new()),
+                ("query[sort]".into(), "installed".into()),
+                ("query[descending]".into(), "true".into()),
+                ("query[page]".into(), "1".into()),
+            ];
+            for (k, v) in pairs {
+                form.retain(|(fk, _)| fk != &format!("query[{k}]"));
+                form.push((format!("query[{k}]"), v));
+            }
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let r = app.call(&admin, "licenses/list", &f).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            r.body
+        }
+    };
+    let page = list(vec![]).await;
+    assert_eq!(page["total"], 62);
+    assert_eq!(page["rows"].as_array().unwrap().len(), 50);
+    let page2 = list(vec![("page", "2".into())]).await;
+    assert_eq!(page2["rows"].as_array().unwrap().len(), 12);
+
+    let found = list(vec![("q", "crm".into())]).await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["rows"][0]["product_name"], "CRM Sales");
+
+    let unused = list(vec![("status", "unused".into())]).await;
+    assert_eq!(
+        unused["total"], 61,
+        "agents and seats wait; the platform activated"
+    );
+    let activated = list(vec![("status", "activated".into())]).await;
+    assert_eq!(activated["total"], 1);
+    assert_eq!(activated["rows"][0]["license_type"], "platform");
+    let personal = list(vec![("license_type", "personal".into())]).await;
+    assert_eq!(personal["total"], 1);
+
+    let sorted = list(vec![
+        ("sort", "product".into()),
+        ("descending", "false".into()),
+    ])
+    .await;
+    let names: Vec<&str> = sorted["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["product_name"].as_str().unwrap())
+        .collect();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(names[0], "AI Server");
+    let by_status = list(vec![
+        ("sort", "status".into()),
+        ("descending", "true".into()),
+    ])
+    .await;
+    assert_eq!(by_status["rows"][0]["status"], "activated");
+    app.stop().await;
+}
+
+async fn roles_see_and_change_exactly_what_they_may(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    app.create_user(&admin, "manager", "license_manager").await;
+    app.create_user(&admin, "plain", "user").await;
+    let manager = app.sign_in("manager", &password_of("manager")).await;
+    let user = app.sign_in("plain", &password_of("plain")).await;
+    let inst = app.state.installation_id.to_string();
+    let package = vendor.package(&[vendor.certificate(&inst, "agent")]);
+
+    // The License manager sees the list but may not upload, confirm, request or delete.
+    let summary = app.call(&manager, "licenses/summary", &[]).await;
+    assert_eq!(summary.status, StatusCode::OK);
+    assert_eq!(
+        (
+            summary.body["can_upload"].as_bool(),
+            summary.body["can_delete"].as_bool()
+        ),
+        (Some(false), Some(false))
+    );
+    let refused = app
+        .upload(&manager, "p.lcs", package.clone().into_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let refused = app
+        .upload(&user, "p.lcs", package.clone().into_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let refused = app
+        .upload(&app.client(), "p.lcs", package.clone().into_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+
+    let (id, _) = app.upload_outcome(&admin, &package).await;
+    for client in [&manager, &user] {
+        let r = app.call(client, "licenses/confirm", &[("id", &id)]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = app
+            .call(client, "licenses/delete_all", &[("confirmation", "DELETE")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        app.call(&user, "licenses/summary", &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // A cross-site upload is refused before it is read.
+    let part = reqwest::multipart::Part::bytes(package.into_bytes()).file_name("p.lcs");
+    let r = admin
+        .post(format!("{}/licenses/upload", app.base))
+        .header("origin", "http://evil.example")
+        .multipart(reqwest::multipart::Form::new().part("package", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.license_count(&admin).await, 0);
+    app.stop().await;
+}
+
+async fn a_request_names_the_installation_and_delete_all_needs_the_word(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let r = app
+        .call(
+            &admin,
+            "licenses/request",
+            &[("company_id", "acme"), ("target_version", "8.1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body["file_name"].as_str().unwrap().ends_with(".tlr"));
+    let request =
+        tessera::licenses::verify::decode_request(r.body["text"].as_str().unwrap()).unwrap();
+    assert_eq!(request.installation_id, &*app.state.installation_id);
+    assert_eq!(
+        (request.company_id.as_str(), request.target_version.as_str()),
+        ("acme", "8.1")
+    );
+    assert_eq!(request.tenants.len(), 1);
+    let r = app
+        .call(
+            &admin,
+            "licenses/request",
+            &[("company_id", " "), ("target_version", "8.1")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("company_id"))
+    );
+
+    let inst = app.state.installation_id.to_string();
+    let (id, _) = app
+        .upload_outcome(
+            &admin,
+            &vendor.package(&[vendor.certificate(&inst, "platform")]),
+        )
+        .await;
+    app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    let r = app
+        .call(&admin, "licenses/delete_all", &[("confirmation", "delete")])
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("confirmation"))
+    );
+    assert_eq!(app.license_count(&admin).await, 1);
+    let r = app
+        .call(&admin, "licenses/delete_all", &[("confirmation", "DELETE")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.license_count(&admin).await, 0);
+    let summary = app.call(&admin, "licenses/summary", &[]).await.body;
+    assert!(
+        summary["tenants"][0]["platform"].is_null(),
+        "back to demo mode: {summary}"
+    );
+    app.stop().await;
+}
+
+async fn without_vendor_keys_the_upload_says_so(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    let summary = app.call(&admin, "licenses/summary", &[]).await.body;
+    assert_eq!(summary["vendor_keys"], serde_json::json!([]));
+    let vendor = Vendor::new(1);
+    let inst = app.state.installation_id.to_string();
+    let (_, outcome) = app
+        .upload_outcome(
+            &admin,
+            &vendor.package(&[vendor.certificate(&inst, "agent")]),
+        )
+        .await;
+    assert_eq!(reasons(&outcome), vec![(0, "no_trusted_keys".to_string())]);
+    app.stop().await;
+}
+
+on_both_databases!(
+    a_package_is_previewed_confirmed_and_idempotent,
+    every_bad_package_is_refused_whole_and_changes_nothing,
+    racing_confirmations_install_once,
+    the_list_searches_filters_sorts_and_pages,
+    roles_see_and_change_exactly_what_they_may,
+    a_request_names_the_installation_and_delete_all_needs_the_word,
+    without_vendor_keys_the_upload_says_so,
+);
