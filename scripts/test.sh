@@ -15,8 +15,9 @@ cargo clippy --features ssr --all-targets -- -D warnings
 step "lint: client build (hydrate)"
 cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
-step "release build (server and WASM client)"
+step "release build (server, WASM client, and the vendor tool the browser tests issue packages with)"
 cargo leptos build --release
+cargo build --release --no-default-features --features ssr --bin tessera-vendor
 
 step "PostgreSQL at 127.0.0.1:5432"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -42,7 +42,7 @@ pub fn UsersPage() -> impl IntoView {
         <div class="page">
             <nav class="breadcrumbs" aria-label="breadcrumbs">
                 <span>{t!(i18n, nav.settings)}</span>
-                " › "
+                " > "
                 <span>{t!(i18n, nav.users)}</span>
             </nav>
             <h1>{t!(i18n, users.title)}</h1>

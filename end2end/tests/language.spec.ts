@@ -1,0 +1,52 @@
+import { expect, test } from '@playwright/test';
+import { open, signInAsAdmin } from './helpers';
+
+test('switching to Russian is remembered for the user, and errors speak Russian', async ({ browser }) => {
+  const page = await (await browser.newContext()).newPage();
+  await signInAsAdmin(page);
+  await page.getByRole('button', { name: 'Русский' }).click();
+  await expect(page.getByRole('heading', { name: 'Лицензии' })).toBeVisible();
+  await page.getByRole('button', { name: 'Выйти' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+
+  // Another browser, with no cookie of ours: signing in brings Russian back.
+  const elsewhere = await (await browser.newContext({ locale: 'en-US' })).newPage();
+  await open(elsewhere, '/login');
+  await expect(elsewhere.getByRole('heading', { name: 'Sign in to Tessera' })).toBeVisible();
+  await elsewhere.getByLabel('User name').fill('admin');
+  await elsewhere.getByLabel('Password').fill('admin-password-1');
+  await elsewhere.getByRole('button', { name: 'Sign in' }).click();
+  await expect(elsewhere.getByRole('link', { name: 'Настройки' }).first()).toBeVisible();
+  await expect(elsewhere.getByRole('heading', { name: 'Лицензии' })).toBeVisible();
+  await expect(elsewhere.getByRole('navigation', { name: 'breadcrumbs' })).toHaveText('Настройки > Лицензии');
+
+  // An upload error, in Russian.
+  await open(elsewhere, '/settings/licenses/upload');
+  await elsewhere.getByLabel('Пакет лицензий (.lcs)').setInputFiles({
+    name: 'not-a-package.lcs',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('hello'),
+  });
+  await elsewhere.getByRole('button', { name: 'Проверить пакет' }).click();
+  await expect(elsewhere.getByTestId('refusal')).toContainText('пакет отклонён, ничего не изменилось.');
+  await expect(elsewhere.getByTestId('refusal')).toContainText('В файле нет блока TESSERA CERTIFICATE');
+  await elsewhere.screenshot({ path: 'test-results/refused-ru.png', fullPage: true });
+
+  // Back to English for the other tests.
+  await elsewhere.getByRole('button', { name: 'English' }).click();
+  await expect(elsewhere.getByRole('button', { name: 'Русский' })).toBeVisible();
+});
+
+test('a new visitor whose browser asks for Russian gets the login page in Russian', async ({ browser }) => {
+  // Playwright sends the context's locale as Accept-Language: ru-RU.
+  const context = await browser.newContext({ locale: 'ru-RU' });
+  const page = await context.newPage();
+  const response = await page.goto('/login');
+  // Rendered in Russian on the server, before any script runs.
+  expect(await response!.text()).toContain('Вход в Tessera');
+  await page.waitForLoadState('networkidle');
+  await expect(page.getByRole('heading', { name: 'Вход в Tessera' })).toBeVisible();
+  await expect(page.getByLabel('Имя пользователя')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Войти' })).toBeVisible();
+  await expect(page.locator('html')).toHaveAttribute('lang', 'ru');
+});
