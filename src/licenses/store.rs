@@ -34,7 +34,7 @@ pub async fn begin_license_write(db: &DatabaseConnection) -> Result<DatabaseTran
     installation::Entity::update_many()
         .col_expr(
             installation::Column::CreatedAt,
-            Expr::col(installation::Column::CreatedAt).into(),
+            Expr::col(installation::Column::CreatedAt),
         )
         .filter(installation::Column::Id.eq(1))
         .exec(&txn)

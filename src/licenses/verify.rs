@@ -326,14 +326,17 @@ fn check_fields(c: &serde_json::Map<String, serde_json::Value>) -> Result<(), Re
     Ok(())
 }
 
-/// Checks one block; the certificate and what was signed, or why it is refused (and its id, if
-/// it could be read).
+/// Why a block is refused, with its id if it could be read.
+type Refused = (Option<String>, Refusal);
+
+/// Checks one block; the certificate and what was signed, or why it is refused.
 fn verify_block(
+    block: usize,
     body: &str,
     keys: &TrustedKeys,
     installation_id: &str,
     now: DateTime<Utc>,
-) -> Result<(Certificate, String, String, String), (Option<String>, Refusal)> {
+) -> Result<VerifiedCertificate, Refused> {
     let malformed = |detail: String| (None, Refusal::Malformed { detail });
     let raw = STANDARD
         .decode(body)
@@ -408,7 +411,13 @@ fn verify_block(
             detail: "the payload is not UTF-8".into(),
         })
     })?;
-    Ok((certificate, payload_json, envelope.kid, envelope.sig))
+    Ok(VerifiedCertificate {
+        block,
+        certificate,
+        payload_json,
+        kid: envelope.kid,
+        sig: envelope.sig,
+    })
 }
 
 /// Verifies a whole package: accepted whole or refused whole, every refused certificate named.
@@ -452,23 +461,17 @@ pub fn verify_package(
     let mut seen = HashSet::with_capacity(blocks.len());
     for (i, body) in blocks.iter().enumerate() {
         let block = i + 1;
-        match verify_block(body, keys, installation_id, now) {
-            Ok((certificate, payload_json, kid, sig)) => {
-                if !seen.insert(certificate.id.clone()) {
+        match verify_block(block, body, keys, installation_id, now) {
+            Ok(verified) => {
+                if !seen.insert(verified.certificate.id.clone()) {
                     bad.push(BlockRefusal {
                         block,
-                        id: Some(certificate.id),
+                        id: Some(verified.certificate.id),
                         refusal: Refusal::DuplicateInPackage,
                     });
                     continue;
                 }
-                good.push(VerifiedCertificate {
-                    block,
-                    certificate,
-                    payload_json,
-                    kid,
-                    sig,
-                });
+                good.push(verified);
             }
             Err((id, refusal)) => bad.push(BlockRefusal { block, id, refusal }),
         }
