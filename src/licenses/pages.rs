@@ -67,15 +67,12 @@ fn ModeName(mode: Mode) -> impl IntoView {
 
 #[component]
 pub fn StatusBadge(status: Status) -> impl IntoView {
-    let i18n = use_i18n();
     let class = format!("status status-{}", status.as_str());
-    let text = match status {
-        Status::Unused => t!(i18n, statuses.unused).into_any(),
-        Status::Activated => t!(i18n, statuses.activated).into_any(),
-        Status::Expired => t!(i18n, statuses.expired).into_any(),
-        Status::Revoked => t!(i18n, statuses.revoked).into_any(),
-    };
-    view! { <span class=class>{text}</span> }
+    view! {
+        <span class=class>
+            <StatusName status />
+        </span>
+    }
 }
 
 #[component]
