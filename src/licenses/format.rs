@@ -226,3 +226,67 @@ pub enum PackageRefusal {
         blocks: Vec<BlockRefusal>,
     },
 }
+
+/// The reasons in the words of LICENSE-FORMAT.md, for logs and the vendor tool (the UI has its
+/// own translated texts).
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Malformed { detail } => write!(f, "malformed: {detail}"),
+            Refusal::UnsupportedAlgorithm { alg } => write!(f, "unsupported algorithm {alg:?}"),
+            Refusal::UnknownKey { kid } => write!(f, "signed by an unknown key ({kid})"),
+            Refusal::BadSignature => f.write_str("signature does not verify"),
+            Refusal::UnsupportedFormat { format } => {
+                write!(f, "unsupported format version {format}")
+            }
+            Refusal::OtherInstallation => f.write_str("issued to another installation"),
+            Refusal::InvalidCertificate { detail } => write!(f, "invalid certificate: {detail}"),
+            Refusal::AlreadyExpired { not_after } => {
+                write!(f, "already expired (not_after {not_after})")
+            }
+            Refusal::DuplicateInPackage => f.write_str("duplicate in package"),
+        }
+    }
+}
+
+impl std::fmt::Display for BlockRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "block {} ({id}): {}", self.block, self.refusal),
+            None => write!(f, "block {}: {}", self.block, self.refusal),
+        }
+    }
+}
+
+impl std::fmt::Display for PackageRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PackageRefusal::Empty => f.write_str("the file is empty"),
+            PackageRefusal::TooLarge { limit_bytes } => {
+                write!(
+                    f,
+                    "the package is larger than the limit of {limit_bytes} bytes"
+                )
+            }
+            PackageRefusal::TooManyCertificates { limit } => {
+                write!(
+                    f,
+                    "the package holds more than the limit of {limit} certificates"
+                )
+            }
+            PackageRefusal::NotText => f.write_str("the file is not UTF-8 text"),
+            PackageRefusal::NoCertificates => {
+                f.write_str("the file holds no TESSERA CERTIFICATE block")
+            }
+            PackageRefusal::NoTrustedKeys => f.write_str("no vendor public key is trusted"),
+            PackageRefusal::BadCertificates { blocks } => {
+                write!(f, "{} certificate(s) refused", blocks.len())?;
+                for (i, b) in blocks.iter().enumerate() {
+                    f.write_str(if i == 0 { ": " } else { "; " })?;
+                    write!(f, "{b}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -9,8 +9,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, Utc};
 use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::format::{
@@ -18,19 +19,27 @@ use super::format::{
     PackageRefusal, REQUEST_BLOCK, Refusal,
 };
 
+/// The largest `validity_days` accepted: about 270 years. Longer is what `null` (permanent) is
+/// for, and a bound keeps every computed expiry a date people and databases can show.
+pub const MAX_VALIDITY_DAYS: u64 = 100_000;
+
+/// The largest `seats` accepted: what the database column (a signed 32-bit integer) holds.
+pub const MAX_SEATS: u64 = i32::MAX as u64;
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Lowercase hex of the first 8 bytes of SHA-256 over the raw public key.
 pub fn key_id(public: &[u8; 32]) -> String {
-    Sha256::digest(public)[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(public)[..8])
 }
 
+/// Lowercase hex of the SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn begin_line(kind: &str) -> String {
@@ -42,14 +51,18 @@ fn end_line(kind: &str) -> String {
 }
 
 /// The base64 body (white space removed) of every block of `kind`, in order. LF or CRLF; text
-/// outside blocks is ignored. A block without its END line is still returned, so that it is
-/// refused as malformed rather than silently skipped.
+/// outside blocks is ignored; a leading byte-order mark is skipped. A block without its END line
+/// is still returned, so that it is refused as malformed rather than silently skipped.
+///
+/// Lines are trimmed of ASCII white space only, exactly as [`verify_package`] counts BEGIN lines
+/// before decoding, so that the count limit cannot be slipped past with exotic spaces.
 pub fn armored_blocks(text: &str, kind: &str) -> Vec<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (begin, end) = (begin_line(kind), end_line(kind));
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
-        let line = line.trim();
+        let line = line.trim_ascii();
         if line == begin {
             if let Some(open) = current.take() {
                 blocks.push(open);
@@ -69,14 +82,29 @@ pub fn armored_blocks(text: &str, kind: &str) -> Vec<String> {
     blocks
 }
 
+/// How many BEGIN lines of `kind` the raw bytes hold, counted without decoding anything (the
+/// same lines [`armored_blocks`] would open a block at).
+fn count_begin_lines(bytes: &[u8], kind: &str) -> u64 {
+    let begin = begin_line(kind);
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| line.trim_ascii() == begin.as_bytes())
+        .count() as u64
+}
+
 /// One armored block: standard base64 wrapped at 64 columns.
 pub fn armor(kind: &str, json: &[u8]) -> String {
     let b64 = STANDARD.encode(json);
     let mut out = begin_line(kind);
     out.push('\n');
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
+    // Base64 is ASCII, so cutting it at any byte keeps whole characters.
+    let mut rest = b64.as_str();
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at(rest.len().min(64));
+        out.push_str(line);
         out.push('\n');
+        rest = tail;
     }
     out.push_str(&end_line(kind));
     out.push('\n');
@@ -87,7 +115,7 @@ pub fn armor(kind: &str, json: &[u8]) -> String {
 pub enum KeyError {
     #[error("the file holds no \"-----BEGIN PUBLIC KEY-----\" block")]
     NoKey,
-    #[error("public key {0} is not an Ed25519 SubjectPublicKeyInfo: {1}")]
+    #[error("public key {0} of the file is not an Ed25519 SubjectPublicKeyInfo: {1}")]
     Unreadable(usize, String),
     #[error("the private key is not an Ed25519 PKCS#8 key: {0}")]
     BadPrivateKey(String),
@@ -100,18 +128,22 @@ pub struct TrustedKeys {
 }
 
 impl TrustedKeys {
-    /// Every `PUBLIC KEY` block of a PEM text (key rotation: one or more).
+    /// Every `PUBLIC KEY` block of a PEM text (key rotation: one or more). A file with none, or
+    /// with one that is not an Ed25519 key, is an error: an installation must not start trusting
+    /// fewer keys than its administrator meant it to.
     pub fn from_pem(pem: &str) -> Result<TrustedKeys, KeyError> {
+        const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
+        const END: &str = "-----END PUBLIC KEY-----";
         let mut keys = BTreeMap::new();
         let mut rest = pem;
         let mut n = 0;
-        while let Some(start) = rest.find("-----BEGIN PUBLIC KEY-----") {
-            let tail = &rest[start..];
-            let Some(end) = tail.find("-----END PUBLIC KEY-----") else {
-                return Err(KeyError::Unreadable(n + 1, "no END line".into()));
-            };
-            let block = &tail[..end + "-----END PUBLIC KEY-----".len()];
+        while let Some(start) = rest.find(BEGIN) {
             n += 1;
+            let tail = &rest[start..];
+            let Some(end) = tail.find(END) else {
+                return Err(KeyError::Unreadable(n, "no END line".into()));
+            };
+            let block = &tail[..end + END.len()];
             let key = VerifyingKey::from_public_key_pem(block)
                 .map_err(|e| KeyError::Unreadable(n, e.to_string()))?;
             keys.insert(key_id(key.as_bytes()), key);
@@ -123,6 +155,7 @@ impl TrustedKeys {
         Ok(TrustedKeys { keys })
     }
 
+    /// The key ids, sorted.
     pub fn ids(&self) -> Vec<String> {
         self.keys.keys().cloned().collect()
     }
@@ -161,6 +194,7 @@ pub fn key_pair_pem(key: &SigningKey) -> Result<(String, String), KeyError> {
     Ok((private, public))
 }
 
+/// How much one package may hold; over either, it is refused before any parsing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub max_bytes: u64,
@@ -185,239 +219,375 @@ pub struct VerifiedCertificate {
     /// The signed payload, exactly as received.
     pub payload_json: String,
     pub kid: String,
-    /// The signature, base64url as received.
+    /// The signature, base64url as received, kept so that the certificate can be re-verified.
     pub sig: String,
 }
 
-/// `not_after`: an RFC 3339 time, or a bare date meaning the end of that day (UTC).
+/// `not_after`: an RFC 3339 time, or a bare date (`YYYY-MM-DD`) meaning the end of that day, UTC.
 pub fn parse_date_end(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    Some(day.and_hms_milli_opt(23, 59, 59, 999)?.and_utc())
+    Some(
+        bare_date(s)?
+            .and_hms_nano_opt(23, 59, 59, 999_999_999)?
+            .and_utc(),
+    )
 }
 
-/// `not_before`: an RFC 3339 time, or a bare date meaning the start of that day (UTC).
+/// `not_before`: an RFC 3339 time, or a bare date (`YYYY-MM-DD`) meaning the start of that day,
+/// UTC.
 pub fn parse_date_start(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+    Some(bare_date(s)?.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-/// A JSON object that refuses duplicate keys (serde_json would silently keep the last).
-struct StrictObject(serde_json::Map<String, serde_json::Value>);
+/// RFC 3339's full-date: exactly four, two and two digits (chrono alone would take `2027-1-5`).
+fn bare_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
 
-impl<'de> Deserialize<'de> for StrictObject {
+/// A JSON value that refuses duplicate object keys at any depth: serde_json would silently keep
+/// the last, so two readers of the same signed bytes could disagree about what they say.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StrictObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictObject, A::Error> {
-                let mut out = serde_json::Map::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if out.contains_key(&key) {
-                        return Err(de::Error::custom(format!("duplicate field `{key}`")));
-                    }
-                    let value: serde_json::Value = map.next_value()?;
-                    out.insert(key, value);
-                }
-                Ok(StrictObject(out))
-            }
-        }
-        d.deserialize_map(V)
+        d.deserialize_any(StrictVisitor).map(StrictValue)
     }
 }
 
-fn strict_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    serde_json::from_slice::<StrictObject>(bytes)
-        .map(|o| o.0)
-        .map_err(|e| e.to_string())
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON has no NaN or infinity, so this never turns into null.
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate field `{key}`")));
+            }
+            let StrictValue(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
-/// The fields and types every certificate needs (reason 1, *malformed*), then what each type
-/// needs and the values the format allows (reason 7, *invalid certificate*).
-fn check_fields(c: &serde_json::Map<String, serde_json::Value>) -> Result<(), Refusal> {
-    use serde_json::Value;
-    let malformed = |detail: String| Refusal::Malformed { detail };
-    let invalid = |detail: String| Refusal::InvalidCertificate { detail };
-    for k in [
-        "id",
-        "company_id",
-        "product",
-        "product_name",
-        "type",
-        "mode",
-        "issued_at",
-    ] {
-        match c.get(k) {
-            None => return Err(malformed(format!("missing field `{k}`"))),
-            Some(Value::String(_)) => {}
-            Some(_) => return Err(malformed(format!("`{k}` must be a string"))),
+/// A JSON object without duplicate keys at any depth.
+fn strict_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<StrictValue>(bytes) {
+        Ok(StrictValue(Value::Object(map))) => Ok(map),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reason 1, *malformed*, for a format 1 certificate: every field it needs is there with its
+/// type (`format` itself is checked by the caller). Values are judged later (reason 7), so that
+/// a certificate is refused for the first reason of the format's list that applies to it.
+fn check_shape(c: &Map<String, Value>) -> Result<(), String> {
+    let is_string = |v: &Value| v.is_string();
+    let is_string_or_null = |v: &Value| v.is_string() || v.is_null();
+    let is_number_or_null = |v: &Value| v.is_number() || v.is_null();
+    // Required fields (those the format gives no default), with the type each must have.
+    let required: [(&str, &dyn Fn(&Value) -> bool, &str); 11] = [
+        ("id", &is_string, "a string"),
+        ("installation_id", &is_string, "a string"),
+        ("company_id", &is_string, "a string"),
+        ("product", &is_string, "a string"),
+        ("product_name", &is_string, "a string"),
+        ("type", &is_string, "a string"),
+        ("mode", &is_string, "a string"),
+        ("validity_days", &is_number_or_null, "a number or null"),
+        ("not_before", &is_string_or_null, "a date or null"),
+        ("not_after", &is_string_or_null, "a date or null"),
+        ("issued_at", &is_string, "an RFC 3339 time"),
+    ];
+    for (name, fits, what) in required {
+        match c.get(name) {
+            None => return Err(format!("missing field `{name}`")),
+            Some(v) if !fits(v) => return Err(format!("`{name}` must be {what}")),
+            Some(_) => {}
         }
     }
-    for k in ["not_before", "not_after", "tenant_id", "binding", "feature"] {
-        if !matches!(c.get(k), None | Some(Value::Null | Value::String(_))) {
-            return Err(malformed(format!("`{k}` must be a string or null")));
-        }
-    }
-    match c.get("validity_days") {
-        None => return Err(malformed("missing field `validity_days`".into())),
-        Some(Value::Null) => {}
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(d) if d > 0 && d <= 100_000 => {}
-            _ => {
-                return Err(invalid(
-                    "`validity_days` must be a positive whole number".into(),
-                ));
-            }
-        },
-        Some(_) => return Err(malformed("`validity_days` must be a number or null".into())),
-    }
-    if let Some(seats) = c.get("seats")
-        && !matches!(seats, Value::Null | Value::Number(_))
-    {
-        return Err(malformed("`seats` must be a number".into()));
-    }
-    if !matches!(c.get("revokes"), None | Some(Value::Null | Value::Array(_))) {
-        return Err(malformed("`revokes` must be an array of ids".into()));
-    }
-    let s = |k: &str| c.get(k).and_then(|v| v.as_str());
-    let t = s("type").unwrap_or_default();
-    if !matches!(
-        t,
-        "platform" | "platform_unlimited_agents" | "agent" | "personal" | "server"
-    ) {
-        return Err(invalid(format!("unknown type {t:?}")));
-    }
-    let mode = s("mode").unwrap_or_default();
-    if !matches!(mode, "subscription" | "buyout" | "test") {
-        return Err(invalid(format!("unknown mode {mode:?}")));
-    }
-    match t {
-        "personal" => match c.get("seats").and_then(|v| v.as_u64()) {
-            Some(n) if n > 0 && n <= u64::from(u32::MAX) => {}
-            Some(_) => return Err(invalid("`seats` must be a positive whole number".into())),
-            None => return Err(invalid("a personal license needs `seats`".into())),
-        },
-        "agent" => match s("binding") {
-            Some("fixed" | "floating") => {}
-            Some(b) => return Err(invalid(format!("unknown binding {b:?}"))),
-            None => return Err(invalid("an agent license needs `binding`".into())),
-        },
-        "server" => match s("feature") {
-            Some(f) if !f.trim().is_empty() => {}
-            _ => return Err(invalid("a server license needs `feature`".into())),
-        },
-        _ => {}
-    }
-    for field in ["not_before", "not_after"] {
-        if let Some(v) = s(field)
-            && parse_date_end(v).is_none()
+    // Fields that may be absent: tenant_id, revokes, and those only some types need.
+    let optional: [(&str, &dyn Fn(&Value) -> bool, &str); 5] = [
+        ("seats", &is_number_or_null, "a number"),
+        ("binding", &is_string_or_null, "a string"),
+        ("feature", &is_string_or_null, "a string"),
+        ("tenant_id", &is_string_or_null, "a string or null"),
+        (
+            "revokes",
+            &|v| v.is_null() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            "an array of certificate ids",
+        ),
+    ];
+    for (name, fits, what) in optional {
+        if let Some(v) = c.get(name)
+            && !fits(v)
         {
-            return Err(invalid(format!("`{field}` is not an RFC 3339 date")));
+            return Err(format!("`{name}` must be {what}"));
         }
+    }
+    if c.get("id")
+        .and_then(Value::as_str)
+        .is_some_and(str::is_empty)
+    {
+        return Err("`id` is empty".into());
+    }
+    let text = |k: &str| c.get(k).and_then(Value::as_str);
+    if let Some(v) = text("not_before")
+        && parse_date_start(v).is_none()
+    {
+        return Err(format!("`not_before` is not an RFC 3339 date: {v:?}"));
+    }
+    if let Some(v) = text("not_after")
+        && parse_date_end(v).is_none()
+    {
+        return Err(format!("`not_after` is not an RFC 3339 date: {v:?}"));
+    }
+    if let Some(v) = text("issued_at")
+        && DateTime::parse_from_rfc3339(v).is_err()
+    {
+        return Err(format!("`issued_at` is not an RFC 3339 time: {v:?}"));
     }
     Ok(())
 }
 
-/// Why a block is refused, with its id if it could be read.
-type Refused = (Option<String>, Refusal);
+/// A positive whole number no larger than `max`.
+fn positive(v: &Value, max: u64) -> bool {
+    v.as_u64().is_some_and(|n| (1..=max).contains(&n))
+}
 
-/// Checks one block; the certificate and what was signed, or why it is refused.
-fn verify_block(
-    block: usize,
+/// Reason 7, *invalid certificate*: the values the format allows, and what each type needs.
+fn check_values(c: &Map<String, Value>) -> Result<(), String> {
+    let text = |k: &str| c.get(k).and_then(Value::as_str);
+    let present = |k: &str| c.get(k).filter(|v| !v.is_null());
+    let license_type = text("type").unwrap_or_default();
+    if !matches!(
+        license_type,
+        "platform" | "platform_unlimited_agents" | "agent" | "personal" | "server"
+    ) {
+        return Err(format!("unknown type {license_type:?}"));
+    }
+    let mode = text("mode").unwrap_or_default();
+    if !matches!(mode, "subscription" | "buyout" | "test") {
+        return Err(format!("unknown mode {mode:?}"));
+    }
+    if let Some(b) = text("binding")
+        && !matches!(b, "fixed" | "floating")
+    {
+        return Err(format!("unknown binding {b:?}"));
+    }
+    if let Some(days) = present("validity_days")
+        && !positive(days, MAX_VALIDITY_DAYS)
+    {
+        return Err(format!(
+            "`validity_days` must be a whole number from 1 to {MAX_VALIDITY_DAYS}, or null \
+             for permanent, not {days}"
+        ));
+    }
+    if let Some(seats) = present("seats")
+        && !positive(seats, MAX_SEATS)
+    {
+        return Err(format!(
+            "`seats` must be a whole number from 1 to {MAX_SEATS}, not {seats}"
+        ));
+    }
+    match license_type {
+        "personal" if present("seats").is_none() => Err("a personal license needs `seats`".into()),
+        "agent" if present("binding").is_none() => {
+            Err("an agent license needs `binding` (fixed or floating)".into())
+        }
+        "server" if text("feature").is_none_or(|f| f.trim().is_empty()) => {
+            Err("a server license needs `feature`".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What one block was found to be before the package-wide duplicate check.
+struct Checked {
+    certificate: Certificate,
+    payload_json: String,
+    kid: String,
+    sig: String,
+}
+
+/// Checks one block against reasons 1 to 8, in the format's order: the certificate and what was
+/// signed, or why it is refused. The id comes along whenever the payload could be read, so that
+/// refusals can name it and duplicates can be found among refused blocks too.
+fn check_block(
     body: &str,
     keys: &TrustedKeys,
     installation_id: &str,
     now: DateTime<Utc>,
-) -> Result<VerifiedCertificate, Refused> {
-    let malformed = |detail: String| (None, Refusal::Malformed { detail });
-    let raw = STANDARD
-        .decode(body)
-        .map_err(|e| malformed(format!("the block is not base64: {e}")))?;
-    let envelope_map = strict_object(&raw).map_err(|e| malformed(format!("envelope: {e}")))?;
-    let envelope: Envelope = serde_json::from_value(serde_json::Value::Object(envelope_map))
-        .map_err(|e| malformed(format!("envelope: {e}")))?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(envelope.payload.trim_end_matches('='))
-        .map_err(|e| malformed(format!("`payload` is not base64url: {e}")))?;
-    let sig_bytes = URL_SAFE_NO_PAD
-        .decode(envelope.sig.trim_end_matches('='))
-        .map_err(|e| malformed(format!("`sig` is not base64url: {e}")))?;
-    // The id, if the payload is readable JSON, so that refusals can name it.
-    let fields = strict_object(&payload);
-    let id = fields
-        .as_ref()
-        .ok()
-        .and_then(|m| m.get("id"))
-        .and_then(|v| v.as_str())
-        .map(String::from);
-    let refuse = |r: Refusal| (id.clone(), r);
+) -> (Option<String>, Result<Checked, Refusal>) {
+    let malformed = |detail: String| Refusal::Malformed { detail };
 
-    if envelope.alg != "ed25519" {
-        return Err(refuse(Refusal::UnsupportedAlgorithm { alg: envelope.alg }));
-    }
-    let Some(key) = keys.get(&envelope.kid) else {
-        return Err(refuse(Refusal::UnknownKey { kid: envelope.kid }));
+    // 1. Malformed: the block, the envelope, then the certificate's fields and their types.
+    let raw = match STANDARD.decode(body) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return (
+                None,
+                Err(malformed(format!("the block is not base64: {e}"))),
+            );
+        }
     };
-    let signature = Signature::from_slice(&sig_bytes).map_err(|_| refuse(Refusal::BadSignature))?;
-    key.verify_strict(&payload, &signature)
-        .map_err(|_| refuse(Refusal::BadSignature))?;
-
-    let fields = fields.map_err(|e| {
-        refuse(Refusal::Malformed {
-            detail: format!("certificate: {e}"),
-        })
-    })?;
-    match fields.get("format").and_then(|v| v.as_u64()) {
-        Some(f) if f == u64::from(FORMAT_VERSION) => {}
-        Some(f) => return Err(refuse(Refusal::UnsupportedFormat { format: f })),
-        None => {
-            return Err(refuse(Refusal::Malformed {
-                detail: "`format` is missing or not a number".into(),
-            }));
+    let envelope = match strict_object(&raw).and_then(|m| {
+        serde_json::from_value::<Envelope>(Value::Object(m)).map_err(|e| e.to_string())
+    }) {
+        Ok(envelope) => envelope,
+        Err(e) => return (None, Err(malformed(format!("envelope: {e}")))),
+    };
+    // Padding is not written by the format, but is tolerated: the bytes are the same.
+    let payload = match URL_SAFE_NO_PAD.decode(envelope.payload.trim_end_matches('=')) {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                None,
+                Err(malformed(format!("`payload` is not base64url: {e}"))),
+            );
         }
-    }
-    if fields.get("installation_id").and_then(|v| v.as_str()) != Some(installation_id) {
-        if fields.get("installation_id").is_some_and(|v| v.is_string()) {
-            return Err(refuse(Refusal::OtherInstallation));
-        }
-        return Err(refuse(Refusal::Malformed {
-            detail: "`installation_id` is missing or not a string".into(),
-        }));
-    }
-    check_fields(&fields).map_err(refuse)?;
-    let certificate: Certificate = serde_json::from_value(serde_json::Value::Object(fields))
-        .map_err(|e| {
-            refuse(Refusal::Malformed {
-                detail: format!("certificate: {e}"),
-            })
-        })?;
-    if let Some(na) = certificate.not_after.as_deref()
-        && parse_date_end(na).is_some_and(|t| t < now)
+    };
+    let fields = match strict_object(&payload) {
+        Ok(fields) => fields,
+        Err(e) => return (None, Err(malformed(format!("certificate: {e}")))),
+    };
+    let id = fields.get("id").and_then(Value::as_str).map(String::from);
+    let refuse = |r: Refusal| (id.clone(), Err(r));
+    let sig_bytes = match URL_SAFE_NO_PAD.decode(envelope.sig.trim_end_matches('=')) {
+        Ok(s) => s,
+        Err(e) => return refuse(malformed(format!("`sig` is not base64url: {e}"))),
+    };
+    // The field table is format 1's: a certificate of another format is refused for that
+    // (reason 5) once its signature verifies, not for lacking format 1's fields.
+    let format = match fields.get("format") {
+        None => return refuse(malformed("missing field `format`".into())),
+        Some(v) => match v.as_u64() {
+            Some(format) => format,
+            None => return refuse(malformed("`format` must be a whole number".into())),
+        },
+    };
+    if format == u64::from(FORMAT_VERSION)
+        && let Err(detail) = check_shape(&fields)
     {
-        return Err(refuse(Refusal::AlreadyExpired {
-            not_after: na.to_string(),
-        }));
+        return refuse(malformed(detail));
     }
-    let payload_json = String::from_utf8(payload).map_err(|_| {
-        refuse(Refusal::Malformed {
-            detail: "the payload is not UTF-8".into(),
-        })
-    })?;
-    Ok(VerifiedCertificate {
-        block,
-        certificate,
-        payload_json,
-        kid: envelope.kid,
-        sig: envelope.sig,
-    })
+
+    // 2. The algorithm.
+    if envelope.alg != "ed25519" {
+        return refuse(Refusal::UnsupportedAlgorithm { alg: envelope.alg });
+    }
+    // 3. The key.
+    let Some(key) = keys.get(&envelope.kid) else {
+        return refuse(Refusal::UnknownKey { kid: envelope.kid });
+    };
+    // 4. The signature, over exactly the bytes received. `verify_strict` also refuses weak keys
+    // and non-canonical signatures, which plain `verify` lets through.
+    let verifies = Signature::from_slice(&sig_bytes)
+        .is_ok_and(|signature| key.verify_strict(&payload, &signature).is_ok());
+    if !verifies {
+        return refuse(Refusal::BadSignature);
+    }
+    // 5. The format version.
+    if format != u64::from(FORMAT_VERSION) {
+        return refuse(Refusal::UnsupportedFormat { format });
+    }
+    // 6. The installation.
+    if fields.get("installation_id").and_then(Value::as_str) != Some(installation_id) {
+        return refuse(Refusal::OtherInstallation);
+    }
+    // 7. The values and what the type needs.
+    if let Err(detail) = check_values(&fields) {
+        return refuse(Refusal::InvalidCertificate { detail });
+    }
+    // Every field was checked above, so this only fails on a bug; still no panic on input.
+    let mut typed = fields;
+    if typed.get("revokes").is_some_and(Value::is_null) {
+        typed.remove("revokes");
+    }
+    let certificate: Certificate = match serde_json::from_value(Value::Object(typed)) {
+        Ok(c) => c,
+        Err(e) => return refuse(malformed(format!("certificate: {e}"))),
+    };
+    // 8. Expiry.
+    if let Some(not_after) = certificate.not_after.as_deref()
+        && parse_date_end(not_after).is_some_and(|t| t < now)
+    {
+        return refuse(Refusal::AlreadyExpired {
+            not_after: not_after.to_string(),
+        });
+    }
+    let payload_json = match String::from_utf8(payload) {
+        Ok(s) => s,
+        Err(_) => return refuse(malformed("the certificate is not UTF-8".into())),
+    };
+    (
+        id,
+        Ok(Checked {
+            certificate,
+            payload_json,
+            kid: envelope.kid,
+            sig: envelope.sig,
+        }),
+    )
 }
 
 /// Verifies a whole package: accepted whole or refused whole, every refused certificate named.
@@ -431,24 +601,22 @@ pub fn verify_package(
     if bytes.is_empty() {
         return Err(PackageRefusal::Empty);
     }
+    // The limits come before any parsing, so that an oversized upload costs nothing to refuse.
     if bytes.len() as u64 > limits.max_bytes {
         return Err(PackageRefusal::TooLarge {
             limit_bytes: limits.max_bytes,
         });
     }
-    // Count before decoding anything.
-    let begin = begin_line(CERTIFICATE_BLOCK);
-    let count = bytes
-        .windows(begin.len())
-        .filter(|w| *w == begin.as_bytes())
-        .count() as u64;
-    if count > limits.max_certificates {
+    if count_begin_lines(bytes, CERTIFICATE_BLOCK) > limits.max_certificates {
         return Err(PackageRefusal::TooManyCertificates {
             limit: limits.max_certificates,
         });
     }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|_| PackageRefusal::NotText)?;
+    if text.trim().is_empty() {
+        return Err(PackageRefusal::Empty);
+    }
     let blocks = armored_blocks(text, CERTIFICATE_BLOCK);
     if blocks.is_empty() {
         return Err(PackageRefusal::NoCertificates);
@@ -458,22 +626,28 @@ pub fn verify_package(
     }
     let mut good = Vec::with_capacity(blocks.len());
     let mut bad = Vec::new();
+    // Ids of every earlier block whose payload could be read, refused or not: the same id twice
+    // is a duplicate whatever else is wrong with the first.
     let mut seen = HashSet::with_capacity(blocks.len());
     for (i, body) in blocks.iter().enumerate() {
         let block = i + 1;
-        match verify_block(block, body, keys, installation_id, now) {
-            Ok(verified) => {
-                if !seen.insert(verified.certificate.id.clone()) {
-                    bad.push(BlockRefusal {
-                        block,
-                        id: Some(verified.certificate.id),
-                        refusal: Refusal::DuplicateInPackage,
-                    });
-                    continue;
-                }
-                good.push(verified);
-            }
-            Err((id, refusal)) => bad.push(BlockRefusal { block, id, refusal }),
+        let (id, checked) = check_block(body, keys, installation_id, now);
+        let repeated = id.as_ref().is_some_and(|id| !seen.insert(id.clone()));
+        match checked {
+            // 9. The same id twice in one package: the second and later are refused.
+            Ok(_) if repeated => bad.push(BlockRefusal {
+                block,
+                id,
+                refusal: Refusal::DuplicateInPackage,
+            }),
+            Ok(c) => good.push(VerifiedCertificate {
+                block,
+                certificate: c.certificate,
+                payload_json: c.payload_json,
+                kid: c.kid,
+                sig: c.sig,
+            }),
+            Err(refusal) => bad.push(BlockRefusal { block, id, refusal }),
         }
     }
     if bad.is_empty() {
@@ -483,12 +657,13 @@ pub fn verify_package(
     }
 }
 
-/// Signs a certificate's JSON into one armored CERTIFICATE block.
-pub fn sign_certificate(key: &SigningKey, cert_json: &[u8]) -> String {
-    let signature = key.sign(cert_json);
+/// Signs a certificate's JSON into one armored CERTIFICATE block (envelope `{alg, kid, payload,
+/// sig}`, base64url without padding). The bytes given are the bytes signed.
+pub fn sign_certificate(signing_key: &SigningKey, cert_json: &[u8]) -> String {
+    let signature = signing_key.sign(cert_json);
     let envelope = Envelope {
         alg: "ed25519".into(),
-        kid: key_id(key.verifying_key().as_bytes()),
+        kid: key_id(signing_key.verifying_key().as_bytes()),
         payload: URL_SAFE_NO_PAD.encode(cert_json),
         sig: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
     };
@@ -497,12 +672,10 @@ pub fn sign_certificate(key: &SigningKey, cert_json: &[u8]) -> String {
     armor(CERTIFICATE_BLOCK, &json)
 }
 
-#[derive(Serialize)]
-struct RequestOut<'a>(&'a LicenseRequest);
-
-/// A license request file: a comment line, then one LICENSE REQUEST block.
+/// A license request file: comment lines saying what it is, then one LICENSE REQUEST block.
 pub fn encode_request(request: &LicenseRequest) -> String {
-    let json = serde_json::to_vec_pretty(&RequestOut(request)).unwrap_or_default();
+    // Serialising plain strings and numbers cannot fail.
+    let json = serde_json::to_vec_pretty(request).unwrap_or_default();
     format!(
         "Tessera license request for installation {}.\nSend this file to your vendor.\n\n{}",
         request.installation_id,
@@ -510,6 +683,7 @@ pub fn encode_request(request: &LicenseRequest) -> String {
     )
 }
 
+/// The request of a .tlr file (its first LICENSE REQUEST block), or why it cannot be read.
 pub fn decode_request(text: &str) -> Result<LicenseRequest, String> {
     let blocks = armored_blocks(text, REQUEST_BLOCK);
     let body = blocks
@@ -517,11 +691,15 @@ pub fn decode_request(text: &str) -> Result<LicenseRequest, String> {
         .ok_or("no \"-----BEGIN TESSERA LICENSE REQUEST-----\" block")?;
     let raw = STANDARD
         .decode(body)
-        .map_err(|e| format!("the block is not base64: {e}"))?;
-    let request: LicenseRequest =
-        serde_json::from_slice(&raw).map_err(|e| format!("the request is malformed: {e}"))?;
+        .map_err(|e| format!("the request block is not base64: {e}"))?;
+    let fields = strict_object(&raw).map_err(|e| format!("the request is malformed: {e}"))?;
+    let request: LicenseRequest = serde_json::from_value(Value::Object(fields))
+        .map_err(|e| format!("the request is malformed: {e}"))?;
     if request.format != FORMAT_VERSION {
-        return Err(format!("unsupported format version {}", request.format));
+        return Err(format!(
+            "unsupported request format version {}",
+            request.format
+        ));
     }
     Ok(request)
 }
@@ -529,7 +707,9 @@ pub fn decode_request(text: &str) -> Result<LicenseRequest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::licenses::format::{Binding, LicenseType, Mode};
     use proptest::prelude::*;
+    use serde_json::json;
 
     const INSTALLATION: &str = "5f0c8f4e-1111-4222-8333-444455556666";
 
@@ -542,12 +722,17 @@ mod tests {
         TrustedKeys::from_pem(&public).unwrap()
     }
 
+    fn kid(key: &SigningKey) -> String {
+        key_id(key.verifying_key().as_bytes())
+    }
+
     fn now() -> DateTime<Utc> {
         "2026-11-22T12:00:00Z".parse().unwrap()
     }
 
-    fn cert_json(id: &str) -> serde_json::Value {
-        serde_json::json!({
+    /// A good agent certificate for [`INSTALLATION`].
+    fn cert_json(id: &str) -> Value {
+        json!({
             "format": 1, "id": id, "installation_id": INSTALLATION, "company_id": "acme",
             "product": "ai-server", "product_name": "AI Server", "type": "agent",
             "mode": "subscription", "validity_days": 365, "not_before": null,
@@ -556,12 +741,30 @@ mod tests {
         })
     }
 
-    fn package(key: &SigningKey, certs: &[serde_json::Value]) -> String {
+    fn with(id: &str, change: impl FnOnce(&mut Map<String, Value>)) -> Value {
+        let mut c = cert_json(id);
+        if let Some(m) = c.as_object_mut() {
+            change(m);
+        }
+        c
+    }
+
+    fn package(key: &SigningKey, certs: &[Value]) -> String {
         certs
             .iter()
             .map(|c| sign_certificate(key, &serde_json::to_vec(c).unwrap()))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// A block built by hand, so that any part of the envelope can be wrong.
+    fn block_by_hand(alg: &str, kid: &str, payload: &[u8], sig: &[u8]) -> String {
+        let envelope = json!({
+            "alg": alg, "kid": kid,
+            "payload": URL_SAFE_NO_PAD.encode(payload),
+            "sig": URL_SAFE_NO_PAD.encode(sig),
+        });
+        armor(CERTIFICATE_BLOCK, &serde_json::to_vec(&envelope).unwrap())
     }
 
     fn verify(text: &str, keys: &TrustedKeys) -> Result<Vec<VerifiedCertificate>, PackageRefusal> {
@@ -574,24 +777,145 @@ mod tests {
         )
     }
 
-    fn only_refusal(r: Result<Vec<VerifiedCertificate>, PackageRefusal>) -> Refusal {
+    fn refused_blocks(r: Result<Vec<VerifiedCertificate>, PackageRefusal>) -> Vec<BlockRefusal> {
         match r {
-            Err(PackageRefusal::BadCertificates { blocks }) => {
-                assert_eq!(blocks.len(), 1, "{blocks:?}");
-                blocks[0].refusal.clone()
-            }
-            other => panic!("expected one refused block, got {other:?}"),
+            Err(PackageRefusal::BadCertificates { blocks }) => blocks,
+            other => panic!("expected refused blocks, got {other:?}"),
         }
     }
+
+    fn only_refusal(r: Result<Vec<VerifiedCertificate>, PackageRefusal>) -> Refusal {
+        let blocks = refused_blocks(r);
+        assert_eq!(blocks.len(), 1, "{blocks:?}");
+        blocks[0].refusal.clone()
+    }
+
+    /// The refusal of one certificate signed by the trusted key.
+    fn refusal_of(c: Value) -> Refusal {
+        let key = signing_key(1);
+        only_refusal(verify(&package(&key, &[c]), &trusted(&key)))
+    }
+
+    fn is_malformed(r: &Refusal) -> bool {
+        matches!(r, Refusal::Malformed { .. })
+    }
+
+    fn is_invalid(r: &Refusal) -> bool {
+        matches!(r, Refusal::InvalidCertificate { .. })
+    }
+
+    // Keys.
 
     #[test]
     fn the_key_id_is_the_first_eight_bytes_of_sha256() {
         let key = signing_key(7);
-        let id = key_id(key.verifying_key().as_bytes());
+        let id = kid(&key);
         assert_eq!(id.len(), 16);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
         assert_eq!(id, sha256_hex(key.verifying_key().as_bytes())[..16]);
         assert_eq!(trusted(&key).ids(), vec![id]);
+        // SHA-256 of the empty string, a known value, proves the hex is the digest's.
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
+
+    #[test]
+    fn several_public_keys_in_one_file() {
+        let (a, b) = (signing_key(1), signing_key(2));
+        let pem = format!(
+            "vendor keys, old and new\n{}\n{}",
+            key_pair_pem(&a).unwrap().1,
+            key_pair_pem(&b).unwrap().1
+        );
+        let keys = TrustedKeys::from_pem(&pem).unwrap();
+        let mut ids = vec![kid(&a), kid(&b)];
+        ids.sort();
+        assert_eq!(keys.ids(), ids);
+        assert!(!keys.is_empty());
+        assert!(verify(&package(&a, &[cert_json("ra")]), &keys).is_ok());
+        assert!(verify(&package(&b, &[cert_json("rb")]), &keys).is_ok());
+    }
+
+    #[test]
+    fn a_key_file_without_a_readable_key_is_an_error() {
+        assert_eq!(TrustedKeys::from_pem("").unwrap_err(), KeyError::NoKey);
+        // A private key is not a public one.
+        let (private, public) = key_pair_pem(&signing_key(1)).unwrap();
+        assert_eq!(
+            TrustedKeys::from_pem(&private).unwrap_err(),
+            KeyError::NoKey
+        );
+        let garbage = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        assert!(matches!(
+            TrustedKeys::from_pem(&format!("{public}{garbage}")),
+            Err(KeyError::Unreadable(2, _))
+        ));
+        assert!(matches!(
+            TrustedKeys::from_pem("-----BEGIN PUBLIC KEY-----\nMCow"),
+            Err(KeyError::Unreadable(1, _))
+        ));
+        assert!(TrustedKeys::default().is_empty());
+    }
+
+    #[test]
+    fn the_key_pair_is_pkcs8_and_spki() {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let key = signing_key(9);
+        let (private, public) = key_pair_pem(&key).unwrap();
+        assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        let back = SigningKey::from_pkcs8_pem(&private).unwrap();
+        assert_eq!(back.to_bytes(), key.to_bytes());
+        assert_eq!(
+            TrustedKeys::from_pem(&public).unwrap().ids(),
+            vec![kid(&key)]
+        );
+    }
+
+    // Armor.
+
+    #[test]
+    fn armored_blocks_take_lf_crlf_spaces_and_ignore_the_rest() {
+        let text = "comment\r\n-----BEGIN TESSERA CERTIFICATE-----\r\n  QUJD\r\nREVG \r\n\
+                    -----END TESSERA CERTIFICATE-----\r\nbetween\n\
+                    -----BEGIN TESSERA LICENSE REQUEST-----\nWFla\n\
+                    -----END TESSERA LICENSE REQUEST-----\n\
+                    -----BEGIN TESSERA CERTIFICATE-----\nR0hJ\n-----END TESSERA CERTIFICATE-----";
+        assert_eq!(
+            armored_blocks(text, CERTIFICATE_BLOCK),
+            vec!["QUJDREVG", "R0hJ"]
+        );
+        assert_eq!(armored_blocks(text, REQUEST_BLOCK), vec!["WFla"]);
+        // An unterminated block is still a block, to be refused rather than skipped.
+        assert_eq!(
+            armored_blocks(
+                "\u{feff}-----BEGIN TESSERA CERTIFICATE-----\nQUJD",
+                CERTIFICATE_BLOCK
+            ),
+            vec!["QUJD"]
+        );
+        assert!(armored_blocks("no blocks", CERTIFICATE_BLOCK).is_empty());
+    }
+
+    #[test]
+    fn armor_wraps_at_64_columns_and_reads_back() {
+        let json = vec![b'x'; 200];
+        let text = armor(CERTIFICATE_BLOCK, &json);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "-----BEGIN TESSERA CERTIFICATE-----");
+        assert_eq!(lines[lines.len() - 1], "-----END TESSERA CERTIFICATE-----");
+        assert!(lines[1..lines.len() - 1].iter().all(|l| l.len() <= 64));
+        assert_eq!(lines[1].len(), 64);
+        let body = &armored_blocks(&text, CERTIFICATE_BLOCK)[0];
+        assert_eq!(STANDARD.decode(body).unwrap(), json);
+    }
+
+    // Whole packages.
 
     #[test]
     fn a_good_package_verifies_with_text_around_and_crlf() {
@@ -604,38 +928,74 @@ mod tests {
         assert_eq!(good.len(), 2);
         assert_eq!((good[0].block, good[1].block), (1, 2));
         assert_eq!(good[1].certificate.id, "b");
+        assert_eq!(good[1].certificate.binding, Some(Binding::Floating));
+        assert_eq!(good[0].kid, kid(&key));
+        assert_eq!(
+            good[0].payload_json.as_bytes(),
+            serde_json::to_vec(&cert_json("a")).unwrap()
+        );
     }
 
     #[test]
-    fn whole_package_refusals_come_first() {
+    fn whole_package_refusals_come_first_in_order() {
         let key = signing_key(1);
         let keys = trusted(&key);
-        assert_eq!(verify("", &keys), Err(PackageRefusal::Empty));
-        assert_eq!(verify("hello", &keys), Err(PackageRefusal::NoCertificates));
-        let bad_utf8 = [b'-', 0xff, 0xfe];
+        let text = package(&key, &[cert_json("a"), cert_json("b")]);
+        let check = |bytes: &[u8], keys: &TrustedKeys, limits: &Limits| {
+            verify_package(bytes, keys, INSTALLATION, now(), limits)
+        };
+        let limits = Limits::default();
+        assert_eq!(check(b"", &keys, &limits), Err(PackageRefusal::Empty));
         assert_eq!(
-            verify_package(&bad_utf8, &keys, INSTALLATION, now(), &Limits::default()),
+            check(b" \r\n\t", &keys, &limits),
+            Err(PackageRefusal::Empty)
+        );
+        assert_eq!(check(UTF8_BOM, &keys, &limits), Err(PackageRefusal::Empty));
+        assert_eq!(
+            check(b"hello", &keys, &limits),
+            Err(PackageRefusal::NoCertificates)
+        );
+        assert_eq!(
+            check(&[b'-', 0xff, 0xfe], &keys, &limits),
             Err(PackageRefusal::NotText)
         );
-        let limits = Limits {
+        // Too large before anything else, even before a file that is not text is noticed.
+        let small = Limits {
             max_bytes: 10,
             max_certificates: 1,
         };
-        let text = package(&key, &[cert_json("a"), cert_json("b")]);
         assert_eq!(
-            verify_package(text.as_bytes(), &keys, INSTALLATION, now(), &limits),
+            check(&[0xff; 11], &keys, &small),
             Err(PackageRefusal::TooLarge { limit_bytes: 10 })
         );
-        let limits = Limits {
+        assert_eq!(
+            check(&[0xff; 10], &keys, &small),
+            Err(PackageRefusal::NotText)
+        );
+        // Too many counted from the BEGIN lines alone, before decoding: bodies may be anything,
+        // the rest of the file need not even be text.
+        let one = Limits {
             max_bytes: 1 << 20,
             max_certificates: 1,
         };
         assert_eq!(
-            verify_package(text.as_bytes(), &keys, INSTALLATION, now(), &limits),
+            check(text.as_bytes(), &keys, &one),
             Err(PackageRefusal::TooManyCertificates { limit: 1 })
         );
+        let mut junk = b"-----BEGIN TESSERA CERTIFICATE-----\r\n\xff\n  -----BEGIN TESSERA CERTIFICATE-----  \n".to_vec();
+        junk.push(0xfe);
         assert_eq!(
-            verify(&text, &TrustedKeys::default()),
+            check(&junk, &keys, &one),
+            Err(PackageRefusal::TooManyCertificates { limit: 1 })
+        );
+        // Exactly at the limits is fine.
+        let exact = Limits {
+            max_bytes: text.len() as u64,
+            max_certificates: 2,
+        };
+        assert!(check(text.as_bytes(), &keys, &exact).is_ok());
+        assert_eq!(
+            check(text.as_bytes(), &TrustedKeys::default(), &limits),
             Err(PackageRefusal::NoTrustedKeys)
         );
         // A byte-order mark is allowed.
@@ -643,253 +1003,833 @@ mod tests {
     }
 
     #[test]
-    fn each_reason_of_the_format() {
+    fn every_refused_block_is_named_with_its_id() {
         let key = signing_key(1);
         let keys = trusted(&key);
-        let block = |v: serde_json::Value| package(&key, &[v]);
-
-        let not_b64 = format!(
-            "{}\n!!!\n{}\n",
-            begin_line(CERTIFICATE_BLOCK),
-            end_line(CERTIFICATE_BLOCK)
-        );
-        assert!(matches!(
-            only_refusal(verify(&not_b64, &keys)),
-            Refusal::Malformed { .. }
-        ));
-
-        let mut missing = cert_json("m");
-        missing.as_object_mut().unwrap().remove("product");
-        assert!(matches!(
-            only_refusal(verify(&block(missing), &keys)),
-            Refusal::Malformed { .. }
-        ));
-
-        let mut mistyped = cert_json("t");
-        mistyped["validity_days"] = serde_json::json!("365");
-        assert!(matches!(
-            only_refusal(verify(&block(mistyped), &keys)),
-            Refusal::InvalidCertificate { .. } | Refusal::Malformed { .. }
-        ));
-
-        let other = signing_key(2);
-        assert!(matches!(
-            only_refusal(verify(&package(&other, &[cert_json("u")]), &keys)),
-            Refusal::UnknownKey { .. }
-        ));
-
-        let mut v2 = cert_json("f");
-        v2["format"] = serde_json::json!(2);
+        let text = [
+            package(&key, &[cert_json("good-1")]),
+            package(
+                &key,
+                &[with("mode-x", |c| {
+                    c.insert("mode".into(), json!("forever"));
+                })],
+            ),
+            "-----BEGIN TESSERA CERTIFICATE-----\n%%%\n-----END TESSERA CERTIFICATE-----\n"
+                .to_string(),
+            package(&key, &[cert_json("good-2")]),
+            package(&signing_key(2), &[cert_json("stranger")]),
+        ]
+        .join("\n");
+        let blocks = refused_blocks(verify(&text, &keys));
+        let named: Vec<(usize, Option<&str>)> =
+            blocks.iter().map(|b| (b.block, b.id.as_deref())).collect();
         assert_eq!(
-            only_refusal(verify(&block(v2), &keys)),
-            Refusal::UnsupportedFormat { format: 2 }
+            named,
+            vec![(2, Some("mode-x")), (3, None), (5, Some("stranger"))]
         );
-
-        let mut foreign = cert_json("o");
-        foreign["installation_id"] = serde_json::json!("another");
+        assert!(is_invalid(&blocks[0].refusal));
+        assert!(is_malformed(&blocks[1].refusal));
         assert_eq!(
-            only_refusal(verify(&block(foreign), &keys)),
-            Refusal::OtherInstallation
-        );
-
-        let mut bad_type = cert_json("y");
-        bad_type["type"] = serde_json::json!("galaxy");
-        assert!(matches!(
-            only_refusal(verify(&block(bad_type), &keys)),
-            Refusal::InvalidCertificate { .. }
-        ));
-
-        let mut no_seats = cert_json("s");
-        no_seats["type"] = serde_json::json!("personal");
-        assert!(matches!(
-            only_refusal(verify(&block(no_seats), &keys)),
-            Refusal::InvalidCertificate { .. }
-        ));
-
-        let mut expired = cert_json("e");
-        expired["not_after"] = serde_json::json!("2026-11-21");
-        assert!(matches!(
-            only_refusal(verify(&block(expired), &keys)),
-            Refusal::AlreadyExpired { .. }
-        ));
-        let mut today = cert_json("today");
-        today["not_after"] = serde_json::json!("2026-11-22");
-        assert!(
-            verify(&block(today), &keys).is_ok(),
-            "a bare date lasts to the end of its day"
-        );
-
-        let dup = package(&key, &[cert_json("d"), cert_json("d")]);
-        match verify(&dup, &keys) {
-            Err(PackageRefusal::BadCertificates { blocks }) => {
-                assert_eq!(
-                    blocks,
-                    vec![BlockRefusal {
-                        block: 2,
-                        id: Some("d".into()),
-                        refusal: Refusal::DuplicateInPackage
-                    }]
-                );
+            blocks[2].refusal,
+            Refusal::UnknownKey {
+                kid: kid(&signing_key(2))
             }
-            other => panic!("{other:?}"),
+        );
+    }
+
+    // Reason 1: malformed.
+
+    #[test]
+    fn malformed_blocks_and_envelopes() {
+        let key = signing_key(1);
+        let keys = trusted(&key);
+        let payload = serde_json::to_vec(&cert_json("m")).unwrap();
+        let sig = key.sign(&payload).to_bytes();
+        let armored = |json: &str| armor(CERTIFICATE_BLOCK, json.as_bytes());
+        let cases = [
+            "-----BEGIN TESSERA CERTIFICATE-----\n!!!\n-----END TESSERA CERTIFICATE-----\n"
+                .to_string(),
+            // Standard base64 without its padding is not standard base64.
+            "-----BEGIN TESSERA CERTIFICATE-----\nQUI\n-----END TESSERA CERTIFICATE-----\n"
+                .to_string(),
+            armored("not json"),
+            armored("[1, 2]"),
+            armored(r#"{"alg": "ed25519", "kid": "x", "payload": "e30"}"#),
+            armored(r#"{"alg": "ed25519", "kid": 7, "payload": "e30", "sig": "AA"}"#),
+            armored(&format!(
+                r#"{{"alg":"ed25519","kid":"{}","payload":"not base64url!","sig":"AA"}}"#,
+                kid(&key)
+            )),
+            armored(&format!(
+                r#"{{"alg":"ed25519","kid":"{}","payload":"{}","sig":"***"}}"#,
+                kid(&key),
+                URL_SAFE_NO_PAD.encode(&payload)
+            )),
+            // The same envelope field twice.
+            armored(&format!(
+                r#"{{"alg":"ed25519","alg":"ed25519","kid":"{}","payload":"{}","sig":"{}"}}"#,
+                kid(&key),
+                URL_SAFE_NO_PAD.encode(&payload),
+                URL_SAFE_NO_PAD.encode(sig)
+            )),
+            block_by_hand("ed25519", &kid(&key), b"not json", &sig),
+            block_by_hand("ed25519", &kid(&key), b"[\"an\", \"array\"]", &sig),
+            block_by_hand(
+                "ed25519",
+                &kid(&key),
+                &[&payload[..], b" trailing"].concat(),
+                &sig,
+            ),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let r = only_refusal(verify(text, &keys));
+            assert!(is_malformed(&r), "case {i}: {r:?}");
         }
     }
 
     #[test]
-    fn unsupported_algorithm_and_a_changed_payload() {
+    fn a_missing_or_mistyped_field_is_malformed() {
+        let required = [
+            "format",
+            "id",
+            "installation_id",
+            "company_id",
+            "product",
+            "product_name",
+            "type",
+            "mode",
+            "validity_days",
+            "not_before",
+            "not_after",
+            "issued_at",
+        ];
+        for field in required {
+            let r = refusal_of(with("m", |c| {
+                c.remove(field);
+            }));
+            assert!(is_malformed(&r), "without {field}: {r:?}");
+        }
+        let mistyped = [
+            ("format", json!("1")),
+            ("format", json!(1.5)),
+            ("id", json!(42)),
+            ("id", json!("")),
+            ("installation_id", json!(null)),
+            ("company_id", json!(["acme"])),
+            ("product", json!(null)),
+            ("product_name", json!(true)),
+            ("type", json!(1)),
+            ("mode", json!(null)),
+            ("validity_days", json!("365")),
+            ("not_before", json!(20270101)),
+            ("not_before", json!("next monday")),
+            ("not_after", json!("2027-1-5")),
+            ("issued_at", json!("yesterday")),
+            ("issued_at", json!(null)),
+            ("seats", json!("5")),
+            ("binding", json!(1)),
+            ("feature", json!(["telephony"])),
+            ("tenant_id", json!(5)),
+            ("revokes", json!("abc")),
+            ("revokes", json!([1, 2])),
+        ];
+        for (field, value) in mistyped {
+            let r = refusal_of(with("m", |c| {
+                c.insert(field.into(), value.clone());
+            }));
+            assert!(is_malformed(&r), "{field} = {value}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_json_keys_are_malformed_at_any_depth() {
+        let json = serde_json::to_string(&cert_json("k")).unwrap();
+        for doubled in [
+            json.replacen(
+                "\"mode\":\"subscription\"",
+                "\"mode\":\"test\",\"mode\":\"subscription\"",
+                1,
+            ),
+            json.replacen("{", "{\"note\":{\"a\":1,\"a\":2},", 1),
+            json.replacen("{", "{\"notes\":[{\"b\":1,\"b\":1}],", 1),
+        ] {
+            assert_ne!(json, doubled);
+            let key = signing_key(1);
+            let r = only_refusal(verify(
+                &sign_certificate(&key, doubled.as_bytes()),
+                &trusted(&key),
+            ));
+            assert!(is_malformed(&r), "{doubled}: {r:?}");
+        }
+    }
+
+    // Reasons 2 to 4: algorithm, key, signature.
+
+    #[test]
+    fn an_unsupported_algorithm_is_refused() {
         let key = signing_key(1);
-        let keys = trusted(&key);
         let payload = serde_json::to_vec(&cert_json("x")).unwrap();
-        let sig = key.sign(&payload);
-        let envelope = |alg: &str, payload: &[u8]| {
-            armor(
-                CERTIFICATE_BLOCK,
-                &serde_json::to_vec(&serde_json::json!({
-                    "alg": alg, "kid": key_id(key.verifying_key().as_bytes()),
-                    "payload": URL_SAFE_NO_PAD.encode(payload),
-                    "sig": URL_SAFE_NO_PAD.encode(sig.to_bytes()),
-                }))
-                .unwrap(),
-            )
-        };
+        let sig = key.sign(&payload).to_bytes();
+        for alg in ["rs256", "Ed25519", "none", ""] {
+            assert_eq!(
+                only_refusal(verify(
+                    &block_by_hand(alg, &kid(&key), &payload, &sig),
+                    &trusted(&key)
+                )),
+                Refusal::UnsupportedAlgorithm { alg: alg.into() }
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        let (trusted_key, other) = (signing_key(1), signing_key(2));
         assert_eq!(
-            only_refusal(verify(&envelope("rs256", &payload), &keys)),
-            Refusal::UnsupportedAlgorithm {
-                alg: "rs256".into()
-            }
+            only_refusal(verify(
+                &package(&other, &[cert_json("u")]),
+                &trusted(&trusted_key)
+            )),
+            Refusal::UnknownKey { kid: kid(&other) }
         );
-        let mut changed = payload.clone();
-        let at = changed.len() - 3;
-        changed[at] ^= 1;
-        assert!(matches!(
-            only_refusal(verify(&envelope("ed25519", &changed), &keys)),
-            Refusal::BadSignature | Refusal::Malformed { .. }
-        ));
-        // Re-serialising would accept other bytes; exact bytes must be what was signed.
-        let spaced = String::from_utf8(payload.clone())
-            .unwrap()
-            .replace(',', ", ");
+        // A trusted key's id on another key's signature verifies nothing either.
+        let payload = serde_json::to_vec(&cert_json("u")).unwrap();
+        let forged = block_by_hand(
+            "ed25519",
+            &kid(&trusted_key),
+            &payload,
+            &other.sign(&payload).to_bytes(),
+        );
         assert_eq!(
-            only_refusal(verify(&envelope("ed25519", spaced.as_bytes()), &keys)),
+            only_refusal(verify(&forged, &trusted(&trusted_key))),
             Refusal::BadSignature
         );
     }
 
     #[test]
-    fn duplicate_json_keys_are_malformed() {
+    fn a_signature_over_other_bytes_is_refused() {
         let key = signing_key(1);
         let keys = trusted(&key);
-        let json = serde_json::to_string(&cert_json("k")).unwrap();
-        let doubled = json.replacen(
-            "\"mode\":\"subscription\"",
-            "\"mode\":\"test\",\"mode\":\"subscription\"",
-            1,
+        let payload = serde_json::to_vec(&cert_json("x")).unwrap();
+        let sig = key.sign(&payload).to_bytes();
+        let id = kid(&key);
+        // Re-serialising would accept other bytes; the exact bytes must be what was signed.
+        let spaced = String::from_utf8(payload.clone())
+            .unwrap()
+            .replace(',', ", ");
+        assert_eq!(
+            only_refusal(verify(
+                &block_by_hand("ed25519", &id, spaced.as_bytes(), &sig),
+                &keys
+            )),
+            Refusal::BadSignature
         );
-        assert_ne!(json, doubled);
-        let text = sign_certificate(&key, doubled.as_bytes());
-        assert!(matches!(
-            only_refusal(verify(&text, &keys)),
-            Refusal::Malformed { .. }
-        ));
+        let other = serde_json::to_vec(&cert_json("y")).unwrap();
+        assert_eq!(
+            only_refusal(verify(&block_by_hand("ed25519", &id, &other, &sig), &keys)),
+            Refusal::BadSignature
+        );
+        for short in [&sig[..63], &[][..], &[sig.as_slice(), &[0]].concat()[..]] {
+            assert_eq!(
+                only_refusal(verify(
+                    &block_by_hand("ed25519", &id, &payload, short),
+                    &keys
+                )),
+                Refusal::BadSignature
+            );
+        }
+        // Padding on the base64url fields is tolerated: the bytes are the same.
+        let padded = armor(
+            CERTIFICATE_BLOCK,
+            &serde_json::to_vec(&json!({
+                "alg": "ed25519", "kid": id,
+                "payload": base64::engine::general_purpose::URL_SAFE.encode(&payload),
+                "sig": base64::engine::general_purpose::URL_SAFE.encode(sig),
+            }))
+            .unwrap(),
+        );
+        assert!(verify(&padded, &keys).is_ok());
+    }
+
+    // Reasons 5 to 9.
+
+    #[test]
+    fn another_format_version_is_refused_as_such() {
+        assert_eq!(
+            refusal_of(with("f", |c| {
+                c.insert("format".into(), json!(2));
+            })),
+            Refusal::UnsupportedFormat { format: 2 }
+        );
+        // Format 1's field table does not apply to another format.
+        assert_eq!(
+            refusal_of(json!({"format": 2, "id": "f2", "whatever": true})),
+            Refusal::UnsupportedFormat { format: 2 }
+        );
+        assert_eq!(
+            refusal_of(with("f", |c| {
+                c.insert("format".into(), json!(0));
+            })),
+            Refusal::UnsupportedFormat { format: 0 }
+        );
+    }
+
+    #[test]
+    fn a_certificate_for_another_installation_is_refused() {
+        assert_eq!(
+            refusal_of(with("o", |c| {
+                c.insert("installation_id".into(), json!("another"));
+            })),
+            Refusal::OtherInstallation
+        );
+    }
+
+    #[test]
+    fn invalid_values_and_missing_type_fields() {
+        let cases: Vec<(&str, Value)> = vec![
+            (
+                "unknown type",
+                with("i", |c| {
+                    c.insert("type".into(), json!("galaxy"));
+                }),
+            ),
+            (
+                "unknown mode",
+                with("i", |c| {
+                    c.insert("mode".into(), json!("forever"));
+                }),
+            ),
+            (
+                "unknown binding",
+                with("i", |c| {
+                    c.insert("binding".into(), json!("sideways"));
+                }),
+            ),
+            (
+                "unknown binding on a platform",
+                with("i", |c| {
+                    c.insert("type".into(), json!("platform"));
+                    c.insert("binding".into(), json!("sideways"));
+                }),
+            ),
+            (
+                "agent without binding",
+                with("i", |c| {
+                    c.remove("binding");
+                }),
+            ),
+            (
+                "agent with a null binding",
+                with("i", |c| {
+                    c.insert("binding".into(), Value::Null);
+                }),
+            ),
+            (
+                "personal without seats",
+                with("i", |c| {
+                    c.insert("type".into(), json!("personal"));
+                }),
+            ),
+            (
+                "personal with no seats",
+                with("i", |c| {
+                    c.insert("type".into(), json!("personal"));
+                    c.insert("seats".into(), json!(0));
+                }),
+            ),
+            (
+                "personal with negative seats",
+                with("i", |c| {
+                    c.insert("type".into(), json!("personal"));
+                    c.insert("seats".into(), json!(-3));
+                }),
+            ),
+            (
+                "personal with too many seats",
+                with("i", |c| {
+                    c.insert("type".into(), json!("personal"));
+                    c.insert("seats".into(), json!(MAX_SEATS + 1));
+                }),
+            ),
+            (
+                "seats 0 on an agent",
+                with("i", |c| {
+                    c.insert("seats".into(), json!(0));
+                }),
+            ),
+            (
+                "server without feature",
+                with("i", |c| {
+                    c.insert("type".into(), json!("server"));
+                }),
+            ),
+            (
+                "server with an empty feature",
+                with("i", |c| {
+                    c.insert("type".into(), json!("server"));
+                    c.insert("feature".into(), json!("  "));
+                }),
+            ),
+            (
+                "no days",
+                with("i", |c| {
+                    c.insert("validity_days".into(), json!(0));
+                }),
+            ),
+            (
+                "negative days",
+                with("i", |c| {
+                    c.insert("validity_days".into(), json!(-30));
+                }),
+            ),
+            (
+                "fractional days",
+                with("i", |c| {
+                    c.insert("validity_days".into(), json!(1.5));
+                }),
+            ),
+            (
+                "too many days",
+                with("i", |c| {
+                    c.insert("validity_days".into(), json!(MAX_VALIDITY_DAYS + 1));
+                }),
+            ),
+        ];
+        for (what, c) in cases {
+            let r = refusal_of(c);
+            assert!(is_invalid(&r), "{what}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn each_type_with_what_it_needs_is_accepted() {
+        let key = signing_key(1);
+        let certs = vec![
+            with("platform", |c| {
+                c.insert("type".into(), json!("platform"));
+                c.remove("binding");
+                c.insert("tenant_id".into(), json!("t-1"));
+            }),
+            with("unlimited", |c| {
+                c.insert("type".into(), json!("platform_unlimited_agents"));
+                c.insert("mode".into(), json!("buyout"));
+                c.insert("validity_days".into(), Value::Null);
+            }),
+            with("agent", |c| {
+                c.insert("binding".into(), json!("fixed"));
+                c.insert("mode".into(), json!("test"));
+            }),
+            with("personal", |c| {
+                c.insert("type".into(), json!("personal"));
+                c.insert("seats".into(), json!(25));
+                c.insert("validity_days".into(), json!(MAX_VALIDITY_DAYS));
+            }),
+            with("server", |c| {
+                c.insert("type".into(), json!("server"));
+                c.insert("feature".into(), json!("telephony"));
+                c.insert("not_before".into(), json!("2027-01-01"));
+                c.insert("not_after".into(), json!("2028-01-01T00:00:00+03:00"));
+                c.insert("revokes".into(), json!(["old-1", "old-2"]));
+            }),
+            // `revokes: null` and an absent `tenant_id` are the same as their absence.
+            with("nulls", |c| {
+                c.insert("revokes".into(), Value::Null);
+                c.remove("tenant_id");
+            }),
+        ];
+        let good = verify(&package(&key, &certs), &trusted(&key)).unwrap();
+        let types: Vec<LicenseType> = good.iter().map(|v| v.certificate.license_type).collect();
+        assert_eq!(
+            types,
+            vec![
+                LicenseType::Platform,
+                LicenseType::PlatformUnlimitedAgents,
+                LicenseType::Agent,
+                LicenseType::Personal,
+                LicenseType::Server,
+                LicenseType::Agent
+            ]
+        );
+        assert_eq!(good[0].certificate.tenant_id.as_deref(), Some("t-1"));
+        assert_eq!(good[1].certificate.validity_days, None);
+        assert_eq!(good[1].certificate.mode, Mode::Buyout);
+        assert_eq!(good[3].certificate.seats, Some(25));
+        assert_eq!(good[4].certificate.feature.as_deref(), Some("telephony"));
+        assert_eq!(good[4].certificate.revokes, vec!["old-1", "old-2"]);
+        assert!(good[5].certificate.revokes.is_empty());
+    }
+
+    #[test]
+    fn a_past_not_after_is_already_expired() {
+        for past in [
+            "2026-11-21",
+            "2026-11-22T11:59:59Z",
+            "2026-11-22T13:00:00+02:00",
+        ] {
+            assert_eq!(
+                refusal_of(with("e", |c| {
+                    c.insert("not_after".into(), json!(past));
+                })),
+                Refusal::AlreadyExpired {
+                    not_after: past.into()
+                },
+                "{past}"
+            );
+        }
+        let key = signing_key(1);
+        for still in ["2026-11-22", "2026-11-22T12:00:00Z", "2099-01-01"] {
+            let c = with("today", |c| {
+                c.insert("not_after".into(), json!(still));
+            });
+            assert!(
+                verify(&package(&key, &[c]), &trusted(&key)).is_ok(),
+                "{still}: a bare date lasts to the end of its day"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_id_twice_is_a_duplicate_from_the_second_on() {
+        let key = signing_key(1);
+        let keys = trusted(&key);
+        let d = cert_json("d");
+        let text = package(&key, &[d.clone(), cert_json("e"), d.clone(), d]);
+        let blocks = refused_blocks(verify(&text, &keys));
+        assert_eq!(
+            blocks,
+            [3, 4]
+                .map(|block| BlockRefusal {
+                    block,
+                    id: Some("d".into()),
+                    refusal: Refusal::DuplicateInPackage
+                })
+                .to_vec()
+        );
+        // The first of the two refused for something else: the second is still a duplicate.
+        let text = [
+            package(
+                &key,
+                &[with("d", |c| {
+                    c.insert("installation_id".into(), json!("another"));
+                })],
+            ),
+            package(&key, &[cert_json("d")]),
+        ]
+        .join("\n");
+        let reasons: Vec<Refusal> = refused_blocks(verify(&text, &keys))
+            .into_iter()
+            .map(|b| b.refusal)
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![Refusal::OtherInstallation, Refusal::DuplicateInPackage]
+        );
+    }
+
+    #[test]
+    fn the_first_reason_of_the_format_list_wins() {
+        let key = signing_key(1);
+        let keys = trusted(&key);
+        let c = cert_json("w");
+        let payload = serde_json::to_vec(&c).unwrap();
+        let sig = key.sign(&payload).to_bytes();
+        let bad_sig = [0u8; 64];
+        let foreign_expired = with("w", |c| {
+            c.insert("installation_id".into(), json!("another"));
+            c.insert("not_after".into(), json!("2020-01-01"));
+            c.insert("type".into(), json!("galaxy"));
+        });
+        let cases: Vec<(String, fn(&Refusal) -> bool)> = vec![
+            // 1 before 2: a missing field with a foreign algorithm.
+            (
+                block_by_hand(
+                    "rs256",
+                    &kid(&key),
+                    &serde_json::to_vec(&with("w", |c| {
+                        c.remove("product");
+                    }))
+                    .unwrap(),
+                    &sig,
+                ),
+                is_malformed,
+            ),
+            // 2 before 3.
+            (block_by_hand("rs256", "0000", &payload, &sig), |r| {
+                matches!(r, Refusal::UnsupportedAlgorithm { .. })
+            }),
+            // 3 before 4.
+            (block_by_hand("ed25519", "0000", &payload, &bad_sig), |r| {
+                matches!(r, Refusal::UnknownKey { .. })
+            }),
+            // 4 before 5.
+            (
+                block_by_hand(
+                    "ed25519",
+                    &kid(&key),
+                    &serde_json::to_vec(&with("w", |c| {
+                        c.insert("format".into(), json!(2));
+                    }))
+                    .unwrap(),
+                    &sig,
+                ),
+                |r| *r == Refusal::BadSignature,
+            ),
+            // 5 before 6.
+            (
+                package(
+                    &key,
+                    &[with("w", |c| {
+                        c.insert("format".into(), json!(2));
+                        c.insert("installation_id".into(), json!("another"));
+                    })],
+                ),
+                |r| *r == Refusal::UnsupportedFormat { format: 2 },
+            ),
+            // 6 before 7 and 8.
+            (package(&key, &[foreign_expired]), |r| {
+                *r == Refusal::OtherInstallation
+            }),
+            // 7 before 8.
+            (
+                package(
+                    &key,
+                    &[with("w", |c| {
+                        c.insert("not_after".into(), json!("2020-01-01"));
+                        c.insert("mode".into(), json!("forever"));
+                    })],
+                ),
+                is_invalid,
+            ),
+        ];
+        for (i, (text, expected)) in cases.into_iter().enumerate() {
+            let r = only_refusal(verify(&text, &keys));
+            assert!(expected(&r), "case {i}: {r:?}");
+        }
+        // 8 before 9: an expired second copy is refused as expired.
+        let expired = with("w", |c| {
+            c.insert("not_after".into(), json!("2020-01-01"));
+        });
+        let reasons: Vec<Refusal> =
+            refused_blocks(verify(&package(&key, &[expired.clone(), expired]), &keys))
+                .into_iter()
+                .map(|b| b.refusal)
+                .collect();
+        assert!(
+            reasons
+                .iter()
+                .all(|r| matches!(r, Refusal::AlreadyExpired { .. })),
+            "{reasons:?}"
+        );
     }
 
     #[test]
     fn unknown_fields_are_kept_and_ignored() {
         let key = signing_key(1);
-        let mut c = cert_json("extra");
-        c["vendor_note"] = serde_json::json!({"any": ["thing"]});
+        let c = with("extra", |c| {
+            c.insert("vendor_note".into(), json!({"any": ["thing"]}));
+        });
         let good = verify(&package(&key, &[c]), &trusted(&key)).unwrap();
         assert!(good[0].payload_json.contains("vendor_note"));
+        assert_eq!(good[0].certificate.id, "extra");
     }
 
+    // Dates and requests.
+
     #[test]
-    fn requests_round_trip() {
-        let r = LicenseRequest {
+    fn bare_dates_are_whole_days_in_utc() {
+        let end = parse_date_end("2027-11-23").unwrap();
+        assert_eq!(
+            end.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "2027-11-23T23:59:59.999999999Z"
+        );
+        let start = parse_date_start("2027-11-23").unwrap();
+        assert_eq!(start.to_rfc3339(), "2027-11-23T00:00:00+00:00");
+        let t = "2027-11-23T10:00:00+02:00";
+        assert_eq!(parse_date_end(t), parse_date_start(t));
+        assert_eq!(
+            parse_date_end(t).unwrap().to_rfc3339(),
+            "2027-11-23T08:00:00+00:00"
+        );
+        for bad in [
+            "2027-1-5",
+            "2027-02-30",
+            "27-11-23",
+            "tomorrow",
+            "",
+            "2027-11-23 ",
+        ] {
+            assert_eq!(parse_date_end(bad), None, "{bad:?}");
+            assert_eq!(parse_date_start(bad), None, "{bad:?}");
+        }
+    }
+
+    fn request() -> LicenseRequest {
+        LicenseRequest {
             format: 1,
             installation_id: INSTALLATION.into(),
             company_id: "acme".into(),
             target_version: "8.1".into(),
             created_at: "2026-11-22T12:00:00Z".into(),
-            tenants: vec![],
-            usage: Default::default(),
+            tenants: vec![crate::licenses::format::RequestTenant {
+                id: "t-1".into(),
+                name: "Tenant «one»".into(),
+                platform_expires: Some("2027-01-01".into()),
+            }],
+            usage: crate::licenses::format::Usage {
+                agents_registered: 3,
+                agents_licensed: 2,
+                users_total: 10,
+                users_licensed: 5,
+            },
             installed: vec!["a".into()],
-        };
-        assert_eq!(decode_request(&encode_request(&r)), Ok(r));
-        assert!(decode_request("nothing here").is_err());
+        }
     }
 
     #[test]
-    fn several_public_keys_in_one_file() {
-        let (a, b) = (signing_key(1), signing_key(2));
-        let pem = format!(
-            "{}\n{}",
-            key_pair_pem(&a).unwrap().1,
-            key_pair_pem(&b).unwrap().1
-        );
-        let keys = TrustedKeys::from_pem(&pem).unwrap();
-        assert_eq!(keys.ids().len(), 2);
-        assert!(verify(&package(&b, &[cert_json("r")]), &keys).is_ok());
+    fn requests_round_trip() {
+        let r = request();
+        let text = encode_request(&r);
+        assert!(text.starts_with("Tessera license request for installation "));
+        assert_eq!(armored_blocks(&text, REQUEST_BLOCK).len(), 1);
+        assert_eq!(decode_request(&text), Ok(r.clone()));
         assert_eq!(
-            TrustedKeys::from_pem("nothing").unwrap_err(),
-            KeyError::NoKey
+            decode_request(&format!("\u{feff}{}", text.replace('\n', "\r\n"))),
+            Ok(r)
         );
+    }
+
+    #[test]
+    fn unreadable_requests_say_why() {
+        assert!(
+            decode_request("nothing here")
+                .unwrap_err()
+                .contains("no \"")
+        );
+        let armored = |json: &str| armor(REQUEST_BLOCK, json.as_bytes());
+        assert!(
+            decode_request(&armored("{}"))
+                .unwrap_err()
+                .contains("malformed")
+        );
+        let mut v = serde_json::to_value(request()).unwrap();
+        v["format"] = json!(2);
+        assert!(
+            decode_request(&armored(&v.to_string()))
+                .unwrap_err()
+                .contains("version 2")
+        );
+        let json = serde_json::to_string(&request()).unwrap();
+        let doubled = json.replacen("{", "{\"company_id\":\"evil\",", 1);
+        assert!(
+            decode_request(&armored(&doubled))
+                .unwrap_err()
+                .contains("duplicate")
+        );
+    }
+
+    // Properties.
+
+    fn date() -> impl Strategy<Value = String> {
+        (2027i32..2100, 1u32..=12, 1u32..=28, any::<bool>()).prop_map(|(y, m, d, bare)| {
+            if bare {
+                format!("{y:04}-{m:02}-{d:02}")
+            } else {
+                format!("{y:04}-{m:02}-{d:02}T10:20:30+02:00")
+            }
+        })
+    }
+
+    prop_compose! {
+        fn certificate()(
+            id in "[0-9a-f]{8}-[0-9a-f]{4}",
+            company_id in "\\PC{0,20}",
+            product in "[a-z-]{1,16}",
+            product_name in "\\PC{0,40}",
+            license_type in proptest::sample::select(LicenseType::ALL.to_vec()),
+            mode in proptest::sample::select(Mode::ALL.to_vec()),
+            validity_days in proptest::option::of(1u32..=MAX_VALIDITY_DAYS as u32),
+            not_before in proptest::option::of(date()),
+            not_after in proptest::option::of(date()),
+            seats in 1u32..=i32::MAX as u32,
+            fixed in any::<bool>(),
+            feature in "[a-z]{1,12}",
+            tenant_id in proptest::option::of("[a-z0-9-]{1,12}"),
+            revokes in proptest::collection::vec("[0-9a-f]{8}", 0..3),
+        ) -> Certificate {
+            Certificate {
+                format: 1,
+                id,
+                installation_id: INSTALLATION.into(),
+                company_id,
+                product,
+                product_name,
+                license_type,
+                mode,
+                validity_days,
+                not_before,
+                not_after,
+                seats: (license_type == LicenseType::Personal).then_some(seats),
+                binding: (license_type == LicenseType::Agent)
+                    .then_some(if fixed { Binding::Fixed } else { Binding::Floating }),
+                feature: (license_type == LicenseType::Server).then_some(feature),
+                tenant_id,
+                issued_at: "2026-11-22T10:00:00Z".into(),
+                revokes,
+            }
+        }
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn any_changed_payload_byte_is_refused(at in 0usize..10_000, bit in 0u8..8) {
-            let key = signing_key(3);
-            let payload = serde_json::to_vec(&cert_json("p")).unwrap();
-            let at = at % payload.len();
-            let mut changed = payload.clone();
-            changed[at] ^= 1 << bit;
-            let sig = key.sign(&payload);
-            let text = armor(CERTIFICATE_BLOCK, &serde_json::to_vec(&serde_json::json!({
-                "alg": "ed25519", "kid": key_id(key.verifying_key().as_bytes()),
-                "payload": URL_SAFE_NO_PAD.encode(&changed),
-                "sig": URL_SAFE_NO_PAD.encode(sig.to_bytes()),
-            })).unwrap());
-            prop_assert!(verify(&text, &trusted(&key)).is_err());
+        fn any_valid_certificate_round_trips(cert in certificate()) {
+            let key = signing_key(5);
+            let json = serde_json::to_vec(&cert).unwrap();
+            let good = verify(&sign_certificate(&key, &json), &trusted(&key)).unwrap();
+            prop_assert_eq!(good.len(), 1);
+            prop_assert_eq!(&good[0].certificate, &cert);
+            prop_assert_eq!(good[0].payload_json.as_bytes(), &json[..]);
         }
 
         #[test]
-        fn any_changed_byte_of_a_signed_block_is_refused(at in 0usize..10_000) {
+        fn any_changed_payload_byte_is_refused(at in any::<prop::sample::Index>(), new in any::<u8>()) {
+            let key = signing_key(3);
+            let payload = serde_json::to_vec(&cert_json("p")).unwrap();
+            let sig = key.sign(&payload).to_bytes();
+            let at = at.index(payload.len());
+            prop_assume!(payload[at] != new);
+            let mut changed = payload.clone();
+            changed[at] = new;
+            let r = only_refusal(verify(
+                &block_by_hand("ed25519", &kid(&key), &changed, &sig),
+                &trusted(&key),
+            ));
+            prop_assert!(r == Refusal::BadSignature || is_malformed(&r), "{:?}", r);
+        }
+
+        #[test]
+        fn any_changed_character_of_a_signed_block_is_refused(at in any::<prop::sample::Index>()) {
             let key = signing_key(4);
             let text = package(&key, &[cert_json("q")]);
             let body_start = text.find('\n').unwrap() + 1;
             let body_end = text.rfind("-----END").unwrap();
-            let body: Vec<char> = text[body_start..body_end].chars().collect();
-            let at = at % body.len();
+            let mut body: Vec<char> = text[body_start..body_end].chars().collect();
+            let at = at.index(body.len());
             prop_assume!(!body[at].is_whitespace());
-            let mut changed = body.clone();
-            changed[at] = if body[at] == 'A' { 'B' } else { 'A' };
-            let changed: String = changed.into_iter().collect();
-            let text = format!("{}{}{}", &text[..body_start], changed, &text[body_end..]);
+            body[at] = if body[at] == 'A' { 'B' } else { 'A' };
+            let body: String = body.into_iter().collect();
+            let text = format!("{}{}{}", &text[..body_start], body, &text[body_end..]);
             prop_assert!(verify(&text, &trusted(&key)).is_err());
         }
 
         #[test]
-        fn any_valid_certificate_round_trips(
-            days in proptest::option::of(1u32..5000),
-            seats in 1u32..100_000,
-            t in 0usize..5,
-            name in "[A-Za-z0-9 ]{1,40}",
-        ) {
-            let key = signing_key(5);
-            let types = ["platform", "platform_unlimited_agents", "agent", "personal", "server"];
-            let mut c = cert_json("rt");
-            c["type"] = serde_json::json!(types[t]);
-            c["validity_days"] = serde_json::json!(days);
-            c["product_name"] = serde_json::json!(name);
-            c["seats"] = serde_json::json!(seats);
-            c["feature"] = serde_json::json!("telephony");
-            let good = verify(&package(&key, &[c.clone()]), &trusted(&key)).unwrap();
-            let back = serde_json::to_value(&good[0].certificate).unwrap();
-            for k in ["id", "type", "validity_days", "product_name"] {
-                prop_assert_eq!(&back[k], &c[k]);
-            }
+        fn no_input_makes_verification_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let key = signing_key(6);
+            let mut text = b"-----BEGIN TESSERA CERTIFICATE-----\n".to_vec();
+            text.extend_from_slice(&bytes);
+            let _ = verify_package(&bytes, &trusted(&key), INSTALLATION, now(), &Limits::default());
+            let _ = verify_package(&text, &trusted(&key), INSTALLATION, now(), &Limits::default());
+            let _ = decode_request(&String::from_utf8_lossy(&bytes));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP stack: pages, server functions, static files, and the layers every request passes.
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,10 +18,11 @@ use crate::app::{App, shell};
 use crate::auth::server::middleware::resolve_session;
 use crate::error::AppError;
 
-/// The largest request body accepted (a license package of 8 MiB, form-encoded, fits).
+/// The largest request body accepted, at least (twice the package limit if that is more).
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    let body_limit = BODY_LIMIT.max(state.limits.max_bytes as usize * 2 + 1024 * 1024);
     let routes = generate_route_list(App);
     let context = {
         let state = state.clone();
@@ -35,7 +36,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/licenses/upload",
-            post(crate::licenses::upload::upload_package),
+            // The handler reads the file in chunks and stops one byte past the package limit,
+            // so that a larger package gets its own clear refusal rather than axum's 2 MB cap.
+            post(crate::licenses::upload::upload_package).layer(DefaultBodyLimit::disable()),
         )
         .route(
             "/api/{*fn_name}",
@@ -55,7 +58,7 @@ pub fn router(state: AppState) -> Router {
             resolve_session,
         ))
         .layer(middleware::from_fn(refuse_cross_site))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(|_panic| {
             // The panic's text is logged by the panic hook, never sent.

@@ -97,6 +97,18 @@ async fn a_package_is_previewed_confirmed_and_idempotent(backend: Backend) {
         "{summary}"
     );
 
+    // A package of several megabytes (over axum's default body limit) is read whole.
+    let big: Vec<Value> = (0..2500)
+        .map(|_| vendor.certificate(&inst, "agent"))
+        .collect();
+    let big = vendor.package(&big);
+    assert!(big.len() > 2 * 1024 * 1024, "{}", big.len());
+    let (_, outcome) = app.upload_outcome(&admin, &big).await;
+    assert_eq!(
+        (outcome["outcome"].as_str(), outcome["total"].as_u64()),
+        (Some("preview"), Some(2500))
+    );
+
     // The same package again changes nothing.
     let (id, again) = app.upload_outcome(&admin, &package).await;
     assert_eq!(again["new"], 0);
