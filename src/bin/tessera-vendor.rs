@@ -1,73 +1,111 @@
 //! `tessera-vendor`: the vendor's tool. Makes a signing key pair, turns a license request into a
 //! signed package, and inspects packages. Everything it writes follows LICENSE-FORMAT.md, so
 //! OpenSSL or any Ed25519 library could have written it too.
+//!
+//! Exit codes: 0 done; 1 `inspect` found a package an installation would refuse; 2 an error (a
+//! missing file, a bad key, a malformed request, a wrong option), told in one line on stderr.
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tessera::licenses::format::{CERTIFICATE_BLOCK, Envelope, PackageRefusal};
+use serde_json::Value;
+use tessera::licenses::format::{
+    Binding, CERTIFICATE_BLOCK, Certificate, Envelope, FORMAT_VERSION, LicenseRequest, LicenseType,
+    Mode, PackageRefusal,
+};
 use tessera::licenses::verify::{
-    Limits, TrustedKeys, armored_blocks, decode_request, key_id, key_pair_pem, sign_certificate,
-    verify_package,
+    Limits, MAX_SEATS, MAX_VALIDITY_DAYS, TrustedKeys, armored_blocks, decode_request, key_id,
+    key_pair_pem, parse_date_end, parse_date_start, sign_certificate, verify_package,
 };
 
 const USAGE: &str = "usage:
   tessera-vendor keygen --out PREFIX
-      writes PREFIX.key (PKCS#8 private key) and PREFIX.pub (SPKI public key), prints the key id
-  tessera-vendor issue --key KEY.pem --request REQUEST.tlr [--out PACKAGE.lcs]
+      writes PREFIX.key (PKCS#8 private key, mode 0600) and PREFIX.pub (SPKI public key),
+      prints the key id
+  tessera-vendor issue --key KEY.key --request REQUEST.tlr [--out PACKAGE.lcs]
                        (--spec SPEC.json | certificate options)
-      certificate options (one group of certificates):
+      certificate options (one group of identical certificates):
         --type platform|platform_unlimited_agents|agent|personal|server
         --product CODE --product-name NAME --mode subscription|buyout|test
-        [--days N | --permanent] [--not-before DATE] [--not-after DATE]
-        [--seats N] [--binding fixed|floating] [--feature NAME] [--tenant ID]
-        [--count N] [--revokes ID,ID]
-      SPEC.json: an array of such groups, with the same names in snake_case
-        ([{\"type\": \"agent\", \"binding\": \"floating\", \"count\": 10, ...}])
-  tessera-vendor inspect PACKAGE.lcs [--keys PUBLIC.pem]";
+        (--days N | --permanent) [--not-before DATE] [--not-after DATE]
+        [--seats N (personal)] [--binding fixed|floating (agent)] [--feature NAME (server)]
+        [--tenant ID] [--count N] [--revokes ID,ID]
+      SPEC.json: an array of such groups, with the same names in snake_case, e.g.
+        [{\"type\": \"agent\", \"product\": \"ai-server\", \"product_name\": \"Agent\",
+          \"mode\": \"subscription\", \"days\": 365, \"binding\": \"floating\", \"count\": 10}]
+      the package goes to --out, or beside the request with the extension .lcs
+  tessera-vendor inspect PACKAGE.lcs [--keys PUBLIC.pem] [--installation ID]
+      lists every certificate; with --keys, whether an installation would accept each
+      (for --installation, by default the one the first certificate names)";
+
+/// An error for the person at the terminal: one line, exit code 2.
+type Outcome = Result<ExitCode, String>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
-            eprintln!("tessera-vendor: {message}");
+            // One line, whatever the message carries.
+            eprintln!("tessera-vendor: {}", message.replace(['\n', '\r'], " "));
             ExitCode::from(2)
         }
     }
 }
 
-fn run(args: &[String]) -> Result<(), String> {
+fn run(args: &[String]) -> Outcome {
     let Some((command, rest)) = args.split_first() else {
-        return Err(format!("no command\n{USAGE}"));
+        eprintln!("{USAGE}");
+        return Ok(ExitCode::from(2));
     };
-    let opts = Options::parse(rest)?;
     match command.as_str() {
-        "keygen" => keygen(&opts),
-        "issue" => issue(&opts),
-        "inspect" => inspect(&opts),
+        "keygen" => keygen(&Options::parse(rest, &["out"], &[])?),
+        "issue" => issue(&Options::parse(rest, ISSUE_OPTIONS, &["permanent"])?),
+        "inspect" => inspect(&Options::parse(rest, &["keys", "installation"], &[])?),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+        other => Err(format!(
+            "unknown command {other:?} (commands: keygen, issue, inspect, help)"
+        )),
     }
 }
 
-/// `--name value` pairs, `--flag`s, and positional arguments.
+const ISSUE_OPTIONS: &[&str] = &[
+    "key",
+    "request",
+    "out",
+    "spec",
+    "type",
+    "product",
+    "product-name",
+    "mode",
+    "days",
+    "not-before",
+    "not-after",
+    "seats",
+    "binding",
+    "feature",
+    "tenant",
+    "count",
+    "revokes",
+];
+
+/// The options of one command: `--name value` pairs, `--flag`s, and positional arguments.
 struct Options {
     pairs: Vec<(String, String)>,
     flags: Vec<String>,
     positional: Vec<String>,
 }
 
-const FLAGS: [&str; 1] = ["permanent"];
-
 impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
+    /// Refuses options the command does not know and options given twice, so that a typo is
+    /// never silently ignored.
+    fn parse(args: &[String], valued: &[&str], flags: &[&str]) -> Result<Options, String> {
         let mut o = Options {
             pairs: vec![],
             flags: vec![],
@@ -75,13 +113,20 @@ impl Options {
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            match a.strip_prefix("--") {
-                Some(name) if FLAGS.contains(&name) => o.flags.push(name.to_string()),
-                Some(name) => {
-                    let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-                    o.pairs.push((name.to_string(), value.clone()));
-                }
-                None => o.positional.push(a.clone()),
+            let Some(name) = a.strip_prefix("--") else {
+                o.positional.push(a.clone());
+                continue;
+            };
+            if o.get(name).is_some() || o.flag(name) {
+                return Err(format!("--{name} is given twice"));
+            }
+            if flags.contains(&name) {
+                o.flags.push(name.to_string());
+            } else if valued.contains(&name) {
+                let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+                o.pairs.push((name.to_string(), value.clone()));
+            } else {
+                return Err(format!("unknown option --{name}"));
             }
         }
         Ok(o)
@@ -94,18 +139,20 @@ impl Options {
             .map(|(_, v)| v.as_str())
     }
 
+    fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| f == name)
+    }
+
     fn need(&self, name: &str) -> Result<&str, String> {
         self.get(name)
             .ok_or_else(|| format!("--{name} is required"))
     }
 
-    fn only(&self, allowed: &[&str]) -> Result<(), String> {
-        for (k, _) in &self.pairs {
-            if !allowed.contains(&k.as_str()) {
-                return Err(format!("unknown option --{k}"));
-            }
+    fn no_positional(&self) -> Result<(), String> {
+        match self.positional.first() {
+            Some(p) => Err(format!("unexpected argument {p:?}")),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -113,37 +160,44 @@ fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
-fn keygen(o: &Options) -> Result<(), String> {
-    o.only(&["out"])?;
+fn keygen(o: &Options) -> Outcome {
+    o.no_positional()?;
     let prefix = o.need("out")?;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| format!("no randomness: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
     let (private, public) = key_pair_pem(&key).map_err(|e| e.to_string())?;
     let key_path = format!("{prefix}.key");
-    write_private(Path::new(&key_path), &private)?;
     let pub_path = format!("{prefix}.pub");
-    std::fs::write(&pub_path, public).map_err(|e| format!("cannot write {pub_path}: {e}"))?;
+    // Overwriting a signing key would orphan every installation that trusts it.
+    for path in [&key_path, &pub_path] {
+        if Path::new(path).exists() {
+            return Err(format!("{path} exists; not overwriting a key"));
+        }
+    }
+    write_new(Path::new(&key_path), &private, 0o600)?;
+    write_new(Path::new(&pub_path), &public, 0o644)?;
     println!("{}", key_id(key.verifying_key().as_bytes()));
     eprintln!("wrote {key_path} (keep it secret) and {pub_path} (give it to customers)");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn write_private(path: &Path, pem: &str) -> Result<(), String> {
+/// Writes a file that must not exist yet, with its mode set at creation (a private key is never
+/// readable by others, not even for a moment).
+fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
+        .create_new(true)
+        .mode(mode)
         .open(path)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(pem.as_bytes())
+    f.write_all(text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// One group of certificates, as in `--spec` or the certificate options.
+/// One group of identical certificates, as in `--spec` or the certificate options.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Group {
@@ -152,7 +206,7 @@ struct Group {
     product: String,
     product_name: String,
     mode: String,
-    #[serde(default)]
+    #[serde(default, alias = "validity_days")]
     days: Option<u32>,
     #[serde(default)]
     permanent: bool,
@@ -166,7 +220,7 @@ struct Group {
     binding: Option<String>,
     #[serde(default)]
     feature: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "tenant_id")]
     tenant: Option<String>,
     #[serde(default = "one")]
     count: u32,
@@ -187,19 +241,20 @@ fn group_from_options(o: &Options) -> Result<Group, String> {
             })
             .transpose()
     };
+    let text = |name: &str| o.get(name).map(String::from);
     Ok(Group {
         license_type: o.need("type")?.to_string(),
         product: o.need("product")?.to_string(),
         product_name: o.need("product-name")?.to_string(),
         mode: o.need("mode")?.to_string(),
         days: number("days")?,
-        permanent: o.flags.iter().any(|f| f == "permanent"),
-        not_before: o.get("not-before").map(String::from),
-        not_after: o.get("not-after").map(String::from),
+        permanent: o.flag("permanent"),
+        not_before: text("not-before"),
+        not_after: text("not-after"),
         seats: number("seats")?,
-        binding: o.get("binding").map(String::from),
-        feature: o.get("feature").map(String::from),
-        tenant: o.get("tenant").map(String::from),
+        binding: text("binding"),
+        feature: text("feature"),
+        tenant: text("tenant"),
         count: number("count")?.unwrap_or(1),
         revokes: o
             .get("revokes")
@@ -213,39 +268,162 @@ fn group_from_options(o: &Options) -> Result<Group, String> {
     })
 }
 
-fn check_group(g: &Group) -> Result<(), String> {
-    let types = [
-        "platform",
-        "platform_unlimited_agents",
-        "agent",
+/// The certificate a group describes (without its id), or what is wrong with the group: the
+/// tool never writes a certificate an installation would refuse.
+fn template(
+    g: &Group,
+    request: &LicenseRequest,
+    now: DateTime<Utc>,
+) -> Result<Certificate, String> {
+    let names = |all: &[&str]| all.join(", ");
+    let license_type = LicenseType::parse(&g.license_type).ok_or_else(|| {
+        format!(
+            "type {:?} is none of {}",
+            g.license_type,
+            names(&LicenseType::ALL.map(LicenseType::as_str))
+        )
+    })?;
+    let mode = Mode::parse(&g.mode).ok_or_else(|| {
+        format!(
+            "mode {:?} is none of {}",
+            g.mode,
+            names(&Mode::ALL.map(Mode::as_str))
+        )
+    })?;
+    let validity_days = match (g.days, g.permanent) {
+        (Some(d), false) if (1..=MAX_VALIDITY_DAYS).contains(&u64::from(d)) => Some(d),
+        (Some(_), false) => {
+            return Err(format!("days must be from 1 to {MAX_VALIDITY_DAYS}"));
+        }
+        (None, true) => None,
+        _ => return Err("give either days (--days N) or permanent (--permanent)".into()),
+    };
+    if g.product.trim().is_empty() || g.product_name.trim().is_empty() {
+        return Err("product and product name must not be empty".into());
+    }
+    let needs = |what: &str, given: bool, wanted: bool, owner: &str| -> Result<(), String> {
+        match (given, wanted) {
+            (false, true) => Err(format!("a {owner} license needs {what}")),
+            (true, false) => Err(format!("{what} is for {owner} licenses only")),
+            _ => Ok(()),
+        }
+    };
+    needs(
+        "seats",
+        g.seats.is_some(),
+        license_type == LicenseType::Personal,
         "personal",
+    )?;
+    needs(
+        "binding",
+        g.binding.is_some(),
+        license_type == LicenseType::Agent,
+        "agent",
+    )?;
+    needs(
+        "feature",
+        g.feature.is_some(),
+        license_type == LicenseType::Server,
         "server",
-    ];
-    if !types.contains(&g.license_type.as_str()) {
-        return Err(format!("--type must be one of {}", types.join(", ")));
+    )?;
+    if let Some(seats) = g.seats
+        && !(1..=MAX_SEATS).contains(&u64::from(seats))
+    {
+        return Err(format!("seats must be from 1 to {MAX_SEATS}"));
     }
-    if !["subscription", "buyout", "test"].contains(&g.mode.as_str()) {
-        return Err("--mode must be subscription, buyout or test".into());
+    let binding = match g.binding.as_deref() {
+        None => None,
+        Some(b) => Some(
+            Binding::parse(b)
+                .ok_or_else(|| format!("binding {b:?} is neither fixed nor floating"))?,
+        ),
+    };
+    if g.feature.as_deref().is_some_and(|f| f.trim().is_empty()) {
+        return Err("feature must not be empty".into());
     }
-    if g.permanent == g.days.is_some() {
-        return Err("give either --days N or --permanent".into());
+    let not_before = match g.not_before.as_deref() {
+        None => None,
+        Some(d) => Some(parse_date_start(d).ok_or_else(|| {
+            format!("not-before {d:?} is not a date (2027-01-31) or an RFC 3339 time")
+        })?),
+    };
+    let not_after = match g.not_after.as_deref() {
+        None => None,
+        Some(d) => Some(parse_date_end(d).ok_or_else(|| {
+            format!("not-after {d:?} is not a date (2027-01-31) or an RFC 3339 time")
+        })?),
+    };
+    if not_after.is_some_and(|t| t < now) {
+        return Err("not-after lies in the past: the certificate would be refused".into());
     }
-    match g.license_type.as_str() {
-        "personal" if g.seats.unwrap_or(0) == 0 => {
-            Err("a personal license needs --seats (at least 1)".into())
-        }
-        "agent" if !matches!(g.binding.as_deref(), Some("fixed" | "floating")) => {
-            Err("an agent license needs --binding fixed or floating".into())
-        }
-        "server" if g.feature.as_deref().is_none_or(str::is_empty) => {
-            Err("a server license needs --feature".into())
-        }
-        _ if g.count == 0 => Err("--count must be at least 1".into()),
-        _ => Ok(()),
+    if let (Some(from), Some(to)) = (not_before, not_after)
+        && from > to
+    {
+        return Err("not-before lies after not-after".into());
     }
+    if g.count == 0 {
+        return Err("count must be at least 1".into());
+    }
+    Ok(Certificate {
+        format: FORMAT_VERSION,
+        id: String::new(),
+        installation_id: request.installation_id.clone(),
+        company_id: request.company_id.clone(),
+        product: g.product.clone(),
+        product_name: g.product_name.clone(),
+        license_type,
+        mode,
+        validity_days,
+        not_before: g.not_before.clone(),
+        not_after: g.not_after.clone(),
+        seats: g.seats,
+        binding,
+        feature: g.feature.clone(),
+        tenant_id: g.tenant.clone(),
+        issued_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        revokes: g.revokes.clone(),
+    })
 }
 
-fn issue(o: &Options) -> Result<(), String> {
+/// One line about a certificate group or a certificate: what it is and what it licenses.
+fn describe(c: &Certificate) -> String {
+    let validity = c
+        .validity_days
+        .map(|d| format!("{d} days"))
+        .unwrap_or_else(|| "permanent".into());
+    let mut line = format!(
+        "{} {} ({}) {}, {validity}",
+        c.license_type.as_str(),
+        c.product,
+        c.product_name,
+        c.mode.as_str()
+    );
+    if let Some(s) = c.seats {
+        line += &format!(", {s} seats");
+    }
+    if let Some(b) = c.binding {
+        line += &format!(", binding {}", b.as_str());
+    }
+    if let Some(f) = &c.feature {
+        line += &format!(", feature {f}");
+    }
+    for (label, value) in [
+        ("tenant", &c.tenant_id),
+        ("not before", &c.not_before),
+        ("not after", &c.not_after),
+    ] {
+        if let Some(v) = value {
+            line += &format!(", {label} {v}");
+        }
+    }
+    if !c.revokes.is_empty() {
+        line += &format!(", revokes {}", c.revokes.join(","));
+    }
+    line
+}
+
+fn issue(o: &Options) -> Outcome {
+    o.no_positional()?;
     let key_path = o.need("key")?;
     let request_path = o.need("request")?;
     let key = SigningKey::from_pkcs8_pem(&read(key_path)?)
@@ -254,7 +432,16 @@ fn issue(o: &Options) -> Result<(), String> {
         decode_request(&read(request_path)?).map_err(|e| format!("{request_path}: {e}"))?;
     let groups: Vec<Group> = match o.get("spec") {
         Some(spec) => {
-            o.only(&["key", "request", "out", "spec"])?;
+            let mut stray = o
+                .pairs
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .chain(o.flags.iter().map(String::as_str));
+            if let Some(k) = stray.find(|k| !["key", "request", "out", "spec"].contains(k)) {
+                return Err(format!(
+                    "--{k} is a certificate option: give either --spec or certificate options"
+                ));
+            }
             serde_json::from_str(&read(spec)?).map_err(|e| format!("{spec}: {e}"))?
         }
         None => vec![group_from_options(o)?],
@@ -262,70 +449,79 @@ fn issue(o: &Options) -> Result<(), String> {
     if groups.is_empty() {
         return Err("the spec holds no certificates".into());
     }
-    let issued_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut out = format!(
-        "Tessera license package for installation {} ({}), issued {issued_at}.\n\n",
-        request.installation_id, request.company_id
-    );
-    for g in &groups {
-        check_group(g)?;
-        for _ in 0..g.count {
-            let mut cert = json!({
-                "format": 1,
-                "id": uuid::Uuid::new_v4().to_string(),
-                "installation_id": request.installation_id,
-                "company_id": request.company_id,
-                "product": g.product,
-                "product_name": g.product_name,
-                "type": g.license_type,
-                "mode": g.mode,
-                "validity_days": g.days,
-                "not_before": g.not_before,
-                "not_after": g.not_after,
-                "tenant_id": g.tenant,
-                "issued_at": issued_at,
-            });
-            if let Some(map) = cert.as_object_mut() {
-                if let Some(s) = g.seats {
-                    map.insert("seats".into(), json!(s));
-                }
-                if let Some(b) = &g.binding {
-                    map.insert("binding".into(), json!(b));
-                }
-                if let Some(f) = &g.feature {
-                    map.insert("feature".into(), json!(f));
-                }
-                if !g.revokes.is_empty() {
-                    map.insert("revokes".into(), json!(g.revokes));
-                }
-            }
-            let bytes = serde_json::to_vec(&cert).map_err(|e| e.to_string())?;
-            out.push_str(&sign_certificate(&key, &bytes));
-        }
-        println!(
-            "{} × {} {} ({}, {})",
-            g.count,
-            g.product_name,
-            g.license_type,
-            g.mode,
-            g.days
-                .map(|d| format!("{d} days"))
-                .unwrap_or_else(|| "permanent".into())
-        );
+    let now = Utc::now();
+    let mut templates = Vec::with_capacity(groups.len());
+    for (i, g) in groups.iter().enumerate() {
+        let cert = template(g, &request, now).map_err(|e| match o.get("spec") {
+            Some(spec) => format!("{spec}, group {}: {e}", i + 1),
+            None => e,
+        })?;
+        templates.push((cert, g.count));
     }
+    let total: u64 = templates.iter().map(|(_, n)| u64::from(*n)).sum();
+
+    let mut package = format!(
+        "Tessera license package for installation {} ({}), issued {}: {total} certificate(s).\n\n",
+        request.installation_id,
+        request.company_id,
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let mut summary = Vec::new();
+    for (template, count) in &templates {
+        for _ in 0..*count {
+            let cert = Certificate {
+                id: uuid::Uuid::new_v4().to_string(),
+                ..template.clone()
+            };
+            let json = serde_json::to_vec(&cert).map_err(|e| e.to_string())?;
+            package.push_str(&sign_certificate(&key, &json));
+        }
+        summary.push(format!("{count} × {}", describe(template)));
+    }
+
+    // What the installation will do with it, checked before anything is written.
+    let (_, public) = key_pair_pem(&key).map_err(|e| e.to_string())?;
+    let own = TrustedKeys::from_pem(&public).map_err(|e| e.to_string())?;
+    let unlimited = Limits {
+        max_bytes: u64::MAX,
+        max_certificates: u64::MAX,
+    };
+    verify_package(
+        package.as_bytes(),
+        &own,
+        &request.installation_id,
+        now,
+        &unlimited,
+    )
+    .map_err(|refusal| format!("the package would be refused: {refusal}"))?;
+
     let out_path = match o.get("out") {
         Some(p) => PathBuf::from(p),
         None => Path::new(request_path).with_extension("lcs"),
     };
-    std::fs::write(&out_path, out)
+    std::fs::write(&out_path, &package)
         .map_err(|e| format!("cannot write {}: {e}", out_path.display()))?;
-    eprintln!("wrote {}", out_path.display());
-    Ok(())
+    for line in summary {
+        println!("{line}");
+    }
+    let defaults = Limits::default();
+    if total > defaults.max_certificates || package.len() as u64 > defaults.max_bytes {
+        eprintln!(
+            "note: over an installation's default limits ({} certificates, {} bytes); it must \
+             raise them to accept this package",
+            defaults.max_certificates, defaults.max_bytes
+        );
+    }
+    eprintln!("wrote {} ({total} certificates)", out_path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(o: &Options) -> Result<(), String> {
-    o.only(&["keys"])?;
-    let path = o.positional.first().ok_or("inspect needs a package file")?;
+fn inspect(o: &Options) -> Outcome {
+    let path = match o.positional.as_slice() {
+        [path] => path,
+        [] => return Err("inspect needs a package file".into()),
+        [_, extra, ..] => return Err(format!("unexpected argument {extra:?}")),
+    };
     let text = read(path)?;
     let keys = o
         .get("keys")
@@ -335,75 +531,96 @@ fn inspect(o: &Options) -> Result<(), String> {
     if blocks.is_empty() {
         return Err(format!("{path} holds no TESSERA CERTIFICATE block"));
     }
-    // The verdicts, by block, when keys were given.
+    let read_blocks: Vec<Option<(Envelope, Value)>> = blocks.iter().map(|b| open(b)).collect();
+    // What an installation would say, when keys were given.
     let verdict = keys.as_ref().map(|keys| {
-        let installation = blocks
-            .first()
-            .and_then(|b| payload_of(b))
-            .and_then(|p| p["installation_id"].as_str().map(String::from))
+        let installation = o
+            .get("installation")
+            .map(String::from)
+            .or_else(|| {
+                read_blocks.iter().flatten().find_map(|(_, c)| {
+                    c.get("installation_id")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
+            })
             .unwrap_or_default();
-        let limits = Limits {
+        let unlimited = Limits {
             max_bytes: u64::MAX,
             max_certificates: u64::MAX,
         };
-        verify_package(
-            text.as_bytes(),
-            keys,
-            &installation,
-            chrono::Utc::now(),
-            &limits,
-        )
+        verify_package(text.as_bytes(), keys, &installation, Utc::now(), &unlimited)
     });
-    for (i, body) in blocks.iter().enumerate() {
+    for (i, opened) in read_blocks.iter().enumerate() {
         let block = i + 1;
-        let Some(c) = payload_of(body) else {
-            println!("block {block}: unreadable");
-            continue;
-        };
-        let s = |k: &str| match &c[k] {
-            Value::Null => "-".to_string(),
-            Value::String(s) => s.clone(),
-            v => v.to_string(),
-        };
-        let extra = match s("type").as_str() {
-            "personal" => format!(" seats {}", s("seats")),
-            "agent" => format!(" binding {}", s("binding")),
-            "server" => format!(" feature {}", s("feature")),
-            _ => String::new(),
-        };
         let status = match &verdict {
-            None => "signature not checked (give --keys)".to_string(),
+            None => "signature not checked: whether it verifies with its key is unknown (give \
+                     --keys)"
+                .to_string(),
             Some(Ok(_)) => "verifies".to_string(),
             Some(Err(PackageRefusal::BadCertificates { blocks })) => {
                 match blocks.iter().find(|b| b.block == block) {
-                    Some(b) => format!("REFUSED: {:?}", b.refusal),
+                    Some(b) => format!("REFUSED: {}", b.refusal),
                     None => "verifies".to_string(),
                 }
             }
-            Some(Err(other)) => format!("REFUSED: {other:?}"),
+            Some(Err(other)) => format!("REFUSED: {other}"),
+        };
+        let Some((envelope, c)) = opened else {
+            println!("block {block}: unreadable: {status}");
+            continue;
+        };
+        let field = |k: &str| match c.get(k) {
+            None | Some(Value::Null) => "-".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        };
+        let validity = match c.get("validity_days") {
+            Some(Value::Null) => "permanent".to_string(),
+            _ => format!("{} days", field("validity_days")),
+        };
+        let extra = match field("type").as_str() {
+            "personal" => format!(", seats {}", field("seats")),
+            "agent" => format!(", binding {}", field("binding")),
+            "server" => format!(", feature {}", field("feature")),
+            _ => String::new(),
         };
         println!(
-            "block {block}: {} {} {} ({}) {} days {}{extra} tenant {} not_before {} not_after {}: {status}",
-            s("id"),
-            s("type"),
-            s("product"),
-            s("product_name"),
-            s("mode"),
-            s("validity_days"),
-            s("tenant_id"),
-            s("not_before"),
-            s("not_after"),
+            "block {block}: {} {} {} ({}) {}, {validity}{extra}, tenant {}, not_before {}, \
+             not_after {}, key {}: {status}",
+            field("id"),
+            field("type"),
+            field("product"),
+            field("product_name"),
+            field("mode"),
+            field("tenant_id"),
+            field("not_before"),
+            field("not_after"),
+            envelope.kid,
         );
     }
     match verdict {
-        Some(Err(_)) => Err("the package would be refused".into()),
-        _ => Ok(()),
+        Some(Err(refusal)) => {
+            eprintln!("an installation would refuse this package: {refusal}");
+            Ok(ExitCode::from(1))
+        }
+        Some(Ok(good)) => {
+            eprintln!("{} certificate(s), all verify", good.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Ok(ExitCode::SUCCESS),
     }
 }
 
-fn payload_of(body: &str) -> Option<Value> {
+/// The envelope and certificate of a block, where both can be read (for display only: the
+/// verdict comes from `verify_package`).
+fn open(body: &str) -> Option<(Envelope, Value)> {
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     let envelope: Envelope = serde_json::from_slice(&STANDARD.decode(body).ok()?).ok()?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(envelope.payload).ok()?).ok()
+    let payload = URL_SAFE_NO_PAD
+        .decode(envelope.payload.trim_end_matches('='))
+        .ok()?;
+    let certificate = serde_json::from_slice(&payload).ok()?;
+    Some((envelope, certificate))
 }

@@ -337,26 +337,34 @@ fn strict_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// A field's name, the test of its type, and that type in words.
+type FieldRule = (&'static str, fn(&Value) -> bool, &'static str);
+
+fn string_or_null(v: &Value) -> bool {
+    v.is_string() || v.is_null()
+}
+
+fn number_or_null(v: &Value) -> bool {
+    v.is_number() || v.is_null()
+}
+
 /// Reason 1, *malformed*, for a format 1 certificate: every field it needs is there with its
 /// type (`format` itself is checked by the caller). Values are judged later (reason 7), so that
 /// a certificate is refused for the first reason of the format's list that applies to it.
 fn check_shape(c: &Map<String, Value>) -> Result<(), String> {
-    let is_string = |v: &Value| v.is_string();
-    let is_string_or_null = |v: &Value| v.is_string() || v.is_null();
-    let is_number_or_null = |v: &Value| v.is_number() || v.is_null();
     // Required fields (those the format gives no default), with the type each must have.
-    let required: [(&str, &dyn Fn(&Value) -> bool, &str); 11] = [
-        ("id", &is_string, "a string"),
-        ("installation_id", &is_string, "a string"),
-        ("company_id", &is_string, "a string"),
-        ("product", &is_string, "a string"),
-        ("product_name", &is_string, "a string"),
-        ("type", &is_string, "a string"),
-        ("mode", &is_string, "a string"),
-        ("validity_days", &is_number_or_null, "a number or null"),
-        ("not_before", &is_string_or_null, "a date or null"),
-        ("not_after", &is_string_or_null, "a date or null"),
-        ("issued_at", &is_string, "an RFC 3339 time"),
+    let required: [FieldRule; 11] = [
+        ("id", Value::is_string, "a string"),
+        ("installation_id", Value::is_string, "a string"),
+        ("company_id", Value::is_string, "a string"),
+        ("product", Value::is_string, "a string"),
+        ("product_name", Value::is_string, "a string"),
+        ("type", Value::is_string, "a string"),
+        ("mode", Value::is_string, "a string"),
+        ("validity_days", number_or_null, "a number or null"),
+        ("not_before", string_or_null, "a date or null"),
+        ("not_after", string_or_null, "a date or null"),
+        ("issued_at", Value::is_string, "an RFC 3339 time"),
     ];
     for (name, fits, what) in required {
         match c.get(name) {
@@ -366,14 +374,14 @@ fn check_shape(c: &Map<String, Value>) -> Result<(), String> {
         }
     }
     // Fields that may be absent: tenant_id, revokes, and those only some types need.
-    let optional: [(&str, &dyn Fn(&Value) -> bool, &str); 5] = [
-        ("seats", &is_number_or_null, "a number"),
-        ("binding", &is_string_or_null, "a string"),
-        ("feature", &is_string_or_null, "a string"),
-        ("tenant_id", &is_string_or_null, "a string or null"),
+    let optional: [FieldRule; 5] = [
+        ("seats", number_or_null, "a number"),
+        ("binding", string_or_null, "a string"),
+        ("feature", string_or_null, "a string"),
+        ("tenant_id", string_or_null, "a string or null"),
         (
             "revokes",
-            &|v| v.is_null() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            |v| v.is_null() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
             "an array of certificate ids",
         ),
     ];
@@ -1525,6 +1533,9 @@ mod tests {
         );
     }
 
+    /// What a refusal must be.
+    type Expected = fn(&Refusal) -> bool;
+
     #[test]
     fn the_first_reason_of_the_format_list_wins() {
         let key = signing_key(1);
@@ -1538,7 +1549,7 @@ mod tests {
             c.insert("not_after".into(), json!("2020-01-01"));
             c.insert("type".into(), json!("galaxy"));
         });
-        let cases: Vec<(String, fn(&Refusal) -> bool)> = vec![
+        let cases: Vec<(String, Expected)> = vec![
             // 1 before 2: a missing field with a foreign algorithm.
             (
                 block_by_hand(
