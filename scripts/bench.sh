@@ -22,7 +22,7 @@ port=3377
 base="http://127.0.0.1:$port"
 target/release/tessera-vendor keygen --out "$work/vendor" >/dev/null 2>&1
 TESSERA_DATABASE_URL="sqlite://$work/bench.db" TESSERA_ADMIN_PASSWORD=bench-password-1 \
-  TESSERA_VENDOR_KEYS="$work/vendor.pub" TESSERA_MAX_CERTIFICATES=20000 \
+  TESSERA_VENDOR_KEYS="$work/vendor.pub" TESSERA_MAX_PACKAGE_BYTES=33554432 \
   LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site TESSERA_LOG=warn \
   target/release/tessera >"$work/server.log" 2>&1 &
 server=$!
@@ -38,15 +38,18 @@ sleep 1
 row "idle RSS after start" "$(rss) MiB"
 
 # Latency of a page and of the bare endpoint, server side as seen by wrk on loopback.
-lat() { # path [lua script] -> "p50 / p99 ms, N req/s"
+lat() { # path [lua script] [connections] -> "p50 / p99 ms, N req/s"
   local script=()
   [ -n "${2:-}" ] && script=(-s "$2")
-  wrk -t2 -c16 -d"$dur" --latency "${script[@]}" "$base$1" 2>/dev/null | awk '
+  local c=${3:-16}
+  local t=$((c < 2 ? 1 : 2))
+  wrk -t"$t" -c"$c" -d"$dur" --latency "${script[@]}" "$base$1" 2>/dev/null | awk '
     /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2}
     END {printf "p50 %s / p99 %s, %d req/s", p50, p99, rps}'
 }
 row "GET /healthz (16 connections)" "$(lat /healthz)"
 row "GET /login, server-rendered (16 connections)" "$(lat /login)"
+row "GET /login, server-rendered (1 connection)" "$(lat /login "" 1)"
 
 curl -fs -c "$work/cookies" -H "origin: $base" -d 'user_name=admin&password=bench-password-1' \
   "$base/api/login" >/dev/null
@@ -59,7 +62,7 @@ EOF
 TESSERA_DATABASE_URL="sqlite://$work/bench.db" TESSERA_LOG=warn \
   target/release/tessera request --company-id bench --target-version 1 --out "$work/req.tlr"
 upload() { # file -> staged id, prints seconds
-  curl -fs -o /dev/null -w '%{redirect_url} %{time_total}' -b "tessera_session=$cookie" \
+  curl -fs -o /dev/null -w '%{redirect_url} %{time_total}\n' -b "tessera_session=$cookie" \
     -H "origin: $base" -F "package=@$1" "$base/licenses/upload"
 }
 confirm() { # id -> seconds
@@ -87,13 +90,13 @@ list_script() { # form body -> lua file
   echo "$f"
 }
 q='query[sort]=installed&query[descending]=true&query[page]=1'
-row "Licenses list at $total, first page (server fn)" "$(lat /api/licenses/list "$(list_script "query[q]=&$q")")"
-row "Licenses list at $total, search \"agent\"" "$(lat /api/licenses/list "$(list_script "query[q]=agent&$q")")"
-row "Licenses list at $total, sorted by product" "$(lat /api/licenses/list "$(list_script "query[q]=&query[sort]=product&query[descending]=false&query[page]=1")")"
-row "Licenses list at $total, sorted by status, page 400" "$(lat /api/licenses/list "$(list_script "query[q]=&query[sort]=status&query[descending]=false&query[page]=400")")"
+row "Licenses list at $total, first page (server fn, 1 connection)" "$(lat /api/licenses/list "$(list_script "query[q]=&$q")" 1)"
+row "Licenses list at $total, search \"agent\" (1 connection)" "$(lat /api/licenses/list "$(list_script "query[q]=agent&$q")" 1)"
+row "Licenses list at $total, sorted by product (1 connection)" "$(lat /api/licenses/list "$(list_script "query[q]=&query[sort]=product&query[descending]=false&query[page]=1")" 1)"
+row "Licenses list at $total, sorted by status, page 400 (1 connection)" "$(lat /api/licenses/list "$(list_script "query[q]=&query[sort]=status&query[descending]=false&query[page]=400")" 1)"
 page_script="$work/page.lua"
 printf 'wrk.headers["Cookie"] = "tessera_session=%s"\nwrk.headers["Accept"] = "text/html"\n' "$cookie" >"$page_script"
-row "GET /settings/licenses page at $total (SSR, signed in)" "$(lat /settings/licenses "$page_script")"
+row "GET /settings/licenses page at $total (SSR, signed in, 1 connection)" "$(lat /settings/licenses "$page_script" 1)"
 row "RSS after the loads" "$(rss) MiB"
 
 wasm=target/site/pkg/tessera.wasm
