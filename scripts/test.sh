@@ -17,7 +17,8 @@ cargo clippy --lib --no-default-features --features hydrate --target wasm32-unkn
 
 step "release build (server, WASM client, and the vendor tool the browser tests issue packages with)"
 cargo leptos build --release
-cargo build --release --no-default-features --features ssr --bin tessera-vendor
+# The same LEPTOS_OUTPUT_NAME as cargo-leptos, or the leptos crates would be rebuilt for it.
+LEPTOS_OUTPUT_NAME=tessera cargo build --release --no-default-features --features ssr --bin tessera-vendor
 
 step "PostgreSQL at 127.0.0.1:5432"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

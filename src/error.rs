@@ -18,6 +18,7 @@ pub enum Field {
     TargetVersion,
     Confirmation,
     File,
+    MachineId,
     Request,
 }
 
@@ -71,6 +72,15 @@ pub enum AppError {
     Conflict { kind: ConflictKind },
     #[error("not found")]
     NotFound,
+    /// An agent's enrollment key or bearer token is missing, unknown, rotated or revoked.
+    #[error("unknown agent credentials")]
+    BadAgentCredentials,
+    #[error("no license is free")]
+    NoLicenseFree,
+    #[error("the license has expired")]
+    LicenseExpired,
+    #[error("the agent was shut down")]
+    AgentShutDown,
     #[error("the database is unavailable, try again shortly")]
     Unavailable,
     #[error("internal error (request {request_id})")]
@@ -88,7 +98,9 @@ impl AppError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            AppError::NotSignedIn | AppError::BadCredentials => 401,
+            AppError::NotSignedIn | AppError::BadCredentials | AppError::BadAgentCredentials => 401,
+            AppError::NoLicenseFree => 402,
+            AppError::LicenseExpired | AppError::AgentShutDown => 403,
             AppError::AccountDisabled | AppError::Forbidden | AppError::CrossSite => 403,
             AppError::TooManyAttempts { .. } => 429,
             AppError::Invalid { .. } => 400,

@@ -2,6 +2,7 @@
 //! sea-orm, sign-in, the agent API), `hydrate` the WASM client that takes over the pages.
 #![recursion_limit = "256"]
 
+pub mod agents;
 pub mod app;
 pub mod auth;
 pub mod error;

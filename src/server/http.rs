@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::agents::api::routes())
         .route(
             "/licenses/upload",
             // The handler reads the file in chunks and stops one byte past the package limit,

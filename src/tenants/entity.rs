@@ -13,6 +13,7 @@ pub struct Model {
     pub platform_permanent: bool,
     pub unlimited_agents_until: Option<i64>,
     pub unlimited_agents_permanent: bool,
+    pub enrollment_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

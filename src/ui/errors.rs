@@ -38,6 +38,10 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
             kind: ConflictKind::OwnAccount,
         } => t!(i18n, errors.own_account).into_any(),
         AppError::NotFound => t!(i18n, errors.not_found).into_any(),
+        AppError::BadAgentCredentials => t!(i18n, errors.bad_agent_credentials).into_any(),
+        AppError::NoLicenseFree => t!(i18n, errors.no_license_free).into_any(),
+        AppError::LicenseExpired => t!(i18n, errors.license_expired).into_any(),
+        AppError::AgentShutDown => t!(i18n, errors.agent_shut_down).into_any(),
         AppError::Unavailable => t!(i18n, errors.unavailable).into_any(),
         AppError::Internal { request_id } => {
             t!(i18n, errors.internal, id = move || request_id.clone()).into_any()
@@ -62,6 +66,7 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::TargetVersion => t!(i18n, fields.target_version).into_any(),
         Field::Confirmation => t!(i18n, fields.confirmation).into_any(),
         Field::File => t!(i18n, fields.file).into_any(),
+        Field::MachineId => t!(i18n, fields.machine_id).into_any(),
         Field::Request => t!(i18n, fields.request).into_any(),
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests: a real Tessera over HTTP, on SQLite and on PostgreSQL.
 mod access;
+mod agents;
 mod auth;
 mod language;
 mod licenses;

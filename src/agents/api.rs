@@ -1,0 +1,186 @@
+//! The agent API under `/api/v1/`: JSON in and out, a bearer token per agent, described by the
+//! OpenAPI document at `/api/v1/openapi.json`. Every refusal is a JSON `AppError` with its status.
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+
+use super::model::RegisterRequest;
+use super::store;
+use crate::error::{AppError, Field, Problem};
+use crate::server::http::error_response;
+use crate::server::state::AppState;
+
+/// The largest agent request body.
+const AGENT_BODY_LIMIT: usize = 16 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/agents/register", post(register))
+        .route("/api/v1/agents/checkout", post(check_out))
+        .route("/api/v1/agents/heartbeat", post(heartbeat))
+        .route("/api/v1/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(AGENT_BODY_LIMIT))
+}
+
+fn answer<T: serde::Serialize>(result: Result<T, AppError>) -> Response {
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// A JSON body, or a 4xx naming what is wrong with it.
+fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
+    json.map(|Json(t)| t).map_err(|rejection| {
+        AppError::invalid(
+            Field::Request,
+            Problem::Malformed {
+                detail: rejection.body_text(),
+            },
+        )
+    })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+async fn register(
+    State(state): State<AppState>,
+    json: Result<Json<RegisterRequest>, JsonRejection>,
+) -> Response {
+    answer(
+        async {
+            let req = body(json)?;
+            store::register(
+                &state.db,
+                &req.enrollment_key,
+                &req.machine_id,
+                state.clock.now_ms(),
+            )
+            .await
+        }
+        .await,
+    )
+}
+
+async fn check_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    answer(
+        async {
+            let agent = store::authenticate(&state.db, bearer(&headers)).await?;
+            store::check_out(&state.db, &agent.id, state.clock.now_ms()).await
+        }
+        .await,
+    )
+}
+
+async fn heartbeat(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    answer(
+        async {
+            let agent = store::authenticate(&state.db, bearer(&headers)).await?;
+            store::heartbeat(&state.db, &agent.id, state.clock.now_ms()).await?;
+            Ok(serde_json::json!({ "ok": true }))
+        }
+        .await,
+    )
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 description of every agent route, body and error.
+pub fn openapi_document() -> serde_json::Value {
+    use serde_json::json;
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+        })
+    };
+    let bearer = json!([{ "agentToken": [] }]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Tessera agent API",
+            "version": "1",
+            "description": "Agents register with their tenant's enrollment key, then check out on every inference request."
+        },
+        "paths": {
+            "/api/v1/agents/register": {
+                "post": {
+                    "summary": "Register this machine's agent (one per machine id and tenant; again returns the same agent with a new token)",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RegisterRequest" } } } },
+                    "responses": {
+                        "200": { "description": "Registered", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Registered" } } } },
+                        "400": error("Malformed JSON, a wrong type, or a missing or too long machine_id"),
+                        "401": error("Unknown or rotated enrollment key"),
+                        "413": error("Body over 16 KiB")
+                    }
+                }
+            },
+            "/api/v1/agents/checkout": {
+                "post": {
+                    "summary": "Check out for one inference request",
+                    "security": bearer,
+                    "responses": {
+                        "200": { "description": "Licensed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CheckedOut" } } } },
+                        "401": error("Missing, forged or revoked agent token"),
+                        "402": error("No license is free (error: no_license_free); the refusal is counted"),
+                        "403": error("The agent's license expired (license_expired) or the agent was shut down (agent_shut_down)"),
+                        "503": error("The database is unavailable")
+                    }
+                }
+            },
+            "/api/v1/agents/heartbeat": {
+                "post": {
+                    "summary": "Tell Tessera the agent is alive",
+                    "security": bearer,
+                    "responses": {
+                        "200": { "description": "Noted", "content": { "application/json": { "schema": { "type": "object", "properties": { "ok": { "type": "boolean" } } } } } },
+                        "401": error("Missing, forged or revoked agent token")
+                    }
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1" } } }
+            }
+        },
+        "components": {
+            "securitySchemes": { "agentToken": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "RegisterRequest": {
+                    "type": "object", "required": ["enrollment_key", "machine_id"],
+                    "properties": { "enrollment_key": { "type": "string" }, "machine_id": { "type": "string", "maxLength": 200 } }
+                },
+                "Registered": {
+                    "type": "object", "required": ["agent_id", "tenant_id", "token"],
+                    "properties": { "agent_id": { "type": "string" }, "tenant_id": { "type": "string" }, "token": { "type": "string" } }
+                },
+                "CheckedOut": {
+                    "type": "object", "required": ["licensed", "basis"],
+                    "properties": {
+                        "licensed": { "type": "boolean" },
+                        "basis": { "enum": ["unlimited_agents", "fixed", "floating"] },
+                        "license_id": { "type": ["string", "null"] },
+                        "expires_at": { "type": ["integer", "null"], "description": "Unix milliseconds; null is permanent" }
+                    }
+                },
+                "Error": {
+                    "type": "object", "required": ["error"],
+                    "properties": { "error": { "type": "string", "description": "bad_agent_credentials, no_license_free, license_expired, agent_shut_down, invalid, unavailable, internal" } }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,290 @@
+//! Persistence of agents: registration, the bearer token, checkout and heartbeat.
+//!
+//! Never more than bought: a floating license is claimed with a compare-and-set
+//! (`... WHERE bound_agent_id IS NULL`) inside a transaction that first writes the agent's own
+//! row, so one agent cannot claim twice and no license is held by two agents, whatever the number
+//! of racing agents or Tessera instances sharing the database.
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    Order, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+};
+
+use super::decide::{Decision, Held, decide};
+use super::entity as agent;
+use super::model::{AgentState, Basis, CheckedOut, Registered};
+use crate::error::{AppError, Field, Problem, internal};
+use crate::licenses::domain::{Expiry, stack_validity};
+use crate::licenses::entity::certificate;
+use crate::licenses::format::Binding;
+use crate::licenses::verify::sha256_hex;
+use crate::tenants::entity as tenant;
+
+fn random_token() -> Result<String, AppError> {
+    use base64::Engine;
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf).map_err(|e| internal(format_args!("getrandom: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// A new enrollment key for a tenant.
+pub fn new_enrollment_key() -> Result<String, AppError> {
+    Ok(format!("tek_{}", random_token()?))
+}
+
+/// Gives every tenant without one an enrollment key (first start, and tenants older than keys).
+pub async fn ensure_enrollment_keys(db: &impl ConnectionTrait) -> Result<(), AppError> {
+    let missing = tenant::Entity::find()
+        .filter(tenant::Column::EnrollmentKey.is_null())
+        .all(db)
+        .await?;
+    for t in missing {
+        tenant::Entity::update_many()
+            .col_expr(
+                tenant::Column::EnrollmentKey,
+                Expr::value(new_enrollment_key()?),
+            )
+            .filter(tenant::Column::Id.eq(t.id))
+            .filter(tenant::Column::EnrollmentKey.is_null())
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Registers the agent of a machine in the tenant whose enrollment key it presents; registering
+/// again returns the same agent, running, with a new token.
+pub async fn register(
+    db: &DatabaseConnection,
+    enrollment_key: &str,
+    machine_id: &str,
+    now: i64,
+) -> Result<Registered, AppError> {
+    let machine_id = machine_id.trim();
+    if machine_id.is_empty() {
+        return Err(AppError::invalid(Field::MachineId, Problem::Required));
+    }
+    if machine_id.chars().count() > 200 {
+        return Err(AppError::invalid(
+            Field::MachineId,
+            Problem::TooLong { max: 200 },
+        ));
+    }
+    let Some(t) = tenant::Entity::find()
+        .filter(tenant::Column::EnrollmentKey.eq(enrollment_key))
+        .one(db)
+        .await?
+    else {
+        return Err(AppError::BadAgentCredentials);
+    };
+    let token = random_token()?;
+    let existing = agent::Entity::find()
+        .filter(agent::Column::TenantId.eq(t.id.clone()))
+        .filter(agent::Column::MachineId.eq(machine_id))
+        .one(db)
+        .await?;
+    let id = match existing {
+        Some(a) => {
+            let id = a.id.clone();
+            let mut m: agent::ActiveModel = a.into();
+            m.token_hash = Set(sha256_hex(token.as_bytes()));
+            m.state = Set(AgentState::Running.as_str().to_string());
+            m.last_seen_at = Set(now);
+            m.update(db).await?;
+            id
+        }
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            let inserted = agent::ActiveModel {
+                id: Set(id.clone()),
+                tenant_id: Set(t.id.clone()),
+                machine_id: Set(machine_id.to_string()),
+                token_hash: Set(sha256_hex(token.as_bytes())),
+                state: Set(AgentState::Running.as_str().to_string()),
+                license_id: Set(None),
+                refused_count: Set(0),
+                last_seen_at: Set(now),
+                created_at: Set(now),
+            }
+            .insert(db)
+            .await;
+            match inserted {
+                Ok(_) => id,
+                // Two registrations of one machine raced: the other one made the agent.
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    return Box::pin(register(db, enrollment_key, machine_id, now)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    Ok(Registered {
+        agent_id: id,
+        tenant_id: t.id,
+        token,
+    })
+}
+
+/// The agent a bearer token belongs to.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    token: Option<&str>,
+) -> Result<agent::Model, AppError> {
+    let token = token
+        .filter(|t| !t.is_empty() && t.len() <= 200)
+        .ok_or(AppError::BadAgentCredentials)?;
+    agent::Entity::find()
+        .filter(agent::Column::TokenHash.eq(sha256_hex(token.as_bytes())))
+        .one(db)
+        .await?
+        .ok_or(AppError::BadAgentCredentials)
+}
+
+fn held_of(c: &certificate::Model) -> Held {
+    Held {
+        id: c.id.clone(),
+        binding: c
+            .binding
+            .as_deref()
+            .and_then(Binding::parse)
+            .unwrap_or(Binding::Floating),
+        state: c.state(),
+    }
+}
+
+/// Checks an agent out for one inference request.
+pub async fn check_out(
+    db: &DatabaseConnection,
+    agent_id: &str,
+    now: i64,
+) -> Result<CheckedOut, AppError> {
+    let txn = db.begin().await?;
+    // Writing the agent's row first takes its lock (PostgreSQL) or the write lock (SQLite): one
+    // checkout of this agent at a time, and no read-then-write upgrade to deadlock on.
+    agent::Entity::update_many()
+        .col_expr(agent::Column::LastSeenAt, Expr::value(now))
+        .filter(agent::Column::Id.eq(agent_id))
+        .exec(&txn)
+        .await?;
+    let a = agent::Entity::find_by_id(agent_id.to_string())
+        .one(&txn)
+        .await?
+        .ok_or(AppError::BadAgentCredentials)?;
+    let state = AgentState::parse(&a.state).unwrap_or(AgentState::ShutDown);
+    let t = tenant::Entity::find_by_id(a.tenant_id.clone())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| internal("an agent's tenant is missing"))?;
+    let unlimited = Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent);
+    let held = match &a.license_id {
+        Some(id) => {
+            certificate::Entity::find_by_id(id.clone())
+                .one(&txn)
+                .await?
+        }
+        None => None,
+    };
+    let decision = decide(state, held.as_ref().map(held_of).as_ref(), unlimited, now);
+    let outcome = match decision {
+        Decision::Licensed(out) => Ok(out),
+        Decision::ShutDown => Err(AppError::AgentShutDown),
+        Decision::Expired => Err(AppError::LicenseExpired),
+        Decision::TakeFloating => match claim_floating(&txn, &a, now).await? {
+            Some(out) => Ok(out),
+            None => Err(AppError::NoLicenseFree),
+        },
+    };
+    if outcome.is_err() {
+        agent::Entity::update_many()
+            .col_expr(
+                agent::Column::RefusedCount,
+                Expr::col(agent::Column::RefusedCount).add(1),
+            )
+            .filter(agent::Column::Id.eq(agent_id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    outcome
+}
+
+/// Binds the first free floating license (the tenant's pool first, then unassigned ones) to the
+/// agent; `None` when none is free.
+async fn claim_floating(
+    txn: &impl ConnectionTrait,
+    a: &agent::Model,
+    now: i64,
+) -> Result<Option<CheckedOut>, AppError> {
+    use certificate::Column as C;
+    let free = || {
+        Condition::all()
+            .add(C::LicenseType.eq("agent"))
+            .add(C::Binding.eq("floating"))
+            .add(C::BoundAgentId.is_null())
+            .add(C::RevokedBy.is_null())
+            .add(C::EndedReason.is_null())
+            .add(
+                Condition::any()
+                    .add(C::NotAfterAt.is_null())
+                    .add(C::NotAfterAt.gt(now)),
+            )
+            .add(
+                Condition::any()
+                    .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
+                    .add(C::AssignedTenantId.is_null()),
+            )
+    };
+    // A few tries: another agent may take the candidate between the look and the claim.
+    for _ in 0..16 {
+        let Some(c) = certificate::Entity::find()
+            .filter(free())
+            .order_by(Expr::col(C::AssignedTenantId).is_null(), Order::Asc)
+            .order_by(C::InstalledAt, Order::Asc)
+            .order_by(C::Id, Order::Asc)
+            .limit(1)
+            .one(txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let until = stack_validity(
+            None,
+            now,
+            c.validity_days.and_then(|d| u32::try_from(d).ok()),
+            c.not_after_at,
+        );
+        let (expires_at, permanent) = until.to_parts();
+        let claimed = certificate::Entity::update_many()
+            .col_expr(C::BoundAgentId, Expr::value(a.id.clone()))
+            .col_expr(C::ActivatedAt, Expr::value(now))
+            .col_expr(C::ExpiresAt, Expr::value(expires_at))
+            .col_expr(C::Permanent, Expr::value(permanent))
+            .filter(C::Id.eq(c.id.clone()))
+            .filter(C::BoundAgentId.is_null())
+            .exec(txn)
+            .await?
+            .rows_affected;
+        if claimed == 1 {
+            agent::Entity::update_many()
+                .col_expr(agent::Column::LicenseId, Expr::value(c.id.clone()))
+                .filter(agent::Column::Id.eq(a.id.clone()))
+                .exec(txn)
+                .await?;
+            return Ok(Some(CheckedOut::new(Basis::Floating, Some(c.id), until)));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn heartbeat(
+    db: &impl ConnectionTrait,
+    agent_id: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    agent::Entity::update_many()
+        .col_expr(agent::Column::LastSeenAt, Expr::value(now))
+        .filter(agent::Column::Id.eq(agent_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! The agent API over HTTP: register, checkout, heartbeat, refusals, and never more than bought.
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_databases;
+use crate::support::{Backend, Reply, TestApp, Vendor};
+
+async fn enrollment_key(app: &TestApp) -> String {
+    use sea_orm::EntityTrait;
+    tessera::tenants::entity::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.is_default)
+        .and_then(|t| t.enrollment_key)
+        .expect("the default tenant has an enrollment key")
+}
+
+async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    let mut req = Client::new().post(format!("{}/api/v1/agents/{path}", app.base));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    Reply::read(req.send().await.unwrap()).await
+}
+
+async fn register(app: &TestApp, key: &str, machine: &str) -> (String, String) {
+    let r = post(app, "register", None, Some(json!({ "enrollment_key": key, "machine_id": machine }))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    (
+        r.body["agent_id"].as_str().unwrap().to_string(),
+        r.body["token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Installs `n` floating agent licenses.
+async fn install_floating(app: &TestApp, vendor: &Vendor, n: usize) {
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let certs: Vec<Value> = (0..n).map(|_| vendor.certificate(&inst, "agent")).collect();
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&certs)).await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.body["installed"].as_u64(), Some(n as u64), "{:?}", r.body);
+}
+
+async fn register_checkout_and_heartbeat(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let key = enrollment_key(&app).await;
+    let (id, token) = register(&app, &key, "machine-a").await;
+    // Registering again is the same agent, with a new token; the old one stops working.
+    let (id2, token2) = register(&app, &key, "machine-a").await;
+    assert_eq!(id, id2);
+    assert_ne!(token, token2);
+    assert_eq!(post(&app, "checkout", Some(&token), None).await.status, StatusCode::UNAUTHORIZED);
+
+    // No license installed: refused with 402, and counted.
+    let r = post(&app, "checkout", Some(&token2), None).await;
+    assert_eq!((r.status, r.error()), (StatusCode::PAYMENT_REQUIRED, Some("no_license_free")));
+
+    install_floating(&app, &vendor, 1).await;
+    let r = post(&app, "checkout", Some(&token2), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["basis"], "floating");
+    let license = r.body["license_id"].as_str().unwrap().to_string();
+    // It keeps the same license on every later request.
+    let again = post(&app, "checkout", Some(&token2), None).await;
+    assert_eq!(again.body["license_id"], license.as_str());
+    // Another machine finds none free.
+    let (_, other) = register(&app, &key, "machine-b").await;
+    assert_eq!(post(&app, "checkout", Some(&other), None).await.status, StatusCode::PAYMENT_REQUIRED);
+
+    let r = post(&app, "heartbeat", Some(&token2), None).await;
+    assert_eq!((r.status, r.body["ok"].as_bool()), (StatusCode::OK, Some(true)));
+
+    // When its license expires, the agent is refused with the reason.
+    app.state.clock.advance(366 * 86_400_000);
+    let r = post(&app, "checkout", Some(&token2), None).await;
+    assert_eq!((r.status, r.error()), (StatusCode::FORBIDDEN, Some("license_expired")));
+
+    use sea_orm::EntityTrait;
+    let refused = tessera::agents::entity::Entity::find_by_id(id.clone())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .refused_count;
+    assert_eq!(refused, 2, "the first 402 and the expiry were counted");
+    app.stop().await;
+}
+
+async fn bad_input_gets_a_clear_4xx(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let key = enrollment_key(&app).await;
+    let client = Client::new();
+    let url = format!("{}/api/v1/agents/register", app.base);
+    let cases: Vec<(reqwest::RequestBuilder, StatusCode)> = vec![
+        (client.post(&url).json(&json!({ "enrollment_key": "tek_nope", "machine_id": "m" })), StatusCode::UNAUTHORIZED),
+        (client.post(&url).header("content-type", "application/json").body("{not json"), StatusCode::BAD_REQUEST),
+        (client.post(&url).json(&json!({ "enrollment_key": key, "machine_id": 42 })), StatusCode::BAD_REQUEST),
+        (client.post(&url).json(&json!({ "enrollment_key": key })), StatusCode::BAD_REQUEST),
+        (client.post(&url).json(&json!({ "enrollment_key": key, "machine_id": " " })), StatusCode::BAD_REQUEST),
+        (client.post(&url).json(&json!({ "enrollment_key": key, "machine_id": "x".repeat(201) })), StatusCode::BAD_REQUEST),
+        (client.post(&url).header("content-type", "application/json").body(format!("{{\"enrollment_key\":\"{}\"}}", "k".repeat(40_000))), StatusCode::BAD_REQUEST),
+    ];
+    for (i, (req, expected)) in cases.into_iter().enumerate() {
+        let r = Reply::read(req.send().await.unwrap()).await;
+        assert_eq!(r.status, expected, "case {i}: {:?}", r.body);
+        assert!(r.error().is_some(), "case {i}: a JSON error: {:?}", r.body);
+    }
+    for token in [None, Some("forged-token")] {
+        let r = post(&app, "checkout", token, None).await;
+        assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, Some("bad_agent_credentials")));
+    }
+    let doc: Value = client
+        .get(format!("{}/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in ["/api/v1/agents/register", "/api/v1/agents/checkout", "/api/v1/agents/heartbeat"] {
+        assert!(doc["paths"][path]["post"]["responses"]["200"].is_object(), "{path}");
+    }
+    app.stop().await;
+}
+
+async fn a_hundred_agents_race_for_ten_floating_licenses(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    install_floating(&app, &vendor, 10).await;
+    let key = enrollment_key(&app).await;
+    let mut tokens = Vec::new();
+    for i in 0..100 {
+        tokens.push(register(&app, &key, &format!("machine-{i}")).await.1);
+    }
+    for round in 0..2 {
+        let results = futures::future::join_all(
+            tokens.iter().map(|t| post(&app, "checkout", Some(t), None)),
+        )
+        .await;
+        let licensed: Vec<&str> = results
+            .iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .map(|r| r.body["license_id"].as_str().unwrap())
+            .collect();
+        let refused = results.iter().filter(|r| r.status == StatusCode::PAYMENT_REQUIRED).count();
+        assert_eq!((licensed.len(), refused), (10, 90), "round {round}");
+        let distinct: std::collections::HashSet<_> = licensed.iter().collect();
+        assert_eq!(distinct.len(), 10, "no license held by two agents");
+    }
+    app.stop().await;
+}
+
+on_both_databases!(
+    register_checkout_and_heartbeat,
+    bad_input_gets_a_clear_4xx,
+    a_hundred_agents_race_for_ten_floating_licenses,
+);
