@@ -29,7 +29,13 @@ async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Option<Value
 }
 
 async fn register(app: &TestApp, key: &str, machine: &str) -> (String, String) {
-    let r = post(app, "register", None, Some(json!({ "enrollment_key": key, "machine_id": machine }))).await;
+    let r = post(
+        app,
+        "register",
+        None,
+        Some(json!({ "enrollment_key": key, "machine_id": machine })),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     (
         r.body["agent_id"].as_str().unwrap().to_string(),
@@ -56,11 +62,17 @@ async fn register_checkout_and_heartbeat(backend: Backend) {
     let (id2, token2) = register(&app, &key, "machine-a").await;
     assert_eq!(id, id2);
     assert_ne!(token, token2);
-    assert_eq!(post(&app, "checkout", Some(&token), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post(&app, "checkout", Some(&token), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // No license installed: refused with 402, and counted.
     let r = post(&app, "checkout", Some(&token2), None).await;
-    assert_eq!((r.status, r.error()), (StatusCode::PAYMENT_REQUIRED, Some("no_license_free")));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::PAYMENT_REQUIRED, Some("no_license_free"))
+    );
 
     install_floating(&app, &vendor, 1).await;
     let r = post(&app, "checkout", Some(&token2), None).await;
@@ -72,15 +84,24 @@ async fn register_checkout_and_heartbeat(backend: Backend) {
     assert_eq!(again.body["license_id"], license.as_str());
     // Another machine finds none free.
     let (_, other) = register(&app, &key, "machine-b").await;
-    assert_eq!(post(&app, "checkout", Some(&other), None).await.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(
+        post(&app, "checkout", Some(&other), None).await.status,
+        StatusCode::PAYMENT_REQUIRED
+    );
 
     let r = post(&app, "heartbeat", Some(&token2), None).await;
-    assert_eq!((r.status, r.body["ok"].as_bool()), (StatusCode::OK, Some(true)));
+    assert_eq!(
+        (r.status, r.body["ok"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
 
     // When its license expires, the agent is refused with the reason.
     app.state.clock.advance(366 * 86_400_000);
     let r = post(&app, "checkout", Some(&token2), None).await;
-    assert_eq!((r.status, r.error()), (StatusCode::FORBIDDEN, Some("license_expired")));
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::FORBIDDEN, Some("license_expired"))
+    );
 
     use sea_orm::EntityTrait;
     let refused = tessera::agents::entity::Entity::find_by_id(id.clone())
@@ -99,13 +120,48 @@ async fn bad_input_gets_a_clear_4xx(backend: Backend) {
     let client = Client::new();
     let url = format!("{}/api/v1/agents/register", app.base);
     let cases: Vec<(reqwest::RequestBuilder, StatusCode)> = vec![
-        (client.post(&url).json(&json!({ "enrollment_key": "tek_nope", "machine_id": "m" })), StatusCode::UNAUTHORIZED),
-        (client.post(&url).header("content-type", "application/json").body("{not json"), StatusCode::BAD_REQUEST),
-        (client.post(&url).json(&json!({ "enrollment_key": key, "machine_id": 42 })), StatusCode::BAD_REQUEST),
-        (client.post(&url).json(&json!({ "enrollment_key": key })), StatusCode::BAD_REQUEST),
-        (client.post(&url).json(&json!({ "enrollment_key": key, "machine_id": " " })), StatusCode::BAD_REQUEST),
-        (client.post(&url).json(&json!({ "enrollment_key": key, "machine_id": "x".repeat(201) })), StatusCode::BAD_REQUEST),
-        (client.post(&url).header("content-type", "application/json").body(format!("{{\"enrollment_key\":\"{}\"}}", "k".repeat(40_000))), StatusCode::BAD_REQUEST),
+        (
+            client
+                .post(&url)
+                .json(&json!({ "enrollment_key": "tek_nope", "machine_id": "m" })),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("{not json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            client
+                .post(&url)
+                .json(&json!({ "enrollment_key": key, "machine_id": 42 })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            client.post(&url).json(&json!({ "enrollment_key": key })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            client
+                .post(&url)
+                .json(&json!({ "enrollment_key": key, "machine_id": " " })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            client
+                .post(&url)
+                .json(&json!({ "enrollment_key": key, "machine_id": "x".repeat(201) })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(format!("{{\"enrollment_key\":\"{}\"}}", "k".repeat(40_000))),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (i, (req, expected)) in cases.into_iter().enumerate() {
         let r = Reply::read(req.send().await.unwrap()).await;
@@ -114,7 +170,10 @@ async fn bad_input_gets_a_clear_4xx(backend: Backend) {
     }
     for token in [None, Some("forged-token")] {
         let r = post(&app, "checkout", token, None).await;
-        assert_eq!((r.status, r.error()), (StatusCode::UNAUTHORIZED, Some("bad_agent_credentials")));
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::UNAUTHORIZED, Some("bad_agent_credentials"))
+        );
     }
     let doc: Value = client
         .get(format!("{}/api/v1/openapi.json", app.base))
@@ -124,8 +183,15 @@ async fn bad_input_gets_a_clear_4xx(backend: Backend) {
         .json()
         .await
         .unwrap();
-    for path in ["/api/v1/agents/register", "/api/v1/agents/checkout", "/api/v1/agents/heartbeat"] {
-        assert!(doc["paths"][path]["post"]["responses"]["200"].is_object(), "{path}");
+    for path in [
+        "/api/v1/agents/register",
+        "/api/v1/agents/checkout",
+        "/api/v1/agents/heartbeat",
+    ] {
+        assert!(
+            doc["paths"][path]["post"]["responses"]["200"].is_object(),
+            "{path}"
+        );
     }
     app.stop().await;
 }
@@ -140,16 +206,18 @@ async fn a_hundred_agents_race_for_ten_floating_licenses(backend: Backend) {
         tokens.push(register(&app, &key, &format!("machine-{i}")).await.1);
     }
     for round in 0..2 {
-        let results = futures::future::join_all(
-            tokens.iter().map(|t| post(&app, "checkout", Some(t), None)),
-        )
-        .await;
+        let results =
+            futures::future::join_all(tokens.iter().map(|t| post(&app, "checkout", Some(t), None)))
+                .await;
         let licensed: Vec<&str> = results
             .iter()
             .filter(|r| r.status == StatusCode::OK)
             .map(|r| r.body["license_id"].as_str().unwrap())
             .collect();
-        let refused = results.iter().filter(|r| r.status == StatusCode::PAYMENT_REQUIRED).count();
+        let refused = results
+            .iter()
+            .filter(|r| r.status == StatusCode::PAYMENT_REQUIRED)
+            .count();
         assert_eq!((licensed.len(), refused), (10, 90), "round {round}");
         let distinct: std::collections::HashSet<_> = licensed.iter().collect();
         assert_eq!(distinct.len(), 10, "no license held by two agents");
