@@ -128,7 +128,7 @@ pub async fn list(
     if let Some(t) = query.license_type {
         select = select.filter(C::LicenseType.eq(t.as_str()));
     }
-    let total = select.clone().count(db).await?;
+    let total = select.clone().select_only().column(C::Id).count(db).await?;
     let order = if query.descending {
         Order::Desc
     } else {
@@ -149,13 +149,26 @@ pub async fn list(
         SortColumn::Status => select.order_by(status_rank(now), order.clone()),
         SortColumn::Installed => select.order_by(C::InstalledAt, order.clone()),
     };
-    // A stable order within equal keys, so pages do not overlap.
-    let rows = select
+    // Sort and page the ids alone (a narrow sort: rows carry the signed payload), with a stable
+    // order within equal keys so pages do not overlap; then read the page's rows.
+    let ids: Vec<String> = select
         .order_by(C::Id, Order::Asc)
+        .select_only()
+        .column(C::Id)
         .offset((query.page.saturating_sub(1)) * PAGE_SIZE)
         .limit(PAGE_SIZE)
+        .into_tuple()
         .all(db)
         .await?;
+    let mut rows = if ids.is_empty() {
+        Vec::new()
+    } else {
+        certificate::Entity::find()
+            .filter(C::Id.is_in(ids.clone()))
+            .all(db)
+            .await?
+    };
+    rows.sort_by_key(|r| ids.iter().position(|id| id == &r.id));
 
     let tenant_ids: Vec<String> = rows
         .iter()
