@@ -17,6 +17,11 @@ test('a User made by the administrator has no Settings and gets the 403 page', a
   await signInAsAdmin(adminPage);
   await createUser(adminPage, 'uma', 'uma-password-1', 'User');
   await adminPage.screenshot({ path: 'test-results/settings-users.png', fullPage: true });
+  // The administrator's own row offers no way to lock themselves out.
+  const own = adminPage.locator('tr[data-user="admin"]');
+  await expect(own.getByRole('button', { name: 'Disable' })).toHaveCount(0);
+  await expect(own.getByRole('button', { name: 'Change role' })).toHaveCount(0);
+  await expect(adminPage.locator('tr[data-user="uma"]').getByRole('button', { name: 'Disable' })).toBeVisible();
 
   const page = await (await browser.newContext()).newPage();
   await signIn(page, 'uma', 'uma-password-1');

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::api::{CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, list_users};
 use super::model::UserRow;
+use crate::app::use_session;
 use crate::auth::model::Role;
 use crate::error::AppError;
 use crate::i18n::*;
@@ -108,19 +109,38 @@ fn UsersTable(users: Vec<UserRow>, actions: Actions) -> impl IntoView {
 fn UserRowView(user: UserRow, actions: Actions) -> impl IntoView {
     let i18n = use_i18n();
     let disabled = user.disabled;
+    // An administrator cannot change their own role or disable themselves (the server refuses
+    // it too): their own row offers neither.
+    let own = use_session()
+        .viewer
+        .get_untracked()
+        .and_then(Result::ok)
+        .flatten()
+        .is_some_and(|v| v.id == user.id);
     let (id1, id2, id3) = (user.id.clone(), user.id.clone(), user.id);
     let (name1, name2, name3) = (user.name.clone(), user.name.clone(), user.name);
+    let role = user.role;
     view! {
         <tr class:row-disabled=disabled data-user=name1>
-            <td>{name2}</td>
             <td>
-                <ActionForm action=actions.set_role attr:class="inline">
-                    <input type="hidden" name="user_id" value=id1 />
-                    <RoleSelect name="role" selected=user.role label=name3 />
-                    <button type="submit" class="button-quiet">
-                        {t!(i18n, users.change_role)}
-                    </button>
-                </ActionForm>
+                {name2}
+                {own.then(|| view! { " " <span class="tag">{t!(i18n, users.you)}</span> })}
+            </td>
+            <td>
+                {if own {
+                    view! { <RoleName role /> }.into_any()
+                } else {
+                    view! {
+                        <ActionForm action=actions.set_role attr:class="inline">
+                            <input type="hidden" name="user_id" value=id1 />
+                            <RoleSelect name="role" selected=role label=name3 />
+                            <button type="submit" class="button-quiet">
+                                {t!(i18n, users.change_role)}
+                            </button>
+                        </ActionForm>
+                    }
+                        .into_any()
+                }}
             </td>
             <td>{user.tenant_name}</td>
             <td>
@@ -134,13 +154,18 @@ fn UserRowView(user: UserRow, actions: Actions) -> impl IntoView {
                             t!(i18n, users.enabled).into_any()
                         }}
                     </span>
-                    <button type="submit" class="button-quiet">
-                        {if disabled {
-                            t!(i18n, users.enable).into_any()
-                        } else {
-                            t!(i18n, users.disable).into_any()
-                        }}
-                    </button>
+                    {(!own)
+                        .then(|| {
+                            view! {
+                                <button type="submit" class="button-quiet">
+                                    {if disabled {
+                                        t!(i18n, users.enable).into_any()
+                                    } else {
+                                        t!(i18n, users.disable).into_any()
+                                    }}
+                                </button>
+                            }
+                        })}
                 </ActionForm>
             </td>
             <td>
