@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks of the release build: page and server-function latency, package verification and
-# storage at 10,000 certificates, the Licenses list at 50,000, memory, and the client's size.
+# storage at 10,000 certificates, the Licenses list at 50,000, agent checkout against the bare
+# endpoint on SQLite and PostgreSQL, memory, and the client's size.
 # Prints a table and writes it to BENCHMARKS.md (between the "generated" markers). Needs the
 # release build (./scripts/test.sh or ./scripts/run.sh make it) and wrk; installs wrk if missing.
-#   ./scripts/bench.sh           full run (about 4 minutes)
+#   ./scripts/bench.sh           full run (about 8 minutes)
 #   ./scripts/bench.sh --quick   fewer certificates and shorter loads (about 1 minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,6 +99,80 @@ page_script="$work/page.lua"
 printf 'wrk.headers["Cookie"] = "tessera_session=%s"\nwrk.headers["Accept"] = "text/html"\n' "$cookie" >"$page_script"
 row "GET /settings/licenses page at $total (SSR, signed in, 1 connection)" "$(lat /settings/licenses "$page_script" 1)"
 row "RSS after the loads" "$(rss) MiB"
+
+# Agent checkout against the bare endpoint of the same server, side by side, on SQLite (this
+# server) and on PostgreSQL (a second server on a fresh database). 256 agents, each with its own
+# token and floating license; wrk rotates through them.
+pct_lua() { # [tokens file] -> lua file reporting p50/p99/p99.9 and throughput
+  local f="$work/$RANDOM.lua"
+  if [ -n "${1:-}" ]; then
+    { echo 'wrk.method = "POST"'; echo 'tokens = {}'
+      while read -r t; do echo "tokens[#tokens+1] = \"$t\""; done <"$1"
+      echo 'i = 0'
+      echo 'request = function() i = i % #tokens + 1; return wrk.format(nil, nil, {Authorization = "Bearer " .. tokens[i]}) end'
+    } >"$f"
+  fi
+  cat >>"$f" <<'LUA'
+done = function(s, lat, req)
+  io.write(string.format("RESULT %.2f %.2f %.2f %d %d\n", lat:percentile(50)/1000, lat:percentile(99)/1000,
+    lat:percentile(99.9)/1000, s.requests / (s.duration / 1e6), s.errors.status + s.errors.connect + s.errors.timeout))
+end
+LUA
+  echo "$f"
+}
+agents_for() { # base enrollment-key n -> tokens file
+  local out="$work/tokens-$RANDOM"
+  for i in $(seq "$3"); do
+    curl -fs -H 'content-type: application/json' -d "{\"enrollment_key\":\"$2\",\"machine_id\":\"bench-$i\"}" \
+      "$1/api/v1/agents/register" | python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])'
+  done >"$out"
+  while read -r t; do curl -fs -o /dev/null -X POST -H "authorization: Bearer $t" "$1/api/v1/agents/checkout"; done <"$out"
+  echo "$out"
+}
+key_of() { # database url -> the default tenant's enrollment key
+  case "$1" in
+    sqlite*) python3 -c 'import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute("select enrollment_key from tenants where is_default").fetchone()[0])' "${1#sqlite://}";;
+    *) psql -At "$1" -c 'select enrollment_key from tenants where is_default' ;;
+  esac
+}
+checkout_rows() { # label base tokens
+  local healthz_lua checkout_lua
+  healthz_lua=$(pct_lua); checkout_lua=$(pct_lua "$3")
+  for c in $checkout_conns; do
+    local t=$((c < 2 ? 1 : 2))
+    read -r _ b50 b99 b999 brps berr < <(wrk -t"$t" -c"$c" -d"$dur" -s "$healthz_lua" "$2/healthz" 2>/dev/null | grep RESULT)
+    read -r _ c50 c99 c999 crps cerr < <(wrk -t"$t" -c"$c" -d"$dur" -s "$checkout_lua" "$2/api/v1/agents/checkout" 2>/dev/null | grep RESULT)
+    row "$1 checkout vs /healthz, $c connections" "checkout p50 $c50 / p99 $c99 / p99.9 $c999 ms, $crps req/s ($cerr errors); healthz p50 $b50 / p99 $b99 / p99.9 $b999 ms, $brps req/s; ratio $(python3 -c "print(round($crps/max($brps,1),2))")"
+  done
+}
+if $quick; then checkout_conns="1 64"; else checkout_conns="1 16 64 256"; fi
+checkout_rows "SQLite:" "$base" "$(agents_for "$base" "$(key_of "sqlite://$work/bench.db")" 256)"
+
+pg_admin="postgres://postgres@127.0.0.1:5432"
+pg_db="tessera_bench_$$"
+if psql -q "$pg_admin/postgres" -c "create database $pg_db" 2>/dev/null; then
+  pg_port=3378
+  TESSERA_DATABASE_URL="$pg_admin/$pg_db" TESSERA_ADMIN_PASSWORD=bench-password-1 \
+    TESSERA_VENDOR_KEYS="$work/vendor.pub" LEPTOS_SITE_ADDR="127.0.0.1:$pg_port" \
+    LEPTOS_SITE_ROOT=target/site TESSERA_LOG=warn target/release/tessera >"$work/pg.log" 2>&1 &
+  pg_server=$!
+  trap 'kill $server $pg_server 2>/dev/null; psql -q "$pg_admin/postgres" -c "drop database if exists $pg_db with (force)" 2>/dev/null; rm -rf "$work"' EXIT
+  pg_base="http://127.0.0.1:$pg_port"
+  for _ in $(seq 100); do curl -fs "$pg_base/healthz" >/dev/null && break; sleep 0.1; done
+  curl -fs -c "$work/pg-cookies" -H "origin: $pg_base" -d 'user_name=admin&password=bench-password-1' "$pg_base/api/login" >/dev/null
+  pg_cookie=$(awk '/tessera_session/ {print $7}' "$work/pg-cookies")
+  TESSERA_DATABASE_URL="$pg_admin/$pg_db" TESSERA_LOG=warn \
+    target/release/tessera request --company-id bench --target-version 1 --out "$work/pg-req.tlr"
+  echo '[{"type":"agent","product":"ai-server","product_name":"AI Server agent","mode":"subscription","days":365,"binding":"floating","count":300}]' >"$work/pg-spec.json"
+  target/release/tessera-vendor issue --key "$work/vendor.key" --request "$work/pg-req.tlr" \
+    --spec "$work/pg-spec.json" --out "$work/pg.lcs" >/dev/null 2>&1
+  url=$(curl -fs -o /dev/null -w '%{redirect_url}' -b "tessera_session=$pg_cookie" -H "origin: $pg_base" \
+    -F "package=@$work/pg.lcs" "$pg_base/licenses/upload")
+  curl -fs -o /dev/null -b "tessera_session=$pg_cookie" -H "origin: $pg_base" -d "id=${url##*/}" "$pg_base/api/licenses/confirm"
+  checkout_rows "PostgreSQL:" "$pg_base" "$(agents_for "$pg_base" "$(key_of "$pg_admin/$pg_db")" 256)"
+else
+  row "PostgreSQL checkout" "skipped: no PostgreSQL at 127.0.0.1:5432"
+fi
 
 wasm=target/site/pkg/tessera.wasm
 row "client WASM raw / gzip -9 / brotli (python)" "$(stat -c %s $wasm) / $(gzip -9 -c $wasm | wc -c) / $(python3 -c "import brotli,sys;print(len(brotli.compress(open('$wasm','rb').read(),quality=11)))" 2>/dev/null || echo n/a) bytes"

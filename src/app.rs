@@ -4,12 +4,14 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::agents::pages::{AgentPage, AgentsPage};
 use crate::auth::api::{Logout, whoami};
 use crate::auth::model::{Permission, Viewer};
 use crate::auth::pages::LoginPage;
 use crate::error::AppError;
 use crate::i18n::*;
 use crate::licenses::pages::{LicensesPage, RequestPage, UploadPage, UploadPreviewPage};
+use crate::tenants::pages::TenantsPage;
 use crate::ui::layout::{Header, RequirePermission, SettingsLayout};
 use crate::ui::pages::{HomePage, NotFoundPage};
 use crate::users::pages::UsersPage;
@@ -22,7 +24,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -32,11 +34,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Who is signed in, asked again after each sign-in and sign-out.
+/// Who is signed in, for the page being rendered.
 #[derive(Clone, Copy)]
 pub struct Session {
-    /// Bumped by the sign-in page after a successful sign-in.
-    pub signed_in: RwSignal<u32>,
     pub logout: ServerAction<Logout>,
     pub viewer: Resource<Result<Option<Viewer>, AppError>>,
 }
@@ -48,17 +48,9 @@ pub fn use_session() -> Session {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let signed_in = RwSignal::new(0);
     let logout = ServerAction::<Logout>::new();
-    let viewer = Resource::new(
-        move || (signed_in.get(), logout.version().get()),
-        |_| whoami(),
-    );
-    provide_context(Session {
-        signed_in,
-        logout,
-        viewer,
-    });
+    let viewer = Resource::new(|| (), |_| whoami());
+    provide_context(Session { logout, viewer });
 
     view! {
         <I18nContextProvider>
@@ -118,6 +110,39 @@ pub fn App() -> impl IntoView {
                                     view! {
                                         <RequirePermission permission=Permission::UploadLicenses>
                                             <UploadPreviewPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("tenants")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::ManageTenants>
+                                            <TenantsPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("agents")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::BindAgents>
+                                            <AgentsPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("agents/:id")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::BindAgents>
+                                            <AgentPage />
                                         </RequirePermission>
                                     }
                                 }

@@ -20,6 +20,10 @@ pub enum Field {
     File,
     MachineId,
     Request,
+    TenantName,
+    License,
+    Agent,
+    ReleaseAfter,
 }
 
 /// What is wrong with a field, in words the UI translates.
@@ -42,6 +46,13 @@ pub enum Problem {
     Malformed {
         detail: String,
     },
+    /// A license of another type than the operation takes.
+    WrongType,
+    /// Outside the range the operation accepts.
+    OutOfRange {
+        min: u32,
+        max: u32,
+    },
 }
 
 /// Why a change was refused although the input was well formed.
@@ -49,6 +60,18 @@ pub enum Problem {
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
     OwnAccount,
+    /// The license is bound to an agent already; a fixed binding never changes.
+    AlreadyBound,
+    /// The platform license is assigned to a tenant already.
+    AlreadyAssigned,
+    /// The license has expired or was revoked, so it can be neither assigned nor bound.
+    LicenseUnusable,
+    /// The default tenant cannot be deleted.
+    DefaultTenant,
+    /// The tenant still has agents or users.
+    TenantInUse,
+    /// The license is in another tenant's pool.
+    OtherTenant,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -93,6 +116,10 @@ pub enum AppError {
 impl AppError {
     pub fn invalid(field: Field, problem: Problem) -> Self {
         AppError::Invalid { field, problem }
+    }
+
+    pub fn conflict(kind: ConflictKind) -> Self {
+        AppError::Conflict { kind }
     }
 
     /// The HTTP status this error is answered with.

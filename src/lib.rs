@@ -1,5 +1,6 @@
 //! Tessera: a self-hosted license manager. One crate, two builds: `ssr` is the server (axum,
-//! sea-orm, sign-in, the agent API), `hydrate` the WASM client that takes over the pages.
+//! sea-orm, sign-in, the agent API), `hydrate` the WASM client. Pages are server-rendered and
+//! work as plain forms and links; the client hydrates only the `#[island]` components.
 #![recursion_limit = "256"]
 
 pub mod agents;
@@ -21,5 +22,5 @@ include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }

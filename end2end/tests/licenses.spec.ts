@@ -1,46 +1,14 @@
-import { expect, test, type Page } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { expect, test } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createUser, open, signIn, signInAsAdmin } from './helpers';
-
-const vendorTool = join(__dirname, '..', '..', 'target', 'release', 'tessera-vendor');
-const vendorKey = join(__dirname, '..', '.data', 'vendor.key');
+import { createUser, issue, open, requestLicenses, signIn, signInAsAdmin } from './helpers';
 
 const spec = [
   { type: 'platform', product: 'ai-server', product_name: 'AI Server', mode: 'subscription', days: 365 },
   { type: 'agent', product: 'ai-server', product_name: 'AI Server agent', mode: 'subscription', days: 365, binding: 'floating', count: 10 },
   { type: 'personal', product: 'crm', product_name: 'CRM Sales', mode: 'buyout', permanent: true, seats: 5 },
 ];
-
-/** Requests licenses in the console and downloads the .tlr; answers its path. */
-async function requestLicenses(page: Page, dir: string): Promise<string> {
-  await open(page, '/settings/licenses');
-  await page.getByRole('link', { name: 'Request licenses' }).click();
-  await page.getByLabel('Company id').fill('acme');
-  await page.getByLabel('Target version').fill('8.1');
-  await page.getByRole('button', { name: 'Make the request' }).click();
-  await expect(page.getByRole('heading', { name: 'Your license request is ready' })).toBeVisible();
-  await expect(page.getByLabel('The same request, as text to copy')).toHaveValue(/BEGIN TESSERA LICENSE REQUEST/);
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    page.getByRole('link', { name: /^Download/ }).click(),
-  ]);
-  expect(download.suggestedFilename()).toMatch(/\.tlr$/);
-  const path = join(dir, 'request.tlr');
-  await download.saveAs(path);
-  return path;
-}
-
-/** The vendor's side: issue a package for the request with tessera-vendor. */
-function issue(dir: string, request: string): string {
-  const specPath = join(dir, 'spec.json');
-  writeFileSync(specPath, JSON.stringify(spec));
-  const out = join(dir, 'package.lcs');
-  execFileSync(vendorTool, ['issue', '--key', vendorKey, '--request', request, '--spec', specPath, '--out', out]);
-  return out;
-}
 
 test.describe.configure({ mode: 'serial' });
 
@@ -49,7 +17,7 @@ test('request, issue with tessera-vendor, upload, preview, confirm, and find the
   await signInAsAdmin(page);
   const request = await requestLicenses(page, dir);
   await page.screenshot({ path: 'test-results/request.png', fullPage: true });
-  const pkg = issue(dir, request);
+  const pkg = issue(dir, request, spec);
 
   await open(page, '/settings/licenses');
   await page.getByRole('link', { name: 'Upload license package' }).click();

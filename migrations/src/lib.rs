@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_foundation;
 mod m20261122_000002_licenses;
 mod m20261123_000003_agents;
+mod m20261123_000004_tenant_release;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_licenses::Migration),
             Box::new(m20261123_000003_agents::Migration),
+            Box::new(m20261123_000004_tenant_release::Migration),
         ]
     }
 }

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/agents/register", post(register))
         .route("/api/v1/agents/checkout", post(check_out))
         .route("/api/v1/agents/heartbeat", post(heartbeat))
+        .route("/api/v1/agents/release", post(release))
         .route("/api/v1/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(AGENT_BODY_LIMIT))
 }
@@ -62,13 +63,16 @@ async fn register(
     answer(
         async {
             let req = body(json)?;
-            store::register(
+            let registered = store::register(
                 &state.db,
                 &req.enrollment_key,
                 &req.machine_id,
                 state.clock.now_ms(),
             )
-            .await
+            .await?;
+            // Its old token and state are gone.
+            state.grants.forget_all();
+            Ok(registered)
         }
         .await,
     )
@@ -77,8 +81,26 @@ async fn register(
 async fn check_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
     answer(
         async {
-            let agent = store::authenticate(&state.db, bearer(&headers)).await?;
-            store::check_out(&state.db, &agent.id, state.clock.now_ms()).await
+            let hash = store::token_hash(bearer(&headers))?;
+            let now = state.clock.now_ms();
+            if let Some(hit) = state.grants.get(&hash, now) {
+                if hit.write_seen {
+                    let db = state.db.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = store::heartbeat(&db, &hit.agent_id, now).await {
+                            tracing::warn!(error = %e, "recording an agent's last-seen time failed");
+                        }
+                    });
+                }
+                return Ok(hit.out);
+            }
+            let generation = state.grants.generation();
+            let agent = store::authenticate(&state.db, &hash).await?;
+            let out = store::check_out(&state.db, &agent.id, now).await?;
+            state
+                .grants
+                .put(generation, hash, agent.id, out.clone(), now);
+            Ok(out)
         }
         .await,
     )
@@ -87,8 +109,22 @@ async fn check_out(State(state): State<AppState>, headers: HeaderMap) -> Respons
 async fn heartbeat(State(state): State<AppState>, headers: HeaderMap) -> Response {
     answer(
         async {
-            let agent = store::authenticate(&state.db, bearer(&headers)).await?;
+            let agent =
+                store::authenticate(&state.db, &store::token_hash(bearer(&headers))?).await?;
             store::heartbeat(&state.db, &agent.id, state.clock.now_ms()).await?;
+            Ok(serde_json::json!({ "ok": true }))
+        }
+        .await,
+    )
+}
+
+async fn release(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    answer(
+        async {
+            let agent =
+                store::authenticate(&state.db, &store::token_hash(bearer(&headers))?).await?;
+            super::manage::release(&state.db, &agent).await?;
+            state.grants.forget_all();
             Ok(serde_json::json!({ "ok": true }))
         }
         .await,
@@ -148,6 +184,16 @@ pub fn openapi_document() -> serde_json::Value {
                     "security": bearer,
                     "responses": {
                         "200": { "description": "Noted", "content": { "application/json": { "schema": { "type": "object", "properties": { "ok": { "type": "boolean" } } } } } },
+                        "401": error("Missing, forged or revoked agent token")
+                    }
+                }
+            },
+            "/api/v1/agents/release": {
+                "post": {
+                    "summary": "Give back the floating license this agent holds (it stays registered; its next checkout takes one again)",
+                    "security": bearer,
+                    "responses": {
+                        "200": { "description": "Released, or nothing to release", "content": { "application/json": { "schema": { "type": "object", "properties": { "ok": { "type": "boolean" } } } } } },
                         "401": error("Missing, forged or revoked agent token")
                     }
                 }

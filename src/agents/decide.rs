@@ -52,6 +52,21 @@ pub fn decide(
     }
 }
 
+/// Why and until when a running agent is licensed now, whatever its state: what its own page
+/// shows. `None` when checkout would not license it without taking a floating license.
+pub fn licensed_until(
+    held: Option<&Held>,
+    unlimited_agents: Option<Expiry>,
+    now: i64,
+) -> Option<(Basis, Expiry)> {
+    match decide(AgentState::Running, held, unlimited_agents, now) {
+        Decision::Licensed(out) => {
+            Some((out.basis, out.expires_at.map_or(Expiry::Never, Expiry::At)))
+        }
+        Decision::TakeFloating | Decision::ShutDown | Decision::Expired => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +132,22 @@ mod tests {
             decide(AgentState::Running, Some(&revoked), None, NOW),
             Decision::Expired
         );
+    }
+
+    #[test]
+    fn licensed_until_is_what_checkout_would_grant() {
+        let h = held(Binding::Fixed, Some(Expiry::At(NOW + 5)));
+        assert_eq!(
+            licensed_until(Some(&h), None, NOW),
+            Some((Basis::Fixed, Expiry::At(NOW + 5)))
+        );
+        // Unlimited agents win while valid, however short the agent's own license.
+        assert_eq!(
+            licensed_until(Some(&h), Some(Expiry::Never), NOW),
+            Some((Basis::UnlimitedAgents, Expiry::Never))
+        );
+        assert_eq!(licensed_until(Some(&h), None, NOW + 5), None);
+        assert_eq!(licensed_until(None, None, NOW), None);
     }
 
     #[test]

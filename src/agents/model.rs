@@ -72,3 +72,59 @@ impl CheckedOut {
         }
     }
 }
+
+/// The license an agent holds, as Settings > Agents shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldLicense {
+    pub id: String,
+    pub product_name: String,
+    pub binding: crate::licenses::format::Binding,
+    pub status: crate::licenses::domain::Status,
+}
+
+/// One agent in Settings > Agents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub machine_id: String,
+    pub state: AgentState,
+    pub license: Option<HeldLicense>,
+    /// Why it is licensed now, if it is.
+    pub basis: Option<Basis>,
+    /// Until when it is licensed; `None` when it is not.
+    pub licensed_until: Option<Expiry>,
+    pub last_seen_at: i64,
+    pub refused_count: u64,
+}
+
+/// A fixed agent license not yet bound, offered for binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedLicense {
+    pub id: String,
+    pub product_name: String,
+    /// `None`: permanent.
+    pub validity_days: Option<u32>,
+    /// The tenant whose pool it is in; `None`: the shared pool.
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentsListing {
+    pub agents: Vec<AgentRow>,
+    pub fixed_free: Vec<FixedLicense>,
+    /// Floating licenses that can still be used, and how many of them agents hold.
+    pub floating_total: u32,
+    pub floating_held: u32,
+    pub can_delete: bool,
+}
+
+/// One agent's own page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentDetail {
+    pub agent: AgentRow,
+    /// Fixed licenses it could be bound to (its tenant's pool and the shared one).
+    pub fixed_free: Vec<FixedLicense>,
+    pub can_delete: bool,
+}

@@ -12,6 +12,7 @@ use sea_orm::{
 
 use super::decide::{Decision, Held, decide};
 use super::entity as agent;
+use super::manage::free_condition;
 use super::model::{AgentState, Basis, CheckedOut, Registered};
 use crate::error::{AppError, Field, Problem, internal};
 use crate::licenses::domain::{Expiry, stack_validity};
@@ -125,22 +126,24 @@ pub async fn register(
     })
 }
 
-/// The agent a bearer token belongs to.
-pub async fn authenticate(
-    db: &impl ConnectionTrait,
-    token: Option<&str>,
-) -> Result<agent::Model, AppError> {
+/// The SHA-256 of a bearer token as stored, if the token is plausible at all.
+pub fn token_hash(token: Option<&str>) -> Result<String, AppError> {
     let token = token
         .filter(|t| !t.is_empty() && t.len() <= 200)
         .ok_or(AppError::BadAgentCredentials)?;
+    Ok(sha256_hex(token.as_bytes()))
+}
+
+/// The agent whose bearer token hashes to `hash`.
+pub async fn authenticate(db: &impl ConnectionTrait, hash: &str) -> Result<agent::Model, AppError> {
     agent::Entity::find()
-        .filter(agent::Column::TokenHash.eq(sha256_hex(token.as_bytes())))
+        .filter(agent::Column::TokenHash.eq(hash))
         .one(db)
         .await?
         .ok_or(AppError::BadAgentCredentials)
 }
 
-fn held_of(c: &certificate::Model) -> Held {
+pub fn held_of(c: &certificate::Model) -> Held {
     Held {
         id: c.id.clone(),
         binding: c
@@ -217,22 +220,11 @@ async fn claim_floating(
 ) -> Result<Option<CheckedOut>, AppError> {
     use certificate::Column as C;
     let free = || {
-        Condition::all()
-            .add(C::LicenseType.eq("agent"))
-            .add(C::Binding.eq("floating"))
-            .add(C::BoundAgentId.is_null())
-            .add(C::RevokedBy.is_null())
-            .add(C::EndedReason.is_null())
-            .add(
-                Condition::any()
-                    .add(C::NotAfterAt.is_null())
-                    .add(C::NotAfterAt.gt(now)),
-            )
-            .add(
-                Condition::any()
-                    .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
-                    .add(C::AssignedTenantId.is_null()),
-            )
+        free_condition(Binding::Floating, now).add(
+            Condition::any()
+                .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
+                .add(C::AssignedTenantId.is_null()),
+        )
     };
     // A few tries: another agent may take the candidate between the look and the claim.
     for _ in 0..16 {
@@ -247,16 +239,24 @@ async fn claim_floating(
         else {
             return Ok(None);
         };
-        let until = stack_validity(
-            None,
-            now,
-            c.validity_days.and_then(|d| u32::try_from(d).ok()),
-            c.not_after_at,
-        );
+        // Its validity runs from its first activation: a license released and taken again
+        // keeps the expiry it had.
+        let (activated_at, until) = match c.state().expires {
+            Some(until) => (c.activated_at.unwrap_or(now), until),
+            None => (
+                now,
+                stack_validity(
+                    None,
+                    now,
+                    c.validity_days.and_then(|d| u32::try_from(d).ok()),
+                    c.not_after_at,
+                ),
+            ),
+        };
         let (expires_at, permanent) = until.to_parts();
         let claimed = certificate::Entity::update_many()
             .col_expr(C::BoundAgentId, Expr::value(a.id.clone()))
-            .col_expr(C::ActivatedAt, Expr::value(now))
+            .col_expr(C::ActivatedAt, Expr::value(activated_at))
             .col_expr(C::ExpiresAt, Expr::value(expires_at))
             .col_expr(C::Permanent, Expr::value(permanent))
             .filter(C::Id.eq(c.id.clone()))

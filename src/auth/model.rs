@@ -32,10 +32,12 @@ pub enum Permission {
     ManageUsers,
     /// Create, rename and delete tenants; assign platform licenses.
     ManageTenants,
+    /// Delete agents (the licenses bound to them end).
+    DeleteAgents,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::ViewLicenses,
         Permission::RequestLicenses,
         Permission::UploadLicenses,
@@ -44,6 +46,7 @@ impl Permission {
         Permission::BindAgents,
         Permission::ManageUsers,
         Permission::ManageTenants,
+        Permission::DeleteAgents,
     ];
 }
 

@@ -1,27 +1,17 @@
-//! The sign-in page. A plain form that works before hydration, and without JavaScript at all.
+//! The sign-in page: a plain form, with or without JavaScript.
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::api::Login;
-use crate::app::use_session;
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
-use crate::ui::language::parse_locale;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let i18n = use_i18n();
-    // Made here, inside the routes, so that a no-JavaScript post's error (in the URL) reaches it.
+    // Made here, inside the routes, so that the post's error (in the URL it returns to) reaches
+    // it. A successful sign-in redirects, and the next page is rendered in the user's language.
     let login = ServerAction::<Login>::new();
-    let session = use_session();
-    Effect::new(move || {
-        if let Some(Ok(locale)) = login.value().get() {
-            if let Some(locale) = locale.as_deref().and_then(parse_locale) {
-                i18n.set_locale(locale);
-            }
-            session.signed_in.update(|n| *n += 1);
-        }
-    });
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
     let error = move || login.value().get().and_then(|r| r.err());

@@ -102,6 +102,8 @@ pub async fn confirm_upload(id: String) -> Result<Confirmed, AppError> {
         state.clock.now_ms(),
     )
     .await?;
+    // Revocations and new tenant licenses change what agents may do.
+    state.grants.forget_all();
     tracing::info!(
         by = %who.viewer().name,
         installed = done.installed,
@@ -127,6 +129,7 @@ pub async fn delete_all_licenses(confirmation: String) -> Result<u64, AppError> 
     }
     let state = app_state()?;
     let deleted = super::store::delete_all(&state.db, &who).await?;
+    state.grants.forget_all();
     tracing::warn!(by = %who.viewer().name, deleted, "all licenses deleted");
     leptos_axum::redirect("/settings/licenses");
     Ok(deleted)

@@ -15,6 +15,31 @@ pub struct TenantState {
     pub unlimited_agents: Option<Expiry>,
 }
 
+impl TenantState {
+    /// Activates a platform license on this tenant: its platform (and, for an unlimited-agents
+    /// license, its unlimited agents) is extended as LICENSE-FORMAT.md's "Validity" says.
+    /// Returns the new platform expiry.
+    pub fn extend(
+        &mut self,
+        validity_days: Option<u32>,
+        not_after: Option<i64>,
+        unlimited_agents: bool,
+        now: i64,
+    ) -> Expiry {
+        let until = stack_validity(self.platform, now, validity_days, not_after);
+        self.platform = Some(until);
+        if unlimited_agents {
+            self.unlimited_agents = Some(stack_validity(
+                self.unlimited_agents,
+                now,
+                validity_days,
+                not_after,
+            ));
+        }
+        until
+    }
+}
+
 /// How a certificate is activated on confirmation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activation {
@@ -63,16 +88,7 @@ pub fn plan(
                     match own_tenant(cert, tenants) {
                         Some(t) => {
                             let until =
-                                stack_validity(t.platform, now, cert.validity_days, *not_after);
-                            t.platform = Some(until);
-                            if unlimited_agents {
-                                t.unlimited_agents = Some(stack_validity(
-                                    t.unlimited_agents,
-                                    now,
-                                    cert.validity_days,
-                                    *not_after,
-                                ));
-                            }
+                                t.extend(cert.validity_days, *not_after, unlimited_agents, now);
                             Step {
                                 effect: Effect::ExtendsTenant {
                                     tenant: t.name.clone(),

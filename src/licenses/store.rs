@@ -219,20 +219,55 @@ pub async fn list(
     })
 }
 
+/// Stores a tenant's platform and unlimited-agents expiry.
+pub async fn write_tenant_expiry(
+    txn: &impl ConnectionTrait,
+    t: &TenantState,
+) -> Result<(), AppError> {
+    let (platform_until, platform_permanent) =
+        t.platform.map(Expiry::to_parts).unwrap_or((None, false));
+    let (unlimited_until, unlimited_permanent) = t
+        .unlimited_agents
+        .map(Expiry::to_parts)
+        .unwrap_or((None, false));
+    tenant::Entity::update_many()
+        .col_expr(tenant::Column::PlatformUntil, Expr::value(platform_until))
+        .col_expr(
+            tenant::Column::PlatformPermanent,
+            Expr::value(platform_permanent),
+        )
+        .col_expr(
+            tenant::Column::UnlimitedAgentsUntil,
+            Expr::value(unlimited_until),
+        )
+        .col_expr(
+            tenant::Column::UnlimitedAgentsPermanent,
+            Expr::value(unlimited_permanent),
+        )
+        .filter(tenant::Column::Id.eq(t.id.clone()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+pub fn tenant_state(t: tenant::Model) -> TenantState {
+    TenantState {
+        platform: Expiry::from_parts(t.platform_until, t.platform_permanent),
+        unlimited_agents: Expiry::from_parts(
+            t.unlimited_agents_until,
+            t.unlimited_agents_permanent,
+        ),
+        id: t.id,
+        name: t.name,
+    }
+}
+
 async fn tenant_states(db: &impl ConnectionTrait) -> Result<Vec<TenantState>, AppError> {
     Ok(tenant::Entity::find()
         .all(db)
         .await?
         .into_iter()
-        .map(|t| TenantState {
-            platform: Expiry::from_parts(t.platform_until, t.platform_permanent),
-            unlimited_agents: Expiry::from_parts(
-                t.unlimited_agents_until,
-                t.unlimited_agents_permanent,
-            ),
-            id: t.id,
-            name: t.name,
-        })
+        .map(tenant_state)
         .collect())
 }
 
@@ -483,29 +518,7 @@ pub async fn confirm(
         }
         for (t, old) in tenants.iter().zip(&before) {
             if t != old {
-                let (platform_until, platform_permanent) =
-                    t.platform.map(Expiry::to_parts).unwrap_or((None, false));
-                let (unlimited_until, unlimited_permanent) = t
-                    .unlimited_agents
-                    .map(Expiry::to_parts)
-                    .unwrap_or((None, false));
-                tenant::Entity::update_many()
-                    .col_expr(tenant::Column::PlatformUntil, Expr::value(platform_until))
-                    .col_expr(
-                        tenant::Column::PlatformPermanent,
-                        Expr::value(platform_permanent),
-                    )
-                    .col_expr(
-                        tenant::Column::UnlimitedAgentsUntil,
-                        Expr::value(unlimited_until),
-                    )
-                    .col_expr(
-                        tenant::Column::UnlimitedAgentsPermanent,
-                        Expr::value(unlimited_permanent),
-                    )
-                    .filter(tenant::Column::Id.eq(t.id.clone()))
-                    .exec(&txn)
-                    .await?;
+                write_tenant_expiry(&txn, t).await?;
             }
         }
         for (v, _, _) in &fresh {

@@ -74,6 +74,7 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         leptos,
         vendor_keys: Arc::new(vendor_keys),
         limits,
+        grants: Arc::default(),
     })
 }
 
@@ -83,12 +84,32 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| StartError::Listen(addr, e))?;
+    spawn_sweeper(state.clone());
     let app = http::router(state);
     tracing::info!("Tessera listening on http://{addr}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| StartError::Listen(addr, e))
+}
+
+/// Every 15 seconds, releases the floating licenses of agents silent for longer than their
+/// tenant allows. Each instance sweeps; the work is idempotent.
+fn spawn_sweeper(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+        loop {
+            tick.tick().await;
+            match crate::agents::manage::release_silent(&state.db, state.clock.now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    state.grants.forget_all();
+                    tracing::info!(released = n, "released floating licenses of silent agents");
+                }
+                Err(e) => tracing::warn!(error = %e, "releasing silent agents' licenses failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

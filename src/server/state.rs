@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use super::clock::Clock;
 use super::config::Config;
+use crate::agents::grants::Grants;
 use crate::auth::server::passwords::PasswordHasher;
 use crate::auth::server::tokens::TokenKeys;
 use crate::licenses::store::Checks;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub vendor_keys: Arc<TrustedKeys>,
     pub limits: Limits,
+    /// Checkout grants remembered for a moment (see `agents::grants`).
+    pub grants: Arc<Grants>,
 }
 
 impl AppState {

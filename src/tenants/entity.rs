@@ -14,6 +14,7 @@ pub struct Model {
     pub unlimited_agents_until: Option<i64>,
     pub unlimited_agents_permanent: bool,
     pub enrollment_key: Option<String>,
+    pub release_after_minutes: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -35,6 +35,19 @@ pub fn format_date_ms(locale: Locale, ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A Unix-millisecond time as a date and a UTC clock time: "November 22, 2026 14:05 UTC".
+pub fn format_time_ms(locale: Locale, ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            format!(
+                "{} {} UTC",
+                format_date(locale, t.date_naive()),
+                t.format("%H:%M")
+            )
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,9 +34,15 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
             <ProblemText problem />
         }
         .into_any(),
-        AppError::Conflict {
-            kind: ConflictKind::OwnAccount,
-        } => t!(i18n, errors.own_account).into_any(),
+        AppError::Conflict { kind } => match kind {
+            ConflictKind::OwnAccount => t!(i18n, errors.own_account).into_any(),
+            ConflictKind::AlreadyBound => t!(i18n, errors.already_bound).into_any(),
+            ConflictKind::AlreadyAssigned => t!(i18n, errors.already_assigned).into_any(),
+            ConflictKind::LicenseUnusable => t!(i18n, errors.license_unusable).into_any(),
+            ConflictKind::DefaultTenant => t!(i18n, errors.default_tenant).into_any(),
+            ConflictKind::TenantInUse => t!(i18n, errors.tenant_in_use).into_any(),
+            ConflictKind::OtherTenant => t!(i18n, errors.other_tenant).into_any(),
+        },
         AppError::NotFound => t!(i18n, errors.not_found).into_any(),
         AppError::BadAgentCredentials => t!(i18n, errors.bad_agent_credentials).into_any(),
         AppError::NoLicenseFree => t!(i18n, errors.no_license_free).into_any(),
@@ -68,6 +74,10 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::File => t!(i18n, fields.file).into_any(),
         Field::MachineId => t!(i18n, fields.machine_id).into_any(),
         Field::Request => t!(i18n, fields.request).into_any(),
+        Field::TenantName => t!(i18n, fields.tenant_name).into_any(),
+        Field::License => t!(i18n, fields.license).into_any(),
+        Field::Agent => t!(i18n, fields.agent).into_any(),
+        Field::ReleaseAfter => t!(i18n, fields.release_after).into_any(),
     }
 }
 
@@ -86,6 +96,14 @@ fn ProblemText(problem: Problem) -> impl IntoView {
         Problem::Taken => t!(i18n, problems.taken).into_any(),
         Problem::Unknown => t!(i18n, problems.unknown).into_any(),
         Problem::Mismatch => t!(i18n, problems.mismatch).into_any(),
+        Problem::WrongType => t!(i18n, problems.wrong_type).into_any(),
+        Problem::OutOfRange { min, max } => t!(
+            i18n,
+            problems.out_of_range,
+            min = move || min,
+            max = move || max
+        )
+        .into_any(),
         Problem::Malformed { detail } => {
             t!(i18n, problems.malformed, detail = move || detail.clone()).into_any()
         }

@@ -1,6 +1,6 @@
 //! The language of the console: a switch in the header, remembered per user (and in a cookie for
 //! visitors), else the browser's `Accept-Language`, else English. Pages are rendered on the server
-//! in that language, so nothing flashes while hydrating.
+//! in that language.
 use leptos::prelude::*;
 
 use crate::error::AppError;
@@ -36,15 +36,8 @@ pub async fn set_language(locale: String) -> Result<String, AppError> {
 #[component]
 pub fn LanguageSwitch() -> impl IntoView {
     let i18n = use_i18n();
+    // The server stores the choice and sends the browser back to the page, now in that language.
     let action = ServerAction::<SetLanguage>::new();
-    // After the server stored the choice, switch the page without reloading it.
-    Effect::new(move || {
-        if let Some(Ok(chosen)) = action.value().get()
-            && let Some(locale) = parse_locale(&chosen)
-        {
-            i18n.set_locale(locale);
-        }
-    });
     let other = move || match i18n.get_locale() {
         Locale::en => Locale::ru,
         Locale::ru => Locale::en,

@@ -79,6 +79,16 @@ pub fn SettingsLayout() -> impl IntoView {
                                 <A href="/settings/licenses">{t!(i18n, nav.licenses)}</A>
                             </li>
                         </Show>
+                        <Show when=move || can(Permission::ManageTenants)>
+                            <li>
+                                <A href="/settings/tenants">{t!(i18n, nav.tenants)}</A>
+                            </li>
+                        </Show>
+                        <Show when=move || can(Permission::BindAgents)>
+                            <li>
+                                <A href="/settings/agents">{t!(i18n, nav.agents)}</A>
+                            </li>
+                        </Show>
                         <Show when=move || can(Permission::ManageUsers)>
                             <li>
                                 <A href="/settings/users">{t!(i18n, nav.users)}</A>

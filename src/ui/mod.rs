@@ -1,4 +1,5 @@
 //! Pieces of the console shared by every capability's pages.
+pub mod copy;
 pub mod dates;
 pub mod errors;
 #[cfg(test)]

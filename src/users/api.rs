@@ -37,6 +37,11 @@ pub async fn create_user(
     let row =
         super::store::create(&state.db, &state.passwords, &who, new, state.clock.now_ms()).await?;
     tracing::info!(by = %who.viewer().name, user = %row.name, "user created");
+    // A form post returns to the list, which says what was made.
+    leptos_axum::redirect(&format!(
+        "/settings/users?created={}",
+        crate::ui::layout::encode_component(&row.name)
+    ));
     Ok(row)
 }
 

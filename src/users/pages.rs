@@ -220,14 +220,8 @@ pub fn RoleName(role: Role) -> impl IntoView {
 fn CreateUserForm(tenants: Vec<Tenant>, actions: Actions) -> impl IntoView {
     let i18n = use_i18n();
     let error = move || actions.create.value().get().and_then(Result::err);
-    let created = move || {
-        actions
-            .create
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .map(|u| u.name)
-    };
+    let query = leptos_router::hooks::use_query_map();
+    let created = move || query.read().get("created");
     view! {
         <section class="card">
             <h2>{t!(i18n, users.create_title)}</h2>

@@ -37,17 +37,38 @@ fn allowed(endpoint: &str, caller: Caller) -> bool {
         | "users/set_role"
         | "users/set_disabled"
         | "users/reset_password" => caller == Administrator,
+        "tenants/list"
+        | "tenants/create"
+        | "tenants/rename"
+        | "tenants/delete"
+        | "tenants/rotate_key"
+        | "tenants/set_release"
+        | "tenants/assign" => caller == Administrator,
+        "agents/list" | "agents/get" | "agents/bind" | "agents/shut_down" => {
+            matches!(caller, LicenseManager | Administrator)
+        }
+        "agents/delete" => caller == Administrator,
         other => panic!("{other} has no entry in the authorization matrix"),
     }
 }
 
+/// What the calls act on; made afresh for each call where a call uses it up.
+struct Fixture {
+    target_user: String,
+    tenant: String,
+    upload: String,
+    /// A tenant with nothing in it, for deleting.
+    spare_tenant: String,
+    /// A registered agent, for deleting.
+    agent: String,
+    /// An unbound fixed agent license, for binding to `agent`.
+    fixed_license: String,
+    /// An unbound floating agent license, for putting in a pool.
+    pool_license: String,
+}
+
 /// Well-formed arguments for each server function, so only the caller decides the answer.
-fn arguments(
-    endpoint: &str,
-    target_user: &str,
-    tenant: &str,
-    upload: &str,
-) -> Vec<(String, String)> {
+fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     let pairs: Vec<(&str, String)> = match endpoint {
         "licenses/list" => vec![
             ("query[q]", String::new()),
@@ -59,7 +80,7 @@ fn arguments(
             ("company_id", "acme".into()),
             ("target_version", "8.1".into()),
         ],
-        "licenses/upload_outcome" | "licenses/confirm" => vec![("id", upload.into())],
+        "licenses/upload_outcome" | "licenses/confirm" => vec![("id", f.upload.clone())],
         "licenses/delete_all" => vec![("confirmation", "DELETE".into())],
         "login" => vec![
             ("user_name", "target".into()),
@@ -72,24 +93,43 @@ fn arguments(
             ),
             ("password", "a-long-password".into()),
             ("role", "user".into()),
-            ("tenant_id", tenant.into()),
+            ("tenant_id", f.tenant.clone()),
         ],
-        "users/set_role" => vec![("user_id", target_user.into()), ("role", "user".into())],
+        "users/set_role" => vec![("user_id", f.target_user.clone()), ("role", "user".into())],
         "users/set_disabled" => vec![
-            ("user_id", target_user.into()),
+            ("user_id", f.target_user.clone()),
             ("disabled", "false".into()),
         ],
         "language" => vec![("locale", "ru".into())],
         "users/reset_password" => vec![
-            ("user_id", target_user.into()),
+            ("user_id", f.target_user.clone()),
             ("password", password_of("target")),
+        ],
+        "tenants/create" => vec![("name", format!("t-{}", uuid::Uuid::new_v4().simple()))],
+        "tenants/rename" => vec![
+            ("tenant_id", f.spare_tenant.clone()),
+            ("name", format!("r-{}", uuid::Uuid::new_v4().simple())),
+        ],
+        "tenants/delete" | "tenants/rotate_key" => vec![("tenant_id", f.spare_tenant.clone())],
+        "tenants/set_release" => vec![("tenant_id", f.tenant.clone()), ("minutes", "15".into())],
+        "tenants/assign" => vec![
+            ("tenant_id", f.tenant.clone()),
+            ("license_id", f.pool_license.clone()),
+        ],
+        "agents/get" | "agents/shut_down" | "agents/delete" => {
+            vec![("agent_id", f.agent.clone())]
+        }
+        "agents/bind" => vec![
+            ("agent_id", f.agent.clone()),
+            ("license_id", f.fixed_license.clone()),
+            ("understood", "yes".into()),
         ],
         _ => vec![],
     };
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 15] = [
+const ENDPOINTS: [&str; 27] = [
     "whoami",
     "language",
     "login",
@@ -99,12 +139,25 @@ const ENDPOINTS: [&str; 15] = [
     "licenses/request",
     "licenses/upload_outcome",
     "licenses/confirm",
-    "licenses/delete_all",
     "users/list",
     "users/create",
     "users/set_role",
     "users/set_disabled",
     "users/reset_password",
+    "tenants/list",
+    "tenants/create",
+    "tenants/rename",
+    "tenants/delete",
+    "tenants/rotate_key",
+    "tenants/set_release",
+    "tenants/assign",
+    "agents/list",
+    "agents/get",
+    "agents/bind",
+    "agents/shut_down",
+    "agents/delete",
+    // Last: it deletes the licenses the calls above use.
+    "licenses/delete_all",
 ];
 
 #[test]
@@ -130,9 +183,27 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
     let admin = app.admin().await;
     let tenant = app.default_tenant(&admin).await;
     let target = app.create_user(&admin, "target", "user").await;
-    let package = vendor.package(&[vendor.certificate(&app.state.installation_id, "agent")]);
+    let inst = app.state.installation_id.to_string();
+    let package = vendor.package(&[vendor.certificate(&inst, "agent")]);
     app.create_user(&admin, "plain", "user").await;
     app.create_user(&admin, "manager", "license_manager").await;
+    // Licenses for the agent calls: one floating for pools, and a fixed one per bind.
+    let pool = vendor.certificate(&inst, "agent");
+    let mut fixed: Vec<serde_json::Value> = (0..8)
+        .map(|_| {
+            let mut c = vendor.certificate(&inst, "agent");
+            c["binding"] = "fixed".into();
+            c
+        })
+        .collect();
+    let mut all = fixed.clone();
+    all.push(pool.clone());
+    let (staged, _) = app.upload_outcome(&admin, &vendor.package(&all)).await;
+    let r = app
+        .call(&admin, "licenses/confirm", &[("id", &staged)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let key = crate::agents::enrollment_key(&app).await;
 
     for endpoint in ENDPOINTS {
         for caller in CALLERS {
@@ -145,7 +216,29 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
             };
             // Each call gets an upload of its own to look at or confirm.
             let (upload, _) = app.upload_outcome(&admin, &package).await;
-            let args = arguments(endpoint, &target, &tenant, &upload);
+            let spare = app
+                .call(
+                    &admin,
+                    "tenants/create",
+                    &[("name", &format!("s-{}", uuid::Uuid::new_v4().simple()))],
+                )
+                .await;
+            let machine = format!("m-{}", uuid::Uuid::new_v4().simple());
+            let (agent, _) = crate::agents::register(&app, &key, &machine).await;
+            let fixed_license = match (endpoint, allowed(endpoint, caller)) {
+                ("agents/bind", true) => fixed.pop().expect("enough fixed licenses"),
+                _ => fixed[0].clone(),
+            };
+            let fixture = Fixture {
+                target_user: target.clone(),
+                tenant: tenant.clone(),
+                upload,
+                spare_tenant: spare.body["id"].as_str().unwrap_or_default().to_string(),
+                agent,
+                fixed_license: fixed_license["id"].as_str().unwrap_or_default().to_string(),
+                pool_license: pool["id"].as_str().unwrap_or_default().to_string(),
+            };
+            let args = arguments(endpoint, &fixture);
             let form: Vec<(&str, &str)> =
                 args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let r = app.call(&client, endpoint, &form).await;
@@ -182,7 +275,12 @@ async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Bac
     let user = app.sign_in("plain", &password_of("plain")).await;
     let manager = app.sign_in("manager", &password_of("manager")).await;
 
-    for path in ["/settings/licenses", "/settings/users"] {
+    for path in [
+        "/settings/licenses",
+        "/settings/users",
+        "/settings/tenants",
+        "/settings/agents",
+    ] {
         let r = app.get(&app.client(), path).await;
         assert_eq!(r.status(), StatusCode::FOUND, "{path}");
         let to = r.headers()["location"].to_str().unwrap().to_string();
@@ -206,6 +304,14 @@ async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Bac
     assert_eq!(
         app.get(&manager, "/settings/users").await.status(),
         StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get(&manager, "/settings/tenants").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get(&manager, "/settings/agents").await.status(),
+        StatusCode::OK
     );
 
     let page = app

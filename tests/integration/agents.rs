@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::on_both_databases;
 use crate::support::{Backend, Reply, TestApp, Vendor};
 
-async fn enrollment_key(app: &TestApp) -> String {
+pub(crate) async fn enrollment_key(app: &TestApp) -> String {
     use sea_orm::EntityTrait;
     tessera::tenants::entity::Entity::find()
         .all(&app.state.db)
@@ -17,7 +17,12 @@ async fn enrollment_key(app: &TestApp) -> String {
         .expect("the default tenant has an enrollment key")
 }
 
-async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+pub(crate) async fn post(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
     let mut req = Client::new().post(format!("{}/api/v1/agents/{path}", app.base));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -28,7 +33,7 @@ async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Option<Value
     Reply::read(req.send().await.unwrap()).await
 }
 
-async fn register(app: &TestApp, key: &str, machine: &str) -> (String, String) {
+pub(crate) async fn register(app: &TestApp, key: &str, machine: &str) -> (String, String) {
     let r = post(
         app,
         "register",
@@ -44,7 +49,7 @@ async fn register(app: &TestApp, key: &str, machine: &str) -> (String, String) {
 }
 
 /// Installs `n` floating agent licenses.
-async fn install_floating(app: &TestApp, vendor: &Vendor, n: usize) {
+pub(crate) async fn install_floating(app: &TestApp, vendor: &Vendor, n: usize) {
     let admin = app.admin().await;
     let inst = app.state.installation_id.to_string();
     let certs: Vec<Value> = (0..n).map(|_| vendor.certificate(&inst, "agent")).collect();
@@ -222,6 +227,112 @@ async fn a_hundred_agents_race_for_ten_floating_licenses(backend: Backend) {
         let distinct: std::collections::HashSet<_> = licensed.iter().collect();
         assert_eq!(distinct.len(), 10, "no license held by two agents");
     }
+    app.stop().await;
+}
+
+/// A `tessera` server process, killed when dropped.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Process {
+    async fn start(database_url: &str) -> Process {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("serve")
+            .env("TESSERA_DATABASE_URL", database_url)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("TESSERA_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start tessera");
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..300 {
+            if let Ok(r) = Client::new().get(format!("{base}/healthz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return Process { child, base };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("tessera at {base} did not start");
+    }
+
+    async fn checkout(&self, token: &str) -> Reply {
+        let r = Client::new()
+            .post(format!("{}/api/v1/agents/checkout", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("checkout");
+        Reply::read(r).await
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two more Tessera processes on the test's PostgreSQL database; 100 agents, half through each,
+/// race for 10 floating licenses, twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgresql_grant_no_more_than_bought() {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(Backend::Postgres, &vendor, &[]).await;
+    install_floating(&app, &vendor, 10).await;
+    let key = enrollment_key(&app).await;
+    let mut tokens = Vec::new();
+    for i in 0..100 {
+        tokens.push(register(&app, &key, &format!("machine-{i}")).await.1);
+    }
+    let processes = [
+        Process::start(&app.database_url).await,
+        Process::start(&app.database_url).await,
+    ];
+    for round in 0..2 {
+        let results = futures::future::join_all(
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| processes[i % 2].checkout(t)),
+        )
+        .await;
+        let licensed: std::collections::HashSet<&str> = results
+            .iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .map(|r| r.body["license_id"].as_str().unwrap())
+            .collect();
+        let ok = results
+            .iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .count();
+        let refused = results
+            .iter()
+            .filter(|r| r.status == StatusCode::PAYMENT_REQUIRED)
+            .count();
+        assert_eq!((ok, refused, licensed.len()), (10, 90, 10), "round {round}");
+    }
+    // And the database agrees: ten licenses held, each by one agent.
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let held = tessera::licenses::entity::certificate::Entity::find()
+        .filter(tessera::licenses::entity::certificate::Column::BoundAgentId.is_not_null())
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    let holders = tessera::agents::entity::Entity::find()
+        .filter(tessera::agents::entity::Column::LicenseId.is_not_null())
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!((held, holders), (10, 10));
+    drop(processes);
     app.stop().await;
 }
 

@@ -6,4 +6,5 @@ mod language;
 mod licenses;
 mod startup;
 mod support;
+mod tenants;
 mod users;

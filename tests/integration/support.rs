@@ -18,6 +18,8 @@ pub enum Backend {
 pub struct TestApp {
     pub base: String,
     pub state: AppState,
+    /// The database it runs on, for other processes to share.
+    pub database_url: String,
     cleanup: Cleanup,
     server: tokio::task::JoinHandle<()>,
 }
@@ -62,7 +64,7 @@ impl TestApp {
             }
         };
         let mut map: HashMap<String, String> = HashMap::from([
-            ("TESSERA_DATABASE_URL".into(), url),
+            ("TESSERA_DATABASE_URL".into(), url.clone()),
             ("TESSERA_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
         ]);
         for (k, v) in vars {
@@ -83,6 +85,7 @@ impl TestApp {
         TestApp {
             base,
             state,
+            database_url: url,
             cleanup,
             server,
         }

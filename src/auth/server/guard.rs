@@ -41,6 +41,7 @@ capabilities!(
     BindAgents,
     ManageUsers,
     ManageTenants,
+    DeleteAgents,
 );
 
 /// Proof that the caller holds `C`'s permission.

@@ -1,0 +1,81 @@
+//! Server functions of Settings > Agents. Each checks its caller first.
+use leptos::prelude::*;
+
+use super::model::{AgentDetail, AgentsListing};
+use crate::error::AppError;
+
+#[server(endpoint = "agents/list")]
+pub async fn list_agents() -> Result<AgentsListing, AppError> {
+    use crate::auth::server::{cap::BindAgents, require};
+    let who = require::<BindAgents>()?;
+    let state = crate::server::state::app_state()?;
+    super::manage::listing(&state.db, &who, state.clock.now_ms()).await
+}
+
+#[server(endpoint = "agents/get")]
+pub async fn get_agent(agent_id: String) -> Result<AgentDetail, AppError> {
+    use crate::auth::server::{cap::BindAgents, require};
+    let who = require::<BindAgents>()?;
+    let state = crate::server::state::app_state()?;
+    super::manage::detail(&state.db, &who, &agent_id, state.clock.now_ms()).await
+}
+
+/// Binds a fixed license to an agent for good: `understood` must be set (the form's "cannot be
+/// undone" box).
+#[server(endpoint = "agents/bind")]
+pub async fn bind_agent_license(
+    agent_id: String,
+    license_id: String,
+    understood: Option<String>,
+) -> Result<(), AppError> {
+    use crate::auth::server::{cap::BindAgents, require};
+    use crate::error::{Field, Problem};
+    let who = require::<BindAgents>()?;
+    if license_id.trim().is_empty() {
+        return Err(AppError::invalid(Field::License, Problem::Required));
+    }
+    if understood
+        .as_deref()
+        .is_none_or(|u| u.is_empty() || u == "false")
+    {
+        return Err(AppError::invalid(Field::Confirmation, Problem::Required));
+    }
+    let state = crate::server::state::app_state()?;
+    super::manage::bind(
+        &state.db,
+        &who,
+        &agent_id,
+        license_id.trim(),
+        state.clock.now_ms(),
+    )
+    .await?;
+    state.grants.forget_all();
+    tracing::info!(by = %who.viewer().name, agent = %agent_id, license = %license_id, "fixed license bound");
+    leptos_axum::redirect(&format!("/settings/agents/{agent_id}?done=bound"));
+    Ok(())
+}
+
+/// Shuts an agent down; its floating license returns to the pool.
+#[server(endpoint = "agents/shut_down")]
+pub async fn shut_down_agent(agent_id: String) -> Result<(), AppError> {
+    use crate::auth::server::{cap::BindAgents, require};
+    let who = require::<BindAgents>()?;
+    let state = crate::server::state::app_state()?;
+    super::manage::shut_down(&state.db, &who, &agent_id).await?;
+    state.grants.forget_all();
+    tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent shut down");
+    Ok(())
+}
+
+/// Deletes an agent; the licenses bound to it end.
+#[server(endpoint = "agents/delete")]
+pub async fn delete_agent(agent_id: String) -> Result<(), AppError> {
+    use crate::auth::server::{cap::DeleteAgents, require};
+    let who = require::<DeleteAgents>()?;
+    let state = crate::server::state::app_state()?;
+    super::manage::delete(&state.db, &who, &agent_id).await?;
+    state.grants.forget_all();
+    tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent deleted");
+    leptos_axum::redirect("/settings/agents?done=deleted");
+    Ok(())
+}

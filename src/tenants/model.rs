@@ -1,0 +1,120 @@
+//! What Settings > Tenants shows, shared by the server and the client.
+use serde::{Deserialize, Serialize};
+
+use crate::licenses::domain::Expiry;
+use crate::licenses::format::{Binding, LicenseType};
+
+pub const TENANT_NAME_MAX: usize = 64;
+/// The longest heartbeat silence a tenant may allow before its floating licenses are released.
+pub const RELEASE_AFTER_MAX_MINUTES: u32 = 7 * 24 * 60;
+
+/// One tenant at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+    /// Until when its platform is licensed; `None` when it never was.
+    pub platform: Option<Expiry>,
+    pub unlimited_agents: Option<Expiry>,
+    pub enrollment_key: String,
+    /// Minutes without a heartbeat after which a floating license is released; `None`: never.
+    pub release_after_minutes: Option<u32>,
+    pub agents: u32,
+    /// Agents that hold a license of their own.
+    pub agents_with_license: u32,
+    pub users: u32,
+    /// Agent licenses in this tenant's own pool, not yet bound.
+    pub pool_free: u32,
+}
+
+/// A license that can be assigned to a tenant: an unused platform license, or an agent license
+/// not yet bound to an agent (to put it in a tenant's pool, or back in the shared one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignableLicense {
+    pub id: String,
+    pub product_name: String,
+    pub license_type: LicenseType,
+    pub binding: Option<Binding>,
+    /// `None`: permanent.
+    pub validity_days: Option<u32>,
+    pub assigned_tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantsListing {
+    pub tenants: Vec<TenantRow>,
+    pub assignable: Vec<AssignableLicense>,
+}
+
+/// A tenant name, trimmed: 1 to 64 characters, no control characters.
+pub fn validate_tenant_name(raw: &str) -> Result<String, crate::error::AppError> {
+    use crate::error::{AppError, Field, Problem};
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid(Field::TenantName, Problem::Required));
+    }
+    if name.chars().count() > TENANT_NAME_MAX {
+        return Err(AppError::invalid(
+            Field::TenantName,
+            Problem::TooLong {
+                max: TENANT_NAME_MAX as u32,
+            },
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AppError::invalid(Field::TenantName, Problem::BadCharacters));
+    }
+    Ok(name.to_string())
+}
+
+/// The release setting as typed in the form: empty (or 0) is off, else 1 to a week in minutes.
+pub fn parse_release_after(raw: &str) -> Result<Option<u32>, crate::error::AppError> {
+    use crate::error::{AppError, Field, Problem};
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let out_of_range = || {
+        AppError::invalid(
+            Field::ReleaseAfter,
+            Problem::OutOfRange {
+                min: 0,
+                max: RELEASE_AFTER_MAX_MINUTES,
+            },
+        )
+    };
+    match raw.parse::<u32>() {
+        Ok(0) => Ok(None),
+        Ok(m) if m <= RELEASE_AFTER_MAX_MINUTES => Ok(Some(m)),
+        _ => Err(out_of_range()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_names_are_trimmed_and_bounded() {
+        assert_eq!(validate_tenant_name("  Acme  ").unwrap(), "Acme");
+        assert!(validate_tenant_name("   ").is_err());
+        assert!(validate_tenant_name(&"x".repeat(65)).is_err());
+        assert!(validate_tenant_name("a\u{7}b").is_err());
+        assert_eq!(
+            validate_tenant_name("Отдел продаж").unwrap(),
+            "Отдел продаж"
+        );
+    }
+
+    #[test]
+    fn release_after_is_off_or_within_a_week() {
+        assert_eq!(parse_release_after("").unwrap(), None);
+        assert_eq!(parse_release_after("0").unwrap(), None);
+        assert_eq!(parse_release_after(" 15 ").unwrap(), Some(15));
+        assert_eq!(parse_release_after("10080").unwrap(), Some(10080));
+        assert!(parse_release_after("10081").is_err());
+        assert!(parse_release_after("-1").is_err());
+        assert!(parse_release_after("ten").is_err());
+    }
+}

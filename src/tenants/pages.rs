@@ -1,0 +1,337 @@
+//! Settings > Tenants: each tenant's platform license, agents and enrollment key at a glance;
+//! create, rename and delete tenants; assign licenses to them. Every form is a plain form.
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::api::{
+    AssignLicense, CreateTenant, DeleteTenant, RenameTenant, RotateEnrollmentKey, SetReleaseAfter,
+    list_tenants,
+};
+use super::model::{AssignableLicense, TenantRow};
+use crate::error::AppError;
+use crate::i18n::*;
+use crate::licenses::format::{Binding, LicenseType};
+use crate::licenses::pages::{ExpiryText, LicenseTypeName};
+use crate::ui::copy::CopyField;
+use crate::ui::errors::ErrorMessage;
+
+#[derive(Clone, Copy)]
+struct Actions {
+    create: ServerAction<CreateTenant>,
+    rename: ServerAction<RenameTenant>,
+    delete: ServerAction<DeleteTenant>,
+    rotate: ServerAction<RotateEnrollmentKey>,
+    release: ServerAction<SetReleaseAfter>,
+    assign: ServerAction<AssignLicense>,
+}
+
+impl Actions {
+    fn latest_error(self) -> Option<AppError> {
+        [
+            self.create.value().get().and_then(Result::err),
+            self.rename.value().get().and_then(Result::err),
+            self.delete.value().get().and_then(Result::err),
+            self.rotate.value().get().and_then(Result::err),
+            self.release.value().get().and_then(Result::err),
+            self.assign.value().get().and_then(Result::err),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    }
+
+    fn version(self) -> usize {
+        self.create.version().get()
+            + self.rename.version().get()
+            + self.delete.version().get()
+            + self.rotate.version().get()
+            + self.release.version().get()
+            + self.assign.version().get()
+    }
+}
+
+#[component]
+pub fn TenantsPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let actions = Actions {
+        create: ServerAction::new(),
+        rename: ServerAction::new(),
+        delete: ServerAction::new(),
+        rotate: ServerAction::new(),
+        release: ServerAction::new(),
+        assign: ServerAction::new(),
+    };
+    let listing = Resource::new(move || actions.version(), |_| list_tenants());
+    let query = use_query_map();
+    let done = move || query.read().get("done");
+    view! {
+        <div class="page wide">
+            <nav class="breadcrumbs" aria-label="breadcrumbs">
+                <span>{t!(i18n, nav.settings)}</span>
+                " > "
+                <span>{t!(i18n, nav.tenants)}</span>
+            </nav>
+            <h1>{t!(i18n, tenants.title)}</h1>
+            {move || done().map(|what| view! { <DoneNotice what /> })}
+            {move || actions.latest_error().map(|err| view! { <ErrorMessage err /> })}
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match listing.await {
+                        Err(err) => view! { <ErrorMessage err /> }.into_any(),
+                        Ok(l) => {
+                            let tenants = l.tenants.clone();
+                            view! {
+                                <div class="tenant-grid">
+                                    {l
+                                        .tenants
+                                        .into_iter()
+                                        .map(|t| view! { <TenantCard tenant=t actions /> })
+                                        .collect_view()}
+                                </div>
+                                <AssignForm licenses=l.assignable tenants actions />
+                                <CreateForm actions />
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+#[component]
+fn DoneNotice(what: String) -> impl IntoView {
+    let i18n = use_i18n();
+    let text = match what.as_str() {
+        "created" => t!(i18n, tenants.done_created).into_any(),
+        "renamed" => t!(i18n, tenants.done_renamed).into_any(),
+        "deleted" => t!(i18n, tenants.done_deleted).into_any(),
+        "rotated" => t!(i18n, tenants.done_rotated).into_any(),
+        "saved" => t!(i18n, tenants.done_saved).into_any(),
+        "assigned" => t!(i18n, tenants.done_assigned).into_any(),
+        _ => return ().into_any(),
+    };
+    view! {
+        <p class="notice" role="status">
+            {text}
+        </p>
+    }
+    .into_any()
+}
+
+#[component]
+fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
+    let i18n = use_i18n();
+    let TenantRow {
+        id,
+        name,
+        is_default,
+        platform,
+        unlimited_agents,
+        enrollment_key,
+        release_after_minutes,
+        agents,
+        agents_with_license,
+        users,
+        pool_free,
+    } = tenant;
+    let key_id = format!("key-{id}");
+    let release_id = format!("release-{id}");
+    let rename_id = format!("rename-{id}");
+    let (id1, id2, id3, id4) = (id.clone(), id.clone(), id.clone(), id.clone());
+    let unlimited_valid = unlimited_agents.is_some();
+    let can_delete = !is_default && agents == 0 && users == 0;
+    let (data_name, heading) = (name.clone(), name.clone());
+    view! {
+        <section class="card tenant-card" data-tenant=data_name>
+            <header class="tenant-head">
+                <h2>{heading}</h2>
+                {is_default.then(|| view! { <span class="tag">{t!(i18n, tenants.default)}</span> })}
+            </header>
+            <dl class="facts compact">
+                <dt>{t!(i18n, tenants.platform)}</dt>
+                <dd data-testid="platform-until">
+                    {match platform {
+                        None => view! { <span class="tag tag-off">{t!(i18n, tenants.no_platform)}</span> }.into_any(),
+                        Some(_) => view! { <ExpiryText expiry=platform /> }.into_any(),
+                    }}
+                    {unlimited_valid
+                        .then(|| {
+                            view! {
+                                " "
+                                <span class="tag tag-on">{t!(i18n, tenants.unlimited_agents)}</span>
+                            }
+                        })}
+                </dd>
+                <dt>{t!(i18n, tenants.agents)}</dt>
+                <dd>
+                    {t!(i18n, tenants.agents_count, count = move || agents as i32)}
+                    <span class="muted">
+                        " · "
+                        {t!(i18n, tenants.agents_licensed, count = move || agents_with_license as i32)}
+                        " · "
+                        {t!(i18n, tenants.pool_free, count = move || pool_free as i32)}
+                    </span>
+                </dd>
+                <dt>{t!(i18n, tenants.users)}</dt>
+                <dd>{users}</dd>
+                <dt>
+                    <label for=key_id.clone()>{t!(i18n, tenants.enrollment_key)}</label>
+                </dt>
+                <dd class="key-row">
+                    <CopyField
+                        value=enrollment_key
+                        id=key_id
+                        label=t_string!(i18n, tenants.copy).to_string()
+                        copied=t_string!(i18n, tenants.copied).to_string()
+                    />
+                    <ActionForm action=actions.rotate attr:class="inline">
+                        <input type="hidden" name="tenant_id" value=id1 />
+                        <button type="submit" class="button-quiet">{t!(i18n, tenants.rotate)}</button>
+                    </ActionForm>
+                </dd>
+                <dt>
+                    <label for=release_id.clone()>{t!(i18n, tenants.release_after)}</label>
+                </dt>
+                <dd>
+                    <ActionForm action=actions.release attr:class="inline">
+                        <input type="hidden" name="tenant_id" value=id2 />
+                        <input
+                            id=release_id
+                            name="minutes"
+                            type="number"
+                            min="0"
+                            max="10080"
+                            class="short"
+                            placeholder=move || t_string!(i18n, tenants.release_never).to_string()
+                            value=release_after_minutes.map(|m| m.to_string()).unwrap_or_default()
+                        />
+                        <span class="muted">{t!(i18n, tenants.minutes)}</span>
+                        <button type="submit" class="button-quiet">{t!(i18n, tenants.save)}</button>
+                    </ActionForm>
+                </dd>
+            </dl>
+            <div class="tenant-actions">
+                <ActionForm action=actions.rename attr:class="inline">
+                    <input type="hidden" name="tenant_id" value=id3 />
+                    <label class="visually-hidden" for=rename_id.clone()>
+                        {t!(i18n, tenants.new_name)}
+                    </label>
+                    <input id=rename_id name="name" type="text" value=name required maxlength="64" />
+                    <button type="submit" class="button-quiet">{t!(i18n, tenants.rename)}</button>
+                </ActionForm>
+                {can_delete
+                    .then(|| {
+                        view! {
+                            <ActionForm action=actions.delete attr:class="inline">
+                                <input type="hidden" name="tenant_id" value=id4 />
+                                <button type="submit" class="button-danger">{t!(i18n, tenants.delete)}</button>
+                            </ActionForm>
+                        }
+                    })}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn AssignableName(license: AssignableLicense) -> impl IntoView {
+    let i18n = use_i18n();
+    let days = license.validity_days;
+    view! {
+        {license.product_name}
+        " · "
+        <LicenseTypeName license_type=license.license_type />
+        {match license.binding {
+            Some(Binding::Fixed) => view! { " · " {t!(i18n, bindings.fixed)} }.into_any(),
+            Some(Binding::Floating) => view! { " · " {t!(i18n, bindings.floating)} }.into_any(),
+            None => ().into_any(),
+        }}
+        " · "
+        {match days {
+            Some(d) => t!(i18n, tenants.days, count = move || d as i32).into_any(),
+            None => t!(i18n, licenses.permanent).into_any(),
+        }}
+        {license.assigned_tenant.map(|t| view! { " · " {t} })}
+    }
+}
+
+#[component]
+fn AssignForm(
+    licenses: Vec<AssignableLicense>,
+    tenants: Vec<TenantRow>,
+    actions: Actions,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    if licenses.is_empty() {
+        return view! {
+            <section class="card wide-card">
+                <h2>{t!(i18n, tenants.assign_title)}</h2>
+                <p class="muted">{t!(i18n, tenants.nothing_to_assign)}</p>
+            </section>
+        }
+        .into_any();
+    }
+    let (platform, agent): (Vec<_>, Vec<_>) = licenses
+        .into_iter()
+        .partition(|l| l.license_type != LicenseType::Agent);
+    view! {
+        <section class="card wide-card">
+            <h2>{t!(i18n, tenants.assign_title)}</h2>
+            <p class="muted">{t!(i18n, tenants.assign_help)}</p>
+            <ActionForm action=actions.assign attr:class="form-grid">
+                <label for="assign-license">{t!(i18n, fields.license)}</label>
+                <select id="assign-license" name="license_id" required>
+                    <optgroup label=move || t_string!(i18n, tenants.platform_licenses).to_string()>
+                        {platform
+                            .into_iter()
+                            .map(|l| {
+                                let id = l.id.clone();
+                                view! { <option value=id><AssignableName license=l /></option> }
+                            })
+                            .collect_view()}
+                    </optgroup>
+                    <optgroup label=move || t_string!(i18n, tenants.agent_licenses).to_string()>
+                        {agent
+                            .into_iter()
+                            .map(|l| {
+                                let id = l.id.clone();
+                                view! { <option value=id><AssignableName license=l /></option> }
+                            })
+                            .collect_view()}
+                    </optgroup>
+                </select>
+                <label for="assign-tenant">{t!(i18n, fields.tenant)}</label>
+                <select id="assign-tenant" name="tenant_id">
+                    {tenants
+                        .into_iter()
+                        .map(|t| view! { <option value=t.id selected=t.is_default>{t.name}</option> })
+                        .collect_view()}
+                    <option value="">{t!(i18n, tenants.shared_pool)}</option>
+                </select>
+                <div class="form-actions">
+                    <button type="submit" class="button-primary">{t!(i18n, tenants.assign)}</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn CreateForm(actions: Actions) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, tenants.create_title)}</h2>
+            <ActionForm action=actions.create attr:class="form-grid">
+                <label for="new-tenant-name">{t!(i18n, fields.tenant_name)}</label>
+                <input id="new-tenant-name" name="name" type="text" maxlength="64" required />
+                <div class="form-actions">
+                    <button type="submit" class="button-primary">{t!(i18n, tenants.create)}</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}

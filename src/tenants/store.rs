@@ -1,0 +1,387 @@
+//! Persistence of tenants: the listing with each tenant's licenses at a glance, create, rename,
+//! delete, the enrollment key, and assigning licenses to a tenant.
+use std::collections::HashMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::model::{AssignableLicense, TenantRow, TenantsListing, validate_tenant_name};
+use super::{Tenant, entity};
+use crate::agents::entity as agent;
+use crate::agents::store::new_enrollment_key;
+use crate::auth::server::{Granted, cap};
+use crate::error::{AppError, ConflictKind, Field, Problem};
+use crate::licenses::domain::{Status, status};
+use crate::licenses::entity::certificate;
+use crate::licenses::format::{Binding, LicenseType};
+use crate::licenses::store::{begin_license_write, tenant_state, write_tenant_expiry};
+use crate::users::entity as user;
+
+/// All tenants, the default first, then by name.
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Tenant>, AppError> {
+    let rows = entity::Entity::find()
+        .order_by_desc(entity::Column::IsDefault)
+        .order_by_asc(entity::Column::Name)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(Tenant::from).collect())
+}
+
+async fn find(db: &impl ConnectionTrait, id: &str) -> Result<entity::Model, AppError> {
+    entity::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or(AppError::invalid(Field::Tenant, Problem::Unknown))
+}
+
+/// Counts per tenant of a column grouped by tenant id.
+async fn count_by_tenant<E, C>(
+    db: &impl ConnectionTrait,
+    tenant_column: C,
+    filter: sea_orm::Condition,
+) -> Result<HashMap<String, u32>, AppError>
+where
+    E: EntityTrait,
+    C: ColumnTrait,
+{
+    let rows: Vec<(Option<String>, i64)> = E::find()
+        .select_only()
+        .column(tenant_column)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(filter)
+        .group_by(tenant_column)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(t, n)| Some((t?, u32::try_from(n).unwrap_or(u32::MAX))))
+        .collect())
+}
+
+/// Settings > Tenants: every tenant with its licenses at a glance, and the licenses that can be
+/// assigned to one.
+pub async fn listing(
+    db: &impl ConnectionTrait,
+    _who: &Granted<cap::ManageTenants>,
+    now: i64,
+) -> Result<TenantsListing, AppError> {
+    use sea_orm::Condition;
+    let agents =
+        count_by_tenant::<agent::Entity, _>(db, agent::Column::TenantId, Condition::all()).await?;
+    let licensed = count_by_tenant::<agent::Entity, _>(
+        db,
+        agent::Column::TenantId,
+        Condition::all().add(agent::Column::LicenseId.is_not_null()),
+    )
+    .await?;
+    let users =
+        count_by_tenant::<user::Entity, _>(db, user::Column::TenantId, Condition::all()).await?;
+    let pool = count_by_tenant::<certificate::Entity, _>(
+        db,
+        certificate::Column::AssignedTenantId,
+        Condition::all()
+            .add(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
+            .add(certificate::Column::BoundAgentId.is_null())
+            .add(certificate::Column::RevokedBy.is_null())
+            .add(certificate::Column::EndedReason.is_null()),
+    )
+    .await?;
+    let rows = entity::Entity::find()
+        .order_by_desc(entity::Column::IsDefault)
+        .order_by_asc(entity::Column::Name)
+        .all(db)
+        .await?;
+    let names: HashMap<String, String> = rows
+        .iter()
+        .map(|t| (t.id.clone(), t.name.clone()))
+        .collect();
+    let tenants = rows
+        .into_iter()
+        .map(|t| {
+            let n = |m: &HashMap<String, u32>| m.get(&t.id).copied().unwrap_or(0);
+            let state = tenant_state(t.clone());
+            TenantRow {
+                agents: n(&agents),
+                agents_with_license: n(&licensed),
+                users: n(&users),
+                pool_free: n(&pool),
+                platform: state.platform,
+                unlimited_agents: state.unlimited_agents,
+                enrollment_key: t.enrollment_key.unwrap_or_default(),
+                release_after_minutes: t.release_after_minutes.and_then(|m| u32::try_from(m).ok()),
+                id: t.id,
+                name: t.name,
+                is_default: t.is_default,
+            }
+        })
+        .collect();
+    let candidates = certificate::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(
+                    sea_orm::Condition::all()
+                        .add(certificate::Column::LicenseType.is_in([
+                            LicenseType::Platform.as_str(),
+                            LicenseType::PlatformUnlimitedAgents.as_str(),
+                        ]))
+                        .add(certificate::Column::ActivatedAt.is_null()),
+                )
+                .add(
+                    sea_orm::Condition::all()
+                        .add(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
+                        .add(certificate::Column::BoundAgentId.is_null()),
+                ),
+        )
+        .filter(certificate::Column::RevokedBy.is_null())
+        .filter(certificate::Column::EndedReason.is_null())
+        .order_by_asc(certificate::Column::LicenseType)
+        .order_by_asc(certificate::Column::ProductName)
+        .order_by_asc(certificate::Column::Id)
+        .limit(500)
+        .all(db)
+        .await?;
+    let assignable = candidates
+        .into_iter()
+        .filter(|c| status(&c.state(), now) != Status::Expired)
+        .filter_map(|c| {
+            Some(AssignableLicense {
+                license_type: LicenseType::parse(&c.license_type)?,
+                binding: c.binding.as_deref().and_then(Binding::parse),
+                validity_days: c.validity_days.and_then(|d| u32::try_from(d).ok()),
+                assigned_tenant: c
+                    .assigned_tenant_id
+                    .as_ref()
+                    .and_then(|id| names.get(id).cloned()),
+                id: c.id,
+                product_name: c.product_name,
+            })
+        })
+        .collect();
+    Ok(TenantsListing {
+        tenants,
+        assignable,
+    })
+}
+
+async fn name_taken(
+    db: &impl ConnectionTrait,
+    name: &str,
+    except: Option<&str>,
+) -> Result<bool, AppError> {
+    let folded = name.to_lowercase();
+    Ok(entity::Entity::find()
+        .all(db)
+        .await?
+        .iter()
+        .any(|t| t.name.to_lowercase() == folded && Some(t.id.as_str()) != except))
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    _who: &Granted<cap::ManageTenants>,
+    name: &str,
+    now: i64,
+) -> Result<Tenant, AppError> {
+    let name = validate_tenant_name(name)?;
+    let txn = begin_license_write(db).await?;
+    if name_taken(&txn, &name, None).await? {
+        return Err(AppError::invalid(Field::TenantName, Problem::Taken));
+    }
+    let model = entity::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        name: Set(name),
+        is_default: Set(false),
+        created_at: Set(now),
+        platform_until: Set(None),
+        platform_permanent: Set(false),
+        unlimited_agents_until: Set(None),
+        unlimited_agents_permanent: Set(false),
+        enrollment_key: Set(Some(new_enrollment_key()?)),
+        release_after_minutes: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(model.into())
+}
+
+pub async fn rename(
+    db: &DatabaseConnection,
+    _who: &Granted<cap::ManageTenants>,
+    id: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    let name = validate_tenant_name(name)?;
+    let txn = begin_license_write(db).await?;
+    find(&txn, id).await?;
+    if name_taken(&txn, &name, Some(id)).await? {
+        return Err(AppError::invalid(Field::TenantName, Problem::Taken));
+    }
+    entity::Entity::update_many()
+        .col_expr(entity::Column::Name, Expr::value(name))
+        .filter(entity::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Deletes a tenant that is not the default and has no agents or users. Its agent licenses go
+/// back to the shared pool; platform licenses activated on it stay, as history.
+pub async fn delete(
+    db: &DatabaseConnection,
+    _who: &Granted<cap::ManageTenants>,
+    id: &str,
+) -> Result<(), AppError> {
+    let txn = begin_license_write(db).await?;
+    let t = find(&txn, id).await?;
+    if t.is_default {
+        return Err(AppError::conflict(ConflictKind::DefaultTenant));
+    }
+    let agents = agent::Entity::find()
+        .filter(agent::Column::TenantId.eq(id))
+        .count(&txn)
+        .await?;
+    let users = user::Entity::find()
+        .filter(user::Column::TenantId.eq(id))
+        .count(&txn)
+        .await?;
+    if agents + users > 0 {
+        return Err(AppError::conflict(ConflictKind::TenantInUse));
+    }
+    certificate::Entity::update_many()
+        .col_expr(
+            certificate::Column::AssignedTenantId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(certificate::Column::AssignedTenantId.eq(id))
+        .filter(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
+        .filter(certificate::Column::BoundAgentId.is_null())
+        .exec(&txn)
+        .await?;
+    entity::Entity::delete_by_id(id.to_string())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// A new enrollment key for the tenant; the old one stops working at once (agents registered
+/// with it keep their tokens).
+pub async fn rotate_key(
+    db: &DatabaseConnection,
+    _who: &Granted<cap::ManageTenants>,
+    id: &str,
+) -> Result<String, AppError> {
+    find(db, id).await?;
+    let key = new_enrollment_key()?;
+    entity::Entity::update_many()
+        .col_expr(entity::Column::EnrollmentKey, Expr::value(key.clone()))
+        .filter(entity::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(key)
+}
+
+pub async fn set_release_after(
+    db: &DatabaseConnection,
+    _who: &Granted<cap::ManageTenants>,
+    id: &str,
+    minutes: Option<u32>,
+) -> Result<(), AppError> {
+    find(db, id).await?;
+    entity::Entity::update_many()
+        .col_expr(
+            entity::Column::ReleaseAfterMinutes,
+            Expr::value(minutes.map(|m| m as i32)),
+        )
+        .filter(entity::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// What [`assign`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assigned {
+    /// A platform license activated on the tenant.
+    Platform,
+    /// An agent license put in a tenant's pool (or the shared one).
+    AgentPool,
+}
+
+/// Assigns a license to a tenant: an unused platform license activates on it, extending its
+/// platform as validity stacks; an unbound agent license joins its pool (`tenant_id` `None`: the
+/// shared pool, which serves every tenant).
+pub async fn assign(
+    db: &DatabaseConnection,
+    _who: &Granted<cap::ManageTenants>,
+    tenant_id: Option<&str>,
+    license_id: &str,
+    now: i64,
+) -> Result<Assigned, AppError> {
+    let txn = begin_license_write(db).await?;
+    let c = certificate::Entity::find_by_id(license_id.to_string())
+        .one(&txn)
+        .await?
+        .ok_or(AppError::invalid(Field::License, Problem::Unknown))?;
+    let tenant = match tenant_id {
+        Some(id) => Some(find(&txn, id).await?),
+        None => None,
+    };
+    let kind = LicenseType::parse(&c.license_type);
+    if matches!(status(&c.state(), now), Status::Expired | Status::Revoked) {
+        return Err(AppError::conflict(ConflictKind::LicenseUnusable));
+    }
+    let done = match kind {
+        Some(kind @ (LicenseType::Platform | LicenseType::PlatformUnlimitedAgents)) => {
+            if c.activated_at.is_some() || c.assigned_tenant_id.is_some() {
+                return Err(AppError::conflict(ConflictKind::AlreadyAssigned));
+            }
+            let t = tenant.ok_or(AppError::invalid(Field::Tenant, Problem::Required))?;
+            let mut state = tenant_state(t);
+            let until = state.extend(
+                c.validity_days.and_then(|d| u32::try_from(d).ok()),
+                c.not_after_at,
+                kind == LicenseType::PlatformUnlimitedAgents,
+                now,
+            );
+            let (expires_at, permanent) = until.to_parts();
+            certificate::Entity::update_many()
+                .col_expr(
+                    certificate::Column::AssignedTenantId,
+                    Expr::value(state.id.clone()),
+                )
+                .col_expr(certificate::Column::ActivatedAt, Expr::value(now))
+                .col_expr(certificate::Column::ExpiresAt, Expr::value(expires_at))
+                .col_expr(certificate::Column::Permanent, Expr::value(permanent))
+                .filter(certificate::Column::Id.eq(c.id.clone()))
+                .exec(&txn)
+                .await?;
+            write_tenant_expiry(&txn, &state).await?;
+            Assigned::Platform
+        }
+        Some(LicenseType::Agent) => {
+            if c.bound_agent_id.is_some() {
+                return Err(AppError::conflict(ConflictKind::AlreadyBound));
+            }
+            certificate::Entity::update_many()
+                .col_expr(
+                    certificate::Column::AssignedTenantId,
+                    Expr::value(tenant.map(|t| t.id)),
+                )
+                .filter(certificate::Column::Id.eq(c.id.clone()))
+                .filter(certificate::Column::BoundAgentId.is_null())
+                .exec(&txn)
+                .await?;
+            Assigned::AgentPool
+        }
+        _ => return Err(AppError::invalid(Field::License, Problem::WrongType)),
+    };
+    txn.commit().await?;
+    Ok(done)
+}

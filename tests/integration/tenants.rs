@@ -1,0 +1,603 @@
+//! Settings > Tenants and Settings > Agents through their server functions, without the pages:
+//! tenants, platform assignment with stacking, agent pools, binding, shutting down, deleting,
+//! and the release of silent agents' floating licenses.
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::agents::{enrollment_key, install_floating, post, register};
+use crate::on_both_databases;
+use crate::support::{Backend, Reply, TestApp, Vendor};
+
+const DAY: i64 = 86_400_000;
+/// Sessions that outlive the days these tests move the clock by.
+const LONG_SESSIONS: &[(&str, &str)] = &[("TESSERA_SESSION_HOURS", "720")];
+
+/// Uploads and confirms a package of these certificates.
+async fn install(app: &TestApp, admin: &reqwest::Client, vendor: &Vendor, certs: &[Value]) {
+    let (id, _) = app.upload_outcome(admin, &vendor.package(certs)).await;
+    let r = app.call(admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn tenants(app: &TestApp, admin: &reqwest::Client) -> Value {
+    let r = app.call(admin, "tenants/list", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body
+}
+
+fn tenant<'a>(listing: &'a Value, name: &str) -> &'a Value {
+    listing["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no tenant {name} in {listing}"))
+}
+
+async fn create_tenant(app: &TestApp, admin: &reqwest::Client, name: &str) -> String {
+    let r = app.call(admin, "tenants/create", &[("name", name)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+fn assert_invalid(r: &Reply, field: &str, problem: &str) {
+    assert_eq!(
+        (
+            r.status,
+            r.error(),
+            r.body["field"].as_str(),
+            r.body["problem"]["problem"].as_str()
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("invalid"),
+            Some(field),
+            Some(problem)
+        ),
+        "{:?}",
+        r.body
+    );
+}
+
+/// An expiry `{"At": ms}` within `[lo, hi]`: the app's clock runs while a test waits.
+fn assert_at(v: &Value, lo: i64, hi: i64) {
+    let at = v["At"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not a date: {v}"));
+    assert!((lo..=hi).contains(&at), "{at} not in [{lo}, {hi}]");
+}
+
+fn assert_conflict(r: &Reply, kind: &str) {
+    assert_eq!(
+        (r.status, r.error(), r.body["kind"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"), Some(kind)),
+        "{:?}",
+        r.body
+    );
+}
+
+async fn tenants_are_created_renamed_and_deleted_under_their_rules(backend: Backend) {
+    let app = TestApp::start_with(backend, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let acme = create_tenant(&app, &admin, "  Acme  ").await;
+    let listing = tenants(&app, &admin).await;
+    let t = tenant(&listing, "Acme");
+    assert!(t["enrollment_key"].as_str().unwrap().starts_with("tek_"));
+    assert_eq!(t["platform"], Value::Null);
+
+    // Names: required, unique regardless of case, bounded.
+    let r = app.call(&admin, "tenants/create", &[("name", " ")]).await;
+    assert_invalid(&r, "tenant_name", "required");
+    let r = app
+        .call(&admin, "tenants/create", &[("name", "ACME")])
+        .await;
+    assert_invalid(&r, "tenant_name", "taken");
+    let long = "x".repeat(65);
+    let r = app.call(&admin, "tenants/create", &[("name", &long)]).await;
+    assert_invalid(&r, "tenant_name", "too_long");
+
+    let r = app
+        .call(
+            &admin,
+            "tenants/rename",
+            &[("tenant_id", &acme), ("name", "Acme Corp")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .call(
+            &admin,
+            "tenants/rename",
+            &[("tenant_id", &acme), ("name", "Default")],
+        )
+        .await;
+    assert_invalid(&r, "tenant_name", "taken");
+    tenant(&tenants(&app, &admin).await, "Acme Corp");
+
+    // Not the default; not while it has users (or agents).
+    let default = app.default_tenant(&admin).await;
+    let r = app
+        .call(&admin, "tenants/delete", &[("tenant_id", &default)])
+        .await;
+    assert_conflict(&r, "default_tenant");
+    let r = app
+        .call(
+            &admin,
+            "users/create",
+            &[
+                ("user_name", "worker"),
+                ("password", "a-long-password"),
+                ("role", "user"),
+                ("tenant_id", &acme),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .call(&admin, "tenants/delete", &[("tenant_id", &acme)])
+        .await;
+    assert_conflict(&r, "tenant_in_use");
+
+    let empty = create_tenant(&app, &admin, "Empty").await;
+    let key = tenant(&tenants(&app, &admin).await, "Empty")["enrollment_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .call(&admin, "tenants/delete", &[("tenant_id", &empty)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        tenants(&app, &admin).await["tenants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Its enrollment key went with it.
+    let r = post(
+        &app,
+        "register",
+        None,
+        Some(json!({ "enrollment_key": key, "machine_id": "m" })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = app
+        .call(&admin, "tenants/delete", &[("tenant_id", &empty)])
+        .await;
+    assert_invalid(&r, "tenant", "unknown");
+    app.stop().await;
+}
+
+async fn a_rotated_enrollment_key_stops_registering(backend: Backend) {
+    let app = TestApp::start_with(backend, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let old = enrollment_key(&app).await;
+    let (agent, token) = register(&app, &old, "machine-a").await;
+    let default = app.default_tenant(&admin).await;
+    let r = app
+        .call(&admin, "tenants/rotate_key", &[("tenant_id", &default)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let new = r.body.as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    let r = post(
+        &app,
+        "register",
+        None,
+        Some(json!({ "enrollment_key": old, "machine_id": "machine-b" })),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, Some("bad_agent_credentials"))
+    );
+    // Agents registered before keep their tokens; the new key registers the same machine again.
+    assert_eq!(
+        post(&app, "heartbeat", Some(&token), None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(register(&app, &new, "machine-a").await.0, agent);
+    app.stop().await;
+}
+
+async fn platform_licenses_are_assigned_once_and_stack(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let acme = create_tenant(&app, &admin, "Acme").await;
+    let inst = app.state.installation_id.to_string();
+    // With two tenants, a platform license naming none waits for an assignment.
+    let mut first = vendor.certificate(&inst, "platform");
+    first["validity_days"] = 30.into();
+    let mut second = vendor.certificate(&inst, "platform_unlimited_agents");
+    second["validity_days"] = 10.into();
+    let personal = vendor.certificate(&inst, "personal");
+    install(
+        &app,
+        &admin,
+        &vendor,
+        &[first.clone(), second.clone(), personal.clone()],
+    )
+    .await;
+    assert_eq!(
+        tenant(&tenants(&app, &admin).await, "Acme")["platform"],
+        Value::Null
+    );
+    let assignable = tenants(&app, &admin).await["assignable"].clone();
+    assert_eq!(assignable.as_array().unwrap().len(), 2, "{assignable}");
+
+    let id = |c: &Value| c["id"].as_str().unwrap().to_string();
+    let assign = |license: String, tenant: String| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            app.call(
+                admin,
+                "tenants/assign",
+                &[("tenant_id", &tenant), ("license_id", &license)],
+            )
+            .await
+        }
+    };
+    let before = app.state.clock.now_ms();
+    let r = assign(id(&first), acme.clone()).await;
+    let after = app.state.clock.now_ms();
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Ten days later the second one extends from the current expiry, not from now.
+    app.state.clock.advance(10 * DAY);
+    let before2 = app.state.clock.now_ms();
+    let r = assign(id(&second), acme.clone()).await;
+    let after2 = app.state.clock.now_ms();
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let listing = tenants(&app, &admin).await;
+    let t = tenant(&listing, "Acme");
+    assert_at(&t["platform"], before + 40 * DAY, after + 40 * DAY);
+    // Unlimited agents count from now: there were none before.
+    assert_at(
+        &t["unlimited_agents"],
+        before2 + 10 * DAY,
+        after2 + 10 * DAY,
+    );
+    assert!(listing["assignable"].as_array().unwrap().is_empty());
+
+    // Twice: refused, and nothing changes.
+    let default = app.default_tenant(&admin).await;
+    let r = assign(id(&first), default.clone()).await;
+    assert_conflict(&r, "already_assigned");
+    assert_eq!(
+        tenant(&tenants(&app, &admin).await, "Default")["platform"],
+        Value::Null
+    );
+    // A personal license is not for tenants; an unknown one does not exist.
+    assert_invalid(
+        &assign(id(&personal), default.clone()).await,
+        "license",
+        "wrong_type",
+    );
+    assert_invalid(
+        &assign("nope".into(), default.clone()).await,
+        "license",
+        "unknown",
+    );
+    app.stop().await;
+}
+
+async fn agent_licenses_join_a_tenant_pool_and_serve_its_agents_first(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let acme = create_tenant(&app, &admin, "Acme").await;
+    let inst = app.state.installation_id.to_string();
+    let pooled = vendor.certificate(&inst, "agent");
+    install(&app, &admin, &vendor, &[pooled.clone()]).await;
+    let pooled_id = pooled["id"].as_str().unwrap();
+    let r = app
+        .call(
+            &admin,
+            "tenants/assign",
+            &[("tenant_id", &acme), ("license_id", pooled_id)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(tenant(&tenants(&app, &admin).await, "Acme")["pool_free"], 1);
+
+    // An agent of the default tenant may not take Acme's license.
+    let (_, outsider) = register(&app, &enrollment_key(&app).await, "outsider").await;
+    assert_eq!(
+        post(&app, "checkout", Some(&outsider), None).await.status,
+        StatusCode::PAYMENT_REQUIRED
+    );
+    let acme_key = tenant(&tenants(&app, &admin).await, "Acme")["enrollment_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, insider) = register(&app, &acme_key, "insider").await;
+    let r = post(&app, "checkout", Some(&insider), None).await;
+    assert_eq!(r.body["license_id"], pooled_id, "{:?}", r.body);
+    // Bound now: it cannot move to another pool.
+    let r = app
+        .call(
+            &admin,
+            "tenants/assign",
+            &[("tenant_id", ""), ("license_id", pooled_id)],
+        )
+        .await;
+    assert_conflict(&r, "already_bound");
+    app.stop().await;
+}
+
+fn fixed(vendor: &Vendor, inst: &str, days: Option<u32>) -> Value {
+    let mut c = vendor.certificate(inst, "agent");
+    c["binding"] = "fixed".into();
+    c["validity_days"] = days.map_or(Value::Null, Value::from);
+    c
+}
+
+async fn agent_detail(app: &TestApp, client: &reqwest::Client, agent: &str) -> Value {
+    let r = app.call(client, "agents/get", &[("agent_id", agent)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body
+}
+
+async fn a_fixed_license_binds_for_good_and_stacks(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    app.create_user(&admin, "manager", "license_manager").await;
+    let manager = app
+        .sign_in("manager", &crate::support::password_of("manager"))
+        .await;
+    let inst = app.state.installation_id.to_string();
+    let (a, b, floating) = (
+        fixed(&vendor, &inst, Some(30)),
+        fixed(&vendor, &inst, Some(60)),
+        vendor.certificate(&inst, "agent"),
+    );
+    install(
+        &app,
+        &admin,
+        &vendor,
+        &[a.clone(), b.clone(), floating.clone()],
+    )
+    .await;
+    let key = enrollment_key(&app).await;
+    let (agent, token) = register(&app, &key, "machine-a").await;
+    let (other, _) = register(&app, &key, "machine-b").await;
+    let id = |c: &Value| c["id"].as_str().unwrap().to_string();
+    let bind = |client: &reqwest::Client, agent: &str, license: String, understood: &str| {
+        let form = vec![
+            ("agent_id".to_string(), agent.to_string()),
+            ("license_id".to_string(), license),
+            ("understood".to_string(), understood.to_string()),
+        ];
+        let client = client.clone();
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            app.call(&client, "agents/bind", &form).await
+        }
+    };
+
+    // The confirmation is required.
+    assert_invalid(
+        &bind(&manager, &agent, id(&a), "").await,
+        "confirmation",
+        "required",
+    );
+    // A License manager may bind.
+    let before = app.state.clock.now_ms();
+    let r = bind(&manager, &agent, id(&a), "yes").await;
+    let after = app.state.clock.now_ms();
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let d = agent_detail(&app, &admin, &agent).await;
+    assert_at(
+        &d["agent"]["licensed_until"],
+        before + 30 * DAY,
+        after + 30 * DAY,
+    );
+    assert_eq!(d["agent"]["basis"], "fixed");
+    let r = post(&app, "checkout", Some(&token), None).await;
+    assert_eq!(
+        (r.status, r.body["basis"].as_str()),
+        (StatusCode::OK, Some("fixed"))
+    );
+
+    // Never again: not to another agent, not to the same one.
+    assert_conflict(&bind(&admin, &other, id(&a), "yes").await, "already_bound");
+    assert_conflict(&bind(&admin, &agent, id(&a), "yes").await, "already_bound");
+    // Floating licenses are not bound by hand.
+    assert_invalid(
+        &bind(&admin, &other, id(&floating), "yes").await,
+        "license",
+        "wrong_type",
+    );
+    // A second fixed license on the same agent extends it from its current expiry.
+    app.state.clock.advance(5 * DAY);
+    let r = bind(&admin, &agent, id(&b), "yes").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let d = agent_detail(&app, &admin, &agent).await;
+    assert_at(
+        &d["agent"]["licensed_until"],
+        before + 90 * DAY,
+        after + 90 * DAY,
+    );
+
+    // Shutting down keeps a fixed license bound.
+    let r = app
+        .call(&manager, "agents/shut_down", &[("agent_id", &agent)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = post(&app, "checkout", Some(&token), None).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::FORBIDDEN, Some("agent_shut_down"))
+    );
+    let d = agent_detail(&app, &admin, &agent).await;
+    assert_eq!(d["agent"]["state"], "shut_down");
+    assert_eq!(d["agent"]["license"]["id"], id(&b).as_str());
+
+    // Deleting is for Administrators; it ends the licenses bound to the agent.
+    let r = app
+        .call(&manager, "agents/delete", &[("agent_id", &agent)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .call(&admin, "agents/delete", &[("agent_id", &agent)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        post(&app, "checkout", Some(&token), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app
+        .call(
+            &admin,
+            "licenses/list",
+            &[
+                ("query[q]", ""),
+                ("query[sort]", "installed"),
+                ("query[descending]", "true"),
+                ("query[page]", "1"),
+                ("query[status]", "expired"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.body["total"], 2,
+        "both fixed licenses expired: {:?}",
+        r.body
+    );
+    let r = app
+        .call(&admin, "agents/get", &[("agent_id", &agent)])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+async fn shutting_down_frees_a_floating_license_for_another_agent(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    install_floating(&app, &vendor, 1).await;
+    let key = enrollment_key(&app).await;
+    let (first, first_token) = register(&app, &key, "machine-a").await;
+    let (_, second_token) = register(&app, &key, "machine-b").await;
+    let r = post(&app, "checkout", Some(&first_token), None).await;
+    let license = r.body["license_id"].as_str().unwrap().to_string();
+    let expires = r.body["expires_at"].clone();
+    assert_eq!(
+        post(&app, "checkout", Some(&second_token), None)
+            .await
+            .status,
+        StatusCode::PAYMENT_REQUIRED
+    );
+    let listing = app.call(&admin, "agents/list", &[]).await.body;
+    assert_eq!(
+        (
+            listing["floating_held"].as_u64(),
+            listing["floating_total"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    app.state.clock.advance(DAY);
+    let r = app
+        .call(&admin, "agents/shut_down", &[("agent_id", &first)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = post(&app, "checkout", Some(&second_token), None).await;
+    assert_eq!(r.body["license_id"], license.as_str(), "{:?}", r.body);
+    // Its validity runs from its first activation: taking it again does not renew it.
+    assert_eq!(r.body["expires_at"], expires);
+    let listing = app.call(&admin, "agents/list", &[]).await.body;
+    assert_eq!(listing["floating_held"], 1);
+    // The shut-down machine is refused until it registers again.
+    assert_eq!(
+        post(&app, "checkout", Some(&first_token), None)
+            .await
+            .error(),
+        Some("agent_shut_down")
+    );
+    app.stop().await;
+}
+
+async fn silent_agents_lose_their_floating_license_only_where_the_tenant_says(backend: Backend) {
+    use tessera::agents::manage::release_silent;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    install_floating(&app, &vendor, 1).await;
+    let key = enrollment_key(&app).await;
+    let (_, quiet) = register(&app, &key, "quiet").await;
+    let (_, waiting) = register(&app, &key, "waiting").await;
+    assert_eq!(
+        post(&app, "checkout", Some(&quiet), None).await.status,
+        StatusCode::OK
+    );
+
+    // Off by default: an hour of silence changes nothing.
+    app.state.clock.advance(60 * 60_000);
+    assert_eq!(
+        release_silent(&app.state.db, app.state.clock.now_ms())
+            .await
+            .unwrap(),
+        0
+    );
+
+    let default = app.default_tenant(&admin).await;
+    for bad in ["-1", "abc", "10081"] {
+        let r = app
+            .call(
+                &admin,
+                "tenants/set_release",
+                &[("tenant_id", &default), ("minutes", bad)],
+            )
+            .await;
+        assert_invalid(&r, "release_after", "out_of_range");
+    }
+    let r = app
+        .call(
+            &admin,
+            "tenants/set_release",
+            &[("tenant_id", &default), ("minutes", "30")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // A heartbeat keeps it.
+    assert_eq!(
+        post(&app, "heartbeat", Some(&quiet), None).await.status,
+        StatusCode::OK
+    );
+    app.state.clock.advance(29 * 60_000);
+    assert_eq!(
+        release_silent(&app.state.db, app.state.clock.now_ms())
+            .await
+            .unwrap(),
+        0
+    );
+    app.state.clock.advance(2 * 60_000);
+    assert_eq!(
+        release_silent(&app.state.db, app.state.clock.now_ms())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        post(&app, "checkout", Some(&waiting), None).await.status,
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+on_both_databases!(
+    tenants_are_created_renamed_and_deleted_under_their_rules,
+    a_rotated_enrollment_key_stops_registering,
+    platform_licenses_are_assigned_once_and_stack,
+    agent_licenses_join_a_tenant_pool_and_serve_its_agents_first,
+    a_fixed_license_binds_for_good_and_stacks,
+    shutting_down_frees_a_floating_license_for_another_agent,
+    silent_agents_lose_their_floating_license_only_where_the_tenant_says,
+);
