@@ -250,16 +250,23 @@ impl Process {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start tessera");
-        let base = format!("http://127.0.0.1:{port}");
+        // Owned at once, so it is killed and reaped whatever happens next.
+        let process = Process {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         for _ in 0..300 {
-            if let Ok(r) = Client::new().get(format!("{base}/healthz")).send().await
+            if let Ok(r) = Client::new()
+                .get(format!("{}/healthz", process.base))
+                .send()
+                .await
                 && r.status() == StatusCode::OK
             {
-                return Process { child, base };
+                return process;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("tessera at {base} did not start");
+        panic!("tessera at {} did not start", process.base);
     }
 
     async fn checkout(&self, token: &str) -> Reply {

@@ -291,7 +291,7 @@ async fn agent_licenses_join_a_tenant_pool_and_serve_its_agents_first(backend: B
     let acme = create_tenant(&app, &admin, "Acme").await;
     let inst = app.state.installation_id.to_string();
     let pooled = vendor.certificate(&inst, "agent");
-    install(&app, &admin, &vendor, &[pooled.clone()]).await;
+    install(&app, &admin, &vendor, std::slice::from_ref(&pooled)).await;
     let pooled_id = pooled["id"].as_str().unwrap();
     let r = app
         .call(
@@ -367,7 +367,7 @@ async fn a_fixed_license_binds_for_good_and_stacks(backend: Backend) {
     let (other, _) = register(&app, &key, "machine-b").await;
     let id = |c: &Value| c["id"].as_str().unwrap().to_string();
     let bind = |client: &reqwest::Client, agent: &str, license: String, understood: &str| {
-        let form = vec![
+        let form = [
             ("agent_id".to_string(), agent.to_string()),
             ("license_id".to_string(), license),
             ("understood".to_string(), understood.to_string()),
