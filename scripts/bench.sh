@@ -12,6 +12,7 @@ quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 if $quick; then per_package=2000; packages=2; dur=3s; else per_package=10000; packages=5; dur=10s; fi
 
+python3 -c "import brotli" 2>/dev/null || pip install -q brotli >/dev/null 2>&1 || true
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 [ -x target/release/tessera ] && [ -x target/release/tessera-vendor ] || {
   echo "bench: build first: cargo leptos build --release && cargo build --release --no-default-features --features ssr --bin tessera-vendor" >&2

@@ -2,13 +2,12 @@
 //! JavaScript the value stays in a read-only field, ready to select.
 use leptos::prelude::*;
 
-/// A read-only field holding `value`, with a button that copies it. An island: the browser
-/// hydrates only this.
+/// A read-only field holding `value`, with a button that copies it; the caller labels the field
+/// (`<label for=id>`). An island: the browser hydrates only this.
 #[island]
 pub fn CopyField(value: String, label: String, copied: String, id: String) -> impl IntoView {
     let done = RwSignal::new(false);
     let input_id = id.clone();
-    let aria = label.clone();
     let copy = move |_| {
         #[cfg(feature = "hydrate")]
         {
@@ -28,7 +27,7 @@ pub fn CopyField(value: String, label: String, copied: String, id: String) -> im
     };
     view! {
         <span class="copy-field">
-            <input id=id type="text" readonly value=value aria-label=aria />
+            <input id=id type="text" readonly value=value />
             <button type="button" class="button-quiet" on:click=copy>
                 {move || if done.get() { copied.clone() } else { label.clone() }}
             </button>
