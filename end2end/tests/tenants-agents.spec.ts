@@ -36,6 +36,9 @@ test('tenants get platform licenses, agents get fixed and floating ones', async 
   await expect(acme.getByTestId('platform-until')).toHaveText('none');
   const key = await acme.getByLabel('Enrollment key').inputValue();
   expect(key).toMatch(/^tek_/);
+  // The copy button is an island: it answers once the client has hydrated it.
+  await acme.getByRole('button', { name: 'Copy' }).click();
+  await expect(acme.getByRole('button', { name: 'Copied' })).toBeVisible();
 
   // Licenses for it, from the vendor.
   const pkg = issue(dir, await requestLicenses(page, dir), spec);

@@ -96,7 +96,7 @@ async fn check_out(State(state): State<AppState>, headers: HeaderMap) -> Respons
             }
             let generation = state.grants.generation();
             let agent = store::authenticate(&state.db, &hash).await?;
-            let out = store::check_out(&state.db, &agent.id, now).await?;
+            let out = store::check_out(&state.db, &agent, now).await?;
             state
                 .grants
                 .put(generation, hash, agent.id, out.clone(), now);

@@ -12,6 +12,7 @@ use sea_orm::{
 
 use super::decide::{Decision, Held, decide};
 use super::entity as agent;
+use super::grants::SEEN_EVERY_MS;
 use super::manage::free_condition;
 use super::model::{AgentState, Basis, CheckedOut, Registered};
 use crate::error::{AppError, Field, Problem, internal};
@@ -155,40 +156,63 @@ pub fn held_of(c: &certificate::Model) -> Held {
     }
 }
 
-/// Checks an agent out for one inference request.
-pub async fn check_out(
-    db: &DatabaseConnection,
-    agent_id: &str,
+/// What checkout decides for an agent as stored in `conn` now.
+async fn decision_for(
+    conn: &impl ConnectionTrait,
+    a: &agent::Model,
     now: i64,
-) -> Result<CheckedOut, AppError> {
-    let txn = db.begin().await?;
-    // Writing the agent's row first takes its lock (PostgreSQL) or the write lock (SQLite): one
-    // checkout of this agent at a time, and no read-then-write upgrade to deadlock on.
-    agent::Entity::update_many()
-        .col_expr(agent::Column::LastSeenAt, Expr::value(now))
-        .filter(agent::Column::Id.eq(agent_id))
-        .exec(&txn)
-        .await?;
-    let a = agent::Entity::find_by_id(agent_id.to_string())
-        .one(&txn)
-        .await?
-        .ok_or(AppError::BadAgentCredentials)?;
+) -> Result<Decision, AppError> {
     let state = AgentState::parse(&a.state).unwrap_or(AgentState::ShutDown);
     let t = tenant::Entity::find_by_id(a.tenant_id.clone())
-        .one(&txn)
+        .one(conn)
         .await?
         .ok_or_else(|| internal("an agent's tenant is missing"))?;
     let unlimited = Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent);
     let held = match &a.license_id {
         Some(id) => {
             certificate::Entity::find_by_id(id.clone())
-                .one(&txn)
+                .one(conn)
                 .await?
         }
         None => None,
     };
-    let decision = decide(state, held.as_ref().map(held_of).as_ref(), unlimited, now);
-    let outcome = match decision {
+    Ok(decide(
+        state,
+        held.as_ref().map(held_of).as_ref(),
+        unlimited,
+        now,
+    ))
+}
+
+/// Checks an agent out for one inference request.
+///
+/// Most checkouts change nothing: an agent that is licensed is answered from reads alone (its
+/// last-seen time is written at most every [`SEEN_EVERY_MS`]). Anything else (taking a floating
+/// license, a refusal to count) is decided again inside a transaction that first writes the
+/// agent's row, which takes its lock (PostgreSQL) or the write lock (SQLite): one such checkout
+/// of an agent at a time, and no read-then-write upgrade to deadlock on.
+pub async fn check_out(
+    db: &DatabaseConnection,
+    a: &agent::Model,
+    now: i64,
+) -> Result<CheckedOut, AppError> {
+    if let Decision::Licensed(out) = decision_for(db, a, now).await? {
+        if now - a.last_seen_at >= SEEN_EVERY_MS {
+            heartbeat(db, &a.id, now).await?;
+        }
+        return Ok(out);
+    }
+    let txn = db.begin().await?;
+    agent::Entity::update_many()
+        .col_expr(agent::Column::LastSeenAt, Expr::value(now))
+        .filter(agent::Column::Id.eq(a.id.clone()))
+        .exec(&txn)
+        .await?;
+    let a = agent::Entity::find_by_id(a.id.clone())
+        .one(&txn)
+        .await?
+        .ok_or(AppError::BadAgentCredentials)?;
+    let outcome = match decision_for(&txn, &a, now).await? {
         Decision::Licensed(out) => Ok(out),
         Decision::ShutDown => Err(AppError::AgentShutDown),
         Decision::Expired => Err(AppError::LicenseExpired),
@@ -203,7 +227,7 @@ pub async fn check_out(
                 agent::Column::RefusedCount,
                 Expr::col(agent::Column::RefusedCount).add(1),
             )
-            .filter(agent::Column::Id.eq(agent_id))
+            .filter(agent::Column::Id.eq(a.id.clone()))
             .exec(&txn)
             .await?;
     }

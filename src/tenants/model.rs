@@ -26,6 +26,20 @@ pub struct TenantRow {
     pub users: u32,
     /// Agent licenses in this tenant's own pool, not yet bound.
     pub pool_free: u32,
+    /// The first few of its agents, by machine id.
+    pub agent_glance: Vec<AgentGlance>,
+}
+
+/// How many agents a tenant's card names.
+pub const GLANCE_AGENTS: usize = 6;
+
+/// An agent as its tenant's card shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentGlance {
+    pub id: String,
+    pub machine_id: String,
+    pub has_license: bool,
+    pub running: bool,
 }
 
 /// A license that can be assigned to a tenant: an unused platform license, or an agent license

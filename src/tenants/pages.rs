@@ -135,7 +135,9 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
         agents_with_license,
         users,
         pool_free,
+        agent_glance,
     } = tenant;
+    let more = agents as usize - agent_glance.len().min(agents as usize);
     let key_id = format!("key-{id}");
     let release_id = format!("release-{id}");
     let rename_id = format!("rename-{id}");
@@ -173,6 +175,36 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
                         " · "
                         {t!(i18n, tenants.pool_free, count = move || pool_free as i32)}
                     </span>
+                    <ul class="glance">
+                        {agent_glance
+                            .into_iter()
+                            .map(|a| {
+                                let href = format!("/settings/agents/{}", a.id);
+                                let tag = match (a.running, a.has_license) {
+                                    (false, _) => view! { <span class="tag tag-off">{t!(i18n, agents.shut_down)}</span> }.into_any(),
+                                    (true, true) => view! { <span class="tag tag-on">{t!(i18n, tenants.licensed)}</span> }.into_any(),
+                                    (true, false) => view! { <span class="tag tag-off">{t!(i18n, agents.no_license)}</span> }.into_any(),
+                                };
+                                view! {
+                                    <li>
+                                        <a href=href>{a.machine_id}</a>
+                                        " "
+                                        {tag}
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                        {(more > 0)
+                            .then(|| {
+                                view! {
+                                    <li>
+                                        <a href="/settings/agents">
+                                            {t!(i18n, tenants.more_agents, count = move || more as i32)}
+                                        </a>
+                                    </li>
+                                }
+                            })}
+                    </ul>
                 </dd>
                 <dt>{t!(i18n, tenants.users)}</dt>
                 <dd>{users}</dd>

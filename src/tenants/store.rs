@@ -8,7 +8,9 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use super::model::{AssignableLicense, TenantRow, TenantsListing, validate_tenant_name};
+use super::model::{
+    AgentGlance, AssignableLicense, GLANCE_AGENTS, TenantRow, TenantsListing, validate_tenant_name,
+};
 use super::{Tenant, entity};
 use crate::agents::entity as agent;
 use crate::agents::store::new_enrollment_key;
@@ -90,6 +92,31 @@ pub async fn listing(
             .add(certificate::Column::EndedReason.is_null()),
     )
     .await?;
+    let mut glance: HashMap<String, Vec<AgentGlance>> = HashMap::new();
+    let listed: Vec<(String, String, String, Option<String>, String)> = agent::Entity::find()
+        .select_only()
+        .columns([
+            agent::Column::TenantId,
+            agent::Column::Id,
+            agent::Column::MachineId,
+            agent::Column::LicenseId,
+            agent::Column::State,
+        ])
+        .order_by_asc(agent::Column::MachineId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (tenant_id, id, machine_id, license_id, state) in listed {
+        let shown = glance.entry(tenant_id).or_default();
+        if shown.len() < GLANCE_AGENTS {
+            shown.push(AgentGlance {
+                id,
+                machine_id,
+                has_license: license_id.is_some(),
+                running: state == crate::agents::model::AgentState::Running.as_str(),
+            });
+        }
+    }
     let rows = entity::Entity::find()
         .order_by_desc(entity::Column::IsDefault)
         .order_by_asc(entity::Column::Name)
@@ -109,6 +136,7 @@ pub async fn listing(
                 agents_with_license: n(&licensed),
                 users: n(&users),
                 pool_free: n(&pool),
+                agent_glance: glance.remove(&t.id).unwrap_or_default(),
                 platform: state.platform,
                 unlimited_agents: state.unlimited_agents,
                 enrollment_key: t.enrollment_key.unwrap_or_default(),

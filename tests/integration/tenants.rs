@@ -316,6 +316,22 @@ async fn agent_licenses_join_a_tenant_pool_and_serve_its_agents_first(backend: B
     let (_, insider) = register(&app, &acme_key, "insider").await;
     let r = post(&app, "checkout", Some(&insider), None).await;
     assert_eq!(r.body["license_id"], pooled_id, "{:?}", r.body);
+    // Acme's card names its agent, licensed.
+    let listing = tenants(&app, &admin).await;
+    let acme_card = tenant(&listing, "Acme");
+    assert_eq!(
+        (
+            acme_card["agents"].as_u64(),
+            acme_card["agents_with_license"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(acme_card["agent_glance"][0]["machine_id"], "insider");
+    assert_eq!(acme_card["agent_glance"][0]["has_license"], true);
+    assert_eq!(
+        tenant(&listing, "Default")["agent_glance"][0]["has_license"],
+        false
+    );
     // Bound now: it cannot move to another pool.
     let r = app
         .call(
