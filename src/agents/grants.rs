@@ -133,19 +133,23 @@ mod tests {
     #[test]
     fn a_grant_is_answered_until_it_is_stale_or_its_license_expires() {
         let g = Grants::default();
-        g.put(g.generation(), "h".into(), "a".into(), out(None), 1_000);
-        assert!(g.get("h", 1_000 + FRESH_MS - 1).is_some());
-        assert!(g.get("h", 1_000 + FRESH_MS).is_none());
+        // A hash ending in "0" goes stale after the whole FRESH_MS; others up to 0.56 s earlier.
+        g.put(g.generation(), "a0".into(), "a".into(), out(None), 1_000);
+        assert!(g.get("a0", 1_000 + FRESH_MS - 1).is_some());
+        assert!(g.get("a0", 1_000 + FRESH_MS).is_none());
+        g.put(g.generation(), "af".into(), "a".into(), out(None), 1_000);
+        assert!(g.get("af", 1_000 + FRESH_MS / 2).is_some());
+        assert!(g.get("af", 1_000 + FRESH_MS - 1).is_none());
         g.put(
             g.generation(),
-            "h".into(),
+            "a0".into(),
             "a".into(),
             out(Some(1_500)),
             1_000,
         );
-        assert!(g.get("h", 1_499).is_some());
+        assert!(g.get("a0", 1_499).is_some());
         assert!(
-            g.get("h", 1_500).is_none(),
+            g.get("a0", 1_500).is_none(),
             "never past the license's expiry"
         );
     }
