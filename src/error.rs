@@ -24,6 +24,7 @@ pub enum Field {
     License,
     Agent,
     ReleaseAfter,
+    Product,
 }
 
 /// What is wrong with a field, in words the UI translates.
@@ -72,6 +73,12 @@ pub enum ConflictKind {
     TenantInUse,
     /// The license is in another tenant's pool.
     OtherTenant,
+    /// The user is disabled.
+    UserDisabled,
+    /// The user already holds a seat of this product.
+    AlreadyHolds,
+    /// The user holds no seat of this product.
+    NotHeld,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -100,6 +107,9 @@ pub enum AppError {
     BadAgentCredentials,
     #[error("no license is free")]
     NoLicenseFree,
+    /// More users than free seats: nothing was given.
+    #[error("only {free} seats are free")]
+    NotEnoughSeats { free: u32 },
     #[error("the license has expired")]
     LicenseExpired,
     #[error("the agent was shut down")]
@@ -131,7 +141,7 @@ impl AppError {
             AppError::AccountDisabled | AppError::Forbidden | AppError::CrossSite => 403,
             AppError::TooManyAttempts { .. } => 429,
             AppError::Invalid { .. } => 400,
-            AppError::Conflict { .. } => 409,
+            AppError::Conflict { .. } | AppError::NotEnoughSeats { .. } => 409,
             AppError::NotFound => 404,
             AppError::Unavailable => 503,
             AppError::Internal { .. } => 500,

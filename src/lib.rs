@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod installation;
 pub mod licenses;
+pub mod seats;
 pub mod tenants;
 pub mod ui;
 pub mod users;

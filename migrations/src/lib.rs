@@ -6,6 +6,7 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_licenses;
 mod m20261123_000003_agents;
 mod m20261123_000004_tenant_release;
+mod m20261123_000005_seats;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_licenses::Migration),
             Box::new(m20261123_000003_agents::Migration),
             Box::new(m20261123_000004_tenant_release::Migration),
+            Box::new(m20261123_000005_seats::Migration),
         ]
     }
 }

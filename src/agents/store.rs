@@ -187,7 +187,7 @@ async fn decision_for(
 /// Checks an agent out for one inference request.
 ///
 /// Most checkouts change nothing: an agent that is licensed is answered from reads alone (its
-/// last-seen time is written at most every [`SEEN_EVERY_MS`]). Anything else (taking a floating
+/// last-seen time is written at most every [`SEEN_EVERY_MS`], off the request's path). Anything else (taking a floating
 /// license, a refusal to count) is decided again inside a transaction that first writes the
 /// agent's row, which takes its lock (PostgreSQL) or the write lock (SQLite): one such checkout
 /// of an agent at a time, and no read-then-write upgrade to deadlock on.
@@ -198,7 +198,13 @@ pub async fn check_out(
 ) -> Result<CheckedOut, AppError> {
     if let Decision::Licensed(out) = decision_for(db, a, now).await? {
         if now - a.last_seen_at >= SEEN_EVERY_MS {
-            heartbeat(db, &a.id, now).await?;
+            // Not on the request's time: the answer does not depend on it.
+            let (db, id) = (db.clone(), a.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = heartbeat(&db, &id, now).await {
+                    tracing::warn!(error = %e, "recording an agent's last-seen time failed");
+                }
+            });
         }
         return Ok(out);
     }

@@ -42,10 +42,16 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
             ConflictKind::DefaultTenant => t!(i18n, errors.default_tenant).into_any(),
             ConflictKind::TenantInUse => t!(i18n, errors.tenant_in_use).into_any(),
             ConflictKind::OtherTenant => t!(i18n, errors.other_tenant).into_any(),
+            ConflictKind::UserDisabled => t!(i18n, errors.user_disabled).into_any(),
+            ConflictKind::AlreadyHolds => t!(i18n, errors.already_holds).into_any(),
+            ConflictKind::NotHeld => t!(i18n, errors.not_held).into_any(),
         },
         AppError::NotFound => t!(i18n, errors.not_found).into_any(),
         AppError::BadAgentCredentials => t!(i18n, errors.bad_agent_credentials).into_any(),
         AppError::NoLicenseFree => t!(i18n, errors.no_license_free).into_any(),
+        AppError::NotEnoughSeats { free } => {
+            t!(i18n, errors.not_enough_seats, count = move || free as i32).into_any()
+        }
         AppError::LicenseExpired => t!(i18n, errors.license_expired).into_any(),
         AppError::AgentShutDown => t!(i18n, errors.agent_shut_down).into_any(),
         AppError::Unavailable => t!(i18n, errors.unavailable).into_any(),
@@ -78,6 +84,7 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::License => t!(i18n, fields.license).into_any(),
         Field::Agent => t!(i18n, fields.agent).into_any(),
         Field::ReleaseAfter => t!(i18n, fields.release_after).into_any(),
+        Field::Product => t!(i18n, fields.product).into_any(),
     }
 }
 

@@ -48,6 +48,7 @@ fn allowed(endpoint: &str, caller: Caller) -> bool {
             matches!(caller, LicenseManager | Administrator)
         }
         "agents/delete" => caller == Administrator,
+        "seats/apply" | "seats/recall" => matches!(caller, LicenseManager | Administrator),
         other => panic!("{other} has no entry in the authorization matrix"),
     }
 }
@@ -65,6 +66,8 @@ struct Fixture {
     fixed_license: String,
     /// An unbound floating agent license, for putting in a pool.
     pool_license: String,
+    /// A user without a seat of "ai-server" (for recall: with one).
+    seat_user: String,
 }
 
 /// Well-formed arguments for each server function, so only the caller decides the answer.
@@ -119,6 +122,10 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
         "agents/get" | "agents/shut_down" | "agents/delete" => {
             vec![("agent_id", f.agent.clone())]
         }
+        "seats/apply" | "seats/recall" => vec![
+            ("product", "ai-server".into()),
+            ("user_ids[0]", f.seat_user.clone()),
+        ],
         "agents/bind" => vec![
             ("agent_id", f.agent.clone()),
             ("license_id", f.fixed_license.clone()),
@@ -129,7 +136,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 27] = [
+const ENDPOINTS: [&str; 29] = [
     "whoami",
     "language",
     "login",
@@ -156,6 +163,8 @@ const ENDPOINTS: [&str; 27] = [
     "agents/bind",
     "agents/shut_down",
     "agents/delete",
+    "seats/apply",
+    "seats/recall",
     // Last: it deletes the licenses the calls above use.
     "licenses/delete_all",
 ];
@@ -198,6 +207,7 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
         .collect();
     let mut all = fixed.clone();
     all.push(pool.clone());
+    all.push(vendor.certificate(&inst, "personal"));
     let (staged, _) = app.upload_outcome(&admin, &vendor.package(&all)).await;
     let r = app
         .call(&admin, "licenses/confirm", &[("id", &staged)])
@@ -229,7 +239,21 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
                 ("agents/bind", true) => fixed.pop().expect("enough fixed licenses"),
                 _ => fixed[0].clone(),
             };
+            let seat_user = app
+                .create_user(&admin, &format!("s-{}", uuid::Uuid::new_v4().simple()), "user")
+                .await;
+            if endpoint == "seats/recall" {
+                let r = app
+                    .call(
+                        &admin,
+                        "seats/apply",
+                        &[("product", "ai-server"), ("user_ids[0]", &seat_user)],
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            }
             let fixture = Fixture {
+                seat_user,
                 target_user: target.clone(),
                 tenant: tenant.clone(),
                 upload,

@@ -4,6 +4,7 @@ mod agents;
 mod auth;
 mod language;
 mod licenses;
+mod seats;
 mod startup;
 mod support;
 mod tenants;

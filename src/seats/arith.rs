@@ -1,0 +1,114 @@
+//! Seat arithmetic: pure functions of the licenses of a product and the seats they hold.
+
+/// One personal license of a product, as seat arithmetic needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    pub certificate_id: String,
+    pub seats: u32,
+    /// Seats of this license held by users (an expired license keeps its holders until recalled).
+    pub held: u32,
+    /// Unused or activated and in its validity: an expired or revoked license grants nothing.
+    pub valid: bool,
+}
+
+impl Pool {
+    pub fn free(&self) -> u32 {
+        if self.valid {
+            self.seats.saturating_sub(self.held)
+        } else {
+            0
+        }
+    }
+}
+
+/// Totals of a product: seats of its valid licenses, seats held from them, and free seats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub total: u32,
+    pub used: u32,
+    pub free: u32,
+}
+
+pub fn totals(pools: &[Pool]) -> Totals {
+    pools
+        .iter()
+        .filter(|p| p.valid)
+        .fold(Totals::default(), |t, p| Totals {
+            total: t.total + p.seats,
+            used: t.used + p.held.min(p.seats),
+            free: t.free + p.free(),
+        })
+}
+
+/// Which license each of `n` new holders takes a seat from, in the order given (fill the first
+/// pool with room, then the next); the whole request or nothing: `Err(free)` when fewer than `n`
+/// seats are free.
+pub fn allocate(pools: &[Pool], n: u32) -> Result<Vec<&str>, u32> {
+    let free = totals(pools).free;
+    if n > free {
+        return Err(free);
+    }
+    Ok(pools
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p.certificate_id.as_str(), p.free() as usize))
+        .take(n as usize)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(id: &str, seats: u32, held: u32, valid: bool) -> Pool {
+        Pool {
+            certificate_id: id.into(),
+            seats,
+            held,
+            valid,
+        }
+    }
+
+    #[test]
+    fn totals_count_only_valid_licenses() {
+        let pools = [pool("a", 5, 3, true), pool("b", 10, 4, false)];
+        assert_eq!(
+            totals(&pools),
+            Totals {
+                total: 5,
+                used: 3,
+                free: 2
+            }
+        );
+        assert_eq!(totals(&[]), Totals::default());
+    }
+
+    #[test]
+    fn an_expired_license_frees_nothing_and_grants_nothing() {
+        let expired = pool("a", 5, 2, false);
+        assert_eq!(expired.free(), 0);
+        assert_eq!(allocate(&[expired], 1), Err(0));
+    }
+
+    #[test]
+    fn allocation_fills_pools_in_order_and_is_whole_or_nothing() {
+        let pools = [pool("a", 2, 1, true), pool("b", 3, 0, true)];
+        assert_eq!(allocate(&pools, 3), Ok(vec!["a", "b", "b"]));
+        assert_eq!(allocate(&pools, 4), Ok(vec!["a", "b", "b", "b"]));
+        assert_eq!(allocate(&pools, 5), Err(4), "refused whole, saying how many are free");
+        assert_eq!(allocate(&pools, 0), Ok(vec![]));
+    }
+
+    #[test]
+    fn more_holders_than_seats_never_counts_as_free() {
+        // Seats held beyond a license's count (it cannot happen through Tessera) free nothing.
+        let pools = [pool("a", 2, 3, true)];
+        assert_eq!(
+            totals(&pools),
+            Totals {
+                total: 2,
+                used: 2,
+                free: 0
+            }
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Personal seats: a personal license holds N seats for named users; no more users hold a seat of
+//! a product than its valid licenses have seats. (Issue 7: the arithmetic and the server side;
+//! the product page and picker come next.)
+pub mod arith;
+pub mod model;
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod entity;
+#[cfg(feature = "ssr")]
+pub mod store;

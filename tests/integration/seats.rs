@@ -1,0 +1,154 @@
+//! Personal seats through their server functions, without the pages: each refusal changes
+//! nothing, and two administrators applying at once never give more seats than there are.
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+
+use crate::on_both_databases;
+use crate::support::{Backend, Reply, TestApp, Vendor, password_of};
+
+const DAY: i64 = 86_400_000;
+
+/// Installs one personal license of product "ai-server" with five seats, valid 365 days.
+async fn install_personal(app: &TestApp, admin: &Client, vendor: &Vendor) {
+    let cert = vendor.certificate(&app.state.installation_id, "personal");
+    let (id, _) = app.upload_outcome(admin, &vendor.package(&[cert])).await;
+    let r = app.call(admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn seats(app: &TestApp, client: &Client, endpoint: &str, users: &[&str]) -> Reply {
+    let keys: Vec<String> = (0..users.len()).map(|i| format!("user_ids[{i}]")).collect();
+    let mut form: Vec<(&str, &str)> = vec![("product", "ai-server")];
+    form.extend(keys.iter().map(String::as_str).zip(users.iter().copied()));
+    app.call(client, endpoint, &form).await
+}
+
+fn counts(r: &Reply) -> (u64, u64, u64) {
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let n = |k: &str| r.body[k].as_u64().unwrap_or(u64::MAX);
+    (n("total"), n("used"), n("free"))
+}
+
+fn refusal(r: &Reply) -> (StatusCode, Option<&str>, Value) {
+    (
+        r.status,
+        r.error(),
+        r.body.get("kind").or(r.body.get("free")).cloned().unwrap_or(Value::Null),
+    )
+}
+
+async fn users(app: &TestApp, admin: &Client, prefix: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(app.create_user(admin, &format!("{prefix}{i}"), "user").await);
+    }
+    ids
+}
+
+async fn seats_are_given_and_recalled_and_every_refusal_changes_nothing(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    install_personal(&app, &admin, &vendor).await;
+    let u = users(&app, &admin, "u", 7).await;
+    let ids: Vec<&str> = u.iter().map(String::as_str).collect();
+
+    assert_eq!(counts(&seats(&app, &admin, "seats/apply", &ids[..3]).await), (5, 3, 2));
+    // More than are free: refused whole, saying how many are free.
+    let r = seats(&app, &admin, "seats/apply", &ids[3..6]).await;
+    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("not_enough_seats"), 2.into()));
+    // Already holding one; an unknown user; none at all; an unknown product.
+    let r = seats(&app, &admin, "seats/apply", &[ids[0], ids[3]]).await;
+    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("conflict"), "already_holds".into()));
+    let r = seats(&app, &admin, "seats/apply", &[ids[3], "nobody"]).await;
+    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("user")));
+    let r = seats(&app, &admin, "seats/apply", &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let r = app
+        .call(&admin, "seats/apply", &[("product", "nope"), ("user_ids[0]", ids[3])])
+        .await;
+    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("product")));
+    // A disabled user.
+    let r = app
+        .call(&admin, "users/set_disabled", &[("user_id", ids[6]), ("disabled", "true")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = seats(&app, &admin, "seats/apply", &[ids[6]]).await;
+    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("conflict"), "user_disabled".into()));
+    // Recalling a seat not held refuses the whole recall.
+    let r = seats(&app, &admin, "seats/recall", &[ids[0], ids[4]]).await;
+    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("conflict"), "not_held".into()));
+    // Nothing above changed anything: still 3 used.
+    assert_eq!(counts(&seats(&app, &admin, "seats/apply", &ids[3..5]).await), (5, 5, 0));
+    // Recall one; its seat goes to another at once.
+    assert_eq!(counts(&seats(&app, &admin, "seats/recall", &[ids[1]]).await), (5, 4, 1));
+    assert_eq!(counts(&seats(&app, &admin, "seats/apply", &[ids[5]]).await), (5, 5, 0));
+
+    // A License manager may; a User may not.
+    app.create_user(&admin, "manager", "license_manager").await;
+    let manager = app.sign_in("manager", &password_of("manager")).await;
+    assert_eq!(counts(&seats(&app, &manager, "seats/recall", &[ids[5]]).await), (5, 4, 1));
+    let user = app.sign_in("u2", &password_of("u2")).await;
+    let r = seats(&app, &user, "seats/apply", &[ids[1]]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+async fn an_expired_personal_license_grants_nothing(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app =
+        TestApp::start_with_vendor(backend, &vendor, &[("TESSERA_SESSION_HOURS", "720")]).await;
+    let admin = app.admin().await;
+    install_personal(&app, &admin, &vendor).await;
+    let u = users(&app, &admin, "u", 2).await;
+    // Activated by its first seat, valid 365 days from then.
+    assert_eq!(counts(&seats(&app, &admin, "seats/apply", &[&u[0]]).await), (5, 1, 4));
+    for _ in 0..13 {
+        app.state.clock.advance(29 * DAY);
+    }
+    app.state.clock.advance(DAY);
+    let admin = app.admin().await;
+    let r = seats(&app, &admin, "seats/apply", &[&u[1]]).await;
+    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("not_enough_seats"), 0.into()));
+    // Recalling still works, and frees nothing usable.
+    assert_eq!(counts(&seats(&app, &admin, "seats/recall", &[&u[0]]).await), (0, 0, 0));
+    app.stop().await;
+}
+
+async fn two_administrators_applying_at_once_never_exceed_the_seats(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    install_personal(&app, &admin, &vendor).await;
+    let other = app.admin().await;
+    for round in 0..3 {
+        let a = users(&app, &admin, &format!("a{round}-"), 3).await;
+        let b = users(&app, &admin, &format!("b{round}-"), 3).await;
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let b: Vec<&str> = b.iter().map(String::as_str).collect();
+        let (ra, rb) = futures::join!(
+            seats(&app, &admin, "seats/apply", &a),
+            seats(&app, &other, "seats/apply", &b)
+        );
+        let (won, lost, loser) = match (ra.status, rb.status) {
+            (StatusCode::OK, StatusCode::CONFLICT) => (ra, rb, b),
+            (StatusCode::CONFLICT, StatusCode::OK) => (rb, ra, a),
+            other => panic!("round {round}: one whole success and one whole refusal, got {other:?}"),
+        };
+        assert_eq!(counts(&won), (5, 3, 2));
+        assert_eq!(refusal(&lost), (StatusCode::CONFLICT, Some("not_enough_seats"), 2.into()));
+        // The refused users hold nothing.
+        let r = seats(&app, &admin, "seats/recall", &loser[..1]).await;
+        assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("conflict"), "not_held".into()));
+        // Give the seats back for the next round.
+        let winners: Vec<&str> = if loser == a { b.clone() } else { a.clone() };
+        assert_eq!(counts(&seats(&app, &admin, "seats/recall", &winners).await), (5, 0, 5));
+    }
+    app.stop().await;
+}
+
+on_both_databases!(
+    seats_are_given_and_recalled_and_every_refusal_changes_nothing,
+    an_expired_personal_license_grants_nothing,
+    two_administrators_applying_at_once_never_exceed_the_seats,
+);
