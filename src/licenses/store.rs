@@ -554,7 +554,9 @@ pub async fn delete_all(
         .rows_affected;
     package::Entity::delete_many().exec(&txn).await?;
     pending_upload::Entity::delete_many().exec(&txn).await?;
-    crate::seats::entity::Entity::delete_many().exec(&txn).await?;
+    crate::seats::entity::Entity::delete_many()
+        .exec(&txn)
+        .await?;
     crate::agents::entity::Entity::update_many()
         .col_expr(
             crate::agents::entity::Column::LicenseId,

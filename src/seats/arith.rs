@@ -94,7 +94,11 @@ mod tests {
         let pools = [pool("a", 2, 1, true), pool("b", 3, 0, true)];
         assert_eq!(allocate(&pools, 3), Ok(vec!["a", "b", "b"]));
         assert_eq!(allocate(&pools, 4), Ok(vec!["a", "b", "b", "b"]));
-        assert_eq!(allocate(&pools, 5), Err(4), "refused whole, saying how many are free");
+        assert_eq!(
+            allocate(&pools, 5),
+            Err(4),
+            "refused whole, saying how many are free"
+        );
         assert_eq!(allocate(&pools, 0), Ok(vec![]));
     }
 

@@ -4,7 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 
 use super::arith::{Pool, allocate, totals};
 use super::entity as seat;
@@ -132,7 +135,10 @@ pub async fn apply(
         .into_iter()
         .map(str::to_string)
         .collect();
-    for c in certs.iter().filter(|c| c.activated_at.is_none() && from.contains(&c.id)) {
+    for c in certs
+        .iter()
+        .filter(|c| c.activated_at.is_none() && from.contains(&c.id))
+    {
         let until = stack_validity(
             None,
             now,

@@ -240,7 +240,11 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
                 _ => fixed[0].clone(),
             };
             let seat_user = app
-                .create_user(&admin, &format!("s-{}", uuid::Uuid::new_v4().simple()), "user")
+                .create_user(
+                    &admin,
+                    &format!("s-{}", uuid::Uuid::new_v4().simple()),
+                    "user",
+                )
                 .await;
             if endpoint == "seats/recall" {
                 let r = app

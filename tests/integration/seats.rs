@@ -33,14 +33,21 @@ fn refusal(r: &Reply) -> (StatusCode, Option<&str>, Value) {
     (
         r.status,
         r.error(),
-        r.body.get("kind").or(r.body.get("free")).cloned().unwrap_or(Value::Null),
+        r.body
+            .get("kind")
+            .or(r.body.get("free"))
+            .cloned()
+            .unwrap_or(Value::Null),
     )
 }
 
 async fn users(app: &TestApp, admin: &Client, prefix: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
-        ids.push(app.create_user(admin, &format!("{prefix}{i}"), "user").await);
+        ids.push(
+            app.create_user(admin, &format!("{prefix}{i}"), "user")
+                .await,
+        );
     }
     ids
 }
@@ -53,41 +60,90 @@ async fn seats_are_given_and_recalled_and_every_refusal_changes_nothing(backend:
     let u = users(&app, &admin, "u", 7).await;
     let ids: Vec<&str> = u.iter().map(String::as_str).collect();
 
-    assert_eq!(counts(&seats(&app, &admin, "seats/apply", &ids[..3]).await), (5, 3, 2));
+    assert_eq!(
+        counts(&seats(&app, &admin, "seats/apply", &ids[..3]).await),
+        (5, 3, 2)
+    );
     // More than are free: refused whole, saying how many are free.
     let r = seats(&app, &admin, "seats/apply", &ids[3..6]).await;
-    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("not_enough_seats"), 2.into()));
+    assert_eq!(
+        refusal(&r),
+        (StatusCode::CONFLICT, Some("not_enough_seats"), 2.into())
+    );
     // Already holding one; an unknown user; none at all; an unknown product.
     let r = seats(&app, &admin, "seats/apply", &[ids[0], ids[3]]).await;
-    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("conflict"), "already_holds".into()));
+    assert_eq!(
+        refusal(&r),
+        (
+            StatusCode::CONFLICT,
+            Some("conflict"),
+            "already_holds".into()
+        )
+    );
     let r = seats(&app, &admin, "seats/apply", &[ids[3], "nobody"]).await;
-    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("user")));
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("user"))
+    );
     let r = seats(&app, &admin, "seats/apply", &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     let r = app
-        .call(&admin, "seats/apply", &[("product", "nope"), ("user_ids[0]", ids[3])])
+        .call(
+            &admin,
+            "seats/apply",
+            &[("product", "nope"), ("user_ids[0]", ids[3])],
+        )
         .await;
-    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("product")));
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("product"))
+    );
     // A disabled user.
     let r = app
-        .call(&admin, "users/set_disabled", &[("user_id", ids[6]), ("disabled", "true")])
+        .call(
+            &admin,
+            "users/set_disabled",
+            &[("user_id", ids[6]), ("disabled", "true")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = seats(&app, &admin, "seats/apply", &[ids[6]]).await;
-    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("conflict"), "user_disabled".into()));
+    assert_eq!(
+        refusal(&r),
+        (
+            StatusCode::CONFLICT,
+            Some("conflict"),
+            "user_disabled".into()
+        )
+    );
     // Recalling a seat not held refuses the whole recall.
     let r = seats(&app, &admin, "seats/recall", &[ids[0], ids[4]]).await;
-    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("conflict"), "not_held".into()));
+    assert_eq!(
+        refusal(&r),
+        (StatusCode::CONFLICT, Some("conflict"), "not_held".into())
+    );
     // Nothing above changed anything: still 3 used.
-    assert_eq!(counts(&seats(&app, &admin, "seats/apply", &ids[3..5]).await), (5, 5, 0));
+    assert_eq!(
+        counts(&seats(&app, &admin, "seats/apply", &ids[3..5]).await),
+        (5, 5, 0)
+    );
     // Recall one; its seat goes to another at once.
-    assert_eq!(counts(&seats(&app, &admin, "seats/recall", &[ids[1]]).await), (5, 4, 1));
-    assert_eq!(counts(&seats(&app, &admin, "seats/apply", &[ids[5]]).await), (5, 5, 0));
+    assert_eq!(
+        counts(&seats(&app, &admin, "seats/recall", &[ids[1]]).await),
+        (5, 4, 1)
+    );
+    assert_eq!(
+        counts(&seats(&app, &admin, "seats/apply", &[ids[5]]).await),
+        (5, 5, 0)
+    );
 
     // A License manager may; a User may not.
     app.create_user(&admin, "manager", "license_manager").await;
     let manager = app.sign_in("manager", &password_of("manager")).await;
-    assert_eq!(counts(&seats(&app, &manager, "seats/recall", &[ids[5]]).await), (5, 4, 1));
+    assert_eq!(
+        counts(&seats(&app, &manager, "seats/recall", &[ids[5]]).await),
+        (5, 4, 1)
+    );
     let user = app.sign_in("u2", &password_of("u2")).await;
     let r = seats(&app, &user, "seats/apply", &[ids[1]]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -102,16 +158,25 @@ async fn an_expired_personal_license_grants_nothing(backend: Backend) {
     install_personal(&app, &admin, &vendor).await;
     let u = users(&app, &admin, "u", 2).await;
     // Activated by its first seat, valid 365 days from then.
-    assert_eq!(counts(&seats(&app, &admin, "seats/apply", &[&u[0]]).await), (5, 1, 4));
+    assert_eq!(
+        counts(&seats(&app, &admin, "seats/apply", &[&u[0]]).await),
+        (5, 1, 4)
+    );
     for _ in 0..13 {
         app.state.clock.advance(29 * DAY);
     }
     app.state.clock.advance(DAY);
     let admin = app.admin().await;
     let r = seats(&app, &admin, "seats/apply", &[&u[1]]).await;
-    assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("not_enough_seats"), 0.into()));
+    assert_eq!(
+        refusal(&r),
+        (StatusCode::CONFLICT, Some("not_enough_seats"), 0.into())
+    );
     // Recalling still works, and frees nothing usable.
-    assert_eq!(counts(&seats(&app, &admin, "seats/recall", &[&u[0]]).await), (0, 0, 0));
+    assert_eq!(
+        counts(&seats(&app, &admin, "seats/recall", &[&u[0]]).await),
+        (0, 0, 0)
+    );
     app.stop().await;
 }
 
@@ -130,19 +195,29 @@ async fn two_administrators_applying_at_once_never_exceed_the_seats(backend: Bac
             seats(&app, &admin, "seats/apply", &a),
             seats(&app, &other, "seats/apply", &b)
         );
-        let (won, lost, loser) = match (ra.status, rb.status) {
-            (StatusCode::OK, StatusCode::CONFLICT) => (ra, rb, b),
-            (StatusCode::CONFLICT, StatusCode::OK) => (rb, ra, a),
-            other => panic!("round {round}: one whole success and one whole refusal, got {other:?}"),
+        let (won, lost, winners, loser) = match (ra.status, rb.status) {
+            (StatusCode::OK, StatusCode::CONFLICT) => (ra, rb, &a, &b),
+            (StatusCode::CONFLICT, StatusCode::OK) => (rb, ra, &b, &a),
+            other => {
+                panic!("round {round}: one whole success and one whole refusal, got {other:?}")
+            }
         };
         assert_eq!(counts(&won), (5, 3, 2));
-        assert_eq!(refusal(&lost), (StatusCode::CONFLICT, Some("not_enough_seats"), 2.into()));
+        assert_eq!(
+            refusal(&lost),
+            (StatusCode::CONFLICT, Some("not_enough_seats"), 2.into())
+        );
         // The refused users hold nothing.
         let r = seats(&app, &admin, "seats/recall", &loser[..1]).await;
-        assert_eq!(refusal(&r), (StatusCode::CONFLICT, Some("conflict"), "not_held".into()));
+        assert_eq!(
+            refusal(&r),
+            (StatusCode::CONFLICT, Some("conflict"), "not_held".into())
+        );
         // Give the seats back for the next round.
-        let winners: Vec<&str> = if loser == a { b.clone() } else { a.clone() };
-        assert_eq!(counts(&seats(&app, &admin, "seats/recall", &winners).await), (5, 0, 5));
+        assert_eq!(
+            counts(&seats(&app, &admin, "seats/recall", winners).await),
+            (5, 0, 5)
+        );
     }
     app.stop().await;
 }
