@@ -11,6 +11,7 @@ use crate::auth::pages::LoginPage;
 use crate::error::AppError;
 use crate::i18n::*;
 use crate::licenses::pages::{LicensesPage, RequestPage, UploadPage, UploadPreviewPage};
+use crate::seats::pages::ProductPage;
 use crate::tenants::pages::TenantsPage;
 use crate::ui::layout::{Header, RequirePermission, SettingsLayout};
 use crate::ui::pages::{HomePage, NotFoundPage};
@@ -110,6 +111,17 @@ pub fn App() -> impl IntoView {
                                     view! {
                                         <RequirePermission permission=Permission::UploadLicenses>
                                             <UploadPreviewPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("licenses/product/:product")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::ViewLicenses>
+                                            <ProductPage />
                                         </RequirePermission>
                                     }
                                 }

@@ -408,7 +408,11 @@ fn LicenseRowView(row: LicenseRow) -> impl IntoView {
                 {detail.map(|d| view! { <div class="sub">{d}</div> })}
             </td>
             <td>
-                <div>{row.product_name}</div>
+                <div>
+                    <a href=format!("/settings/licenses/product/{}", encode_component(&row.product))>
+                        {row.product_name}
+                    </a>
+                </div>
                 <div class="sub"><code>{row.product}</code></div>
             </td>
             <td><ModeName mode=row.mode /></td>

@@ -184,6 +184,21 @@ pub async fn list(
             .all(db)
             .await?
     };
+    let seats_held: std::collections::HashMap<String, i64> = if ids.is_empty() {
+        Default::default()
+    } else {
+        crate::seats::entity::Entity::find()
+            .select_only()
+            .column(crate::seats::entity::Column::CertificateId)
+            .column_as(Expr::cust("COUNT(*)"), "n")
+            .filter(crate::seats::entity::Column::CertificateId.is_in(ids.clone()))
+            .group_by(crate::seats::entity::Column::CertificateId)
+            .into_tuple::<(String, i64)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect()
+    };
     let rows =
         rows.into_iter()
             .map(|r| {
@@ -203,7 +218,10 @@ pub async fn list(
                         tenants.iter().find(|t| &t.id == id).map(|t| t.name.clone())
                     }),
                     agent: r.bound_agent_id.clone(),
-                    seats_used: 0,
+                    seats_used: seats_held
+                        .get(&r.id)
+                        .and_then(|n| u32::try_from(*n).ok())
+                        .unwrap_or(0),
                     seats_total: r.seats.and_then(|s| u32::try_from(s).ok()),
                     feature: r.feature,
                     product: r.product,

@@ -1,8 +1,35 @@
 //! Server functions of seats. Administrators and License managers (`CanManageLicUsers`).
 use leptos::prelude::*;
 
-use super::model::SeatCount;
+use super::model::{Candidate, ProductSeats, SeatCount};
 use crate::error::AppError;
+
+/// A form post returns to the product's page, which says what was done.
+#[cfg(feature = "ssr")]
+fn back_to_product(product: &str, done: &str) {
+    leptos_axum::redirect(&format!(
+        "/settings/licenses/product/{}?done={done}",
+        crate::ui::layout::encode_component(product)
+    ));
+}
+
+/// A product's page: its licenses, seats and the users holding them.
+#[server(endpoint = "seats/product")]
+pub async fn get_product(product: String) -> Result<ProductSeats, AppError> {
+    use crate::auth::server::{cap::ViewLicenses, require};
+    let who = require::<ViewLicenses>()?;
+    let state = crate::server::state::app_state()?;
+    super::store::product(&state.db, &who, &product, state.clock.now_ms()).await
+}
+
+/// Users who could be given a seat of `product`, by name, tenant or role.
+#[server(endpoint = "seats/candidates")]
+pub async fn seat_candidates(product: String, q: String) -> Result<Vec<Candidate>, AppError> {
+    use crate::auth::server::{cap::ManageSeats, require};
+    let who = require::<ManageSeats>()?;
+    let state = crate::server::state::app_state()?;
+    super::store::candidates(&state.db, &who, &product, &q).await
+}
 
 /// Gives each user a seat of `product`: all of them, or none (409 saying how many are free).
 #[server(endpoint = "seats/apply")]
@@ -13,6 +40,7 @@ pub async fn apply_seats(product: String, user_ids: Vec<String>) -> Result<SeatC
     let done =
         super::store::apply(&state.db, &who, &product, &user_ids, state.clock.now_ms()).await?;
     tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats given");
+    back_to_product(&product, "applied");
     Ok(done)
 }
 
@@ -25,5 +53,6 @@ pub async fn recall_seats(product: String, user_ids: Vec<String>) -> Result<Seat
     let done =
         super::store::recall(&state.db, &who, &product, &user_ids, state.clock.now_ms()).await?;
     tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats recalled");
+    back_to_product(&product, "recalled");
     Ok(done)
 }

@@ -1,8 +1,8 @@
 //! Personal seats: a personal license holds N seats for named users; no more users hold a seat of
-//! a product than its valid licenses have seats. (Issue 7: the arithmetic and the server side;
-//! the product page and picker come next.)
+//! a product than its valid licenses have seats.
 pub mod arith;
 pub mod model;
+pub mod pages;
 
 pub mod api;
 #[cfg(feature = "ssr")]

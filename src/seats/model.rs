@@ -11,3 +11,53 @@ pub struct SeatCount {
 
 /// The most users one Apply may name.
 pub const APPLY_MAX: usize = 10_000;
+
+use crate::auth::model::Role;
+use crate::licenses::domain::{Expiry, Status};
+use crate::licenses::format::LicenseType;
+
+/// One license of a product, as its page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductLicense {
+    pub id: String,
+    pub license_type: LicenseType,
+    pub seats: Option<u32>,
+    pub feature: Option<String>,
+    pub start: Option<i64>,
+    pub due: Option<Expiry>,
+    pub status: Status,
+}
+
+/// A user holding a seat of the product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub user_id: String,
+    pub name: String,
+    pub tenant_name: String,
+    pub role: Role,
+    pub since: i64,
+}
+
+/// A product's page: its licenses, seats and holders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductSeats {
+    pub product: String,
+    pub product_name: String,
+    pub licenses: Vec<ProductLicense>,
+    /// Seats of its valid personal licenses; zeros for a product with none.
+    pub count: SeatCount,
+    pub holders: Vec<Holder>,
+    pub can_manage: bool,
+}
+
+/// A user who could be given a seat (enabled, holding none of the product).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub user_id: String,
+    pub name: String,
+    pub tenant_name: String,
+    pub role: Role,
+}
+
+/// How many candidates a search shows.
+pub const CANDIDATES_MAX: usize = 100;

@@ -11,7 +11,10 @@ use sea_orm::{
 
 use super::arith::{Pool, allocate, totals};
 use super::entity as seat;
-use super::model::{APPLY_MAX, SeatCount};
+use super::model::{
+    APPLY_MAX, CANDIDATES_MAX, Candidate, Holder, ProductLicense, ProductSeats, SeatCount,
+};
+use crate::auth::model::Role;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
 use crate::licenses::domain::{Status, stack_validity, status};
@@ -212,4 +215,149 @@ pub async fn recall(
     let (_, pools) = pools(&txn, product, now).await?;
     txn.commit().await?;
     Ok(count(&pools))
+}
+
+/// A product's page.
+pub async fn product(
+    db: &impl ConnectionTrait,
+    who: &Granted<cap::ViewLicenses>,
+    product: &str,
+    now: i64,
+) -> Result<ProductSeats, AppError> {
+    use crate::licenses::domain::Expiry;
+    let certs = certificate::Entity::find()
+        .filter(certificate::Column::Product.eq(product))
+        .order_by_asc(certificate::Column::InstalledAt)
+        .order_by_asc(certificate::Column::Id)
+        .all(db)
+        .await?;
+    let Some(first) = certs.first() else {
+        return Err(AppError::NotFound);
+    };
+    let product_name = first.product_name.clone();
+    let has_personal = certs
+        .iter()
+        .any(|c| c.license_type == LicenseType::Personal.as_str());
+    let count = if has_personal {
+        count(&pools(db, product, now).await?.1)
+    } else {
+        SeatCount {
+            total: 0,
+            used: 0,
+            free: 0,
+        }
+    };
+    let licenses = certs
+        .iter()
+        .filter_map(|c| {
+            let state = c.state();
+            Some(ProductLicense {
+                id: c.id.clone(),
+                license_type: LicenseType::parse(&c.license_type)?,
+                seats: c.seats.and_then(|s| u32::try_from(s).ok()),
+                feature: c.feature.clone(),
+                start: c.activated_at,
+                due: state
+                    .expires
+                    .or(c.not_after_at.map(Expiry::At))
+                    .or(c.validity_days.is_none().then_some(Expiry::Never)),
+                status: status(&state, now),
+            })
+        })
+        .collect();
+    let seats = seat::Entity::find()
+        .filter(seat::Column::Product.eq(product))
+        .order_by_asc(seat::Column::GrantedAt)
+        .all(db)
+        .await?;
+    let mut people: HashMap<String, user::Model> = HashMap::new();
+    let ids: Vec<String> = seats.iter().map(|s| s.user_id.clone()).collect();
+    for chunk in ids.chunks(500) {
+        for u in user::Entity::find()
+            .filter(user::Column::Id.is_in(chunk.to_vec()))
+            .all(db)
+            .await?
+        {
+            people.insert(u.id.clone(), u);
+        }
+    }
+    let tenants = tenant_names(db).await?;
+    let mut holders: Vec<Holder> = seats
+        .into_iter()
+        .filter_map(|s| {
+            let u = people.get(&s.user_id)?;
+            Some(Holder {
+                user_id: u.id.clone(),
+                name: u.name.clone(),
+                tenant_name: tenants.get(&u.tenant_id).cloned().unwrap_or_default(),
+                role: Role::parse(&u.role)?,
+                since: s.granted_at,
+            })
+        })
+        .collect();
+    holders.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(ProductSeats {
+        product: product.to_string(),
+        product_name,
+        licenses,
+        count,
+        holders,
+        can_manage: who
+            .viewer()
+            .role
+            .allows(crate::auth::model::Permission::ManageSeats),
+    })
+}
+
+async fn tenant_names(db: &impl ConnectionTrait) -> Result<HashMap<String, String>, AppError> {
+    Ok(crate::tenants::entity::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect())
+}
+
+/// Enabled users without a seat of `product` whose name, tenant or role contains `q`.
+pub async fn candidates(
+    db: &impl ConnectionTrait,
+    _who: &Granted<cap::ManageSeats>,
+    product: &str,
+    q: &str,
+) -> Result<Vec<Candidate>, AppError> {
+    let q = q.trim().to_lowercase();
+    let holding: HashSet<String> = seat::Entity::find()
+        .select_only()
+        .column(seat::Column::UserId)
+        .filter(seat::Column::Product.eq(product))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let tenants = tenant_names(db).await?;
+    let mut out: Vec<Candidate> = user::Entity::find()
+        .filter(user::Column::Disabled.eq(false))
+        .order_by_asc(user::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|u| !holding.contains(&u.id))
+        .filter_map(|u| {
+            let tenant_name = tenants.get(&u.tenant_id).cloned().unwrap_or_default();
+            let role = Role::parse(&u.role)?;
+            let matches = q.is_empty()
+                || u.name.to_lowercase().contains(&q)
+                || tenant_name.to_lowercase().contains(&q)
+                || role.as_str().replace('_', " ").contains(&q);
+            matches.then_some(Candidate {
+                user_id: u.id,
+                name: u.name,
+                tenant_name,
+                role,
+            })
+        })
+        .collect();
+    out.truncate(CANDIDATES_MAX);
+    Ok(out)
 }

@@ -48,7 +48,9 @@ fn allowed(endpoint: &str, caller: Caller) -> bool {
             matches!(caller, LicenseManager | Administrator)
         }
         "agents/delete" => caller == Administrator,
-        "seats/apply" | "seats/recall" => matches!(caller, LicenseManager | Administrator),
+        "seats/apply" | "seats/recall" | "seats/product" | "seats/candidates" => {
+            matches!(caller, LicenseManager | Administrator)
+        }
         other => panic!("{other} has no entry in the authorization matrix"),
     }
 }
@@ -122,6 +124,8 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
         "agents/get" | "agents/shut_down" | "agents/delete" => {
             vec![("agent_id", f.agent.clone())]
         }
+        "seats/product" => vec![("product", "ai-server".into())],
+        "seats/candidates" => vec![("product", "ai-server".into()), ("q", String::new())],
         "seats/apply" | "seats/recall" => vec![
             ("product", "ai-server".into()),
             ("user_ids[0]", f.seat_user.clone()),
@@ -136,7 +140,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 29] = [
+const ENDPOINTS: [&str; 31] = [
     "whoami",
     "language",
     "login",
@@ -165,6 +169,8 @@ const ENDPOINTS: [&str; 29] = [
     "agents/delete",
     "seats/apply",
     "seats/recall",
+    "seats/product",
+    "seats/candidates",
     // Last: it deletes the licenses the calls above use.
     "licenses/delete_all",
 ];

@@ -137,6 +137,58 @@ async fn seats_are_given_and_recalled_and_every_refusal_changes_nothing(backend:
         (5, 5, 0)
     );
 
+    // The product's page: its count and holders; the picker offers the others, by name,
+    // tenant or role, never a disabled user.
+    let page = app
+        .call(&admin, "seats/product", &[("product", "ai-server")])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    assert_eq!(
+        (
+            page.body["count"]["used"].as_u64(),
+            page.body["count"]["free"].as_u64()
+        ),
+        (Some(5), Some(0))
+    );
+    let holders: Vec<&str> = page.body["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["name"].as_str())
+        .collect();
+    assert_eq!(holders, ["u0", "u2", "u3", "u4", "u5"]);
+    let found = app
+        .call(
+            &admin,
+            "seats/candidates",
+            &[("product", "ai-server"), ("q", "")],
+        )
+        .await;
+    let names: Vec<&str> = found
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["admin", "u1"],
+        "holders and the disabled u6 are not offered"
+    );
+    let found = app
+        .call(
+            &admin,
+            "seats/candidates",
+            &[("product", "ai-server"), ("q", "administrator")],
+        )
+        .await;
+    assert_eq!(found.body.as_array().map(Vec::len), Some(1));
+    let r = app
+        .call(&admin, "seats/product", &[("product", "nope")])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
     // A License manager may; a User may not.
     app.create_user(&admin, "manager", "license_manager").await;
     let manager = app.sign_in("manager", &password_of("manager")).await;
