@@ -62,6 +62,8 @@ test('a License manager does the same; a User cannot reach the page', async ({ b
 
   const user = await (await browser.newContext()).newPage();
   await signIn(user, 'seat-c', 'seat-password-1');
+  // A User sees their own seat on their start page.
+  await expect(user.getByTestId('my-licenses')).toContainText('CRM Sales');
   const url = new URL(page.url());
   const response = await user.goto(url.pathname);
   expect(response?.status()).toBe(403);

@@ -1,7 +1,7 @@
 //! Server functions of seats. Administrators and License managers (`CanManageLicUsers`).
 use leptos::prelude::*;
 
-use super::model::{Candidate, ProductSeats, SeatCount};
+use super::model::{Candidate, MyLicense, ProductSeats, SeatCount};
 use crate::error::AppError;
 
 /// A form post returns to the product's page, which says what was done.
@@ -55,4 +55,12 @@ pub async fn recall_seats(product: String, user_ids: Vec<String>) -> Result<Seat
     tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats recalled");
     back_to_product(&product, "recalled");
     Ok(done)
+}
+
+/// The caller's own licenses. Any signed-in user may ask.
+#[server(endpoint = "seats/mine")]
+pub async fn my_licenses() -> Result<Vec<MyLicense>, AppError> {
+    let who = crate::auth::server::signed_in()?;
+    let state = crate::server::state::app_state()?;
+    super::store::mine(&state.db, &who.viewer.id, state.clock.now_ms()).await
 }

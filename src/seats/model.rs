@@ -61,3 +61,14 @@ pub struct Candidate {
 
 /// How many candidates a search shows.
 pub const CANDIDATES_MAX: usize = 100;
+
+/// A license as the signed-in user sees their own: a seat they hold, or a server license that
+/// unlocks a feature for everyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MyLicense {
+    pub product_name: String,
+    /// The feature a server license unlocks; `None` for a seat.
+    pub feature: Option<String>,
+    pub status: Status,
+    pub due: Option<Expiry>,
+}

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::api::{ApplySeats, RecallSeats, get_product, seat_candidates};
+use super::api::{ApplySeats, RecallSeats, get_product, my_licenses, seat_candidates};
 use super::model::{Candidate, Holder, ProductLicense, SeatCount};
 use crate::i18n::*;
 use crate::licenses::domain::Expiry;
@@ -353,6 +353,48 @@ fn Picker(
                         }
                     })
                 }}
+            </Suspense>
+        </section>
+    }
+}
+
+/// The signed-in user's own licenses, on their start page.
+#[component]
+pub fn MyLicenses() -> impl IntoView {
+    let i18n = use_i18n();
+    let mine = Resource::new(|| (), |_| my_licenses());
+    view! {
+        <section class="card" data-testid="my-licenses">
+            <h2>{t!(i18n, seats.mine_title)}</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match mine.await {
+                        Err(err) => view! { <ErrorMessage err /> }.into_any(),
+                        Ok(list) if list.is_empty() => {
+                            view! { <p class="muted">{t!(i18n, seats.mine_none)}</p> }.into_any()
+                        }
+                        Ok(list) => view! {
+                            <ul class="plain">
+                                {list
+                                    .into_iter()
+                                    .map(|l| {
+                                        view! {
+                                            <li>
+                                                <strong>{l.product_name}</strong>
+                                                {l.feature.map(|f| view! { " · " {t!(i18n, seats.unlocks)} " " {f} })}
+                                                " · "
+                                                <StatusBadge status=l.status />
+                                                " "
+                                                <ExpiryText expiry=l.due />
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        }
+                            .into_any(),
+                    }
+                })}
             </Suspense>
         </section>
     }

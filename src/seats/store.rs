@@ -12,7 +12,8 @@ use sea_orm::{
 use super::arith::{Pool, allocate, totals};
 use super::entity as seat;
 use super::model::{
-    APPLY_MAX, CANDIDATES_MAX, Candidate, Holder, ProductLicense, ProductSeats, SeatCount,
+    APPLY_MAX, CANDIDATES_MAX, Candidate, Holder, MyLicense, ProductLicense, ProductSeats,
+    SeatCount,
 };
 use crate::auth::model::Role;
 use crate::auth::server::{Granted, cap};
@@ -360,4 +361,49 @@ pub async fn candidates(
         .collect();
     out.truncate(CANDIDATES_MAX);
     Ok(out)
+}
+
+/// The signed-in user's own licenses: the seats they hold, then the server licenses in force.
+pub async fn mine(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<MyLicense>, AppError> {
+    let held: Vec<String> = seat::Entity::find()
+        .select_only()
+        .column(seat::Column::CertificateId)
+        .filter(seat::Column::UserId.eq(user_id))
+        .into_tuple::<String>()
+        .all(db)
+        .await?;
+    let mut certs = if held.is_empty() {
+        Vec::new()
+    } else {
+        certificate::Entity::find()
+            .filter(certificate::Column::Id.is_in(held))
+            .order_by_asc(certificate::Column::ProductName)
+            .all(db)
+            .await?
+    };
+    certs.extend(
+        certificate::Entity::find()
+            .filter(certificate::Column::LicenseType.eq(LicenseType::Server.as_str()))
+            .order_by_asc(certificate::Column::ProductName)
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|c| status(&c.state(), now) == Status::Activated),
+    );
+    Ok(certs
+        .into_iter()
+        .map(|c| {
+            let state = c.state();
+            MyLicense {
+                product_name: c.product_name,
+                feature: c.feature,
+                status: status(&state, now),
+                due: state.expires,
+            }
+        })
+        .collect())
 }

@@ -19,6 +19,7 @@ pub fn HomePage() -> impl IntoView {
                             <div class="page narrow">
                                 <h1>{t!(i18n, home.title)}</h1>
                                 <p>{t!(i18n, home.signed_in_as, name = move || v.name.clone())}</p>
+                                <crate::seats::pages::MyLicenses />
                                 <Show when=move || sees_settings>
                                     <p>
                                         <A href="/settings/licenses">{t!(i18n, home.open_settings)}</A>

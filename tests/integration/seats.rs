@@ -197,6 +197,19 @@ async fn seats_are_given_and_recalled_and_every_refusal_changes_nothing(backend:
         (5, 4, 1)
     );
     let user = app.sign_in("u2", &password_of("u2")).await;
+    // Their own licenses: the seat they hold.
+    let mine = app.call(&user, "seats/mine", &[]).await;
+    assert_eq!(mine.status, StatusCode::OK, "{:?}", mine.body);
+    assert_eq!(mine.body[0]["product_name"], "AI Server");
+    assert_eq!(mine.body[0]["status"], "activated");
+    let none = app
+        .call(
+            &app.sign_in("u1", &password_of("u1")).await,
+            "seats/mine",
+            &[],
+        )
+        .await;
+    assert_eq!(none.body, serde_json::json!([]));
     let r = seats(&app, &user, "seats/apply", &[ids[1]]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     app.stop().await;
