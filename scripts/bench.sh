@@ -4,7 +4,7 @@
 # endpoint on SQLite and PostgreSQL, memory, and the client's size.
 # Prints a table and writes it to BENCHMARKS.md (between the "generated" markers). Needs the
 # release build (./scripts/test.sh or ./scripts/run.sh make it) and wrk; installs wrk if missing.
-#   ./scripts/bench.sh           full run (about 8 minutes)
+#   ./scripts/bench.sh           full run (about 12 minutes)
 #   ./scripts/bench.sh --quick   fewer certificates and shorter loads (about 1 minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."

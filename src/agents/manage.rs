@@ -16,7 +16,7 @@ use super::model::{AgentDetail, AgentRow, AgentState, AgentsListing, FixedLicens
 use super::store::held_of;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
-use crate::licenses::domain::{Expiry, Status, stack_validity, status};
+use crate::licenses::domain::{Expiry, Status, status};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::{Binding, LicenseType};
 use crate::licenses::store::begin_license_write;
@@ -125,7 +125,7 @@ async fn fixed_free(
 /// Settings > Agents: every agent, the fixed licenses free to bind, and floating usage.
 pub async fn listing(
     db: &impl ConnectionTrait,
-    who: &Granted<cap::BindAgents>,
+    _who: &Granted<cap::BindAgents>,
     now: i64,
 ) -> Result<AgentsListing, AppError> {
     let tenants = tenants_by_id(db).await?;
@@ -162,10 +162,6 @@ pub async fn listing(
             })
             .collect(),
         fixed_free: fixed_free(db, None, now).await?,
-        can_delete: who
-            .viewer()
-            .role
-            .allows(crate::auth::model::Permission::DeleteAgents),
     })
 }
 
@@ -280,24 +276,14 @@ pub async fn bind(
         .filter(|h| status(&h.state(), now) == Status::Activated)
         .and_then(|h| h.state().expires);
     release_floating(&txn, &a, h.as_ref()).await?;
-    let until = stack_validity(
-        current,
-        now,
-        c.validity_days.and_then(|d| u32::try_from(d).ok()),
-        c.not_after_at,
-    );
-    let (expires_at, permanent) = until.to_parts();
+    let until = c.activation_until(current, now);
     agent::Entity::update_many()
         .col_expr(agent::Column::LicenseId, Expr::value(c.id.clone()))
         .filter(agent::Column::Id.eq(a.id.clone()))
         .exec(&txn)
         .await?;
-    let bound = certificate::Entity::update_many()
+    let bound = certificate::activate(&c.id, now, until)
         .col_expr(certificate::Column::BoundAgentId, Expr::value(a.id.clone()))
-        .col_expr(certificate::Column::ActivatedAt, Expr::value(now))
-        .col_expr(certificate::Column::ExpiresAt, Expr::value(expires_at))
-        .col_expr(certificate::Column::Permanent, Expr::value(permanent))
-        .filter(certificate::Column::Id.eq(c.id.clone()))
         .filter(certificate::Column::BoundAgentId.is_null())
         .exec(&txn)
         .await?

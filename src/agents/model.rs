@@ -117,7 +117,6 @@ pub struct AgentsListing {
     /// Floating licenses that can still be used, and how many of them agents hold.
     pub floating_total: u32,
     pub floating_held: u32,
-    pub can_delete: bool,
 }
 
 /// One agent's own page.

@@ -16,7 +16,7 @@ use super::grants::SEEN_EVERY_MS;
 use super::manage::free_condition;
 use super::model::{AgentState, Basis, CheckedOut, Registered};
 use crate::error::{AppError, Field, Problem, internal};
-use crate::licenses::domain::{Expiry, stack_validity};
+use crate::licenses::domain::Expiry;
 use crate::licenses::entity::certificate;
 use crate::licenses::format::Binding;
 use crate::licenses::verify::sha256_hex;
@@ -273,23 +273,10 @@ async fn claim_floating(
         // keeps the expiry it had.
         let (activated_at, until) = match c.state().expires {
             Some(until) => (c.activated_at.unwrap_or(now), until),
-            None => (
-                now,
-                stack_validity(
-                    None,
-                    now,
-                    c.validity_days.and_then(|d| u32::try_from(d).ok()),
-                    c.not_after_at,
-                ),
-            ),
+            None => (now, c.activation_until(None, now)),
         };
-        let (expires_at, permanent) = until.to_parts();
-        let claimed = certificate::Entity::update_many()
+        let claimed = certificate::activate(&c.id, activated_at, until)
             .col_expr(C::BoundAgentId, Expr::value(a.id.clone()))
-            .col_expr(C::ActivatedAt, Expr::value(activated_at))
-            .col_expr(C::ExpiresAt, Expr::value(expires_at))
-            .col_expr(C::Permanent, Expr::value(permanent))
-            .filter(C::Id.eq(c.id.clone()))
             .filter(C::BoundAgentId.is_null())
             .exec(txn)
             .await?

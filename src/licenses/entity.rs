@@ -44,7 +44,39 @@ pub mod certificate {
 
     impl ActiveModelBehavior for ActiveModel {}
 
+    /// The update that activates certificate `id` at `activated_at`, licensing until `until`;
+    /// callers add what else the activation sets (a tenant, an agent) and their conditions.
+    pub fn activate(
+        id: &str,
+        activated_at: i64,
+        until: crate::licenses::domain::Expiry,
+    ) -> sea_orm::UpdateMany<Entity> {
+        use sea_orm::QueryFilter;
+        use sea_orm::sea_query::Expr;
+        let (expires_at, permanent) = until.to_parts();
+        Entity::update_many()
+            .col_expr(Column::ActivatedAt, Expr::value(activated_at))
+            .col_expr(Column::ExpiresAt, Expr::value(expires_at))
+            .col_expr(Column::Permanent, Expr::value(permanent))
+            .filter(Column::Id.eq(id))
+    }
+
     impl Model {
+        /// Until when activating it now licenses what it licenses, from `current` (validity
+        /// stacks; `not_after` caps).
+        pub fn activation_until(
+            &self,
+            current: Option<crate::licenses::domain::Expiry>,
+            now: i64,
+        ) -> crate::licenses::domain::Expiry {
+            crate::licenses::domain::stack_validity(
+                current,
+                now,
+                self.validity_days.and_then(|d| u32::try_from(d).ok()),
+                self.not_after_at,
+            )
+        }
+
         pub fn state(&self) -> crate::licenses::domain::CertificateState {
             use crate::licenses::domain::{CertificateState, Expiry};
             CertificateState {

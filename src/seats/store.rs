@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::arith::{Pool, allocate, totals};
@@ -18,7 +18,7 @@ use super::model::{
 use crate::auth::model::Role;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
-use crate::licenses::domain::{Status, stack_validity, status};
+use crate::licenses::domain::{Status, status};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::LicenseType;
 use crate::licenses::store::begin_license_write;
@@ -143,18 +143,7 @@ pub async fn apply(
         .iter()
         .filter(|c| c.activated_at.is_none() && from.contains(&c.id))
     {
-        let until = stack_validity(
-            None,
-            now,
-            c.validity_days.and_then(|d| u32::try_from(d).ok()),
-            c.not_after_at,
-        );
-        let (expires_at, permanent) = until.to_parts();
-        certificate::Entity::update_many()
-            .col_expr(certificate::Column::ActivatedAt, Expr::value(now))
-            .col_expr(certificate::Column::ExpiresAt, Expr::value(expires_at))
-            .col_expr(certificate::Column::Permanent, Expr::value(permanent))
-            .filter(certificate::Column::Id.eq(c.id.clone()))
+        certificate::activate(&c.id, now, c.activation_until(None, now))
             .exec(&txn)
             .await?;
     }
@@ -199,11 +188,10 @@ pub async fn recall(
         held += seat::Entity::find()
             .filter(seat::Column::Product.eq(product))
             .filter(seat::Column::UserId.is_in(chunk.to_vec()))
-            .all(&txn)
-            .await?
-            .len();
+            .count(&txn)
+            .await?;
     }
-    if held != ids.len() {
+    if held != ids.len() as u64 {
         return Err(AppError::conflict(ConflictKind::NotHeld));
     }
     for chunk in ids.chunks(500) {

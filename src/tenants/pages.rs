@@ -290,6 +290,17 @@ fn AssignableName(license: AssignableLicense) -> impl IntoView {
 }
 
 #[component]
+fn LicenseOptions(licenses: Vec<AssignableLicense>) -> impl IntoView {
+    licenses
+        .into_iter()
+        .map(|l| {
+            let id = l.id.clone();
+            view! { <option value=id><AssignableName license=l /></option> }
+        })
+        .collect_view()
+}
+
+#[component]
 fn AssignForm(
     licenses: Vec<AssignableLicense>,
     tenants: Vec<TenantRow>,
@@ -316,22 +327,10 @@ fn AssignForm(
                 <label for="assign-license">{t!(i18n, fields.license)}</label>
                 <select id="assign-license" name="license_id" required>
                     <optgroup label=move || t_string!(i18n, tenants.platform_licenses).to_string()>
-                        {platform
-                            .into_iter()
-                            .map(|l| {
-                                let id = l.id.clone();
-                                view! { <option value=id><AssignableName license=l /></option> }
-                            })
-                            .collect_view()}
+                        <LicenseOptions licenses=platform />
                     </optgroup>
                     <optgroup label=move || t_string!(i18n, tenants.agent_licenses).to_string()>
-                        {agent
-                            .into_iter()
-                            .map(|l| {
-                                let id = l.id.clone();
-                                view! { <option value=id><AssignableName license=l /></option> }
-                            })
-                            .collect_view()}
+                        <LicenseOptions licenses=agent />
                     </optgroup>
                 </select>
                 <label for="assign-tenant">{t!(i18n, fields.tenant)}</label>

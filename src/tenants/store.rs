@@ -378,16 +378,11 @@ pub async fn assign(
                 kind == LicenseType::PlatformUnlimitedAgents,
                 now,
             );
-            let (expires_at, permanent) = until.to_parts();
-            certificate::Entity::update_many()
+            certificate::activate(&c.id, now, until)
                 .col_expr(
                     certificate::Column::AssignedTenantId,
                     Expr::value(state.id.clone()),
                 )
-                .col_expr(certificate::Column::ActivatedAt, Expr::value(now))
-                .col_expr(certificate::Column::ExpiresAt, Expr::value(expires_at))
-                .col_expr(certificate::Column::Permanent, Expr::value(permanent))
-                .filter(certificate::Column::Id.eq(c.id.clone()))
                 .exec(&txn)
                 .await?;
             write_tenant_expiry(&txn, &state).await?;
