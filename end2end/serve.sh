@@ -10,4 +10,6 @@ export TESSERA_DATABASE_URL="sqlite://.data/e2e.db"
 export TESSERA_ADMIN_PASSWORD="admin-password-1"
 export LEPTOS_SITE_ADDR="127.0.0.1:${1:-3210}"
 export LEPTOS_SITE_ROOT="../target/site"
+# Mounts POST /__test/clock, which zz-expiry.spec.ts moves the clock with.
+export TESSERA_TEST_CLOCK=1
 exec ../target/release/tessera

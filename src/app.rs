@@ -9,6 +9,7 @@ use crate::auth::api::{Logout, whoami};
 use crate::auth::model::{Permission, Viewer};
 use crate::auth::pages::LoginPage;
 use crate::error::AppError;
+use crate::expiry::pages::NotificationsPage;
 use crate::i18n::*;
 use crate::licenses::pages::{LicensesPage, RequestPage, UploadPage, UploadPreviewPage};
 use crate::seats::pages::ProductPage;
@@ -59,6 +60,7 @@ pub fn App() -> impl IntoView {
             <TitleText />
             <Router>
                 <Header />
+                <crate::expiry::pages::Banner />
                 <main>
                     <Routes fallback=NotFoundPage>
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
@@ -161,10 +163,21 @@ pub fn App() -> impl IntoView {
                                 ssr=SsrMode::Async
                             />
                             <Route
+                                path=path!("notifications")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::ViewLicenses>
+                                            <NotificationsPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
                                 path=path!("users")
                                 view=|| {
                                     view! {
-                                        <RequirePermission permission=Permission::ManageUsers>
+                                        <RequirePermission permission=Permission::ManageSeats>
                                             <UsersPage />
                                         </RequirePermission>
                                     }

@@ -114,6 +114,10 @@ pub enum AppError {
     LicenseExpired,
     #[error("the agent was shut down")]
     AgentShutDown,
+    /// The caller's tenant's platform license expired at `on` (Unix ms): only Settings >
+    /// Licenses works until a new one is uploaded.
+    #[error("the platform license expired: upload a new license")]
+    PlatformExpired { on: i64 },
     #[error("the database is unavailable, try again shortly")]
     Unavailable,
     #[error("internal error (request {request_id})")]
@@ -138,6 +142,7 @@ impl AppError {
             AppError::NotSignedIn | AppError::BadCredentials | AppError::BadAgentCredentials => 401,
             AppError::NoLicenseFree => 402,
             AppError::LicenseExpired | AppError::AgentShutDown => 403,
+            AppError::PlatformExpired { .. } => 403,
             AppError::AccountDisabled | AppError::Forbidden | AppError::CrossSite => 403,
             AppError::TooManyAttempts { .. } => 429,
             AppError::Invalid { .. } => 400,

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod app;
 pub mod auth;
 pub mod error;
+pub mod expiry;
 pub mod installation;
 pub mod licenses;
 pub mod seats;

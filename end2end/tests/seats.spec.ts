@@ -68,3 +68,33 @@ test('a License manager does the same; a User cannot reach the page', async ({ b
   const response = await user.goto(url.pathname);
   expect(response?.status()).toBe(403);
 });
+
+test('Settings > Users: a License manager gives a seat to one user and recalls it', async ({ page }) => {
+  await signIn(page, 'seat-manager', 'seat-password-1');
+  await open(page, '/settings/users');
+  // The list, without the administrators' user management.
+  await expect(page.getByRole('heading', { name: 'New user' })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: 'Upload licenses' })).toHaveCount(0);
+  await page.getByLabel('Search users by name or tenant').fill('seat-a');
+  await page.getByRole('button', { name: 'Find' }).click();
+  await expect(page.getByTestId('users').getByRole('row')).toHaveCount(2);
+  await page.getByLabel('Give a seat to seat-a').selectOption({ label: 'CRM Sales' });
+  await page.getByRole('button', { name: 'Give' }).click();
+  await expect(page.getByRole('status')).toHaveText('Seats given.');
+  const row = page.getByTestId('users').getByRole('row').filter({ hasText: 'seat-a' });
+  await expect(row).toContainText('CRM Sales');
+  await page.screenshot({ path: 'test-results/users-seats.png', fullPage: true });
+  await row.getByRole('button', { name: 'Recall CRM Sales (seat-a)' }).click();
+  await expect(page.getByRole('status')).toHaveText('Seats recalled: they are free again.');
+  await expect(page.getByTestId('users').getByRole('row').filter({ hasText: 'seat-c' })).toContainText('CRM Sales');
+});
+
+test('Settings > Users offers Request and Upload licenses to the administrator', async ({ page }) => {
+  await signInAsAdmin(page);
+  await open(page, '/settings/users');
+  await page.getByRole('link', { name: 'Upload licenses' }).click();
+  await expect(page.getByLabel('License package (.lcs)')).toBeVisible();
+  await open(page, '/settings/users');
+  await page.getByRole('link', { name: 'Request licenses' }).click();
+  await expect(page.getByLabel('Company id')).toBeVisible();
+});

@@ -79,6 +79,11 @@ pub async fn register(
     else {
         return Err(AppError::BadAgentCredentials);
     };
+    // Registering is managing the platform: refused while the tenant's platform has lapsed.
+    // Agents already registered go on checking out under their own licenses.
+    if let Some(on) = crate::expiry::store::platform_expired_at(db, &t.id, now).await? {
+        return Err(AppError::PlatformExpired { on });
+    }
     let token = random_token()?;
     let existing = agent::Entity::find()
         .filter(agent::Column::TenantId.eq(t.id.clone()))

@@ -81,7 +81,15 @@ pub async fn login(
         crate::server::http::append_set_cookie(&crate::ui::language::locale_cookie(locale))?;
     }
     tracing::info!(user = %user.name, "signed in");
-    leptos_axum::redirect(&safe_next(next.as_deref(), role));
+    // While anything licensed has expired, those who can renew land where they renew it.
+    let to = if role.can_view_licenses()
+        && crate::expiry::store::anything_expired(&state.db, now).await?
+    {
+        "/settings/licenses".to_string()
+    } else {
+        safe_next(next.as_deref(), role)
+    };
+    leptos_axum::redirect(&to);
     Ok(user.locale)
 }
 

@@ -50,6 +50,20 @@ impl Permission {
     ];
 }
 
+impl Permission {
+    /// Settings > Licenses keeps working when a tenant's platform license has expired, so that
+    /// a new one can be requested and uploaded; every other management operation is refused.
+    pub const fn works_while_platform_expired(self) -> bool {
+        matches!(
+            self,
+            Permission::ViewLicenses
+                | Permission::RequestLicenses
+                | Permission::UploadLicenses
+                | Permission::DeleteLicenses
+        )
+    }
+}
+
 impl Role {
     pub const ALL: [Role; 3] = [Role::Administrator, Role::LicenseManager, Role::User];
 
@@ -104,6 +118,10 @@ pub struct Viewer {
     pub name: String,
     pub role: Role,
     pub tenant_id: String,
+    /// When the platform license of the viewer's tenant expired, if it has and nothing renewed
+    /// it: every page but Settings > Licenses shows the renewal page, and every management
+    /// operation is refused, until a new license is uploaded.
+    pub platform_expired_at: Option<i64>,
 }
 
 pub const PASSWORD_MIN: usize = 8;

@@ -10,6 +10,8 @@ pub struct Model {
     /// Key of the session tokens (HS256), base64; shared by every instance on one database.
     pub token_secret: String,
     pub created_at: i64,
+    /// The latest time any instance has seen: a clock set back behind it is noticed.
+    pub clock_seen_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

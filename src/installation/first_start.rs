@@ -16,6 +16,8 @@ use crate::users::{entity as user, store as users};
 pub struct Installed {
     pub installation_id: String,
     pub token_secret: Vec<u8>,
+    /// The latest time an instance has seen (see `server::clock`).
+    pub clock_seen_at: Option<i64>,
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
@@ -48,6 +50,7 @@ pub async fn ensure(
                 installation_id: Set(uuid::Uuid::new_v4().to_string()),
                 token_secret: Set(STANDARD.encode(random_bytes::<32>()?)),
                 created_at: Set(now),
+                clock_seen_at: Set(Some(now)),
             }
             .insert(&txn)
             .await?;
@@ -105,6 +108,7 @@ pub async fn ensure(
     Ok(Installed {
         installation_id: row.installation_id,
         token_secret,
+        clock_seen_at: row.clock_seen_at,
     })
 }
 

@@ -22,6 +22,13 @@ pub async fn get_licenses_summary() -> Result<LicensesSummary, AppError> {
         can_upload: role.can_upload(),
         can_delete: role.allows(crate::auth::model::Permission::DeleteLicenses),
         can_request: role.allows(crate::auth::model::Permission::RequestLicenses),
+        clock_warning: state
+            .clock
+            .tampering()
+            .map(|t| crate::expiry::model::ClockWarning {
+                system_ms: t.system_ms,
+                seen_ms: t.seen_ms,
+            }),
     })
 }
 

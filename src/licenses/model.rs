@@ -23,6 +23,8 @@ pub struct LicensesSummary {
     pub can_upload: bool,
     pub can_delete: bool,
     pub can_request: bool,
+    /// The system clock was set back more than a day behind the latest time seen.
+    pub clock_warning: Option<crate::expiry::model::ClockWarning>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ use crate::i18n::*;
 use crate::ui::dates::format_date_ms;
 use crate::ui::errors::ErrorMessage;
 use crate::ui::layout::encode_component;
+use crate::ui::pager::Pager;
 
 #[component]
 fn Breadcrumbs(#[prop(optional)] here: Option<AnyView>) -> impl IntoView {
@@ -149,7 +150,11 @@ pub fn LicensesPage() -> impl IntoView {
 fn SummaryView(summary: LicensesSummary) -> impl IntoView {
     let i18n = use_i18n();
     let keys = summary.vendor_keys.clone();
+    let clock = summary
+        .clock_warning
+        .map(|warning| view! { <crate::expiry::pages::ClockWarningNote warning /> });
     view! {
+        {clock}
         <div class="actions">
             <Show when=move || summary.can_request>
                 <a class="button-quiet" href="/settings/licenses/request">
@@ -324,8 +329,6 @@ fn LicenseTable(page: LicensePage) -> impl IntoView {
     let pages = page.pages();
     let current = q.page;
     let total = page.total;
-    let prev = (current > 1).then(|| q.at_page(current - 1).to_params());
-    let next = (current < pages).then(|| q.at_page(current + 1).to_params());
     if page.rows.is_empty() {
         return view! {
             <p class="muted" data-testid="no-matches">{t!(i18n, licenses.no_matches)}</p>
@@ -362,27 +365,12 @@ fn LicenseTable(page: LicensePage) -> impl IntoView {
                 {page.rows.into_iter().map(|row| view! { <LicenseRowView row /> }).collect_view()}
             </tbody>
         </table>
-        <nav class="pager" aria-label=move || t_string!(i18n, licenses.pages).to_string()>
-            {prev
-                .map(|p| {
-                    view! {
-                        <a href=format!("/settings/licenses?{p}") rel="prev">
-                            {t!(i18n, licenses.previous)}
-                        </a>
-                    }
-                })}
-            <span>
-                {t!(i18n, licenses.page_of, page = move || current, pages = move || pages, total = move || total)}
-            </span>
-            {next
-                .map(|p| {
-                    view! {
-                        <a href=format!("/settings/licenses?{p}") rel="next">
-                            {t!(i18n, licenses.next)}
-                        </a>
-                    }
-                })}
-        </nav>
+        <Pager
+            current
+            pages
+            total
+            href=move |n| format!("/settings/licenses?{}", q.at_page(n).to_params())
+        />
     }
     .into_any()
 }

@@ -4,13 +4,18 @@ use leptos::prelude::*;
 use super::model::{Candidate, MyLicense, ProductSeats, SeatCount};
 use crate::error::AppError;
 
-/// A form post returns to the product's page, which says what was done.
+/// A form post returns to the page it came from, which says what was done: Settings > Users
+/// when `back` is `users`, the product's page otherwise.
 #[cfg(feature = "ssr")]
-fn back_to_product(product: &str, done: &str) {
-    leptos_axum::redirect(&format!(
-        "/settings/licenses/product/{}?done={done}",
-        crate::ui::layout::encode_component(product)
-    ));
+fn back_to(back: Option<&str>, product: &str, done: &str) {
+    if back == Some("users") {
+        leptos_axum::redirect(&format!("/settings/users?done={done}"));
+    } else {
+        leptos_axum::redirect(&format!(
+            "/settings/licenses/product/{}?done={done}",
+            crate::ui::layout::encode_component(product)
+        ));
+    }
 }
 
 /// A product's page: its licenses, seats and the users holding them.
@@ -33,27 +38,35 @@ pub async fn seat_candidates(product: String, q: String) -> Result<Vec<Candidate
 
 /// Gives each user a seat of `product`: all of them, or none (409 saying how many are free).
 #[server(endpoint = "seats/apply")]
-pub async fn apply_seats(product: String, user_ids: Vec<String>) -> Result<SeatCount, AppError> {
+pub async fn apply_seats(
+    product: String,
+    user_ids: Vec<String>,
+    back: Option<String>,
+) -> Result<SeatCount, AppError> {
     use crate::auth::server::{cap::ManageSeats, require};
     let who = require::<ManageSeats>()?;
     let state = crate::server::state::app_state()?;
     let done =
         super::store::apply(&state.db, &who, &product, &user_ids, state.clock.now_ms()).await?;
     tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats given");
-    back_to_product(&product, "applied");
+    back_to(back.as_deref(), &product, "applied");
     Ok(done)
 }
 
 /// Takes the seats of `product` back from each user: all of them, or none.
 #[server(endpoint = "seats/recall")]
-pub async fn recall_seats(product: String, user_ids: Vec<String>) -> Result<SeatCount, AppError> {
+pub async fn recall_seats(
+    product: String,
+    user_ids: Vec<String>,
+    back: Option<String>,
+) -> Result<SeatCount, AppError> {
     use crate::auth::server::{cap::ManageSeats, require};
     let who = require::<ManageSeats>()?;
     let state = crate::server::state::app_state()?;
     let done =
         super::store::recall(&state.db, &who, &product, &user_ids, state.clock.now_ms()).await?;
     tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats recalled");
-    back_to_product(&product, "recalled");
+    back_to(back.as_deref(), &product, "recalled");
     Ok(done)
 }
 

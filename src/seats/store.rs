@@ -23,6 +23,7 @@ use crate::licenses::entity::certificate;
 use crate::licenses::format::LicenseType;
 use crate::licenses::store::begin_license_write;
 use crate::users::entity as user;
+use crate::users::model::SeatProduct;
 
 /// The user ids of a request: at least one, at most [`APPLY_MAX`], each once.
 fn user_ids(raw: &[String]) -> Result<Vec<String>, AppError> {
@@ -62,30 +63,74 @@ async fn pools(
     if certs.is_empty() {
         return Err(AppError::invalid(Field::Product, Problem::Unknown));
     }
-    let held: HashMap<String, i64> = seat::Entity::find()
+    let held = held_by_certificate(conn, Some(product)).await?;
+    let pools = certs.iter().map(|c| pool_of(c, &held, now)).collect();
+    Ok((certs, pools))
+}
+
+/// How many seats are held from each certificate (of one product, or of all).
+async fn held_by_certificate(
+    conn: &impl ConnectionTrait,
+    product: Option<&str>,
+) -> Result<HashMap<String, i64>, AppError> {
+    let mut find = seat::Entity::find()
         .select_only()
         .column(seat::Column::CertificateId)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(seat::Column::Product.eq(product))
+        .column_as(Expr::cust("COUNT(*)"), "n");
+    if let Some(product) = product {
+        find = find.filter(seat::Column::Product.eq(product));
+    }
+    Ok(find
         .group_by(seat::Column::CertificateId)
         .into_tuple::<(String, i64)>()
         .all(conn)
         .await?
         .into_iter()
-        .collect();
-    let pools = certs
-        .iter()
-        .map(|c| Pool {
-            certificate_id: c.id.clone(),
-            seats: c.seats.and_then(|s| u32::try_from(s).ok()).unwrap_or(0),
-            held: held
-                .get(&c.id)
-                .and_then(|n| u32::try_from(*n).ok())
-                .unwrap_or(0),
-            valid: matches!(status(&c.state(), now), Status::Unused | Status::Activated),
-        })
-        .collect();
-    Ok((certs, pools))
+        .collect())
+}
+
+fn pool_of(c: &certificate::Model, held: &HashMap<String, i64>, now: i64) -> Pool {
+    Pool {
+        certificate_id: c.id.clone(),
+        seats: c.seats.and_then(|s| u32::try_from(s).ok()).unwrap_or(0),
+        held: held
+            .get(&c.id)
+            .and_then(|n| u32::try_from(*n).ok())
+            .unwrap_or(0),
+        valid: matches!(status(&c.state(), now), Status::Unused | Status::Activated),
+    }
+}
+
+/// Every product with personal licenses and its free seats, by name: what Settings > Users
+/// offers to give.
+pub async fn seat_products(
+    conn: &impl ConnectionTrait,
+    now: i64,
+) -> Result<Vec<SeatProduct>, AppError> {
+    let certs = certificate::Entity::find()
+        .filter(certificate::Column::LicenseType.eq(LicenseType::Personal.as_str()))
+        .order_by_asc(certificate::Column::Product)
+        .all(conn)
+        .await?;
+    let held = held_by_certificate(conn, None).await?;
+    let mut out: Vec<SeatProduct> = Vec::new();
+    let mut pools: Vec<Pool> = Vec::new();
+    for (i, c) in certs.iter().enumerate() {
+        pools.push(pool_of(c, &held, now));
+        if certs
+            .get(i + 1)
+            .is_none_or(|next| next.product != c.product)
+        {
+            out.push(SeatProduct {
+                product: c.product.clone(),
+                product_name: c.product_name.clone(),
+                free: totals(&pools).free,
+            });
+            pools.clear();
+        }
+    }
+    out.sort_by(|a, b| a.product_name.cmp(&b.product_name));
+    Ok(out)
 }
 
 fn count(pools: &[Pool]) -> SeatCount {

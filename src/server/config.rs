@@ -20,6 +20,26 @@ pub struct Config {
     pub max_package_bytes: u64,
     /// The most certificates one package may hold.
     pub max_certificates: u64,
+    /// Where reminders are posted as signed JSON, if anywhere.
+    pub webhook: Option<WebhookConfig>,
+    /// Test builds of the browser tests only: a route that moves the clock.
+    pub test_clock: bool,
+}
+
+/// `TESSERA_WEBHOOK_URL` and the `TESSERA_WEBHOOK_SECRET` its deliveries are signed with.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    // The secret never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +138,33 @@ impl Config {
         let max_package_bytes = positive("TESSERA_MAX_PACKAGE_BYTES", 8 * 1024 * 1024)?;
         let max_certificates = positive("TESSERA_MAX_CERTIFICATES", 20_000)?;
 
+        let webhook = match get("TESSERA_WEBHOOK_URL").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(u) => {
+                let parsed = url::Url::parse(&u)
+                    .map_err(|e| err("TESSERA_WEBHOOK_URL", format!("{u:?} is not a URL: {e}")))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(err(
+                        "TESSERA_WEBHOOK_URL",
+                        format!("{u:?} is not an http:// or https:// URL"),
+                    ));
+                }
+                let secret = get("TESSERA_WEBHOOK_SECRET")
+                    .filter(|s| s.len() >= 16)
+                    .ok_or_else(|| {
+                        err(
+                            "TESSERA_WEBHOOK_SECRET",
+                            "needed with TESSERA_WEBHOOK_URL: at least 16 characters to sign deliveries with",
+                        )
+                    })?;
+                Some(WebhookConfig { url: u, secret })
+            }
+        };
+        let test_clock = get("TESSERA_TEST_CLOCK").as_deref() == Some("1");
+
         Ok(Config {
+            webhook,
+            test_clock,
             max_package_bytes,
             max_certificates,
             database_url,

@@ -32,9 +32,14 @@ pub fn router(state: AppState) -> Router {
         let options = state.leptos.clone();
         move || shell(options.clone())
     };
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(crate::agents::api::routes())
+    let mut base = Router::new().route("/healthz", get(|| async { "ok" }));
+    if state.config.test_clock {
+        tracing::warn!(
+            "TESSERA_TEST_CLOCK=1: POST /__test/clock moves the clock; never in production"
+        );
+        base = base.route("/__test/clock", post(move_test_clock));
+    }
+    base.merge(crate::agents::api::routes())
         .route(
             "/licenses/upload",
             // The handler reads the file in chunks and stops one byte past the package limit,
@@ -66,6 +71,24 @@ pub fn router(state: AppState) -> Router {
             error_response(&crate::error::internal("a request handler panicked"))
         }))
         .with_state(state)
+}
+
+/// `{"advance_ms": N}`: moves the clock by N ms and runs the sweeper's work at once. Mounted
+/// only with `TESSERA_TEST_CLOCK=1`, for the browser tests.
+async fn move_test_clock(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> Response {
+    let Some(ms) = body.get("advance_ms").and_then(serde_json::Value::as_i64) else {
+        return error_response(&AppError::invalid(
+            crate::error::Field::Request,
+            crate::error::Problem::Required,
+        ));
+    };
+    state.clock.advance(ms);
+    state.grants.forget_all();
+    super::sweep(&state, None).await;
+    axum::Json(serde_json::json!({ "now_ms": state.clock.now_ms() })).into_response()
 }
 
 /// Adds a `Set-Cookie` to the answer of the current server function.

@@ -50,6 +50,9 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
             })
         })?,
     };
+    if let Some(seen) = installed.clock_seen_at {
+        clock.observe(seen);
+    }
     let limits = Limits {
         max_bytes: config.max_package_bytes,
         max_certificates: config.max_certificates,
@@ -93,23 +96,54 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
         .map_err(|e| StartError::Listen(addr, e))
 }
 
-/// Every 15 seconds, releases the floating licenses of agents silent for longer than their
-/// tenant allows. Each instance sweeps; the work is idempotent.
+/// Every 15 seconds: releases the floating licenses of agents silent for longer than their
+/// tenant allows, makes the expiry reminders that fell due (with their webhook deliveries),
+/// posts the deliveries due, and keeps the latest time seen. Each instance sweeps; the work is
+/// idempotent.
 fn spawn_sweeper(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+        let client = match crate::expiry::webhook::client() {
+            Ok(c) => Some(c),
+            Err(_) => None,
+        };
         loop {
             tick.tick().await;
-            match crate::agents::manage::release_silent(&state.db, state.clock.now_ms()).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    state.grants.forget_all();
-                    tracing::info!(released = n, "released floating licenses of silent agents");
-                }
-                Err(e) => tracing::warn!(error = %e, "releasing silent agents' licenses failed"),
-            }
+            sweep(&state, client.as_ref()).await;
         }
     });
+}
+
+/// One round of the sweeper's work (tests call it after moving the clock).
+pub async fn sweep(state: &AppState, client: Option<&reqwest::Client>) {
+    let now = state.clock.now_ms();
+    match crate::agents::manage::release_silent(&state.db, now).await {
+        Ok(0) => {}
+        Ok(n) => {
+            state.grants.forget_all();
+            tracing::info!(released = n, "released floating licenses of silent agents");
+        }
+        Err(e) => tracing::warn!(error = %e, "releasing silent agents' licenses failed"),
+    }
+    if let Some(t) = state.clock.tampering() {
+        tracing::warn!(
+            system_ms = t.system_ms,
+            seen_ms = t.seen_ms,
+            "clock tampering: the system clock is more than a day behind the latest time seen; expiries count from the latest time seen"
+        );
+    }
+    if let Err(e) = crate::expiry::store::keep_clock(&state.db, state.clock.seen_ms()).await {
+        tracing::warn!(error = %e, "keeping the latest time seen failed");
+    }
+    let webhook = state.config.webhook.as_ref();
+    if let Err(e) = crate::expiry::store::sweep(&state.db, now, webhook.is_some()).await {
+        tracing::warn!(error = %e, "making expiry reminders failed");
+    }
+    if let (Some(config), Some(client)) = (webhook, client) {
+        if let Err(e) = crate::expiry::webhook::deliver_due(&state.db, client, config, now).await {
+            tracing::warn!(error = %e, "delivering webhooks failed");
+        }
+    }
 }
 
 async fn shutdown_signal() {

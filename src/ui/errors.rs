@@ -54,6 +54,12 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
         }
         AppError::LicenseExpired => t!(i18n, errors.license_expired).into_any(),
         AppError::AgentShutDown => t!(i18n, errors.agent_shut_down).into_any(),
+        AppError::PlatformExpired { on } => t!(
+            i18n,
+            errors.platform_expired,
+            date = move || crate::ui::dates::format_date_ms(i18n.get_locale(), on)
+        )
+        .into_any(),
         AppError::Unavailable => t!(i18n, errors.unavailable).into_any(),
         AppError::Internal { request_id } => {
             t!(i18n, errors.internal, id = move || request_id.clone()).into_any()

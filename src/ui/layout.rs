@@ -5,6 +5,7 @@ use leptos_router::hooks::use_location;
 
 use crate::app::use_session;
 use crate::auth::model::{Permission, Viewer};
+use crate::expiry::pages::RenewalPage;
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
 use crate::ui::language::LanguageSwitch;
@@ -44,6 +45,9 @@ fn SignedInMenu(viewer: Viewer) -> impl IntoView {
             </Show>
         </nav>
         <div class="account">
+            <Show when=move || viewer.role.can_view_licenses()>
+                <crate::expiry::pages::Bell />
+            </Show>
             <span class="account-name" title=move || t_string!(i18n, nav.signed_in_as).to_string()>
                 {viewer.name.clone()}
             </span>
@@ -89,9 +93,14 @@ pub fn SettingsLayout() -> impl IntoView {
                                 <A href="/settings/agents">{t!(i18n, nav.agents)}</A>
                             </li>
                         </Show>
-                        <Show when=move || can(Permission::ManageUsers)>
+                        <Show when=move || can(Permission::ManageSeats)>
                             <li>
                                 <A href="/settings/users">{t!(i18n, nav.users)}</A>
+                            </li>
+                        </Show>
+                        <Show when=move || can(Permission::ViewLicenses)>
+                            <li>
+                                <A href="/settings/notifications">{t!(i18n, nav.notifications)}</A>
                             </li>
                         </Show>
                     </ul>
@@ -117,7 +126,20 @@ pub fn RequirePermission(permission: Permission, children: ChildrenFn) -> impl I
                 let children = children.clone();
                 Suspend::new(async move {
                     match session.viewer.await {
-                        Ok(Some(v)) if v.role.allows(permission) => children().into_any(),
+                        Ok(Some(v)) if v.role.allows(permission) => {
+                            match v.platform_expired_at {
+                                Some(expired_at) if !permission.works_while_platform_expired() => {
+                                    view! {
+                                        <RenewalPage
+                                            expired_at
+                                            can_upload=v.role.can_upload()
+                                        />
+                                    }
+                                        .into_any()
+                                }
+                                _ => children().into_any(),
+                            }
+                        }
                         Ok(Some(_)) => view! { <ForbiddenPage /> }.into_any(),
                         Ok(None) => {
                             let here = format!(

@@ -6,6 +6,7 @@ pub mod errors;
 mod i18n_check;
 pub mod language;
 pub mod layout;
+pub mod pager;
 pub mod pages;
 
 /// Sets the HTTP status of the page being rendered on the server; nothing in the browser.

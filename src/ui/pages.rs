@@ -13,6 +13,15 @@ pub fn HomePage() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 match session.viewer.await {
+                    Ok(Some(v)) if v.platform_expired_at.is_some() => {
+                        view! {
+                            <crate::expiry::pages::RenewalPage
+                                expired_at=v.platform_expired_at.unwrap_or_default()
+                                can_upload=v.role.can_upload()
+                            />
+                        }
+                            .into_any()
+                    }
                     Ok(Some(v)) => {
                         let sees_settings = v.role.sees_settings();
                         view! {

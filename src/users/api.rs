@@ -6,15 +6,38 @@ use super::model::{UserRow, UsersListing};
 use crate::auth::model::Role;
 use crate::error::AppError;
 
+/// A page of users with their seats. Administrators see it to manage users; License managers to
+/// give and recall seats (the changes to users themselves stay the Administrators').
 #[server(endpoint = "users/list")]
-pub async fn list_users() -> Result<UsersListing, AppError> {
-    use crate::auth::server::{cap::ManageUsers, require};
+pub async fn list_users(q: Option<String>, page: Option<u64>) -> Result<UsersListing, AppError> {
+    use crate::auth::model::Permission;
+    use crate::auth::server::{cap::ManageSeats, require};
     use crate::server::state::app_state;
-    let who = require::<ManageUsers>()?;
+    let who = require::<ManageSeats>()?;
     let state = app_state()?;
+    let page = page.unwrap_or(1).max(1);
     let tenants = crate::tenants::store::all(&state.db).await?;
-    let users = super::store::list(&state.db, &who, &tenants).await?;
-    Ok(UsersListing { users, tenants })
+    let products = crate::seats::store::seat_products(&state.db, state.clock.now_ms()).await?;
+    let (users, total) = super::store::list(
+        &state.db,
+        &who,
+        &tenants,
+        &products,
+        q.as_deref().unwrap_or_default(),
+        page,
+    )
+    .await?;
+    let role = who.viewer().role;
+    Ok(UsersListing {
+        users,
+        tenants,
+        products,
+        total,
+        page,
+        can_manage_users: role.can_manage_users(),
+        can_request: role.allows(Permission::RequestLicenses),
+        can_upload: role.can_upload(),
+    })
 }
 
 #[server(endpoint = "users/create")]

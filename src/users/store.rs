@@ -1,15 +1,23 @@
 //! Persistence of users. Every change takes the proof that its caller may manage users.
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 
 use super::entity as user;
-use super::model::UserRow;
+use super::model::{HeldSeat, SeatProduct, USERS_PAGE, UserRow};
 use crate::auth::model::{Role, validate_new_password, validate_user_name};
 use crate::auth::server::passwords::PasswordHasher;
-use crate::auth::server::{Granted, cap::ManageUsers, sessions};
+use crate::auth::server::{
+    Granted,
+    cap::{ManageSeats, ManageUsers},
+    sessions,
+};
 use crate::error::{AppError, ConflictKind, Field, Problem};
+use crate::seats::entity as seat;
 use crate::tenants::{Tenant, entity as tenant};
 
 pub struct NewUser {
@@ -19,16 +27,65 @@ pub struct NewUser {
     pub tenant_id: String,
 }
 
+/// A page of users whose name or tenant contains `q` (any case), by name, with the seats each
+/// holds. Administrators and License managers (who give seats here) may list them.
 pub async fn list(
     db: &impl ConnectionTrait,
-    _who: &Granted<ManageUsers>,
+    _who: &Granted<ManageSeats>,
     tenants: &[Tenant],
-) -> Result<Vec<UserRow>, AppError> {
-    let rows = user::Entity::find()
+    products: &[SeatProduct],
+    q: &str,
+    page: u64,
+) -> Result<(Vec<UserRow>, u64), AppError> {
+    let q = q.trim().to_lowercase();
+    let mut find = user::Entity::find();
+    if !q.is_empty() {
+        let pattern = format!("%{}%", q.replace(['%', '_'], ""));
+        let by_tenant: Vec<String> = tenants
+            .iter()
+            .filter(|t| t.name.to_lowercase().contains(&q))
+            .map(|t| t.id.clone())
+            .collect();
+        find = find.filter(
+            Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(user::Column::Name))).like(&pattern))
+                .add(user::Column::TenantId.is_in(by_tenant)),
+        );
+    }
+    let total = find.clone().count(db).await?;
+    let rows = find
         .order_by_asc(user::Column::Name)
+        .offset(page.saturating_sub(1).saturating_mul(USERS_PAGE))
+        .limit(USERS_PAGE)
         .all(db)
         .await?;
-    Ok(rows
+    let mut held: HashMap<String, Vec<HeldSeat>> = HashMap::new();
+    let names: HashMap<&str, &str> = products
+        .iter()
+        .map(|p| (p.product.as_str(), p.product_name.as_str()))
+        .collect();
+    if !rows.is_empty() {
+        let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
+        for (user_id, product) in seat::Entity::find()
+            .select_only()
+            .column(seat::Column::UserId)
+            .column(seat::Column::Product)
+            .filter(seat::Column::UserId.is_in(ids))
+            .order_by_asc(seat::Column::Product)
+            .into_tuple::<(String, String)>()
+            .all(db)
+            .await?
+        {
+            let product_name = names
+                .get(product.as_str())
+                .map_or_else(|| product.clone(), |n| n.to_string());
+            held.entry(user_id).or_default().push(HeldSeat {
+                product,
+                product_name,
+            });
+        }
+    }
+    let users = rows
         .into_iter()
         .map(|u| UserRow {
             tenant_name: tenants
@@ -37,12 +94,14 @@ pub async fn list(
                 .map(|t| t.name.clone())
                 .unwrap_or_default(),
             role: Role::parse(&u.role).unwrap_or(Role::User),
+            seats: held.remove(&u.id).unwrap_or_default(),
             id: u.id,
             name: u.name,
             tenant_id: u.tenant_id,
             disabled: u.disabled,
         })
-        .collect())
+        .collect();
+    Ok((users, total))
 }
 
 /// Checks a new user's fields; the name and password rules come from `auth::model`.
@@ -110,6 +169,7 @@ pub async fn create(
         tenant_id: t.id,
         tenant_name: t.name,
         disabled: false,
+        seats: Vec::new(),
     })
 }
 

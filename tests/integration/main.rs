@@ -2,6 +2,7 @@
 mod access;
 mod agents;
 mod auth;
+mod expiry;
 mod language;
 mod licenses;
 mod seats;

@@ -287,7 +287,98 @@ async fn two_administrators_applying_at_once_never_exceed_the_seats(backend: Bac
     app.stop().await;
 }
 
+/// Settings > Users: each user's seats, given and recalled user by user, by a License manager
+/// too, who sees the list but changes no user; searched and paged.
+async fn settings_users_lists_seats_and_gives_them_user_by_user(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    install_personal(&app, &admin, &vendor).await;
+    let u = users(&app, &admin, "member", 50).await;
+    app.create_user(&admin, "manager", "license_manager").await;
+    let lm = app.sign_in("manager", &password_of("manager")).await;
+    let user = app.sign_in("member0", &password_of("member0")).await;
+
+    let list = |client: &Client, q: &'static str, page: &'static str| {
+        let client = client.clone();
+        let app = &app;
+        async move {
+            app.call(&client, "users/list", &[("q", q), ("page", page)])
+                .await
+        }
+    };
+    let r = list(&lm, "", "1").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["total"], 52);
+    assert_eq!(r.body["users"].as_array().map(Vec::len), Some(50));
+    assert_eq!(r.body["can_manage_users"], false);
+    assert_eq!(r.body["can_upload"], false);
+    assert_eq!(r.body["products"][0]["product"], "ai-server");
+    assert_eq!(r.body["products"][0]["free"], 5);
+    let r = list(&lm, "", "2").await;
+    assert_eq!(r.body["users"].as_array().map(Vec::len), Some(2));
+    assert_eq!(list(&user, "", "1").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        list(&app.client(), "", "1").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Given from the users page as a form post: back to the list, saying so.
+    let r = lm
+        .post(format!("{}/api/seats/apply", app.base))
+        .header("accept", "text/html")
+        .header("origin", &app.base)
+        .header("referer", format!("{}/settings/users", app.base))
+        .form(&[
+            ("product", "ai-server"),
+            ("user_ids[0]", u[7].as_str()),
+            ("back", "users"),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.headers()["location"], "/settings/users?done=applied");
+    let r = list(&lm, "MEMBER7", "1").await;
+    assert_eq!(r.body["total"], 1, "{:?}", r.body);
+    assert_eq!(r.body["users"][0]["seats"][0]["product_name"], "AI Server");
+    assert_eq!(r.body["products"][0]["free"], 4);
+    // A search matching nobody, and one naming the tenant.
+    assert_eq!(list(&lm, "nobody%", "1").await.body["total"], 0);
+    assert_eq!(list(&admin, "default", "1").await.body["total"], 52);
+
+    // The page: a License manager sees seats and their buttons, no user management.
+    let page = app.get(&lm, "/settings/users?q=member7").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap_or_default();
+    assert!(html.contains("AI Server"), "the seat is listed");
+    assert!(html.contains("Recall"), "with its recall button");
+    assert!(!html.contains("Reset password"), "no user management");
+    assert!(!html.contains("Upload licenses"), "no upload");
+    let html = app
+        .get(&admin, "/settings/users?q=member7")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(html.contains("Reset password") && html.contains("Upload licenses"));
+    assert_eq!(
+        app.get(&user, "/settings/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Recalled from the list, user by user: the seat is free again.
+    let r = seats(&app, &lm, "seats/recall", &[&u[7]]).await;
+    assert_eq!(counts(&r), (5, 0, 5));
+    assert_eq!(
+        list(&lm, "member7", "1").await.body["users"][0]["seats"],
+        serde_json::json!([])
+    );
+    app.stop().await;
+}
+
 on_both_databases!(
+    settings_users_lists_seats_and_gives_them_user_by_user,
     seats_are_given_and_recalled_and_every_refusal_changes_nothing,
     an_expired_personal_license_grants_nothing,
     two_administrators_applying_at_once_never_exceed_the_seats,

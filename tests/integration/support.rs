@@ -91,6 +91,19 @@ impl TestApp {
         }
     }
 
+    /// Another instance on the same database (or the same one restarted), with its own clock;
+    /// not served over HTTP.
+    pub async fn another_instance(&self, clock: Clock) -> AppState {
+        let map: HashMap<String, String> = HashMap::from([
+            ("TESSERA_DATABASE_URL".into(), self.database_url.clone()),
+            ("TESSERA_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        ]);
+        let config = Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration");
+        server::prepare(config, clock)
+            .await
+            .expect("another instance starts")
+    }
+
     /// Stops the server and removes its database.
     pub async fn stop(self) {
         self.server.abort();

@@ -75,6 +75,15 @@ pub fn require<C: Capability>() -> Result<Granted<C>, AppError> {
 /// The same check for a plain axum handler, given the caller the middleware resolved.
 pub fn grant<C: Capability>(who: Option<Authenticated>) -> Result<Granted<C>, AppError> {
     let who = who.ok_or(AppError::NotSignedIn)?;
+    if let Some(on) = who.viewer.platform_expired_at
+        && !C::PERMISSION.works_while_platform_expired()
+    {
+        return if who.viewer.role.allows(C::PERMISSION) {
+            Err(AppError::PlatformExpired { on })
+        } else {
+            Err(AppError::Forbidden)
+        };
+    }
     if who.viewer.role.allows(C::PERMISSION) {
         Ok(Granted {
             viewer: who.viewer,

@@ -49,11 +49,14 @@ pub async fn resolve(
     let Some(role) = Role::parse(&u.role) else {
         return Ok(None);
     };
+    let platform_expired_at =
+        crate::expiry::store::platform_expired_at(db, &u.tenant_id, now).await?;
     Ok(Some(Viewer {
         id: u.id,
         name: u.name,
         role,
         tenant_id: u.tenant_id,
+        platform_expired_at,
     }))
 }
 

@@ -1,0 +1,328 @@
+//! Persistence of reminders, and whether a tenant's platform has lapsed. A reminder is made once
+//! for all instances: the unique index on (subject, expiry, threshold) lets one insert win.
+use std::collections::HashMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+};
+
+use super::entity::{delivery, reminder};
+use super::model::{Alerts, NOTIFICATIONS_MAX, Notifications, Reminder, SubjectKind};
+use super::schedule::{DAYS_BEFORE, due_now};
+use crate::error::AppError;
+use crate::licenses::domain::{DAY_MS, Expiry};
+use crate::licenses::entity::certificate;
+use crate::licenses::format::LicenseType;
+use crate::tenants::entity as tenant;
+
+/// When the platform of `tenant_id` lapsed, if it has (see [`super::platform_lapse`]).
+pub async fn platform_expired_at(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    now: i64,
+) -> Result<Option<i64>, AppError> {
+    Ok(tenant::Entity::find_by_id(tenant_id.to_string())
+        .one(db)
+        .await?
+        .and_then(|t| lapse_of(&t, now)))
+}
+
+fn lapse_of(t: &tenant::Model, now: i64) -> Option<i64> {
+    super::platform_lapse(
+        Expiry::from_parts(t.platform_until, t.platform_permanent),
+        Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent),
+        now,
+    )
+}
+
+/// Whether anything licensed has expired and not been renewed: a tenant's platform, or an
+/// activated agent, personal or server license. An Administrator or License manager who signs
+/// in then lands on Settings > Licenses.
+pub async fn anything_expired(db: &impl ConnectionTrait, now: i64) -> Result<bool, AppError> {
+    if tenant::Entity::find()
+        .all(db)
+        .await?
+        .iter()
+        .any(|t| lapse_of(t, now).is_some())
+    {
+        return Ok(true);
+    }
+    let expired = certificate::Entity::find()
+        .filter(certificate::Column::ActivatedAt.is_not_null())
+        .filter(certificate::Column::RevokedBy.is_null())
+        .filter(certificate::Column::LicenseType.is_in([
+            LicenseType::Agent.as_str(),
+            LicenseType::Personal.as_str(),
+            LicenseType::Server.as_str(),
+        ]))
+        .filter(certificate::Column::Permanent.eq(false))
+        .filter(certificate::Column::ExpiresAt.lte(now))
+        .filter(certificate::Column::EndedReason.is_null())
+        .count(db)
+        .await?;
+    Ok(expired > 0)
+}
+
+/// Something that expires and is reminded of.
+struct Subject {
+    kind: SubjectKind,
+    id: String,
+    name: String,
+    license_type: LicenseType,
+    tenant_id: Option<String>,
+    expires_at: i64,
+}
+
+/// Everything expiring within the longest reminder horizon.
+async fn subjects(db: &impl ConnectionTrait, now: i64) -> Result<Vec<Subject>, AppError> {
+    let horizon = now + (i64::from(DAYS_BEFORE[0]) + 1) * DAY_MS;
+    let soon = |e: Option<Expiry>| match e {
+        Some(Expiry::At(t)) if t > now && t <= horizon => Some(t),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for t in tenant::Entity::find().all(db).await? {
+        for (kind, license_type, expiry) in [
+            (
+                SubjectKind::TenantPlatform,
+                LicenseType::Platform,
+                Expiry::from_parts(t.platform_until, t.platform_permanent),
+            ),
+            (
+                SubjectKind::TenantUnlimitedAgents,
+                LicenseType::PlatformUnlimitedAgents,
+                Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent),
+            ),
+        ] {
+            if let Some(expires_at) = soon(expiry) {
+                out.push(Subject {
+                    kind,
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    license_type,
+                    tenant_id: Some(t.id.clone()),
+                    expires_at,
+                });
+            }
+        }
+    }
+    let certs = certificate::Entity::find()
+        .filter(certificate::Column::ActivatedAt.is_not_null())
+        .filter(certificate::Column::RevokedBy.is_null())
+        .filter(certificate::Column::EndedReason.is_null())
+        .filter(certificate::Column::Permanent.eq(false))
+        .filter(certificate::Column::ExpiresAt.gt(now))
+        .filter(certificate::Column::ExpiresAt.lte(horizon))
+        .filter(certificate::Column::LicenseType.is_in([
+            LicenseType::Agent.as_str(),
+            LicenseType::Personal.as_str(),
+            LicenseType::Server.as_str(),
+        ]))
+        .all(db)
+        .await?;
+    for c in certs {
+        let (Some(license_type), Some(expires_at)) =
+            (LicenseType::parse(&c.license_type), c.expires_at)
+        else {
+            continue;
+        };
+        out.push(Subject {
+            kind: SubjectKind::Certificate,
+            id: c.id,
+            name: c.product_name,
+            license_type,
+            tenant_id: c.assigned_tenant_id,
+            expires_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Makes the reminders that have fallen due, each once (also those that fell due while no
+/// instance ran); with a webhook, queues its delivery in the same transaction. Answers how many
+/// were made.
+pub async fn sweep(db: &DatabaseConnection, now: i64, webhook: bool) -> Result<usize, AppError> {
+    let subjects = subjects(db, now).await?;
+    if subjects.is_empty() {
+        return Ok(0);
+    }
+    let mut made: HashMap<(String, String, i64), Vec<u32>> = HashMap::new();
+    for (kind, id, expires_at, days) in reminder::Entity::find()
+        .select_only()
+        .column(reminder::Column::SubjectKind)
+        .column(reminder::Column::SubjectId)
+        .column(reminder::Column::ExpiresAt)
+        .column(reminder::Column::DaysBefore)
+        .filter(reminder::Column::ExpiresAt.gt(now))
+        .into_tuple::<(String, String, i64, i32)>()
+        .all(db)
+        .await?
+    {
+        made.entry((kind, id, expires_at))
+            .or_default()
+            .push(u32::try_from(days).unwrap_or_default());
+    }
+    let mut count = 0;
+    for s in subjects {
+        let key = (s.kind.as_str().to_string(), s.id.clone(), s.expires_at);
+        let done = made.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let Some(days) = due_now(Expiry::At(s.expires_at), done, now) else {
+            continue;
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let txn = db.begin().await?;
+        let inserted = reminder::Entity::insert(reminder::ActiveModel {
+            id: Set(id.clone()),
+            subject_kind: Set(s.kind.as_str().to_string()),
+            subject_id: Set(s.id.clone()),
+            subject_name: Set(s.name.clone()),
+            license_type: Set(s.license_type.as_str().to_string()),
+            tenant_id: Set(s.tenant_id.clone()),
+            expires_at: Set(s.expires_at),
+            days_before: Set(days as i32),
+            due_at: Set(super::schedule::due_at(s.expires_at, days)),
+            made_at: Set(now),
+            read_at: Set(None),
+        })
+        .on_conflict_do_nothing_on([
+            reminder::Column::SubjectKind,
+            reminder::Column::SubjectId,
+            reminder::Column::ExpiresAt,
+            reminder::Column::DaysBefore,
+        ])
+        .exec_without_returning(&txn)
+        .await?;
+        if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+            // Another instance made it first.
+            txn.rollback().await?;
+            continue;
+        }
+        if webhook {
+            let body = super::webhook::body(
+                &id,
+                &s.kind,
+                &s.name,
+                s.license_type,
+                s.expires_at,
+                days,
+                now,
+            );
+            delivery::Entity::insert(delivery::ActiveModel {
+                id: Set(uuid::Uuid::new_v4().to_string()),
+                reminder_id: Set(id.clone()),
+                body: Set(body),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                delivered_at: Set(None),
+                last_error: Set(None),
+                gave_up: Set(false),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        tracing::info!(
+            subject = %s.name,
+            license_type = s.license_type.as_str(),
+            days_before = days,
+            "expiry reminder made"
+        );
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn to_reminder(m: reminder::Model) -> Option<Reminder> {
+    Some(Reminder {
+        subject_kind: SubjectKind::parse(&m.subject_kind)?,
+        license_type: LicenseType::parse(&m.license_type)?,
+        days_before: u32::try_from(m.days_before).ok()?,
+        read: m.read_at.is_some(),
+        id: m.id,
+        subject_name: m.subject_name,
+        expires_at: m.expires_at,
+        made_at: m.made_at,
+    })
+}
+
+/// The bell's count, and for Administrators the banner: the latest unread reminder of each
+/// thing, soonest expiry first.
+pub async fn alerts(db: &impl ConnectionTrait, banner: bool, now: i64) -> Result<Alerts, AppError> {
+    let unread = reminder::Entity::find()
+        .filter(reminder::Column::ReadAt.is_null())
+        .count(db)
+        .await?;
+    if unread == 0 || !banner {
+        return Ok(Alerts {
+            unread,
+            banner: Vec::new(),
+        });
+    }
+    let rows = reminder::Entity::find()
+        .filter(reminder::Column::ReadAt.is_null())
+        .filter(reminder::Column::ExpiresAt.gt(now))
+        .order_by_desc(reminder::Column::MadeAt)
+        .limit(100)
+        .all(db)
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut banner: Vec<Reminder> = rows
+        .into_iter()
+        .filter(|r| seen.insert((r.subject_kind.clone(), r.subject_id.clone())))
+        .filter_map(to_reminder)
+        .collect();
+    banner.sort_by_key(|r| r.expires_at);
+    banner.truncate(5);
+    Ok(Alerts { unread, banner })
+}
+
+/// The notifications page: the latest reminders, newest first.
+pub async fn list(db: &impl ConnectionTrait) -> Result<Notifications, AppError> {
+    let unread = reminder::Entity::find()
+        .filter(reminder::Column::ReadAt.is_null())
+        .count(db)
+        .await?;
+    let reminders = reminder::Entity::find()
+        .order_by_desc(reminder::Column::MadeAt)
+        .order_by_asc(reminder::Column::ExpiresAt)
+        .limit(NOTIFICATIONS_MAX)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(to_reminder)
+        .collect();
+    Ok(Notifications { reminders, unread })
+}
+
+/// Marks one reminder read, or all of them when `id` is `None`. Answers how many changed.
+pub async fn mark_read(
+    db: &impl ConnectionTrait,
+    id: Option<&str>,
+    now: i64,
+) -> Result<u64, AppError> {
+    let mut update = reminder::Entity::update_many()
+        .col_expr(reminder::Column::ReadAt, Expr::value(now))
+        .filter(reminder::Column::ReadAt.is_null());
+    if let Some(id) = id {
+        update = update.filter(reminder::Column::Id.eq(id));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}
+
+/// Remembers the latest time seen, for instances and restarts to come (it never goes back).
+pub async fn keep_clock(db: &impl ConnectionTrait, seen_ms: i64) -> Result<(), AppError> {
+    use crate::installation::entity as installation;
+    installation::Entity::update_many()
+        .col_expr(installation::Column::ClockSeenAt, Expr::value(seen_ms))
+        .filter(installation::Column::Id.eq(1))
+        .filter(
+            sea_orm::Condition::any()
+                .add(installation::Column::ClockSeenAt.is_null())
+                .add(installation::Column::ClockSeenAt.lt(seen_ms)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
