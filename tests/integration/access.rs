@@ -142,7 +142,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 32] = [
+const ENDPOINTS: [&str; 35] = [
     "whoami",
     "language",
     "login",
