@@ -103,10 +103,7 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
 fn spawn_sweeper(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
-        let client = match crate::expiry::webhook::client() {
-            Ok(c) => Some(c),
-            Err(_) => None,
-        };
+        let client = crate::expiry::webhook::client().ok();
         loop {
             tick.tick().await;
             sweep(&state, client.as_ref()).await;
@@ -139,10 +136,10 @@ pub async fn sweep(state: &AppState, client: Option<&reqwest::Client>) {
     if let Err(e) = crate::expiry::store::sweep(&state.db, now, webhook.is_some()).await {
         tracing::warn!(error = %e, "making expiry reminders failed");
     }
-    if let (Some(config), Some(client)) = (webhook, client) {
-        if let Err(e) = crate::expiry::webhook::deliver_due(&state.db, client, config, now).await {
-            tracing::warn!(error = %e, "delivering webhooks failed");
-        }
+    if let (Some(config), Some(client)) = (webhook, client)
+        && let Err(e) = crate::expiry::webhook::deliver_due(&state.db, client, config, now).await
+    {
+        tracing::warn!(error = %e, "delivering webhooks failed");
     }
 }
 
