@@ -90,11 +90,35 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
     spawn_sweeper(state.clone());
     let app = http::router(state);
     tracing::info!("Tessera listening on http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| StartError::Listen(addr, e))
+    // On SIGTERM or SIGINT: stop accepting, let the requests in flight finish, but not for longer
+    // than the deadline.
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    let deadline = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_DEADLINE).await;
+    };
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => {
+            served.map_err(|e| StartError::Listen(addr, e))?;
+            tracing::info!("stopped: every request in flight was answered");
+            Ok(())
+        }
+        () = deadline => {
+            tracing::warn!(
+                seconds = SHUTDOWN_DEADLINE.as_secs(),
+                "stopped: requests still in flight after the deadline were dropped"
+            );
+            Ok(())
+        }
+    }
 }
+
+/// How long requests in flight may take to finish after a stop signal.
+pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Every 15 seconds: releases the floating licenses of agents silent for longer than their
 /// tenant allows, makes the expiry reminders that fell due (with their webhook deliveries),

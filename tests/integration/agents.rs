@@ -3,7 +3,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_both_databases;
-use crate::support::{Backend, Reply, TestApp, Vendor};
+use crate::support::{Backend, Process, Reply, TestApp, Vendor};
 
 pub(crate) async fn enrollment_key(app: &TestApp) -> String {
     use sea_orm::EntityTrait;
@@ -228,63 +228,6 @@ async fn a_hundred_agents_race_for_ten_floating_licenses(backend: Backend) {
         assert_eq!(distinct.len(), 10, "no license held by two agents");
     }
     app.stop().await;
-}
-
-/// A `tessera` server process, killed when dropped.
-struct Process {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Process {
-    async fn start(database_url: &str) -> Process {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .arg("serve")
-            .env("TESSERA_DATABASE_URL", database_url)
-            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-            .env("TESSERA_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start tessera");
-        // Owned at once, so it is killed and reaped whatever happens next.
-        let process = Process {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..300 {
-            if let Ok(r) = Client::new()
-                .get(format!("{}/healthz", process.base))
-                .send()
-                .await
-                && r.status() == StatusCode::OK
-            {
-                return process;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("tessera at {} did not start", process.base);
-    }
-
-    async fn checkout(&self, token: &str) -> Reply {
-        let r = Client::new()
-            .post(format!("{}/api/v1/agents/checkout", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("checkout");
-        Reply::read(r).await
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Two more Tessera processes on the test's PostgreSQL database; 100 agents, half through each,

@@ -22,6 +22,12 @@ async fn install_platform(app: &TestApp, admin: &Client, vendor: &Vendor, days: 
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
+/// Registers machine "m-1" with `key`; answers the reply, whatever it is.
+async fn register_machine(app: &TestApp, key: &str) -> crate::support::Reply {
+    let body = serde_json::json!({ "enrollment_key": key, "machine_id": "m-1" });
+    post(app, "register", None, Some(body)).await
+}
+
 /// When the default tenant's platform license runs out.
 async fn platform_until(app: &TestApp) -> i64 {
     use sea_orm::EntityTrait;
@@ -161,13 +167,7 @@ async fn enforcement_begins_when_the_platform_lapses_and_ends_on_upload(backend:
         app.get(&admin, "/settings/licenses").await.status(),
         StatusCode::OK
     );
-    let r = post(
-        &app,
-        "register",
-        None,
-        Some(serde_json::json!({ "enrollment_key": key, "machine_id": "m-1" })),
-    )
-    .await;
+    let r = register_machine(&app, &key).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     assert_eq!(r.error(), Some("platform_expired"));
 
@@ -210,13 +210,7 @@ async fn enforcement_begins_when_the_platform_lapses_and_ends_on_upload(backend:
     );
     let home = app.get(&worker, "/").await;
     assert_eq!(home.status(), StatusCode::OK);
-    let r = post(
-        &app,
-        "register",
-        None,
-        Some(serde_json::json!({ "enrollment_key": key, "machine_id": "m-1" })),
-    )
-    .await;
+    let r = register_machine(&app, &key).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     app.stop().await;
 }

@@ -5,6 +5,7 @@ mod auth;
 mod expiry;
 mod language;
 mod licenses;
+mod resilience;
 mod seats;
 mod startup;
 mod support;

@@ -374,3 +374,93 @@ macro_rules! on_both_databases {
         )*
     };
 }
+
+/// A `tessera` server process, killed when dropped.
+pub struct Process {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Process {
+    pub async fn start(database_url: &str) -> Process {
+        Self::start_with(database_url, &[], std::process::Stdio::null()).await
+    }
+
+    /// Starts with more variables, its log (standard error) going to `log`.
+    pub async fn start_with(
+        database_url: &str,
+        vars: &[(&str, &str)],
+        log: std::process::Stdio,
+    ) -> Process {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("serve")
+            .env("TESSERA_DATABASE_URL", database_url)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("TESSERA_LOG", "warn")
+            .envs(vars.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tessera");
+        // Owned at once, so it is killed and reaped whatever happens next.
+        let process = Process {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..300 {
+            if let Ok(r) = Client::new()
+                .get(format!("{}/healthz", process.base))
+                .send()
+                .await
+                && r.status() == StatusCode::OK
+            {
+                return process;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("tessera at {} did not start", process.base);
+    }
+
+    /// Asks it to stop, as a service manager does.
+    pub fn terminate(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits up to `within` for it to exit; answers its status.
+    pub async fn exit_status(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + within;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    pub async fn checkout(&self, token: &str) -> Reply {
+        let r = Client::new()
+            .post(format!("{}/api/v1/agents/checkout", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("checkout");
+        Reply::read(r).await
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
