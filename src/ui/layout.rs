@@ -94,6 +94,11 @@ pub fn SettingsLayout() -> impl IntoView {
                                 <A href="/settings/users">{t!(i18n, nav.users)}</A>
                             </li>
                         </Show>
+                        <Show when=move || can(Permission::ViewAudit)>
+                            <li>
+                                <A href="/settings/audit">{t!(i18n, nav.audit)}</A>
+                            </li>
+                        </Show>
                     </ul>
                 </Transition>
             </aside>

@@ -48,6 +48,7 @@ fn allowed(endpoint: &str, caller: Caller) -> bool {
             matches!(caller, LicenseManager | Administrator)
         }
         "agents/delete" => caller == Administrator,
+        "audit/list" => caller == Administrator,
         "seats/apply" | "seats/recall" | "seats/product" | "seats/candidates" => {
             matches!(caller, LicenseManager | Administrator)
         }
@@ -125,6 +126,10 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
             vec![("agent_id", f.agent.clone())]
         }
         "seats/product" => vec![("product", "ai-server".into())],
+        "audit/list" => vec![
+            ("filter[kind]", "sign_in".into()),
+            ("filter[page]", "1".into()),
+        ],
         "seats/candidates" => vec![("product", "ai-server".into()), ("q", String::new())],
         "seats/apply" | "seats/recall" => vec![
             ("product", "ai-server".into()),
@@ -140,7 +145,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 32] = [
+const ENDPOINTS: [&str; 33] = [
     "whoami",
     "language",
     "login",
@@ -172,6 +177,7 @@ const ENDPOINTS: [&str; 32] = [
     "seats/product",
     "seats/candidates",
     "seats/mine",
+    "audit/list",
     // Last: it deletes the licenses the calls above use.
     "licenses/delete_all",
 ];
@@ -315,6 +321,7 @@ async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Bac
         "/settings/users",
         "/settings/tenants",
         "/settings/agents",
+        "/settings/audit",
     ] {
         let r = app.get(&app.client(), path).await;
         assert_eq!(r.status(), StatusCode::FOUND, "{path}");
@@ -347,6 +354,10 @@ async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Bac
     assert_eq!(
         app.get(&manager, "/settings/agents").await.status(),
         StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&manager, "/settings/audit").await.status(),
+        StatusCode::FORBIDDEN
     );
 
     let page = app
