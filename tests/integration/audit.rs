@@ -94,6 +94,17 @@ async fn operations_and_refusals_are_recorded(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // An agent registers and is shut down; the manager signs out.
+    let key = crate::agents::enrollment_key(&app).await;
+    let (agent, _) = crate::agents::register(&app, &key, "box-7").await;
+    let r = app
+        .call(&manager, "agents/shut_down", &[("agent_id", &agent)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        app.call(&manager, "logout", &[]).await.status,
+        StatusCode::OK
+    );
     // A tenant made, and a second one refused for its name.
     for _ in 0..2 {
         app.call(&admin, "tenants/create", &[("name", "Acme")])
@@ -122,6 +133,12 @@ async fn operations_and_refusals_are_recorded(backend: Backend) {
         has("manager", "licenses_delete_all", "", "forbidden"),
         "{all:?}"
     );
+    assert!(
+        has("agent box-7", "agent_register", "box-7", "ok"),
+        "{all:?}"
+    );
+    assert!(has("manager", "agent_shut_down", "box-7", "ok"), "{all:?}");
+    assert!(has("manager", "sign_out", "manager", "ok"), "{all:?}");
     assert!(has("admin", "tenant_create", "Acme", "ok"), "{all:?}");
     assert!(has("admin", "tenant_create", "Acme", "invalid"), "{all:?}");
     // Newest first.
