@@ -5,6 +5,7 @@ use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::agents::pages::{AgentPage, AgentsPage};
+use crate::audit::pages::AuditLogPage;
 use crate::auth::api::{Logout, whoami};
 use crate::auth::model::{Permission, Viewer};
 use crate::auth::pages::LoginPage;
@@ -179,6 +180,17 @@ pub fn App() -> impl IntoView {
                                     view! {
                                         <RequirePermission permission=Permission::ManageSeats>
                                             <UsersPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("audit")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::ViewAudit>
+                                            <AuditLogPage />
                                         </RequirePermission>
                                     }
                                 }

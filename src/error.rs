@@ -25,6 +25,12 @@ pub enum Field {
     Agent,
     ReleaseAfter,
     Product,
+    /// The kind of an audit log entry (a filter).
+    AuditKind,
+    /// The first day of a date range.
+    DateFrom,
+    /// The last day of a date range.
+    DateTo,
 }
 
 /// What is wrong with a field, in words the UI translates.
@@ -54,6 +60,8 @@ pub enum Problem {
         min: u32,
         max: u32,
     },
+    /// Not a date written as YYYY-MM-DD.
+    NotADate,
 }
 
 /// Why a change was refused although the input was well formed.

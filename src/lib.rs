@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod expiry;

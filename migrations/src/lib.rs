@@ -7,6 +7,7 @@ mod m20261122_000002_licenses;
 mod m20261123_000003_agents;
 mod m20261123_000004_tenant_release;
 mod m20261123_000005_seats;
+mod m20261130_000006_audit;
 mod m20261130_000007_reminders;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_agents::Migration),
             Box::new(m20261123_000004_tenant_release::Migration),
             Box::new(m20261123_000005_seats::Migration),
+            Box::new(m20261130_000006_audit::Migration),
             Box::new(m20261130_000007_reminders::Migration),
         ]
     }

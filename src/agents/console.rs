@@ -28,6 +28,22 @@ pub async fn bind_agent_license(
     license_id: String,
     understood: Option<String>,
 ) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
+    let subject = agent_id.clone();
+    audited(
+        AuditKind::AgentBind,
+        subject,
+        bind(agent_id, license_id, understood),
+    )
+    .await
+}
+
+#[cfg(feature = "ssr")]
+async fn bind(
+    agent_id: String,
+    license_id: String,
+    understood: Option<String>,
+) -> Result<(), AppError> {
     use crate::auth::server::{cap::BindAgents, require};
     use crate::error::{Field, Problem};
     let who = require::<BindAgents>()?;
@@ -58,24 +74,32 @@ pub async fn bind_agent_license(
 /// Shuts an agent down; its floating license returns to the pool.
 #[server(endpoint = "agents/shut_down")]
 pub async fn shut_down_agent(agent_id: String) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::BindAgents, require};
-    let who = require::<BindAgents>()?;
-    let state = crate::server::state::app_state()?;
-    super::manage::shut_down(&state.db, &who, &agent_id).await?;
-    state.grants.forget_all();
-    tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent shut down");
-    Ok(())
+    audited(AuditKind::AgentShutDown, agent_id.clone(), async move {
+        let who = require::<BindAgents>()?;
+        let state = crate::server::state::app_state()?;
+        super::manage::shut_down(&state.db, &who, &agent_id, state.clock.now_ms()).await?;
+        state.grants.forget_all();
+        tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent shut down");
+        Ok(())
+    })
+    .await
 }
 
 /// Deletes an agent; the licenses bound to it end.
 #[server(endpoint = "agents/delete")]
 pub async fn delete_agent(agent_id: String) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::DeleteAgents, require};
-    let who = require::<DeleteAgents>()?;
-    let state = crate::server::state::app_state()?;
-    super::manage::delete(&state.db, &who, &agent_id).await?;
-    state.grants.forget_all();
-    tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent deleted");
-    leptos_axum::redirect("/settings/agents?done=deleted");
-    Ok(())
+    audited(AuditKind::AgentDelete, agent_id.clone(), async move {
+        let who = require::<DeleteAgents>()?;
+        let state = crate::server::state::app_state()?;
+        super::manage::delete(&state.db, &who, &agent_id, state.clock.now_ms()).await?;
+        state.grants.forget_all();
+        tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent deleted");
+        leptos_axum::redirect("/settings/agents?done=deleted");
+        Ok(())
+    })
+    .await
 }

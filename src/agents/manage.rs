@@ -14,6 +14,8 @@ use super::decide::{Held, licensed_until};
 use super::entity as agent;
 use super::model::{AgentDetail, AgentRow, AgentState, AgentsListing, FixedLicense, HeldLicense};
 use super::store::held_of;
+use crate::audit::model::AuditKind;
+use crate::audit::store::{Entry, record};
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
 use crate::licenses::domain::{Expiry, Status, status};
@@ -241,7 +243,7 @@ async fn release_floating(
 /// it held goes back to the pool.
 pub async fn bind(
     db: &DatabaseConnection,
-    _who: &Granted<cap::BindAgents>,
+    who: &Granted<cap::BindAgents>,
     agent_id: &str,
     license_id: &str,
     now: i64,
@@ -291,6 +293,12 @@ pub async fn bind(
     if bound != 1 {
         return Err(AppError::conflict(ConflictKind::AlreadyBound));
     }
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::AgentBind, &a.machine_id)
+            .detail(format!("license {} ({})", c.id, c.product_name)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(until)
 }
@@ -299,8 +307,9 @@ pub async fn bind(
 /// floating license goes back to the pool. A fixed license stays bound.
 pub async fn shut_down(
     db: &DatabaseConnection,
-    _who: &Granted<cap::BindAgents>,
+    who: &Granted<cap::BindAgents>,
     agent_id: &str,
+    now: i64,
 ) -> Result<(), AppError> {
     let txn = begin_license_write(db).await?;
     agent::Entity::update_many()
@@ -314,6 +323,11 @@ pub async fn shut_down(
     let a = find(&txn, agent_id).await?;
     let h = held(&txn, &a).await?;
     release_floating(&txn, &a, h.as_ref()).await?;
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::AgentShutDown, &a.machine_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -331,11 +345,12 @@ pub async fn release(db: &DatabaseConnection, a: &agent::Model) -> Result<(), Ap
 /// Deletes an agent. Every license bound to it ends (Expired); its token stops working.
 pub async fn delete(
     db: &DatabaseConnection,
-    _who: &Granted<cap::DeleteAgents>,
+    who: &Granted<cap::DeleteAgents>,
     agent_id: &str,
+    now: i64,
 ) -> Result<(), AppError> {
     let txn = begin_license_write(db).await?;
-    find(&txn, agent_id).await?;
+    let a = find(&txn, agent_id).await?;
     agent::Entity::delete_by_id(agent_id.to_string())
         .exec(&txn)
         .await?;
@@ -348,6 +363,11 @@ pub async fn delete(
         .filter(certificate::Column::EndedReason.is_null())
         .exec(&txn)
         .await?;
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::AgentDelete, &a.machine_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -90,6 +90,7 @@ pub async fn register(
         .filter(agent::Column::MachineId.eq(machine_id))
         .one(db)
         .await?;
+    let again = existing.is_some();
     let id = match existing {
         Some(a) => {
             let id = a.id.clone();
@@ -125,6 +126,22 @@ pub async fn register(
             }
         }
     };
+    // The agent acts for itself: it is named by its machine.
+    crate::audit::store::record(
+        db,
+        crate::audit::store::Entry::named(
+            &format!("agent {machine_id}"),
+            now,
+            crate::audit::model::AuditKind::AgentRegister,
+            machine_id,
+        )
+        .detail(format!(
+            "tenant {}{}",
+            t.name,
+            if again { ", registered again" } else { "" }
+        )),
+    )
+    .await?;
     Ok(Registered {
         agent_id: id,
         tenant_id: t.id,

@@ -13,11 +13,31 @@ pub async fn login(
     password: String,
     next: Option<String>,
 ) -> Result<Option<String>, AppError> {
+    use crate::audit::{model::AuditKind, store};
+    let typed = user_name.clone();
+    let result = sign_in(user_name, password, next).await;
+    if let Err(err) = &result
+        && !typed.trim().is_empty()
+    {
+        // The name as typed, never the password.
+        let state = crate::server::state::app_state()?;
+        let entry = store::Entry::named(&typed, state.clock.now_ms(), AuditKind::SignInFailed, "");
+        store::record_refusal(&state.db, entry, err).await;
+    }
+    result
+}
+
+#[cfg(feature = "ssr")]
+async fn sign_in(
+    user_name: String,
+    password: String,
+    next: Option<String>,
+) -> Result<Option<String>, AppError> {
     use super::model::{Role, safe_next, validate_user_name};
     use super::server::{middleware, sessions, throttle, tokens::Claims};
     use crate::server::state::app_state;
     use crate::users::entity as user;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
     let state = app_state()?;
     let now = state.clock.now_ms();
@@ -59,7 +79,26 @@ pub async fn login(
 
     throttle::clear(&state.db, &user_name).await?;
     let ttl_ms = state.config.session_ttl_secs * 1000;
-    let session = sessions::create(&state.db, &user.id, now, ttl_ms).await?;
+    // The session and its entry in the audit log are made together.
+    let txn = state.db.begin().await?;
+    let session = sessions::create(&txn, &user.id, now, ttl_ms).await?;
+    let viewer = Viewer {
+        id: user.id.clone(),
+        name: user.name.clone(),
+        role,
+        tenant_id: user.tenant_id.clone(),
+    };
+    crate::audit::store::record(
+        &txn,
+        crate::audit::store::Entry::by(
+            &viewer,
+            now,
+            crate::audit::model::AuditKind::SignIn,
+            &user.name,
+        ),
+    )
+    .await?;
+    txn.commit().await?;
     let token = state
         .tokens
         .issue(&Claims {
@@ -102,6 +141,16 @@ pub async fn logout() -> Result<(), AppError> {
     let state = app_state()?;
     let who = signed_in()?;
     sessions::end(&state.db, &who.session_id).await?;
+    crate::audit::store::record(
+        &state.db,
+        crate::audit::store::Entry::by(
+            &who.viewer,
+            state.clock.now_ms(),
+            crate::audit::model::AuditKind::SignOut,
+            &who.viewer.name,
+        ),
+    )
+    .await?;
     crate::server::http::append_set_cookie(&middleware::clear_cookie(state.config.secure_cookies))?;
     leptos_axum::redirect("/login");
     Ok(())

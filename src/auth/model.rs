@@ -34,10 +34,12 @@ pub enum Permission {
     ManageTenants,
     /// Delete agents (the licenses bound to them end).
     DeleteAgents,
+    /// Read the audit log and export it.
+    ViewAudit,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::ViewLicenses,
         Permission::RequestLicenses,
         Permission::UploadLicenses,
@@ -47,6 +49,7 @@ impl Permission {
         Permission::ManageUsers,
         Permission::ManageTenants,
         Permission::DeleteAgents,
+        Permission::ViewAudit,
     ];
 }
 
@@ -209,6 +212,16 @@ mod tests {
         );
         assert!(!Role::LicenseManager.can_upload());
         assert!(!Role::LicenseManager.can_manage_users());
+        assert!(!Role::LicenseManager.allows(Permission::ViewAudit));
+    }
+
+    #[test]
+    fn only_administrators_read_the_audit_log() {
+        let readers: Vec<_> = Role::ALL
+            .into_iter()
+            .filter(|r| r.allows(Permission::ViewAudit))
+            .collect();
+        assert_eq!(readers, vec![Role::Administrator]);
     }
 
     #[test]

@@ -47,10 +47,23 @@ pub async fn request_licenses(
     company_id: String,
     target_version: String,
 ) -> Result<RequestFile, AppError> {
+    use crate::audit::{model::AuditKind, store};
+    let subject = company_id.trim().to_string();
+    store::audited(
+        AuditKind::LicenseRequest,
+        subject,
+        request(company_id, target_version),
+    )
+    .await
+}
+
+#[cfg(feature = "ssr")]
+async fn request(company_id: String, target_version: String) -> Result<RequestFile, AppError> {
+    use crate::audit::{model::AuditKind, store};
     use crate::auth::server::{cap::RequestLicenses, require};
     use crate::error::{Field, Problem};
     use crate::server::state::app_state;
-    let _who = require::<RequestLicenses>()?;
+    let who = require::<RequestLicenses>()?;
     let state = app_state()?;
     let company_id = company_id.trim();
     let target_version = target_version.trim();
@@ -71,6 +84,18 @@ pub async fn request_licenses(
         company_id,
         target_version,
         state.clock.now_ms(),
+    )
+    .await?;
+    // Nothing changes: the entry is all that is written.
+    store::record(
+        &state.db,
+        store::Entry::by(
+            who.viewer(),
+            state.clock.now_ms(),
+            AuditKind::LicenseRequest,
+            company_id,
+        )
+        .detail(format!("target version {target_version}")),
     )
     .await?;
     let day = request
@@ -97,6 +122,12 @@ pub async fn get_upload_outcome(id: String) -> Result<UploadOutcome, AppError> {
 /// Stores a staged package, then goes back to the list.
 #[server(endpoint = "licenses/confirm")]
 pub async fn confirm_upload(id: String) -> Result<Confirmed, AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
+    audited(AuditKind::LicenseConfirm, id.clone(), confirm(id)).await
+}
+
+#[cfg(feature = "ssr")]
+async fn confirm(id: String) -> Result<Confirmed, AppError> {
     use crate::auth::server::{cap::UploadLicenses, require};
     use crate::server::state::app_state;
     let who = require::<UploadLicenses>()?;
@@ -127,6 +158,12 @@ pub async fn confirm_upload(id: String) -> Result<Confirmed, AppError> {
 /// Deletes every license after the word DELETE is typed: back to demo mode.
 #[server(endpoint = "licenses/delete_all")]
 pub async fn delete_all_licenses(confirmation: String) -> Result<u64, AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
+    audited(AuditKind::LicensesDeleteAll, "", delete_all(confirmation)).await
+}
+
+#[cfg(feature = "ssr")]
+async fn delete_all(confirmation: String) -> Result<u64, AppError> {
     use crate::auth::server::{cap::DeleteLicenses, require};
     use crate::error::{Field, Problem};
     use crate::server::state::app_state;
@@ -135,7 +172,7 @@ pub async fn delete_all_licenses(confirmation: String) -> Result<u64, AppError> 
         return Err(AppError::invalid(Field::Confirmation, Problem::Mismatch));
     }
     let state = app_state()?;
-    let deleted = super::store::delete_all(&state.db, &who).await?;
+    let deleted = super::store::delete_all(&state.db, &who, state.clock.now_ms()).await?;
     state.grants.forget_all();
     tracing::warn!(by = %who.viewer().name, deleted, "all licenses deleted");
     leptos_axum::redirect("/settings/licenses");

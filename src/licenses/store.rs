@@ -20,6 +20,8 @@ use super::model::{
 };
 use super::plan::{self, TenantState};
 use super::verify::{self, Limits, TrustedKeys, VerifiedCertificate};
+use crate::audit::model::AuditKind;
+use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, internal};
 use crate::installation::entity as installation;
@@ -371,6 +373,18 @@ pub async fn stage_upload(
         }
     };
     let keep = matches!(outcome, UploadOutcome::Preview(_));
+    let (file_name_for_audit, certificates, refusal_for_audit) = match &outcome {
+        UploadOutcome::Preview(p) => (
+            p.file_name.clone(),
+            format!("{} certificates, {} new", p.total, p.new),
+            None,
+        ),
+        UploadOutcome::Refused { file_name, refusal } => (
+            file_name.clone(),
+            String::new(),
+            Some(format!("{refusal:?}")),
+        ),
+    };
     let id = uuid::Uuid::new_v4().to_string();
     pending_upload::ActiveModel {
         id: Set(id.clone()),
@@ -386,6 +400,21 @@ pub async fn stage_upload(
         created_at: Set(now),
     }
     .insert(db)
+    .await?;
+    // A refused package is recorded as such: nothing was staged for confirmation.
+    let entry = Entry::by(
+        who.viewer(),
+        now,
+        AuditKind::LicenseUpload,
+        &file_name_for_audit,
+    );
+    crate::audit::store::record(
+        db,
+        match refusal_for_audit {
+            None => entry.detail(certificates),
+            Some(refusal) => entry.detail(refusal).outcome("invalid"),
+        },
+    )
     .await?;
     // Stale uploads nobody confirmed are of no further use.
     pending_upload::Entity::delete_many()
@@ -556,14 +585,24 @@ pub async fn confirm(
     pending_upload::Entity::delete_by_id(id.to_string())
         .exec(&txn)
         .await?;
+    crate::audit::store::record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::LicenseConfirm, &row.file_name).detail(format!(
+            "{} installed, {} already installed",
+            result.installed, result.already_installed
+        )),
+    )
+    .await?;
     txn.commit().await?;
     Ok(result)
 }
 
-/// Deletes every license and package: back to demo mode.
+/// Deletes every license and package: back to demo mode. The audit log stays (it is not
+/// licenses, and the database refuses to delete it anyway).
 pub async fn delete_all(
     db: &DatabaseConnection,
-    _who: &Granted<cap::DeleteLicenses>,
+    who: &Granted<cap::DeleteLicenses>,
+    now: i64,
 ) -> Result<u64, AppError> {
     let txn = begin_license_write(db).await?;
     let deleted = certificate::Entity::delete_many()
@@ -595,6 +634,16 @@ pub async fn delete_all(
         .col_expr(tenant::Column::UnlimitedAgentsPermanent, Expr::value(false))
         .exec(&txn)
         .await?;
+    crate::audit::store::record(
+        &txn,
+        Entry::by(
+            who.viewer(),
+            now,
+            AuditKind::LicensesDeleteAll,
+            format!("{deleted} certificates"),
+        ),
+    )
+    .await?;
     txn.commit().await?;
     Ok(deleted)
 }

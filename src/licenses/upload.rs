@@ -4,6 +4,8 @@
 use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::audit::model::AuditKind;
+use crate::audit::store::{Entry, record_refusal};
 use crate::auth::server::cap::UploadLicenses;
 use crate::auth::server::guard::{Authenticated, grant};
 use crate::error::{AppError, Field, Problem};
@@ -15,9 +17,18 @@ pub async fn upload_package(
     who: Option<axum::Extension<Authenticated>>,
     multipart: Multipart,
 ) -> Response {
-    match stage(&state, who.map(|w| w.0), multipart).await {
+    let who = who.map(|w| w.0);
+    let viewer = who.as_ref().map(|w| w.viewer.clone());
+    match stage(&state, who, multipart).await {
         Ok(id) => Redirect::to(&format!("/settings/licenses/upload/{id}")).into_response(),
-        Err(e) => error_response(&e),
+        Err(e) => {
+            // A staged upload records itself; a refused one is recorded here.
+            if let Some(v) = &viewer {
+                let entry = Entry::by(v, state.clock.now_ms(), AuditKind::LicenseUpload, "");
+                record_refusal(&state.db, entry, &e).await;
+            }
+            error_response(&e)
+        }
     }
 }
 

@@ -43,14 +43,18 @@ pub async fn apply_seats(
     user_ids: Vec<String>,
     back: Option<String>,
 ) -> Result<SeatCount, AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::ManageSeats, require};
-    let who = require::<ManageSeats>()?;
-    let state = crate::server::state::app_state()?;
-    let done =
-        super::store::apply(&state.db, &who, &product, &user_ids, state.clock.now_ms()).await?;
-    tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats given");
-    back_to(back.as_deref(), &product, "applied");
-    Ok(done)
+    audited(AuditKind::SeatsApply, product.clone(), async move {
+        let who = require::<ManageSeats>()?;
+        let state = crate::server::state::app_state()?;
+        let now = state.clock.now_ms();
+        let done = super::store::apply(&state.db, &who, &product, &user_ids, now).await?;
+        tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats given");
+        back_to(back.as_deref(), &product, "applied");
+        Ok(done)
+    })
+    .await
 }
 
 /// Takes the seats of `product` back from each user: all of them, or none.
@@ -60,14 +64,18 @@ pub async fn recall_seats(
     user_ids: Vec<String>,
     back: Option<String>,
 ) -> Result<SeatCount, AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::ManageSeats, require};
-    let who = require::<ManageSeats>()?;
-    let state = crate::server::state::app_state()?;
-    let done =
-        super::store::recall(&state.db, &who, &product, &user_ids, state.clock.now_ms()).await?;
-    tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats recalled");
-    back_to(back.as_deref(), &product, "recalled");
-    Ok(done)
+    audited(AuditKind::SeatsRecall, product.clone(), async move {
+        let who = require::<ManageSeats>()?;
+        let state = crate::server::state::app_state()?;
+        let now = state.clock.now_ms();
+        let done = super::store::recall(&state.db, &who, &product, &user_ids, now).await?;
+        tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats recalled");
+        back_to(back.as_deref(), &product, "recalled");
+        Ok(done)
+    })
+    .await
 }
 
 /// The caller's own licenses. Any signed-in user may ask.

@@ -15,6 +15,8 @@ use super::model::{
     APPLY_MAX, CANDIDATES_MAX, Candidate, Holder, MyLicense, ProductLicense, ProductSeats,
     SeatCount,
 };
+use crate::audit::model::AuditKind;
+use crate::audit::store::{Entry, record};
 use crate::auth::model::Role;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
@@ -142,6 +144,13 @@ fn count(pools: &[Pool]) -> SeatCount {
     }
 }
 
+/// The users an entry names: how many, and who (the entry clips a long list).
+fn names(users: &[user::Model]) -> String {
+    let mut names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    names.sort_unstable();
+    format!("{} users: {}", users.len(), names.join(", "))
+}
+
 /// Gives each user a seat of `product`, all or none. A personal license is activated by its first
 /// seat: its validity runs from then.
 pub async fn apply(
@@ -208,6 +217,11 @@ pub async fn apply(
     for chunk in rows.chunks(500) {
         seat::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
     }
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::SeatsApply, product).detail(names(&users)),
+    )
+    .await?;
     txn.commit().await?;
     for (pool, n) in pools.iter_mut().map(|p| {
         let n = from.iter().filter(|c| **c == p.certificate_id).count() as u32;
@@ -221,7 +235,7 @@ pub async fn apply(
 /// Takes the seats of `product` back from each user, all or none; they are free at once.
 pub async fn recall(
     db: &DatabaseConnection,
-    _who: &Granted<cap::ManageSeats>,
+    who: &Granted<cap::ManageSeats>,
     product: &str,
     raw_user_ids: &[String],
     now: i64,
@@ -239,6 +253,20 @@ pub async fn recall(
     if held != ids.len() as u64 {
         return Err(AppError::conflict(ConflictKind::NotHeld));
     }
+    let mut users = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        users.extend(
+            user::Entity::find()
+                .filter(user::Column::Id.is_in(chunk.to_vec()))
+                .all(&txn)
+                .await?,
+        );
+    }
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::SeatsRecall, product).detail(names(&users)),
+    )
+    .await?;
     for chunk in ids.chunks(500) {
         seat::Entity::delete_many()
             .filter(seat::Column::Product.eq(product))

@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             // so that a larger package gets its own clear refusal rather than axum's 2 MB cap.
             post(crate::licenses::upload::upload_package).layer(DefaultBodyLimit::disable()),
         )
+        .route("/settings/audit.csv", get(crate::audit::csv::export))
         .route(
             "/api/{*fn_name}",
             post({

@@ -7,13 +7,18 @@ use super::model::TenantsListing;
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
+use crate::{
+    audit::{model::AuditKind, store::audited},
+    auth::server::{cap::ManageTenants, require},
+};
+
+#[cfg(feature = "ssr")]
 fn done(what: &str) {
     leptos_axum::redirect(&format!("/settings/tenants?done={what}"));
 }
 
 #[server(endpoint = "tenants/list")]
 pub async fn list_tenants() -> Result<TenantsListing, AppError> {
-    use crate::auth::server::{cap::ManageTenants, require};
     let who = require::<ManageTenants>()?;
     let state = crate::server::state::app_state()?;
     super::store::listing(&state.db, &who, state.clock.now_ms()).await
@@ -21,67 +26,90 @@ pub async fn list_tenants() -> Result<TenantsListing, AppError> {
 
 #[server(endpoint = "tenants/create")]
 pub async fn create_tenant(name: String) -> Result<Tenant, AppError> {
-    use crate::auth::server::{cap::ManageTenants, require};
-    let who = require::<ManageTenants>()?;
-    let state = crate::server::state::app_state()?;
-    let t = super::store::create(&state.db, &who, &name, state.clock.now_ms()).await?;
-    tracing::info!(by = %who.viewer().name, tenant = %t.name, "tenant created");
-    done("created");
-    Ok(t)
+    audited(AuditKind::TenantCreate, name.clone(), async move {
+        let who = require::<ManageTenants>()?;
+        let state = crate::server::state::app_state()?;
+        let t = super::store::create(&state.db, &who, &name, state.clock.now_ms()).await?;
+        tracing::info!(by = %who.viewer().name, tenant = %t.name, "tenant created");
+        done("created");
+        Ok(t)
+    })
+    .await
 }
 
 #[server(endpoint = "tenants/rename")]
 pub async fn rename_tenant(tenant_id: String, name: String) -> Result<(), AppError> {
-    use crate::auth::server::{cap::ManageTenants, require};
-    let who = require::<ManageTenants>()?;
-    let state = crate::server::state::app_state()?;
-    super::store::rename(&state.db, &who, &tenant_id, &name).await?;
-    tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "tenant renamed");
-    done("renamed");
-    Ok(())
+    audited(AuditKind::TenantRename, tenant_id.clone(), async move {
+        let who = require::<ManageTenants>()?;
+        let state = crate::server::state::app_state()?;
+        let now = state.clock.now_ms();
+        super::store::rename(&state.db, &who, &tenant_id, &name, now).await?;
+        tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "tenant renamed");
+        done("renamed");
+        Ok(())
+    })
+    .await
 }
 
 #[server(endpoint = "tenants/delete")]
 pub async fn delete_tenant(tenant_id: String) -> Result<(), AppError> {
-    use crate::auth::server::{cap::ManageTenants, require};
-    let who = require::<ManageTenants>()?;
-    let state = crate::server::state::app_state()?;
-    super::store::delete(&state.db, &who, &tenant_id).await?;
-    tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "tenant deleted");
-    done("deleted");
-    Ok(())
+    audited(AuditKind::TenantDelete, tenant_id.clone(), async move {
+        let who = require::<ManageTenants>()?;
+        let state = crate::server::state::app_state()?;
+        super::store::delete(&state.db, &who, &tenant_id, state.clock.now_ms()).await?;
+        tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "tenant deleted");
+        done("deleted");
+        Ok(())
+    })
+    .await
 }
 
 /// A new enrollment key; agents must register with it from now on.
 #[server(endpoint = "tenants/rotate_key")]
 pub async fn rotate_enrollment_key(tenant_id: String) -> Result<String, AppError> {
-    use crate::auth::server::{cap::ManageTenants, require};
-    let who = require::<ManageTenants>()?;
-    let state = crate::server::state::app_state()?;
-    let key = super::store::rotate_key(&state.db, &who, &tenant_id).await?;
-    tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "enrollment key rotated");
-    done("rotated");
-    Ok(key)
+    audited(AuditKind::TenantRotateKey, tenant_id.clone(), async move {
+        let who = require::<ManageTenants>()?;
+        let state = crate::server::state::app_state()?;
+        let key =
+            super::store::rotate_key(&state.db, &who, &tenant_id, state.clock.now_ms()).await?;
+        tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "enrollment key rotated");
+        done("rotated");
+        Ok(key)
+    })
+    .await
 }
 
 /// Minutes without a heartbeat after which the tenant's agents lose their floating license;
 /// empty or 0 turns it off.
 #[server(endpoint = "tenants/set_release")]
 pub async fn set_release_after(tenant_id: String, minutes: String) -> Result<(), AppError> {
-    use crate::auth::server::{cap::ManageTenants, require};
-    let who = require::<ManageTenants>()?;
-    let minutes = super::model::parse_release_after(&minutes)?;
-    let state = crate::server::state::app_state()?;
-    super::store::set_release_after(&state.db, &who, &tenant_id, minutes).await?;
-    done("saved");
-    Ok(())
+    audited(AuditKind::TenantSetRelease, tenant_id.clone(), async move {
+        let who = require::<ManageTenants>()?;
+        let minutes = super::model::parse_release_after(&minutes)?;
+        let state = crate::server::state::app_state()?;
+        let now = state.clock.now_ms();
+        super::store::set_release_after(&state.db, &who, &tenant_id, minutes, now).await?;
+        done("saved");
+        Ok(())
+    })
+    .await
 }
 
 /// Assigns a platform license to a tenant (it activates, and the tenant's platform is extended),
 /// or an agent license to a tenant's pool (`tenant_id` empty: the shared pool).
 #[server(endpoint = "tenants/assign")]
 pub async fn assign_license(tenant_id: String, license_id: String) -> Result<(), AppError> {
-    use crate::auth::server::{cap::ManageTenants, require};
+    let subject = format!("{} <- {}", tenant_id.trim(), license_id.trim());
+    audited(
+        AuditKind::TenantAssign,
+        subject,
+        assign(tenant_id, license_id),
+    )
+    .await
+}
+
+#[cfg(feature = "ssr")]
+async fn assign(tenant_id: String, license_id: String) -> Result<(), AppError> {
     let who = require::<ManageTenants>()?;
     let state = crate::server::state::app_state()?;
     let tenant = Some(tenant_id.trim()).filter(|t| !t.is_empty());

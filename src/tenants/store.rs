@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::model::{
@@ -14,6 +14,8 @@ use super::model::{
 use super::{Tenant, entity};
 use crate::agents::entity as agent;
 use crate::agents::store::new_enrollment_key;
+use crate::audit::model::AuditKind;
+use crate::audit::store::{Entry, record};
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
 use crate::licenses::domain::{Status, status};
@@ -210,7 +212,7 @@ async fn name_taken(
 
 pub async fn create(
     db: &DatabaseConnection,
-    _who: &Granted<cap::ManageTenants>,
+    who: &Granted<cap::ManageTenants>,
     name: &str,
     now: i64,
 ) -> Result<Tenant, AppError> {
@@ -233,27 +235,36 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::TenantCreate, &model.name),
+    )
+    .await?;
     txn.commit().await?;
     Ok(model.into())
 }
 
 pub async fn rename(
     db: &DatabaseConnection,
-    _who: &Granted<cap::ManageTenants>,
+    who: &Granted<cap::ManageTenants>,
     id: &str,
     name: &str,
+    now: i64,
 ) -> Result<(), AppError> {
     let name = validate_tenant_name(name)?;
     let txn = begin_license_write(db).await?;
-    find(&txn, id).await?;
+    let old = find(&txn, id).await?;
     if name_taken(&txn, &name, Some(id)).await? {
         return Err(AppError::invalid(Field::TenantName, Problem::Taken));
     }
+    let entry = Entry::by(who.viewer(), now, AuditKind::TenantRename, &old.name)
+        .detail(format!("{} -> {name}", old.name));
     entity::Entity::update_many()
         .col_expr(entity::Column::Name, Expr::value(name))
         .filter(entity::Column::Id.eq(id))
         .exec(&txn)
         .await?;
+    record(&txn, entry).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -262,8 +273,9 @@ pub async fn rename(
 /// back to the shared pool; platform licenses activated on it stay, as history.
 pub async fn delete(
     db: &DatabaseConnection,
-    _who: &Granted<cap::ManageTenants>,
+    who: &Granted<cap::ManageTenants>,
     id: &str,
+    now: i64,
 ) -> Result<(), AppError> {
     let txn = begin_license_write(db).await?;
     let t = find(&txn, id).await?;
@@ -294,6 +306,11 @@ pub async fn delete(
     entity::Entity::delete_by_id(id.to_string())
         .exec(&txn)
         .await?;
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::TenantDelete, &t.name),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -302,34 +319,54 @@ pub async fn delete(
 /// with it keep their tokens).
 pub async fn rotate_key(
     db: &DatabaseConnection,
-    _who: &Granted<cap::ManageTenants>,
+    who: &Granted<cap::ManageTenants>,
     id: &str,
+    now: i64,
 ) -> Result<String, AppError> {
-    find(db, id).await?;
+    let txn = db.begin().await?;
+    let t = find(&txn, id).await?;
     let key = new_enrollment_key()?;
     entity::Entity::update_many()
         .col_expr(entity::Column::EnrollmentKey, Expr::value(key.clone()))
         .filter(entity::Column::Id.eq(id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    // The key itself is a secret: it is not written to the log.
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::TenantRotateKey, &t.name),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(key)
 }
 
 pub async fn set_release_after(
     db: &DatabaseConnection,
-    _who: &Granted<cap::ManageTenants>,
+    who: &Granted<cap::ManageTenants>,
     id: &str,
     minutes: Option<u32>,
+    now: i64,
 ) -> Result<(), AppError> {
-    find(db, id).await?;
+    let txn = db.begin().await?;
+    let t = find(&txn, id).await?;
     entity::Entity::update_many()
         .col_expr(
             entity::Column::ReleaseAfterMinutes,
             Expr::value(minutes.map(|m| m as i32)),
         )
         .filter(entity::Column::Id.eq(id))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::TenantSetRelease, &t.name).detail(match minutes {
+            Some(m) => format!("{m} minutes"),
+            None => "off".to_string(),
+        }),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -347,7 +384,7 @@ pub enum Assigned {
 /// shared pool, which serves every tenant).
 pub async fn assign(
     db: &DatabaseConnection,
-    _who: &Granted<cap::ManageTenants>,
+    who: &Granted<cap::ManageTenants>,
     tenant_id: Option<&str>,
     license_id: &str,
     now: i64,
@@ -361,6 +398,7 @@ pub async fn assign(
         Some(id) => Some(find(&txn, id).await?),
         None => None,
     };
+    let tenant_name = tenant.as_ref().map(|t| t.name.clone());
     let kind = LicenseType::parse(&c.license_type);
     if matches!(status(&c.state(), now), Status::Expired | Status::Revoked) {
         return Err(AppError::conflict(ConflictKind::LicenseUnusable));
@@ -405,6 +443,21 @@ pub async fn assign(
         }
         _ => return Err(AppError::invalid(Field::License, Problem::WrongType)),
     };
+    let kind = match done {
+        Assigned::Platform => AuditKind::TenantAssign,
+        Assigned::AgentPool => AuditKind::TenantPool,
+    };
+    record(
+        &txn,
+        Entry::by(
+            who.viewer(),
+            now,
+            kind,
+            tenant_name.as_deref().unwrap_or("shared pool"),
+        )
+        .detail(format!("license {} ({})", c.id, c.product_name)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(done)
 }

@@ -91,6 +91,9 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::Agent => t!(i18n, fields.agent).into_any(),
         Field::ReleaseAfter => t!(i18n, fields.release_after).into_any(),
         Field::Product => t!(i18n, fields.product).into_any(),
+        Field::AuditKind => t!(i18n, fields.audit_kind).into_any(),
+        Field::DateFrom => t!(i18n, fields.date_from).into_any(),
+        Field::DateTo => t!(i18n, fields.date_to).into_any(),
     }
 }
 
@@ -110,6 +113,7 @@ fn ProblemText(problem: Problem) -> impl IntoView {
         Problem::Unknown => t!(i18n, problems.unknown).into_any(),
         Problem::Mismatch => t!(i18n, problems.mismatch).into_any(),
         Problem::WrongType => t!(i18n, problems.wrong_type).into_any(),
+        Problem::NotADate => t!(i18n, problems.not_a_date).into_any(),
         Problem::OutOfRange { min, max } => t!(
             i18n,
             problems.out_of_range,

@@ -103,6 +103,11 @@ pub fn SettingsLayout() -> impl IntoView {
                                 <A href="/settings/notifications">{t!(i18n, nav.notifications)}</A>
                             </li>
                         </Show>
+                        <Show when=move || can(Permission::ViewAudit)>
+                            <li>
+                                <A href="/settings/audit">{t!(i18n, nav.audit)}</A>
+                            </li>
+                        </Show>
                     </ul>
                 </Transition>
             </aside>

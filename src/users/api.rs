@@ -47,6 +47,23 @@ pub async fn create_user(
     role: Role,
     tenant_id: String,
 ) -> Result<UserRow, AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
+    let subject = user_name.trim().to_string();
+    audited(
+        AuditKind::UserCreate,
+        subject,
+        create(user_name, password, role, tenant_id),
+    )
+    .await
+}
+
+#[cfg(feature = "ssr")]
+async fn create(
+    user_name: String,
+    password: String,
+    role: Role,
+    tenant_id: String,
+) -> Result<UserRow, AppError> {
     use crate::auth::server::{cap::ManageUsers, require};
     use crate::server::state::app_state;
     let who = require::<ManageUsers>()?;
@@ -70,27 +87,47 @@ pub async fn create_user(
 
 #[server(endpoint = "users/set_role")]
 pub async fn set_user_role(user_id: String, role: Role) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::ManageUsers, require};
     use crate::server::state::app_state;
-    let who = require::<ManageUsers>()?;
-    let state = app_state()?;
-    super::store::set_role(&state.db, &who, &user_id, role).await
+    audited(AuditKind::UserSetRole, user_id.clone(), async move {
+        let who = require::<ManageUsers>()?;
+        let state = app_state()?;
+        super::store::set_role(&state.db, &who, &user_id, role, state.clock.now_ms()).await
+    })
+    .await
 }
 
 #[server(endpoint = "users/set_disabled")]
 pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::ManageUsers, require};
     use crate::server::state::app_state;
-    let who = require::<ManageUsers>()?;
-    let state = app_state()?;
-    super::store::set_disabled(&state.db, &who, &user_id, disabled).await
+    let kind = if disabled {
+        AuditKind::UserDisable
+    } else {
+        AuditKind::UserEnable
+    };
+    audited(kind, user_id.clone(), async move {
+        let who = require::<ManageUsers>()?;
+        let state = app_state()?;
+        let now = state.clock.now_ms();
+        super::store::set_disabled(&state.db, &who, &user_id, disabled, now).await
+    })
+    .await
 }
 
 #[server(endpoint = "users/reset_password")]
 pub async fn reset_user_password(user_id: String, password: String) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::ManageUsers, require};
     use crate::server::state::app_state;
-    let who = require::<ManageUsers>()?;
-    let state = app_state()?;
-    super::store::reset_password(&state.db, &state.passwords, &who, &user_id, password).await
+    audited(AuditKind::UserResetPassword, user_id.clone(), async move {
+        let who = require::<ManageUsers>()?;
+        let state = app_state()?;
+        let now = state.clock.now_ms();
+        super::store::reset_password(&state.db, &state.passwords, &who, &user_id, password, now)
+            .await
+    })
+    .await
 }

@@ -9,6 +9,8 @@ use sea_orm::{
 
 use super::entity as user;
 use super::model::{HeldSeat, SeatProduct, USERS_PAGE, UserRow};
+use crate::audit::model::AuditKind;
+use crate::audit::store::{Entry, record};
 use crate::auth::model::{Role, validate_new_password, validate_user_name};
 use crate::auth::server::passwords::PasswordHasher;
 use crate::auth::server::{
@@ -141,7 +143,7 @@ pub async fn insert(
 pub async fn create(
     db: &DatabaseConnection,
     passwords: &PasswordHasher,
-    _who: &Granted<ManageUsers>,
+    who: &Granted<ManageUsers>,
     new: NewUser,
     now: i64,
 ) -> Result<UserRow, AppError> {
@@ -161,7 +163,18 @@ pub async fn create(
         return Err(AppError::invalid(Field::UserName, Problem::Taken));
     }
     let hash = passwords.hash(new.password).await?;
-    let u = insert(db, name, hash, new.role, t.id.clone(), now).await?;
+    let txn = db.begin().await?;
+    let u = insert(&txn, name, hash, new.role, t.id.clone(), now).await?;
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::UserCreate, &u.name).detail(format!(
+            "{}, tenant {}",
+            new.role.as_str(),
+            t.name
+        )),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(UserRow {
         id: u.id,
         name: u.name,
@@ -196,11 +209,20 @@ pub async fn set_role(
     who: &Granted<ManageUsers>,
     user_id: &str,
     role: Role,
+    now: i64,
 ) -> Result<(), AppError> {
     let u = find_other(db, who, user_id).await?;
+    let entry = Entry::by(who.viewer(), now, AuditKind::UserSetRole, &u.name).detail(format!(
+        "{} -> {}",
+        u.role,
+        role.as_str()
+    ));
+    let txn = db.begin().await?;
     let mut m: user::ActiveModel = u.into();
     m.role = Set(role.as_str().to_string());
-    m.update(db).await?;
+    m.update(&txn).await?;
+    record(&txn, entry).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -210,8 +232,15 @@ pub async fn set_disabled(
     who: &Granted<ManageUsers>,
     user_id: &str,
     disabled: bool,
+    now: i64,
 ) -> Result<(), AppError> {
     let u = find_other(db, who, user_id).await?;
+    let kind = if disabled {
+        AuditKind::UserDisable
+    } else {
+        AuditKind::UserEnable
+    };
+    let entry = Entry::by(who.viewer(), now, kind, &u.name);
     let txn = db.begin().await?;
     let id = u.id.clone();
     let mut m: user::ActiveModel = u.into();
@@ -220,6 +249,7 @@ pub async fn set_disabled(
     if disabled {
         sessions::end_all_for_user(&txn, &id).await?;
     }
+    record(&txn, entry).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -231,13 +261,15 @@ pub async fn reset_password(
     who: &Granted<ManageUsers>,
     user_id: &str,
     password: String,
+    now: i64,
 ) -> Result<(), AppError> {
     validate_new_password(&password)?;
     let u = user::Entity::find_by_id(user_id.to_string())
         .one(db)
         .await?
         .ok_or(AppError::invalid(Field::User, Problem::Unknown))?;
-    let _ = who;
+    // The password itself is never logged.
+    let entry = Entry::by(who.viewer(), now, AuditKind::UserResetPassword, &u.name);
     let hash = passwords.hash(password).await?;
     let txn = db.begin().await?;
     let id = u.id.clone();
@@ -245,6 +277,7 @@ pub async fn reset_password(
     m.password_hash = Set(hash);
     m.update(&txn).await?;
     sessions::end_all_for_user(&txn, &id).await?;
+    record(&txn, entry).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -50,6 +50,7 @@ fn allowed(endpoint: &str, caller: Caller) -> bool {
             matches!(caller, LicenseManager | Administrator)
         }
         "agents/delete" => caller == Administrator,
+        "audit/list" => caller == Administrator,
         "seats/apply" | "seats/recall" | "seats/product" | "seats/candidates" => {
             matches!(caller, LicenseManager | Administrator)
         }
@@ -127,6 +128,10 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
             vec![("agent_id", f.agent.clone())]
         }
         "seats/product" => vec![("product", "ai-server".into())],
+        "audit/list" => vec![
+            ("filter[kind]", "sign_in".into()),
+            ("filter[page]", "1".into()),
+        ],
         "seats/candidates" => vec![("product", "ai-server".into()), ("q", String::new())],
         "seats/apply" | "seats/recall" => vec![
             ("product", "ai-server".into()),
@@ -142,7 +147,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 35] = [
+const ENDPOINTS: [&str; 36] = [
     "whoami",
     "language",
     "login",
@@ -177,6 +182,7 @@ const ENDPOINTS: [&str; 35] = [
     "notifications/alerts",
     "notifications/list",
     "notifications/mark_read",
+    "audit/list",
     // Last: it deletes the licenses the calls above use.
     "licenses/delete_all",
 ];
@@ -320,6 +326,7 @@ async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Bac
         "/settings/users",
         "/settings/tenants",
         "/settings/agents",
+        "/settings/audit",
     ] {
         let r = app.get(&app.client(), path).await;
         assert_eq!(r.status(), StatusCode::FOUND, "{path}");
@@ -353,6 +360,10 @@ async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Bac
     assert_eq!(
         app.get(&manager, "/settings/agents").await.status(),
         StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&manager, "/settings/audit").await.status(),
+        StatusCode::FORBIDDEN
     );
 
     let page = app

@@ -1,6 +1,7 @@
 //! Integration tests: a real Tessera over HTTP, on SQLite and on PostgreSQL.
 mod access;
 mod agents;
+mod audit;
 mod auth;
 mod expiry;
 mod language;

@@ -42,6 +42,7 @@ capabilities!(
     ManageUsers,
     ManageTenants,
     DeleteAgents,
+    ViewAudit,
 );
 
 /// Proof that the caller holds `C`'s permission.

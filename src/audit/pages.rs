@@ -1,0 +1,221 @@
+//! Settings > Audit log: a GET filter form, the entries, paging links and the CSV download, all
+//! plain forms and links (the view lives in the address). Read-only: nothing here changes an
+//! entry.
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::api::list_audit;
+use super::model::{AuditFilter, AuditKind, AuditPage, AuditRow, OUTCOME_OK};
+use crate::i18n::*;
+use crate::ui::dates::format_time_ms;
+use crate::ui::errors::ErrorMessage;
+
+#[component]
+pub fn AuditLogPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let query_map = use_query_map();
+    let filter = Memo::new(move |_| {
+        let map = query_map.read();
+        AuditFilter::from_params(|k| map.get(k))
+    });
+    let page = Resource::new(move || filter.get(), list_audit);
+    view! {
+        <div class="page wide">
+            <nav class="breadcrumbs" aria-label="breadcrumbs">
+                <span>{t!(i18n, nav.settings)}</span>
+                " > "
+                <span>{t!(i18n, nav.audit)}</span>
+            </nav>
+            <h1>{t!(i18n, audit.title)}</h1>
+            <p class="muted">{t!(i18n, audit.intro)}</p>
+            <Filters filter />
+            <p>
+                <a
+                    class="button-quiet"
+                    href=move || format!("/settings/audit.csv?{}", filter.get().to_params(None))
+                    download="tessera-audit.csv"
+                >
+                    {t!(i18n, audit.download_csv)}
+                </a>
+            </p>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match page.await {
+                        Err(err) => view! { <ErrorMessage err /> }.into_any(),
+                        Ok(p) => view! { <Entries page=p filter=filter.get_untracked() /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+/// The filter: a GET form, so it works without JavaScript.
+#[component]
+fn Filters(filter: Memo<AuditFilter>) -> impl IntoView {
+    let i18n = use_i18n();
+    let text = move |f: fn(&AuditFilter) -> &Option<String>| {
+        move || f(&filter.get()).clone().unwrap_or_default()
+    };
+    view! {
+        <form class="filters" method="get" action="/settings/audit" role="search">
+            <label for="audit-kind">{t!(i18n, audit.kind)}</label>
+            <select id="audit-kind" name="kind">
+                <option
+                    value=""
+                    selected=move || filter.get().kind.as_deref().is_none_or(str::is_empty)
+                >
+                    {t!(i18n, audit.any)}
+                </option>
+                {AuditKind::ALL
+                    .into_iter()
+                    .map(|k| {
+                        view! {
+                            <option
+                                value=k.as_str()
+                                selected=move || filter.get().kind.as_deref() == Some(k.as_str())
+                            >
+                                <KindName kind=k />
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+            <label for="audit-user">{t!(i18n, audit.user)}</label>
+            <input
+                id="audit-user"
+                type="search"
+                name="user"
+                value=text(|f| &f.user)
+                placeholder=move || t_string!(i18n, audit.user_hint).to_string()
+            />
+            <label for="audit-from">{t!(i18n, audit.from)}</label>
+            <input id="audit-from" type="date" name="from" value=text(|f| &f.from) />
+            <label for="audit-to">{t!(i18n, audit.to)}</label>
+            <input id="audit-to" type="date" name="to" value=text(|f| &f.to) />
+            <button type="submit" class="button-quiet">{t!(i18n, audit.filter)}</button>
+        </form>
+    }
+}
+
+#[component]
+fn Entries(page: AuditPage, filter: AuditFilter) -> impl IntoView {
+    let i18n = use_i18n();
+    let pages = page.pages();
+    let current = page.page;
+    let total = page.total;
+    let link = move |p: u64| format!("/settings/audit?{}", filter.to_params(Some(p)));
+    let prev = (current > 1).then(|| link(current - 1));
+    let next = (current < pages).then(|| link(current + 1));
+    if page.rows.is_empty() {
+        return view! {
+            <p class="muted" data-testid="no-entries">{t!(i18n, audit.no_entries)}</p>
+        }
+        .into_any();
+    }
+    view! {
+        <table class="grid audit" data-testid="audit">
+            <thead>
+                <tr>
+                    <th scope="col">{t!(i18n, audit.when)}</th>
+                    <th scope="col">{t!(i18n, audit.who)}</th>
+                    <th scope="col">{t!(i18n, audit.kind)}</th>
+                    <th scope="col">{t!(i18n, audit.subject)}</th>
+                    <th scope="col">{t!(i18n, audit.result)}</th>
+                </tr>
+            </thead>
+            <tbody>
+                {page.rows.into_iter().map(|row| view! { <EntryRow row /> }).collect_view()}
+            </tbody>
+        </table>
+        <nav class="pager" aria-label=move || t_string!(i18n, audit.pages).to_string()>
+            {prev
+                .map(|href| {
+                    view! {
+                        <a href=href rel="prev">
+                            {t!(i18n, audit.previous)}
+                        </a>
+                    }
+                })}
+            <span>
+                {t!(i18n, audit.page_of, page = move || current, pages = move || pages, total = move || total)}
+            </span>
+            {next
+                .map(|href| {
+                    view! {
+                        <a href=href rel="next">
+                            {t!(i18n, audit.next)}
+                        </a>
+                    }
+                })}
+        </nav>
+    }
+    .into_any()
+}
+
+#[component]
+fn EntryRow(row: AuditRow) -> impl IntoView {
+    let i18n = use_i18n();
+    let AuditRow {
+        at,
+        actor_name,
+        kind,
+        subject,
+        detail,
+        outcome,
+        ..
+    } = row;
+    let kind = match AuditKind::parse(&kind) {
+        Some(k) => view! { <KindName kind=k /> }.into_any(),
+        None => kind.into_any(),
+    };
+    let ok = outcome == OUTCOME_OK;
+    let class = if ok { "outcome-ok" } else { "outcome-refused" };
+    let outcome = if ok {
+        t!(i18n, audit.ok).into_any()
+    } else {
+        outcome.into_any()
+    };
+    let detail = (!detail.is_empty()).then(move || view! { <div class="sub">{detail}</div> });
+    view! {
+        <tr>
+            <td>{move || format_time_ms(i18n.get_locale(), at)}</td>
+            <td>{actor_name}</td>
+            <td>{kind}</td>
+            <td>{subject} {detail}</td>
+            <td class=class>{outcome}</td>
+        </tr>
+    }
+}
+
+#[component]
+fn KindName(kind: AuditKind) -> impl IntoView {
+    let i18n = use_i18n();
+    match kind {
+        AuditKind::LicenseRequest => t!(i18n, audit_kinds.license_request).into_any(),
+        AuditKind::LicenseUpload => t!(i18n, audit_kinds.license_upload).into_any(),
+        AuditKind::LicenseConfirm => t!(i18n, audit_kinds.license_confirm).into_any(),
+        AuditKind::LicensesDeleteAll => t!(i18n, audit_kinds.licenses_delete_all).into_any(),
+        AuditKind::TenantCreate => t!(i18n, audit_kinds.tenant_create).into_any(),
+        AuditKind::TenantRename => t!(i18n, audit_kinds.tenant_rename).into_any(),
+        AuditKind::TenantDelete => t!(i18n, audit_kinds.tenant_delete).into_any(),
+        AuditKind::TenantAssign => t!(i18n, audit_kinds.tenant_assign).into_any(),
+        AuditKind::TenantPool => t!(i18n, audit_kinds.tenant_pool).into_any(),
+        AuditKind::TenantRotateKey => t!(i18n, audit_kinds.tenant_rotate_key).into_any(),
+        AuditKind::TenantSetRelease => t!(i18n, audit_kinds.tenant_set_release).into_any(),
+        AuditKind::AgentRegister => t!(i18n, audit_kinds.agent_register).into_any(),
+        AuditKind::AgentBind => t!(i18n, audit_kinds.agent_bind).into_any(),
+        AuditKind::AgentShutDown => t!(i18n, audit_kinds.agent_shut_down).into_any(),
+        AuditKind::AgentDelete => t!(i18n, audit_kinds.agent_delete).into_any(),
+        AuditKind::SeatsApply => t!(i18n, audit_kinds.seats_apply).into_any(),
+        AuditKind::SeatsRecall => t!(i18n, audit_kinds.seats_recall).into_any(),
+        AuditKind::SignIn => t!(i18n, audit_kinds.sign_in).into_any(),
+        AuditKind::SignInFailed => t!(i18n, audit_kinds.sign_in_failed).into_any(),
+        AuditKind::SignOut => t!(i18n, audit_kinds.sign_out).into_any(),
+        AuditKind::UserCreate => t!(i18n, audit_kinds.user_create).into_any(),
+        AuditKind::UserSetRole => t!(i18n, audit_kinds.user_set_role).into_any(),
+        AuditKind::UserDisable => t!(i18n, audit_kinds.user_disable).into_any(),
+        AuditKind::UserEnable => t!(i18n, audit_kinds.user_enable).into_any(),
+        AuditKind::UserResetPassword => t!(i18n, audit_kinds.user_reset_password).into_any(),
+    }
+}
