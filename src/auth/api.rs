@@ -87,6 +87,8 @@ async fn sign_in(
         name: user.name.clone(),
         role,
         tenant_id: user.tenant_id.clone(),
+        // Not read by the audit entry; the pages resolve it per request.
+        platform_expired_at: None,
     };
     crate::audit::store::record(
         &txn,

@@ -114,7 +114,7 @@ async fn no_secret_reaches_the_log_or_an_error_body(backend: Backend) {
             ("TESSERA_LOG", "debug"),
             ("TESSERA_VENDOR_KEYS", keys.as_str()),
         ],
-        std::process::Stdio::from(log),
+        Some(log),
     )
     .await;
     let base = process.base.clone();

@@ -383,15 +383,19 @@ pub struct Process {
 
 impl Process {
     pub async fn start(database_url: &str) -> Process {
-        Self::start_with(database_url, &[], std::process::Stdio::null()).await
+        Self::start_with(database_url, &[], None).await
     }
 
-    /// Starts with more variables, its log (standard error) going to `log`.
+    /// Starts with more variables, its log (standard output and error) going to `log`.
     pub async fn start_with(
         database_url: &str,
         vars: &[(&str, &str)],
-        log: std::process::Stdio,
+        log: Option<std::fs::File>,
     ) -> Process {
+        let (out, err) = match log.and_then(|f| Some((f.try_clone().ok()?, f))) {
+            Some((out, err)) => (out.into(), err.into()),
+            None => (std::process::Stdio::null(), std::process::Stdio::null()),
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -402,8 +406,8 @@ impl Process {
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("TESSERA_LOG", "warn")
             .envs(vars.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("start tessera");
         // Owned at once, so it is killed and reaped whatever happens next.
