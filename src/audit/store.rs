@@ -229,6 +229,7 @@ mod tests {
             name: "alice".into(),
             role: Role::Administrator,
             tenant_id: "t".into(),
+            platform_expired_at: None,
         }
     }
 
