@@ -9,6 +9,7 @@ use super::model::{AuditFilter, AuditKind, AuditPage, AuditRow, OUTCOME_OK};
 use crate::i18n::*;
 use crate::ui::dates::format_time_ms;
 use crate::ui::errors::ErrorMessage;
+use crate::ui::pager::Pager;
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
@@ -104,9 +105,6 @@ fn Entries(page: AuditPage, filter: AuditFilter) -> impl IntoView {
     let pages = page.pages();
     let current = page.page;
     let total = page.total;
-    let link = move |p: u64| format!("/settings/audit?{}", filter.to_params(Some(p)));
-    let prev = (current > 1).then(|| link(current - 1));
-    let next = (current < pages).then(|| link(current + 1));
     if page.rows.is_empty() {
         return view! {
             <p class="muted" data-testid="no-entries">{t!(i18n, audit.no_entries)}</p>
@@ -128,27 +126,12 @@ fn Entries(page: AuditPage, filter: AuditFilter) -> impl IntoView {
                 {page.rows.into_iter().map(|row| view! { <EntryRow row /> }).collect_view()}
             </tbody>
         </table>
-        <nav class="pager" aria-label=move || t_string!(i18n, audit.pages).to_string()>
-            {prev
-                .map(|href| {
-                    view! {
-                        <a href=href rel="prev">
-                            {t!(i18n, audit.previous)}
-                        </a>
-                    }
-                })}
-            <span>
-                {t!(i18n, audit.page_of, page = move || current, pages = move || pages, total = move || total)}
-            </span>
-            {next
-                .map(|href| {
-                    view! {
-                        <a href=href rel="next">
-                            {t!(i18n, audit.next)}
-                        </a>
-                    }
-                })}
-        </nav>
+        <Pager
+            current
+            pages
+            total
+            href=move |p| format!("/settings/audit?{}", filter.to_params(Some(p)))
+        />
     }
     .into_any()
 }
