@@ -29,7 +29,18 @@ pub fn Bell() -> impl IntoView {
                                         .to_string()
                                 }
                             >
-                                <span aria-hidden="true">"🔔"</span>
+                                <svg
+                                    class="bell-icon"
+                                    viewBox="0 0 24 24"
+                                    width="18"
+                                    height="18"
+                                    aria-hidden="true"
+                                >
+                                    <path
+                                        fill="currentColor"
+                                        d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z"
+                                    />
+                                </svg>
                                 <span class="bell-count" data-testid="bell-count">{unread}</span>
                             </a>
                         }

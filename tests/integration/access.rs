@@ -204,6 +204,47 @@ fn every_registered_server_function_is_in_the_matrix() {
     assert_eq!(registered.len(), ENDPOINTS.len(), "{registered:?}");
 }
 
+/// Every server function the router serves, asked by a signed-in administrator from another site
+/// (by `Origin` or by `Sec-Fetch-Site`), or with GET: refused before it runs.
+async fn every_server_function_refuses_foreign_sites_and_gets(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    let users_before = app.call(&admin, "users/list", &[]).await.body["total"].clone();
+    let paths: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    assert_eq!(paths.len(), ENDPOINTS.len());
+    for path in &paths {
+        for (header, value) in [
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ] {
+            let r = admin
+                .post(format!("{}{path}", app.base))
+                .header(header, value)
+                .form(&[("confirmation", "DELETE"), ("name", "mallory")])
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} with {header}");
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            assert_eq!(body["error"], "cross_site", "{path}");
+        }
+        let r = admin
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "GET {path}");
+    }
+    // Nothing changed, and the session still works.
+    assert_eq!(
+        app.call(&admin, "users/list", &[]).await.body["total"],
+        users_before
+    );
+    app.stop().await;
+}
+
 async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
@@ -381,6 +422,7 @@ async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Bac
 }
 
 on_both_databases!(
+    every_server_function_refuses_foreign_sites_and_gets,
     each_server_function_admits_exactly_its_roles,
     settings_pages_send_strangers_to_sign_in_and_others_to_403,
 );
