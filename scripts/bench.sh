@@ -6,8 +6,8 @@
 # 10,000), Apply and recall of 1,000 seats, sign-in (argon2) and checkouts during a burst of
 # sign-ins, memory, and the client's size and compression. Prints a table and writes it to
 # BENCHMARKS.md (between the "generated" markers), with the machine, date, commit and duration.
-#   ./scripts/bench.sh           builds the release if needed, then the full run (about 8 minutes)
-#   ./scripts/bench.sh --quick   11,000 certificates, shorter loads (about 1.5 minutes)
+#   ./scripts/bench.sh           builds the release if needed, then the full run (about 6.5 minutes)
+#   ./scripts/bench.sh --quick   11,000 certificates, shorter loads (under 2 minutes)
 # TESSERA_BENCH_NO_BUILD=1 skips the build step (uses target/release and target/site as they are).
 # Load tool: Debian's wrk (installed if missing). No figure here is asserted; they are compared
 # with the targets in the table's last column.
