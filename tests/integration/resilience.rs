@@ -288,3 +288,242 @@ on_both_databases!(
     sigterm_finishes_the_requests_in_flight_and_exits_0,
     no_secret_reaches_the_log_or_an_error_body,
 );
+
+/// One value of a single-column query, as i64.
+async fn number(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_string(),
+    ))
+    .await
+    .expect("query")
+    .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+    .unwrap_or(-1)
+}
+
+/// SIGKILL in the middle of package confirmations, seat applications and agent checkouts, five
+/// times over: after each kill every operation is whole or absent, and SQLite is intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_write_it_keeps_every_operation_whole() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(Backend::Sqlite, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    // Five seats for twelve users; ten floating licenses for twenty agents.
+    let mut personal = vendor.certificate(&inst, "personal");
+    personal["product"] = "crm".into();
+    let (id, _) = app
+        .upload_outcome(&admin, &vendor.package(&[personal]))
+        .await;
+    app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    install_floating(&app, &vendor, 10).await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(app.create_user(&admin, &format!("crash{i}"), "user").await);
+    }
+    let key = enrollment_key(&app).await;
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(register(&app, &key, &format!("crash-machine-{i}")).await.1);
+    }
+    let keys = vendor.public_pem_path.display().to_string();
+    let vars = [
+        ("TESSERA_VENDOR_KEYS", keys.as_str()),
+        ("TESSERA_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ];
+    for round in 0..5u64 {
+        let mut process = Process::start_with(&app.database_url, &vars, None).await;
+        let base = process.base.clone();
+        let client = Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let (status, _) = post_form(
+            &client,
+            &base,
+            "login",
+            &[("user_name", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let stop = Arc::new(AtomicBool::new(false));
+        // Packages of 30 new certificates, uploaded and confirmed one after another.
+        let packages = {
+            let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
+            let texts: Vec<String> = (0..30)
+                .map(|_| {
+                    let certs: Vec<_> = (0..30)
+                        .map(|_| vendor.certificate(&inst, "agent"))
+                        .collect();
+                    vendor.package(&certs)
+                })
+                .collect();
+            tokio::spawn(async move {
+                for text in texts {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let part =
+                        reqwest::multipart::Part::bytes(text.into_bytes()).file_name("p.lcs");
+                    let r = match client
+                        .post(format!("{base}/licenses/upload"))
+                        .header("origin", &base)
+                        .multipart(reqwest::multipart::Form::new().part("package", part))
+                        .send()
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => break,
+                    };
+                    let staged = r
+                        .headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|l| l.rsplit('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    if post_form_ok(&client, &base, "licenses/confirm", &[("id", &staged)])
+                        .await
+                        .is_none()
+                    {
+                        break;
+                    }
+                }
+            })
+        };
+        // Seats given and recalled in groups of three.
+        let seats = {
+            let (client, base, stop, users) =
+                (client.clone(), base.clone(), stop.clone(), users.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let group: Vec<&String> = users.iter().skip(i % 4 * 3).take(3).collect();
+                    let mut form = vec![("product", "crm".to_string())];
+                    for (n, u) in group.iter().enumerate() {
+                        form.push((
+                            ["user_ids[0]", "user_ids[1]", "user_ids[2]"][n],
+                            u.to_string(),
+                        ));
+                    }
+                    let form: Vec<(&str, &str)> =
+                        form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let endpoint = if i % 2 == 0 {
+                        "seats/apply"
+                    } else {
+                        "seats/recall"
+                    };
+                    if post_form_ok(&client, &base, endpoint, &form)
+                        .await
+                        .is_none()
+                    {
+                        break;
+                    }
+                    i += 1;
+                }
+            })
+        };
+        // Agents checking out.
+        let checkouts: Vec<_> = tokens
+            .iter()
+            .cloned()
+            .map(|token| {
+                let (base, stop) = (base.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let client = Client::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        if client
+                            .post(format!("{base}/api/v1/agents/checkout"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(500 + 400 * round)).await;
+        let _ = process.child.kill();
+        let _ = process.child.wait();
+        stop.store(true, Ordering::Relaxed);
+        let _ = packages.await;
+        let _ = seats.await;
+        for c in checkouts {
+            let _ = c.await;
+        }
+
+        let db = &app.state.db;
+        let check = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "PRAGMA integrity_check".to_string(),
+            ))
+            .await
+            .expect("integrity check")
+            .and_then(|row| row.try_get_by_index::<String>(0).ok());
+        assert_eq!(check.as_deref(), Some("ok"), "round {round}");
+        assert_eq!(
+            number(db, "SELECT COUNT(*) FROM packages p WHERE p.certificate_count <> (SELECT COUNT(*) FROM certificates c WHERE c.package_id = p.id)").await,
+            0,
+            "round {round}: a package is stored whole or not at all"
+        );
+        assert_eq!(
+            number(db, "SELECT COUNT(*) FROM certificates c WHERE c.package_id NOT IN (SELECT id FROM packages)").await,
+            0,
+            "round {round}: no certificate without its package"
+        );
+        assert_eq!(
+            number(db, "SELECT COUNT(*) FROM certificates c WHERE (SELECT COUNT(*) FROM seats s WHERE s.certificate_id = c.id) > COALESCE(c.seats, 0) AND c.license_type = 'personal'").await,
+            0,
+            "round {round}: never more holders than seats"
+        );
+        assert_eq!(
+            number(db, "SELECT COUNT(*) FROM (SELECT license_id FROM agents WHERE license_id IS NOT NULL GROUP BY license_id HAVING COUNT(*) > 1) t").await,
+            0,
+            "round {round}: no license held by two agents"
+        );
+        assert!(
+            number(db, "SELECT COUNT(*) FROM seats").await % 3 == 0,
+            "round {round}: seats go in whole groups of three"
+        );
+    }
+    // Work was being done when it was killed: packages confirmed and seats given by the process.
+    let db = &app.state.db;
+    assert!(number(db, "SELECT COUNT(*) FROM packages").await > 2);
+    assert!(
+        number(
+            db,
+            "SELECT COUNT(*) FROM audit_log WHERE kind = 'seats_apply' AND outcome = 'ok'"
+        )
+        .await
+            > 0
+    );
+    // After the last kill it starts again and serves.
+    let process = Process::start_with(&app.database_url, &vars, None).await;
+    assert_eq!(process.checkout(&tokens[0]).await.status, StatusCode::OK);
+    drop(process);
+    app.stop().await;
+}
+
+/// Posts a form; `None` when the server could not be reached (it was killed).
+async fn post_form_ok(
+    client: &Client,
+    base: &str,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> Option<StatusCode> {
+    client
+        .post(format!("{base}/api/{endpoint}"))
+        .header("origin", base)
+        .form(form)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status())
+}
