@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 
 use super::decide::{Held, licensed_until};
@@ -144,18 +145,27 @@ pub async fn listing(
         .into_iter()
         .map(|c| (c.id.clone(), c))
         .collect();
-    let floating: Vec<certificate::Model> = certificate::Entity::find()
-        .filter(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
-        .filter(certificate::Column::Binding.eq(Binding::Floating.as_str()))
-        .all(db)
-        .await?;
-    let usable: Vec<&certificate::Model> = floating
-        .iter()
-        .filter(|c| matches!(status(&c.state(), now), Status::Unused | Status::Activated))
-        .collect();
+    // Counted in the database: an installation holds tens of thousands of agent licenses.
+    let floating = || {
+        use crate::licenses::store::status_condition;
+        certificate::Entity::find()
+            .filter(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
+            .filter(certificate::Column::Binding.eq(Binding::Floating.as_str()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(status_condition(Status::Unused, now))
+                    .add(status_condition(Status::Activated, now)),
+            )
+    };
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(AgentsListing {
-        floating_total: usable.len() as u32,
-        floating_held: usable.iter().filter(|c| c.bound_agent_id.is_some()).count() as u32,
+        floating_total: count(floating().count(db).await?),
+        floating_held: count(
+            floating()
+                .filter(certificate::Column::BoundAgentId.is_not_null())
+                .count(db)
+                .await?,
+        ),
         agents: agents
             .into_iter()
             .map(|a| {

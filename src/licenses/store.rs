@@ -64,7 +64,7 @@ pub async fn count(db: &impl ConnectionTrait) -> Result<u64, AppError> {
 }
 
 /// The SQL condition for "has this status at `now`", mirroring [`super::domain::status`].
-fn status_condition(s: Status, now: i64) -> Condition {
+pub(crate) fn status_condition(s: Status, now: i64) -> Condition {
     use certificate::Column as C;
     let not_revoked = C::RevokedBy.is_null();
     let within_not_after = Condition::any()

@@ -20,11 +20,12 @@ fn back_to(back: Option<&str>, product: &str, done: &str) {
 
 /// A product's page: its licenses, seats and the users holding them.
 #[server(endpoint = "seats/product")]
-pub async fn get_product(product: String) -> Result<ProductSeats, AppError> {
+pub async fn get_product(product: String, page: Option<u64>) -> Result<ProductSeats, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
     let who = require::<ViewLicenses>()?;
     let state = crate::server::state::app_state()?;
-    super::store::product(&state.db, &who, &product, state.clock.now_ms()).await
+    let page = page.unwrap_or(1);
+    super::store::product(&state.db, &who, &product, page, state.clock.now_ms()).await
 }
 
 /// Users who could be given a seat of `product`, by name, tenant or role.

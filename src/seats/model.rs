@@ -46,7 +46,12 @@ pub struct ProductSeats {
     pub licenses: Vec<ProductLicense>,
     /// Seats of its valid personal licenses; zeros for a product with none.
     pub count: SeatCount,
+    /// One page of the holders, by name.
     pub holders: Vec<Holder>,
+    /// Holders in all, over every page.
+    pub holders_total: u64,
+    /// The page of holders shown, from 1.
+    pub holders_page: u64,
     pub can_manage: bool,
 }
 
@@ -58,6 +63,9 @@ pub struct Candidate {
     pub tenant_name: String,
     pub role: Role,
 }
+
+/// How many holders a page of the product's page lists.
+pub const HOLDERS_PAGE: u64 = 50;
 
 /// How many candidates a search shows.
 pub const CANDIDATES_MAX: usize = 100;

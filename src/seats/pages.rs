@@ -4,11 +4,12 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::{ApplySeats, RecallSeats, get_product, my_licenses, seat_candidates};
-use super::model::{Candidate, Holder, ProductLicense, SeatCount};
+use super::model::{Candidate, HOLDERS_PAGE, Holder, ProductLicense, SeatCount};
 use crate::i18n::*;
 use crate::licenses::domain::Expiry;
 use crate::licenses::pages::{ExpiryText, LicenseTypeName, StatusBadge};
 use crate::ui::errors::ErrorMessage;
+use crate::ui::pager::Pager;
 use crate::users::pages::RoleName;
 
 #[component]
@@ -20,9 +21,17 @@ pub fn ProductPage() -> impl IntoView {
     let q = move || query.read().get("q").unwrap_or_default();
     let apply = ServerAction::<ApplySeats>::new();
     let recall = ServerAction::<RecallSeats>::new();
+    let holders_page = move || query.read().get("hp").and_then(|p| p.parse::<u64>().ok());
     let page = Resource::new(
-        move || (product(), apply.version().get(), recall.version().get()),
-        |(p, _, _)| get_product(p),
+        move || {
+            (
+                product(),
+                holders_page(),
+                apply.version().get(),
+                recall.version().get(),
+            )
+        },
+        |(p, hp, _, _)| get_product(p, hp),
     );
     let done = move || query.read().get("done");
     let error = move || {
@@ -65,6 +74,11 @@ pub fn ProductPage() -> impl IntoView {
                                                 holders=p.holders
                                                 can_manage=p.can_manage
                                                 recall
+                                            />
+                                            <HoldersPager
+                                                product=product_code.clone()
+                                                current=p.holders_page
+                                                total=p.holders_total
                                             />
                                         }
                                     })}
@@ -180,6 +194,19 @@ fn SeatChart(count: SeatCount) -> impl IntoView {
             </dl>
         </section>
     }
+}
+
+/// Pages of the holders, when there are more than one page of them.
+#[component]
+fn HoldersPager(product: String, current: u64, total: u64) -> impl IntoView {
+    let pages = total.div_ceil(HOLDERS_PAGE);
+    (pages > 1).then(|| {
+        let path = format!(
+            "/settings/licenses/product/{}",
+            crate::ui::layout::encode_component(&product)
+        );
+        view! { <Pager current pages total href=move |n| format!("{path}?hp={n}") /> }
+    })
 }
 
 #[component]

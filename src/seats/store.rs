@@ -3,7 +3,7 @@
 //! the second sees the seats the first took, and is refused whole if too few are left.
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -12,8 +12,8 @@ use sea_orm::{
 use super::arith::{Pool, allocate, totals};
 use super::entity as seat;
 use super::model::{
-    APPLY_MAX, CANDIDATES_MAX, Candidate, Holder, MyLicense, ProductLicense, ProductSeats,
-    SeatCount,
+    APPLY_MAX, CANDIDATES_MAX, Candidate, HOLDERS_PAGE, Holder, MyLicense, ProductLicense,
+    ProductSeats, SeatCount,
 };
 use crate::audit::model::AuditKind;
 use crate::audit::store::{Entry, record};
@@ -284,6 +284,7 @@ pub async fn product(
     db: &impl ConnectionTrait,
     who: &Granted<cap::ViewLicenses>,
     product: &str,
+    holders_page: u64,
     now: i64,
 ) -> Result<ProductSeats, AppError> {
     use crate::licenses::domain::Expiry;
@@ -327,43 +328,57 @@ pub async fn product(
             })
         })
         .collect();
-    let seats = seat::Entity::find()
-        .filter(seat::Column::Product.eq(product))
-        .order_by_asc(seat::Column::GrantedAt)
+    // One page of the holders, by name: a product may have thousands.
+    let holding = user::Entity::find().filter(
+        Expr::col((user::Entity, user::Column::Id)).in_subquery(
+            Query::select()
+                .column(seat::Column::UserId)
+                .from(seat::Entity)
+                .and_where(Expr::col(seat::Column::Product).eq(product))
+                .to_owned(),
+        ),
+    );
+    let holders_total = holding.clone().count(db).await?;
+    let last_page = Ord::max(holders_total.div_ceil(HOLDERS_PAGE), 1);
+    let holders_page = Ord::clamp(holders_page, 1, last_page);
+    let people = holding
+        .order_by_asc(user::Column::Name)
+        .offset((holders_page - 1) * HOLDERS_PAGE)
+        .limit(HOLDERS_PAGE)
         .all(db)
         .await?;
-    let mut people: HashMap<String, user::Model> = HashMap::new();
-    let ids: Vec<String> = seats.iter().map(|s| s.user_id.clone()).collect();
-    for chunk in ids.chunks(500) {
-        for u in user::Entity::find()
-            .filter(user::Column::Id.is_in(chunk.to_vec()))
-            .all(db)
-            .await?
-        {
-            people.insert(u.id.clone(), u);
-        }
-    }
-    let tenants = tenant_names(db).await?;
-    let mut holders: Vec<Holder> = seats
+    let since: HashMap<String, i64> = seat::Entity::find()
+        .select_only()
+        .column(seat::Column::UserId)
+        .column(seat::Column::GrantedAt)
+        .filter(seat::Column::Product.eq(product))
+        .filter(seat::Column::UserId.is_in(people.iter().map(|u| u.id.clone())))
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
         .into_iter()
-        .filter_map(|s| {
-            let u = people.get(&s.user_id)?;
+        .collect();
+    let tenants = tenant_names(db).await?;
+    let holders: Vec<Holder> = people
+        .into_iter()
+        .filter_map(|u| {
             Some(Holder {
-                user_id: u.id.clone(),
-                name: u.name.clone(),
+                since: since.get(&u.id).copied().unwrap_or_default(),
                 tenant_name: tenants.get(&u.tenant_id).cloned().unwrap_or_default(),
                 role: Role::parse(&u.role)?,
-                since: s.granted_at,
+                user_id: u.id,
+                name: u.name,
             })
         })
         .collect();
-    holders.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ProductSeats {
         product: product.to_string(),
         product_name,
         licenses,
         count,
         holders,
+        holders_total,
+        holders_page,
         can_manage: who
             .viewer()
             .role

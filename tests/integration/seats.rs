@@ -295,7 +295,7 @@ async fn settings_users_lists_seats_and_gives_them_user_by_user(backend: Backend
     let admin = app.admin().await;
     install_personal(&app, &admin, &vendor).await;
     let u = users(&app, &admin, "member", 50).await;
-    app.create_user(&admin, "manager", "license_manager").await;
+    let manager_id = app.create_user(&admin, "manager", "license_manager").await;
     let lm = app.sign_in("manager", &password_of("manager")).await;
     let user = app.sign_in("member0", &password_of("member0")).await;
 
@@ -367,13 +367,55 @@ async fn settings_users_lists_seats_and_gives_them_user_by_user(backend: Backend
         StatusCode::FORBIDDEN
     );
 
+    // A product with more holders than a page: its page lists them 50 at a time, by name.
+    let mut crm = vendor.certificate(&app.state.installation_id, "personal");
+    crm["product"] = "crm".into();
+    crm["seats"] = 60.into();
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&[crm])).await;
+    app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    let keys: Vec<String> = (0..u.len()).map(|i| format!("user_ids[{i}]")).collect();
+    let mut form: Vec<(&str, &str)> = vec![("product", "crm")];
+    form.extend(
+        keys.iter()
+            .map(String::as_str)
+            .zip(u.iter().map(String::as_str)),
+    );
+    assert_eq!(
+        counts(&app.call(&lm, "seats/apply", &form).await),
+        (60, 50, 10)
+    );
+    let page = |n: &'static str| {
+        let lm = lm.clone();
+        let app = &app;
+        async move {
+            app.call(&lm, "seats/product", &[("product", "crm"), ("page", n)])
+                .await
+        }
+    };
+    let first = page("1").await;
+    assert_eq!(first.body["holders_total"], 50);
+    assert_eq!(first.body["holders"].as_array().map(Vec::len), Some(50));
+    assert_eq!(first.body["holders"][0]["name"], "member0");
+    assert_eq!(first.body["holders"][49]["name"], "member9");
+    app.call(
+        &lm,
+        "seats/apply",
+        &[("product", "crm"), ("user_ids[0]", manager_id.as_str())],
+    )
+    .await;
+    let second = page("2").await;
+    assert_eq!(second.body["holders_page"], 2);
+    assert_eq!(second.body["holders"].as_array().map(Vec::len), Some(1));
+    assert_eq!(second.body["holders"][0]["name"], "member9");
+    // A page past the last shows the last.
+    assert_eq!(page("9").await.body["holders_page"], 2);
+
     // Recalled from the list, user by user: the seat is free again.
     let r = seats(&app, &lm, "seats/recall", &[&u[7]]).await;
     assert_eq!(counts(&r), (5, 0, 5));
-    assert_eq!(
-        list(&lm, "member7", "1").await.body["users"][0]["seats"],
-        serde_json::json!([])
-    );
+    let held = list(&lm, "member7", "1").await.body["users"][0]["seats"].clone();
+    assert_eq!(held.as_array().map(Vec::len), Some(1), "{held:?}");
+    assert_eq!(held[0]["product"], "crm", "ai-server's seat is gone");
     app.stop().await;
 }
 
