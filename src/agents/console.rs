@@ -4,12 +4,24 @@ use leptos::prelude::*;
 use super::model::{AgentDetail, AgentsListing};
 use crate::error::AppError;
 
+/// A page of the agents (50, by machine id), of one tenant or of all.
 #[server(endpoint = "agents/list")]
-pub async fn list_agents() -> Result<AgentsListing, AppError> {
+pub async fn list_agents(
+    tenant: Option<String>,
+    page: Option<u64>,
+) -> Result<AgentsListing, AppError> {
     use crate::auth::server::{cap::BindAgents, require};
     let who = require::<BindAgents>()?;
     let state = crate::server::state::app_state()?;
-    super::manage::listing(&state.db, &who, state.clock.now_ms()).await
+    let tenant = tenant.filter(|t| !t.is_empty());
+    super::manage::listing(
+        &state.db,
+        &who,
+        tenant.as_deref(),
+        page.unwrap_or(1),
+        state.clock.now_ms(),
+    )
+    .await
 }
 
 #[server(endpoint = "agents/get")]

@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 
 use super::decide::{Held, licensed_until};
 use super::entity as agent;
-use super::model::{AgentDetail, AgentRow, AgentState, AgentsListing, FixedLicense, HeldLicense};
+use super::model::{
+    AGENTS_PAGE, AgentDetail, AgentRow, AgentState, AgentsListing, FixedLicense, HeldLicense,
+};
 use super::store::held_of;
 use crate::audit::model::AuditKind;
 use crate::audit::store::{Entry, record};
@@ -23,7 +25,7 @@ use crate::licenses::domain::{Expiry, Status, status};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::{Binding, LicenseType};
 use crate::licenses::store::begin_license_write;
-use crate::tenants::entity as tenant;
+use crate::tenants::{Tenant, entity as tenant};
 
 /// Why a certificate ended other than by time.
 pub const ENDED_AGENT_DELETED: &str = "agent_deleted";
@@ -129,16 +131,27 @@ async fn fixed_free(
 pub async fn listing(
     db: &impl ConnectionTrait,
     _who: &Granted<cap::BindAgents>,
+    tenant_id: Option<&str>,
+    page: u64,
     now: i64,
 ) -> Result<AgentsListing, AppError> {
     let tenants = tenants_by_id(db).await?;
-    let agents = agent::Entity::find()
+    // One page of agents, by machine: an installation may run thousands.
+    let mut find = agent::Entity::find();
+    if let Some(t) = tenant_id {
+        find = find.filter(agent::Column::TenantId.eq(t));
+    }
+    let total = find.clone().count(db).await?;
+    let page = Ord::clamp(page, 1, Ord::max(total.div_ceil(AGENTS_PAGE), 1));
+    let agents = find
         .order_by_asc(agent::Column::MachineId)
         .order_by_asc(agent::Column::Id)
+        .offset((page - 1) * AGENTS_PAGE)
+        .limit(AGENTS_PAGE)
         .all(db)
         .await?;
     let held: HashMap<String, certificate::Model> = certificate::Entity::find()
-        .filter(certificate::Column::BoundAgentId.is_not_null())
+        .filter(certificate::Column::Id.is_in(agents.iter().filter_map(|a| a.license_id.clone())))
         .filter(certificate::Column::EndedReason.is_null())
         .all(db)
         .await?
@@ -173,7 +186,15 @@ pub async fn listing(
                 row(a, &tenants, h, now)
             })
             .collect(),
-        fixed_free: fixed_free(db, None, now).await?,
+        total,
+        page,
+        tenant: tenant_id.and_then(|t| tenants.get(t)).map(|t| Tenant::from(t.clone())),
+        fixed_free: count(
+            certificate::Entity::find()
+                .filter(free_condition(Binding::Fixed, now))
+                .count(db)
+                .await?,
+        ),
     })
 }
 

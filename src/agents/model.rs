@@ -112,12 +112,23 @@ pub struct FixedLicense {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentsListing {
+    /// One page of the agents, by machine id.
     pub agents: Vec<AgentRow>,
-    pub fixed_free: Vec<FixedLicense>,
+    /// Agents in all (of the tenant, when filtered), over every page.
+    pub total: u64,
+    /// From 1.
+    pub page: u64,
+    /// The tenant the list is filtered to, if it is.
+    pub tenant: Option<crate::tenants::Tenant>,
+    /// How many fixed licenses are free to bind.
+    pub fixed_free: u32,
     /// Floating licenses that can still be used, and how many of them agents hold.
     pub floating_total: u32,
     pub floating_held: u32,
 }
+
+/// How many agents a page of Settings > Agents lists.
+pub const AGENTS_PAGE: u64 = 50;
 
 /// One agent's own page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

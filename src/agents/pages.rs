@@ -4,12 +4,14 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::console::{BindAgentLicense, DeleteAgent, ShutDownAgent, get_agent, list_agents};
-use super::model::{AgentRow, AgentState, Basis, FixedLicense, HeldLicense};
+use super::model::{AGENTS_PAGE, AgentRow, AgentState, Basis, FixedLicense, HeldLicense};
 use crate::i18n::*;
 use crate::licenses::format::Binding;
 use crate::licenses::pages::{ExpiryText, StatusBadge};
 use crate::ui::dates::format_time_ms;
 use crate::ui::errors::ErrorMessage;
+use crate::ui::layout::encode_component;
+use crate::ui::pager::Pager;
 
 #[component]
 fn Breadcrumbs(#[prop(optional)] here: Option<String>) -> impl IntoView {
@@ -77,8 +79,13 @@ fn LastSeen(ms: i64) -> impl IntoView {
 pub fn AgentsPage() -> impl IntoView {
     let i18n = use_i18n();
     let shut_down = ServerAction::<ShutDownAgent>::new();
-    let listing = Resource::new(move || shut_down.version().get(), |_| list_agents());
     let query = use_query_map();
+    let tenant = move || query.read().get("tenant").filter(|t| !t.is_empty());
+    let page_no = move || query.read().get("page").and_then(|p| p.parse::<u64>().ok());
+    let listing = Resource::new(
+        move || (tenant(), page_no(), shut_down.version().get()),
+        |(tenant, page, _)| list_agents(tenant, page),
+    );
     let deleted = move || query.read().get("done").is_some_and(|d| d == "deleted");
     view! {
         <div class="page wide">
@@ -96,6 +103,10 @@ pub fn AgentsPage() -> impl IntoView {
                         Err(err) => view! { <ErrorMessage err /> }.into_any(),
                         Ok(l) => {
                             let (held, total) = (l.floating_held, l.floating_total);
+                            let fixed_free = l.fixed_free;
+                            let pages = l.total.div_ceil(AGENTS_PAGE);
+                            let (current, count) = (l.page, l.total);
+                            let filter = l.tenant.clone().map(|t| t.id);
                             view! {
                                 <p class="muted" data-testid="floating-usage">
                                     {t!(
@@ -103,13 +114,43 @@ pub fn AgentsPage() -> impl IntoView {
                                         || total as i32
                                     )}
                                     " · "
-                                    {t!(i18n, agents.fixed_free, count = move || l.fixed_free.len() as i32)}
+                                    {t!(i18n, agents.fixed_free, count = move || fixed_free as i32)}
                                 </p>
+                                {l
+                                    .tenant
+                                    .map(|t| {
+                                        view! {
+                                            <p class="filters">
+                                                {t!(i18n, agents.of_tenant, name = move || t.name.clone())}
+                                                " · "
+                                                <a href="/settings/agents">{t!(i18n, agents.all_tenants)}</a>
+                                            </p>
+                                        }
+                                    })}
                                 {if l.agents.is_empty() {
                                     view! { <p class="empty">{t!(i18n, agents.none)}</p> }.into_any()
                                 } else {
                                     view! { <AgentsTable agents=l.agents shut_down /> }.into_any()
                                 }}
+                                {(pages > 1)
+                                    .then(|| {
+                                        view! {
+                                            <Pager
+                                                current
+                                                pages
+                                                total=count
+                                                href=move |n| match &filter {
+                                                    Some(t) => {
+                                                        format!(
+                                                            "/settings/agents?tenant={}&page={n}",
+                                                            encode_component(t),
+                                                        )
+                                                    }
+                                                    None => format!("/settings/agents?page={n}"),
+                                                }
+                                            />
+                                        }
+                                    })}
                             }
                                 .into_any()
                         }

@@ -14,6 +14,7 @@ use crate::licenses::format::{Binding, LicenseType};
 use crate::licenses::pages::{ExpiryText, LicenseTypeName};
 use crate::ui::copy::CopyField;
 use crate::ui::errors::ErrorMessage;
+use crate::ui::layout::encode_component;
 
 #[derive(Clone, Copy)]
 struct Actions {
@@ -138,6 +139,7 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
         agent_glance,
     } = tenant;
     let more = agents as usize - agent_glance.len().min(agents as usize);
+    let all_agents = format!("/settings/agents?tenant={}", encode_component(&id));
     let key_id = format!("key-{id}");
     let release_id = format!("release-{id}");
     let rename_id = format!("rename-{id}");
@@ -198,7 +200,7 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
                             .then(|| {
                                 view! {
                                     <li>
-                                        <a href="/settings/agents">
+                                        <a href=all_agents.clone()>
                                             {t!(i18n, tenants.more_agents, count = move || more as i32)}
                                         </a>
                                     </li>

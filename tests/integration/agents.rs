@@ -286,7 +286,59 @@ async fn two_processes_on_one_postgresql_grant_no_more_than_bought() {
     app.stop().await;
 }
 
+/// Settings > Agents lists 50 agents a page, by machine id, of all tenants or of one.
+async fn the_agents_list_pages_and_filters_by_tenant(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    let key = enrollment_key(&app).await;
+    for i in 0..55 {
+        register(&app, &key, &format!("m-{i:03}")).await;
+    }
+    let r = app.call(&admin, "tenants/create", &[("name", "Branch")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let branch = tessera::tenants::entity::Entity::find()
+        .filter(tessera::tenants::entity::Column::Name.eq("Branch"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let branch_key = branch.enrollment_key.clone().unwrap();
+    register(&app, &branch_key, "branch-a").await;
+    register(&app, &branch_key, "branch-b").await;
+
+    let list = |form: Vec<(&'static str, String)>| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.call(&admin, "agents/list", &form).await.body
+        }
+    };
+    let first = list(vec![]).await;
+    assert_eq!(first["total"], 57);
+    assert_eq!(first["agents"].as_array().map(Vec::len), Some(50));
+    assert_eq!(first["agents"][0]["machine_id"], "branch-a");
+    let second = list(vec![("page", "2".into())]).await;
+    assert_eq!(second["page"], 2);
+    assert_eq!(second["agents"].as_array().map(Vec::len), Some(7));
+    assert_eq!(second["agents"][6]["machine_id"], "m-054");
+    let of_branch = list(vec![("tenant", branch.id.clone())]).await;
+    assert_eq!(of_branch["total"], 2);
+    assert_eq!(of_branch["tenant"]["name"], "Branch");
+    // The page, filtered, says whose agents these are.
+    let html = app
+        .get(&admin, &format!("/settings/agents?tenant={}", branch.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Agents of tenant Branch") && html.contains("branch-b"));
+    assert!(!html.contains("m-000"));
+    app.stop().await;
+}
+
 on_both_databases!(
+    the_agents_list_pages_and_filters_by_tenant,
     register_checkout_and_heartbeat,
     bad_input_gets_a_clear_4xx,
     a_hundred_agents_race_for_ten_floating_licenses,
