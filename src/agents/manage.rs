@@ -188,7 +188,9 @@ pub async fn listing(
             .collect(),
         total,
         page,
-        tenant: tenant_id.and_then(|t| tenants.get(t)).map(|t| Tenant::from(t.clone())),
+        tenant: tenant_id
+            .and_then(|t| tenants.get(t))
+            .map(|t| Tenant::from(t.clone())),
         fixed_free: count(
             certificate::Entity::find()
                 .filter(free_condition(Binding::Fixed, now))

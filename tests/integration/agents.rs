@@ -295,7 +295,9 @@ async fn the_agents_list_pages_and_filters_by_tenant(backend: Backend) {
     for i in 0..55 {
         register(&app, &key, &format!("m-{i:03}")).await;
     }
-    let r = app.call(&admin, "tenants/create", &[("name", "Branch")]).await;
+    let r = app
+        .call(&admin, "tenants/create", &[("name", "Branch")])
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let branch = tessera::tenants::entity::Entity::find()
         .filter(tessera::tenants::entity::Column::Name.eq("Branch"))
@@ -332,7 +334,9 @@ async fn the_agents_list_pages_and_filters_by_tenant(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("Agents of tenant Branch") && html.contains("branch-b"));
+    assert!(
+        html.contains("Agents of tenant") && html.contains("Branch") && html.contains("branch-b")
+    );
     assert!(!html.contains("m-000"));
     app.stop().await;
 }
