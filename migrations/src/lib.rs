@@ -9,6 +9,7 @@ mod m20261123_000004_tenant_release;
 mod m20261123_000005_seats;
 mod m20261130_000006_audit;
 mod m20261130_000007_reminders;
+mod m20261130_000008_certificate_state_index;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_seats::Migration),
             Box::new(m20261130_000006_audit::Migration),
             Box::new(m20261130_000007_reminders::Migration),
+            Box::new(m20261130_000008_certificate_state_index::Migration),
         ]
     }
 }

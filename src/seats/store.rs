@@ -3,7 +3,7 @@
 //! the second sees the seats the first took, and is refused whole if too few are left.
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -151,6 +151,23 @@ fn names(users: &[user::Model]) -> String {
     format!("{} users: {}", users.len(), names.join(", "))
 }
 
+/// The users of `ids` that exist, read in chunks (databases bound the parameters of a query).
+async fn users_by_id(
+    conn: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<user::Model>, AppError> {
+    let mut users = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        users.extend(
+            user::Entity::find()
+                .filter(user::Column::Id.is_in(chunk.to_vec()))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(users)
+}
+
 /// Gives each user a seat of `product`, all or none. A personal license is activated by its first
 /// seat: its validity runs from then.
 pub async fn apply(
@@ -162,15 +179,7 @@ pub async fn apply(
 ) -> Result<SeatCount, AppError> {
     let ids = user_ids(raw_user_ids)?;
     let txn = begin_license_write(db).await?;
-    let mut users = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        users.extend(
-            user::Entity::find()
-                .filter(user::Column::Id.is_in(chunk.to_vec()))
-                .all(&txn)
-                .await?,
-        );
-    }
+    let users = users_by_id(&txn, &ids).await?;
     if users.len() != ids.len() {
         return Err(AppError::invalid(Field::User, Problem::Unknown));
     }
@@ -253,15 +262,7 @@ pub async fn recall(
     if held != ids.len() as u64 {
         return Err(AppError::conflict(ConflictKind::NotHeld));
     }
-    let mut users = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        users.extend(
-            user::Entity::find()
-                .filter(user::Column::Id.is_in(chunk.to_vec()))
-                .all(&txn)
-                .await?,
-        );
-    }
+    let users = users_by_id(&txn, &ids).await?;
     record(
         &txn,
         Entry::by(who.viewer(), now, AuditKind::SeatsRecall, product).detail(names(&users)),
@@ -403,40 +404,54 @@ pub async fn candidates(
     q: &str,
 ) -> Result<Vec<Candidate>, AppError> {
     let q = q.trim().to_lowercase();
-    let holding: HashSet<String> = seat::Entity::find()
-        .select_only()
-        .column(seat::Column::UserId)
-        .filter(seat::Column::Product.eq(product))
-        .into_tuple::<String>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
     let tenants = tenant_names(db).await?;
-    let mut out: Vec<Candidate> = user::Entity::find()
+    // Filtered, ordered and cut in the database: an installation may have tens of thousands of
+    // users.
+    let mut find = user::Entity::find()
         .filter(user::Column::Disabled.eq(false))
+        .filter(
+            Expr::col((user::Entity, user::Column::Id)).not_in_subquery(
+                Query::select()
+                    .column(seat::Column::UserId)
+                    .from(seat::Entity)
+                    .and_where(Expr::col(seat::Column::Product).eq(product))
+                    .to_owned(),
+            ),
+        );
+    if !q.is_empty() {
+        let pattern = format!("%{}%", q.replace(['%', '_'], ""));
+        let in_tenants: Vec<String> = tenants
+            .iter()
+            .filter(|(_, name)| name.to_lowercase().contains(&q))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let with_roles: Vec<&str> = Role::ALL
+            .into_iter()
+            .filter(|r| r.as_str().replace('_', " ").contains(&q))
+            .map(Role::as_str)
+            .collect();
+        find = find.filter(
+            sea_orm::Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(user::Column::Name))).like(&pattern))
+                .add(user::Column::TenantId.is_in(in_tenants))
+                .add(user::Column::Role.is_in(with_roles)),
+        );
+    }
+    Ok(find
         .order_by_asc(user::Column::Name)
+        .limit(CANDIDATES_MAX as u64)
         .all(db)
         .await?
         .into_iter()
-        .filter(|u| !holding.contains(&u.id))
         .filter_map(|u| {
-            let tenant_name = tenants.get(&u.tenant_id).cloned().unwrap_or_default();
-            let role = Role::parse(&u.role)?;
-            let matches = q.is_empty()
-                || u.name.to_lowercase().contains(&q)
-                || tenant_name.to_lowercase().contains(&q)
-                || role.as_str().replace('_', " ").contains(&q);
-            matches.then_some(Candidate {
+            Some(Candidate {
+                tenant_name: tenants.get(&u.tenant_id).cloned().unwrap_or_default(),
+                role: Role::parse(&u.role)?,
                 user_id: u.id,
                 name: u.name,
-                tenant_name,
-                role,
             })
         })
-        .collect();
-    out.truncate(CANDIDATES_MAX);
-    Ok(out)
+        .collect())
 }
 
 /// The signed-in user's own licenses: the seats they hold, then the server licenses in force.
