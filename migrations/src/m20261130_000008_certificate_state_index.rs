@@ -1,6 +1,7 @@
 //! An index covering what a certificate's status and binding are decided from, so that counting
 //! the usable agent licenses of a large installation (Settings > Agents) reads the index, not
-//! every row with its signed payload.
+//! every row with its signed payload; and one on the product, which a product's page and its
+//! seat pools look certificates up by.
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -9,6 +10,7 @@ pub struct Migration;
 #[derive(DeriveIden)]
 enum Certificates {
     Table,
+    Product,
     LicenseType,
     Binding,
     BoundAgentId,
@@ -21,6 +23,7 @@ enum Certificates {
 }
 
 const NAME: &str = "idx_certificates_state";
+const BY_PRODUCT: &str = "idx_certificates_product";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -39,6 +42,16 @@ impl MigrationTrait for Migration {
                     .col(Certificates::ActivatedAt)
                     .col(Certificates::ExpiresAt)
                     .col(Certificates::Permanent)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(BY_PRODUCT)
+                    .table(Certificates::Table)
+                    .col(Certificates::Product)
+                    .col(Certificates::LicenseType)
                     .to_owned(),
             )
             .await
