@@ -54,6 +54,7 @@ pub fn App() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let viewer = Resource::new(|| (), |_| whoami());
     provide_context(Session { logout, viewer });
+    crate::expiry::pages::provide_alerts();
 
     view! {
         <I18nContextProvider>

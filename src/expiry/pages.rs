@@ -9,11 +9,20 @@ use crate::licenses::pages::LicenseTypeName;
 use crate::ui::dates::{format_date_ms, format_time_ms};
 use crate::ui::errors::ErrorMessage;
 
+/// The header's alerts, asked once per page for the bell and the banner.
+#[derive(Clone, Copy)]
+pub struct PageAlerts(Resource<Result<super::model::Alerts, crate::error::AppError>>);
+
+/// Asks for the alerts of the page being rendered; call once, in the application.
+pub fn provide_alerts() {
+    provide_context(PageAlerts(Resource::new(|| (), |_| get_alerts())));
+}
+
 /// The bell, with how many reminders are unread; in the header of every page.
 #[component]
 pub fn Bell() -> impl IntoView {
     let i18n = use_i18n();
-    let alerts = Resource::new(|| (), |_| get_alerts());
+    let PageAlerts(alerts) = expect_context::<PageAlerts>();
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
@@ -54,7 +63,7 @@ pub fn Bell() -> impl IntoView {
 #[component]
 pub fn Banner() -> impl IntoView {
     let i18n = use_i18n();
-    let alerts = Resource::new(|| (), |_| get_alerts());
+    let PageAlerts(alerts) = expect_context::<PageAlerts>();
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {

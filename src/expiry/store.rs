@@ -202,7 +202,7 @@ pub async fn sweep(db: &DatabaseConnection, now: i64, webhook: bool) -> Result<u
         if webhook {
             let body = super::webhook::body(
                 &id,
-                &s.kind,
+                s.kind,
                 &s.name,
                 s.license_type,
                 s.expires_at,

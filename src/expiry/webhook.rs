@@ -22,7 +22,7 @@ pub const DELIVERY_HEADER: &str = "x-tessera-delivery";
 /// The JSON a reminder is delivered as.
 pub fn body(
     reminder_id: &str,
-    kind: &SubjectKind,
+    kind: SubjectKind,
     subject_name: &str,
     license_type: LicenseType,
     expires_at: i64,

@@ -37,11 +37,6 @@ impl Clock {
         seen.max(system)
     }
 
-    /// The latest time seen, to keep in the database.
-    pub fn seen_ms(&self) -> i64 {
-        self.now_ms()
-    }
-
     /// Remembers a time another instance (or an earlier run) has seen.
     pub fn observe(&self, seen_ms: i64) {
         self.seen_ms.fetch_max(seen_ms, Ordering::Relaxed);

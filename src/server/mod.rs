@@ -153,7 +153,7 @@ pub async fn sweep(state: &AppState, client: Option<&reqwest::Client>) {
             "clock tampering: the system clock is more than a day behind the latest time seen; expiries count from the latest time seen"
         );
     }
-    if let Err(e) = crate::expiry::store::keep_clock(&state.db, state.clock.seen_ms()).await {
+    if let Err(e) = crate::expiry::store::keep_clock(&state.db, state.clock.now_ms()).await {
         tracing::warn!(error = %e, "keeping the latest time seen failed");
     }
     let webhook = state.config.webhook.as_ref();

@@ -3,6 +3,7 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Redirect};
 
 use crate::app::use_session;
+use crate::auth::model::Viewer;
 use crate::i18n::*;
 
 #[component]
@@ -13,11 +14,11 @@ pub fn HomePage() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 match session.viewer.await {
-                    Ok(Some(v)) if v.platform_expired_at.is_some() => {
+                    Ok(Some(Viewer { platform_expired_at: Some(expired_at), role, .. })) => {
                         view! {
                             <crate::expiry::pages::RenewalPage
-                                expired_at=v.platform_expired_at.unwrap_or_default()
-                                can_upload=v.role.can_upload()
+                                expired_at
+                                can_upload=role.can_upload()
                             />
                         }
                             .into_any()
