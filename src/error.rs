@@ -62,6 +62,8 @@ pub enum Problem {
     },
     /// Not a date written as YYYY-MM-DD.
     NotADate,
+    /// A path where a plain file name belongs (`/`, `\\`, `..` or a control character).
+    NotAFileName,
 }
 
 /// Why a change was refused although the input was well formed.
@@ -126,6 +128,12 @@ pub enum AppError {
     /// Licenses works until a new one is uploaded.
     #[error("the platform license expired: upload a new license")]
     PlatformExpired { on: i64 },
+    /// A license package refused whole; its preview page (`upload`) names every reason.
+    #[error("the package is refused: {refusal}")]
+    PackageRefused {
+        upload: String,
+        refusal: crate::licenses::format::PackageRefusal,
+    },
     #[error("the database is unavailable, try again shortly")]
     Unavailable,
     #[error("internal error (request {request_id})")]
@@ -156,6 +164,10 @@ impl AppError {
             AppError::Invalid { .. } => 400,
             AppError::Conflict { .. } | AppError::NotEnoughSeats { .. } => 409,
             AppError::NotFound => 404,
+            AppError::PackageRefused { refusal, .. } => match refusal {
+                crate::licenses::format::PackageRefusal::TooLarge { .. } => 413,
+                _ => 422,
+            },
             AppError::Unavailable => 503,
             AppError::Internal { .. } => 500,
             AppError::Transport { .. } => 502,
@@ -175,14 +187,39 @@ pub fn internal(detail: impl std::fmt::Display) -> AppError {
 #[cfg(feature = "ssr")]
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match &e {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
-                tracing::warn!("database unavailable: {e}");
-                AppError::Unavailable
-            }
-            _ => internal(format_args!("database: {e}")),
+        if database_unavailable(&e) {
+            tracing::warn!("database unavailable: {e}");
+            AppError::Unavailable
+        } else {
+            internal(format_args!("database: {e}"))
         }
+    }
+}
+
+/// Whether the database could not be reached, as opposed to refusing a statement: no connection,
+/// a connection lost mid-query, or a server shutting down or starting (SQLSTATE classes 08 and
+/// 57). Such a request is answered 503 and may be retried.
+#[cfg(feature = "ssr")]
+pub fn database_unavailable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::Protocol(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed => true,
+                Sqlx::Database(db) => db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 

@@ -101,4 +101,4 @@ Configuration, by environment:
   LEPTOS_SITE_ADDR        address to listen on (default 127.0.0.1:3000)
   TESSERA_VENDOR_KEYS     PEM file with the trusted vendor public keys
   TESSERA_ADMIN_PASSWORD  password of the first administrator \"admin\"
-  TESSERA_SECURE_COOKIES  true behind HTTPS or a TLS-terminating proxy";
+  TESSERA_SECURE_COOKIES  auto (Secure when the proxy says https), true or false";

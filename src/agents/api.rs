@@ -1,31 +1,33 @@
 //! The agent API under `/api/v1/`: JSON in and out, a bearer token per agent, described by the
 //! OpenAPI document at `/api/v1/openapi.json`. Every refusal is a JSON `AppError` with its status.
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 use super::model::RegisterRequest;
 use super::store;
 use crate::error::{AppError, Field, Problem};
-use crate::server::http::error_response;
+use crate::server::http::{Route, error_response};
 use crate::server::state::AppState;
 
 /// The largest agent request body.
 const AGENT_BODY_LIMIT: usize = 16 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/agents/register", post(register))
-        .route("/api/v1/agents/checkout", post(check_out))
-        .route("/api/v1/agents/heartbeat", post(heartbeat))
-        .route("/api/v1/agents/release", post(release))
-        .route("/api/v1/openapi.json", get(openapi))
-        .layer(DefaultBodyLimit::max(AGENT_BODY_LIMIT))
+/// The agent API's routes, each with the agent body limit.
+pub fn routes() -> Vec<Route> {
+    [
+        Route::post("/api/v1/agents/register", register),
+        Route::post("/api/v1/agents/checkout", check_out),
+        Route::post("/api/v1/agents/heartbeat", heartbeat),
+        Route::post("/api/v1/agents/release", release),
+        Route::get("/api/v1/openapi.json", openapi),
+    ]
+    .into_iter()
+    .map(|route| route.body_limit(DefaultBodyLimit::max(AGENT_BODY_LIMIT)))
+    .collect()
 }
 
 fn answer<T: serde::Serialize>(result: Result<T, AppError>) -> Response {

@@ -115,7 +115,7 @@ async fn sign_in(
     crate::server::http::append_set_cookie(&middleware::session_cookie(
         &token,
         state.config.session_ttl_secs,
-        state.config.secure_cookies,
+        middleware::secure_cookies(&state)?,
     ))?;
     if let Some(locale) = &user.locale {
         // The language this user chose follows them to any browser.
@@ -153,7 +153,9 @@ pub async fn logout() -> Result<(), AppError> {
         ),
     )
     .await?;
-    crate::server::http::append_set_cookie(&middleware::clear_cookie(state.config.secure_cookies))?;
+    crate::server::http::append_set_cookie(&middleware::clear_cookie(middleware::secure_cookies(
+        &state,
+    )?))?;
     leptos_axum::redirect("/login");
     Ok(())
 }

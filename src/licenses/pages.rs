@@ -710,6 +710,12 @@ fn EffectText(effect: Effect, count: usize) -> impl IntoView {
 #[component]
 fn RefusalView(file_name: String, refusal: PackageRefusal) -> impl IntoView {
     let i18n = use_i18n();
+    // The page of a refused package answers with the refusal's status, as the upload did.
+    crate::ui::set_status(if matches!(refusal, PackageRefusal::TooLarge { .. }) {
+        413
+    } else {
+        422
+    });
     let body = match refusal {
         PackageRefusal::Empty => t!(i18n, refusals.empty).into_any(),
         PackageRefusal::TooLarge { limit_bytes } => {

@@ -342,7 +342,7 @@ pub async fn stage_upload(
     file_name: &str,
     bytes: Vec<u8>,
     now: i64,
-) -> Result<String, AppError> {
+) -> Result<Staged, AppError> {
     let file_name: String = sanitize_file_name(file_name);
     let outcome = match verify_blocking(checks, bytes.clone(), now).await? {
         Err(refusal) => UploadOutcome::Refused {
@@ -373,6 +373,10 @@ pub async fn stage_upload(
         }
     };
     let keep = matches!(outcome, UploadOutcome::Preview(_));
+    let refusal = match &outcome {
+        UploadOutcome::Refused { refusal, .. } => Some(refusal.clone()),
+        UploadOutcome::Preview(_) => None,
+    };
     let (file_name_for_audit, certificates, refusal_for_audit) = match &outcome {
         UploadOutcome::Preview(p) => (
             p.file_name.clone(),
@@ -421,7 +425,13 @@ pub async fn stage_upload(
         .filter(pending_upload::Column::CreatedAt.lt(now - 24 * 3600 * 1000))
         .exec(db)
         .await?;
-    Ok(id)
+    Ok(Staged { id, refusal })
+}
+
+/// An upload, staged for its preview page: ready to confirm, or refused whole.
+pub struct Staged {
+    pub id: String,
+    pub refusal: Option<crate::licenses::format::PackageRefusal>,
 }
 
 /// Only the base name, printable, at most 255 characters: a name like `../../x.lcs` is just `x.lcs`.

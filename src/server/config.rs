@@ -3,6 +3,48 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// When the session cookie is marked `Secure`, so that a browser never sends it over plain HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecureCookies {
+    /// When the request came over HTTPS: as a TLS-terminating proxy says with
+    /// `X-Forwarded-Proto: https` or `Forwarded: proto=https`.
+    Auto,
+    /// Always (a proxy that does not say).
+    Always,
+    /// Never (plain HTTP on a trusted network).
+    Never,
+}
+
+impl SecureCookies {
+    pub fn for_request(self, headers: &http::HeaderMap) -> bool {
+        match self {
+            SecureCookies::Always => true,
+            SecureCookies::Never => false,
+            SecureCookies::Auto => {
+                let says_https = |name: &str, f: fn(&str) -> bool| {
+                    headers
+                        .get_all(name)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .any(f)
+                };
+                says_https("x-forwarded-proto", |v| {
+                    v.split(',')
+                        .next()
+                        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+                }) || says_https("forwarded", |v| {
+                    v.split([';', ','])
+                        .filter_map(|pair| pair.trim().split_once('='))
+                        .any(|(k, p)| {
+                            k.eq_ignore_ascii_case("proto")
+                                && p.trim_matches('"').eq_ignore_ascii_case("https")
+                        })
+                })
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -12,8 +54,8 @@ pub struct Config {
     /// The PEM text of the trusted vendor public keys, if configured.
     pub vendor_keys_pem: Option<String>,
     pub admin_password: Option<String>,
-    /// Mark the session cookie `Secure` (behind HTTPS or a TLS-terminating proxy).
-    pub secure_cookies: bool,
+    /// When the session cookie is marked `Secure`.
+    pub secure_cookies: SecureCookies,
     /// How long a session lasts, in seconds.
     pub session_ttl_secs: i64,
     /// The largest license package accepted, in bytes.
@@ -102,12 +144,13 @@ impl Config {
         }
 
         let secure_cookies = match get("TESSERA_SECURE_COOKIES").as_deref() {
-            None | Some("") | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
+            None | Some("") | Some("auto") => SecureCookies::Auto,
+            Some("false") | Some("0") => SecureCookies::Never,
+            Some("true") | Some("1") => SecureCookies::Always,
             Some(other) => {
                 return Err(err(
                     "TESSERA_SECURE_COOKIES",
-                    format!("{other:?} is not true or false"),
+                    format!("{other:?} is not auto, true or false"),
                 ));
             }
         };
@@ -226,13 +269,46 @@ mod tests {
     }
 
     #[test]
+    fn the_cookie_is_secure_when_the_proxy_says_https_or_when_told() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        let auto = SecureCookies::Auto;
+        assert!(!auto.for_request(&headers(&[])));
+        assert!(auto.for_request(&headers(&[("x-forwarded-proto", "https")])));
+        assert!(auto.for_request(&headers(&[("x-forwarded-proto", "HTTPS, http")])));
+        assert!(!auto.for_request(&headers(&[("x-forwarded-proto", "http")])));
+        assert!(auto.for_request(&headers(&[("forwarded", "for=1.2.3.4;proto=https")])));
+        assert!(auto.for_request(&headers(&[("forwarded", "proto=\"https\"")])));
+        assert!(!auto.for_request(&headers(&[("forwarded", "proto=http")])));
+        assert!(SecureCookies::Always.for_request(&headers(&[])));
+        assert!(!SecureCookies::Never.for_request(&headers(&[("x-forwarded-proto", "https")])));
+        assert_eq!(
+            config(&[("TESSERA_SECURE_COOKIES", "true")])
+                .map(|c| c.secure_cookies)
+                .ok(),
+            Some(SecureCookies::Always)
+        );
+        assert_eq!(
+            config(&[("TESSERA_SECURE_COOKIES", "false")])
+                .map(|c| c.secure_cookies)
+                .ok(),
+            Some(SecureCookies::Never)
+        );
+    }
+
+    #[test]
     fn defaults_to_sqlite_under_data_on_port_3000() {
         let c = config(&[]).unwrap();
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.sqlite_dir(), Some(PathBuf::from("data")));
         assert!(c.vendor_keys_pem.is_none());
-        assert!(!c.secure_cookies);
+        assert_eq!(c.secure_cookies, SecureCookies::Auto);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::handler::Handler;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use http::header::{CONTENT_TYPE, HOST, ORIGIN};
 use http::{HeaderMap, Method, StatusCode};
 use leptos::prelude::provide_context;
@@ -13,6 +14,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use super::config::Config;
 use super::state::AppState;
 use crate::app::{App, shell};
 use crate::auth::server::middleware::resolve_session;
@@ -23,7 +25,7 @@ pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let body_limit = BODY_LIMIT.max(state.limits.max_bytes as usize * 2 + 1024 * 1024);
-    let routes = generate_route_list(App);
+    let pages = generate_route_list(App);
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
@@ -32,21 +34,16 @@ pub fn router(state: AppState) -> Router {
         let options = state.leptos.clone();
         move || shell(options.clone())
     };
-    let mut base = Router::new().route("/healthz", get(|| async { "ok" }));
     if state.config.test_clock {
         tracing::warn!(
             "TESSERA_TEST_CLOCK=1: POST /__test/clock moves the clock; never in production"
         );
-        base = base.route("/__test/clock", post(move_test_clock));
     }
-    base.merge(crate::agents::api::routes())
-        .route(
-            "/licenses/upload",
-            // The handler reads the file in chunks and stops one byte past the package limit,
-            // so that a larger package gets its own clear refusal rather than axum's 2 MB cap.
-            post(crate::licenses::upload::upload_package).layer(DefaultBodyLimit::disable()),
-        )
-        .route("/settings/audit.csv", get(crate::audit::csv::export))
+    routes(&state.config)
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.handler)
+        })
         .route(
             "/api/{*fn_name}",
             post({
@@ -54,7 +51,7 @@ pub fn router(state: AppState) -> Router {
                 move |req: Request| leptos_axum::handle_server_fns_with_context(context, req)
             }),
         )
-        .leptos_routes_with_context(&state, routes, context.clone(), shell_fn)
+        .leptos_routes_with_context(&state, pages, context.clone(), shell_fn)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
@@ -72,6 +69,58 @@ pub fn router(state: AppState) -> Router {
             error_response(&crate::error::internal("a request handler panicked"))
         }))
         .with_state(state)
+}
+
+/// A route besides the pages and the server functions. The router is built from [`routes`], and
+/// the authorization test walks the same table, so no route can be added without an answer for
+/// who may call it.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+impl Route {
+    pub fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+        Route {
+            method: Method::GET,
+            path,
+            handler: get(handler),
+        }
+    }
+
+    pub fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+        Route {
+            method: Method::POST,
+            path,
+            handler: post(handler),
+        }
+    }
+
+    /// The route with its own body limit in place of axum's default.
+    pub fn body_limit(self, limit: DefaultBodyLimit) -> Route {
+        Route {
+            handler: self.handler.layer(limit),
+            ..self
+        }
+    }
+}
+
+/// Every route that is neither a page nor a server function.
+pub fn routes(config: &Config) -> Vec<Route> {
+    let mut routes = vec![Route::get("/healthz", || async { "ok" })];
+    routes.extend(crate::agents::api::routes());
+    // The handler reads the file in chunks and stops one byte past the package limit, so that
+    // a larger package gets its own clear refusal rather than axum's 2 MB cap.
+    routes.push(
+        Route::post("/licenses/upload", crate::licenses::upload::upload_package)
+            .body_limit(DefaultBodyLimit::disable()),
+    );
+    routes.push(Route::get("/settings/audit.csv", crate::audit::csv::export));
+    if config.test_clock {
+        routes.push(Route::post("/__test/clock", move_test_clock));
+    }
+    routes
 }
 
 /// `{"advance_ms": N}`: moves the clock by N ms and runs the sweeper's work at once. Mounted
@@ -105,7 +154,35 @@ pub fn append_set_cookie(value: &str) -> Result<(), AppError> {
 pub fn error_response(err: &AppError) -> Response {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_string(err).unwrap_or_else(|_| "{}".to_string());
-    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
+    let mut response = (status, [(CONTENT_TYPE, "application/json")], body).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("5"),
+        );
+    }
+    response
+}
+
+/// The answer to a page asked for while the database cannot be reached: a plain page in both
+/// languages (nothing else can be rendered without the database), 503 with `Retry-After`.
+pub fn unavailable_page() -> Response {
+    const PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
+        <meta http-equiv=\"refresh\" content=\"5\"><title>Tessera</title></head>\
+        <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto\">\
+        <h1>Tessera cannot reach its database</h1>\
+        <p>Nothing was changed. This page tries again every 5 seconds.</p>\
+        <p lang=\"ru\">Tessera не может связаться с базой данных. Ничего не изменено; \
+        страница повторит попытку через 5 секунд.</p></body></html>";
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (http::header::RETRY_AFTER, "5"),
+        ],
+        PAGE,
+    )
+        .into_response()
 }
 
 /// Leptos answers every server function error with 500; give each its own status instead, so a

@@ -60,6 +60,7 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
             date = move || crate::ui::dates::format_date_ms(i18n.get_locale(), on)
         )
         .into_any(),
+        AppError::PackageRefused { .. } => t!(i18n, errors.package_refused).into_any(),
         AppError::Unavailable => t!(i18n, errors.unavailable).into_any(),
         AppError::Internal { request_id } => {
             t!(i18n, errors.internal, id = move || request_id.clone()).into_any()
@@ -114,6 +115,7 @@ fn ProblemText(problem: Problem) -> impl IntoView {
         Problem::Mismatch => t!(i18n, problems.mismatch).into_any(),
         Problem::WrongType => t!(i18n, problems.wrong_type).into_any(),
         Problem::NotADate => t!(i18n, problems.not_a_date).into_any(),
+        Problem::NotAFileName => t!(i18n, problems.not_a_file_name).into_any(),
         Problem::OutOfRange { min, max } => t!(
             i18n,
             problems.out_of_range,

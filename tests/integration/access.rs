@@ -1,9 +1,12 @@
-//! Every server function, called as anonymous, User, License manager and Administrator, over
-//! HTTP and without the page: exactly the allowed roles get through.
-use reqwest::StatusCode;
+//! Everything the router serves (server functions, the agent API and other routes, and pages),
+//! called over HTTP as anonymous, User, License manager, Administrator, an administrator of
+//! another tenant, and an agent: exactly the allowed callers get through.
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tessera::server::config::Config;
 
 use crate::on_both_databases;
-use crate::support::{Backend, TestApp, Vendor, password_of};
+use crate::support::{ADMIN_PASSWORD, Backend, Reply, TestApp, Vendor, password_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Caller {
@@ -11,49 +14,89 @@ enum Caller {
     User,
     LicenseManager,
     Administrator,
+    /// An administrator whose account belongs to a tenant other than the one the calls act on.
+    OtherTenantAdministrator,
+    /// A registered agent, with its bearer token and no session.
+    Agent,
 }
 
-const CALLERS: [Caller; 4] = [
+const CALLERS: [Caller; 6] = [
     Caller::Anonymous,
     Caller::User,
     Caller::LicenseManager,
     Caller::Administrator,
+    Caller::OtherTenantAdministrator,
+    Caller::Agent,
 ];
 
-/// Who may call each server function. A server function missing here fails
-/// `every_registered_server_function_is_in_the_matrix`.
-fn allowed(endpoint: &str, caller: Caller) -> bool {
+impl Caller {
+    /// Signed in to the console (agents and strangers are not).
+    fn has_session(self) -> bool {
+        !matches!(self, Caller::Anonymous | Caller::Agent)
+    }
+}
+
+/// Who may call each server function, route and page: the one table this test holds Tessera to.
+/// Server functions are named by endpoint, routes and pages by `METHOD /path`. An entry the router
+/// serves but this table lacks fails the test.
+///
+/// The Administrator is the installation's built-in role (PRODUCT.md: "everything ... manage users
+/// and tenants"), so an administrator whose account lives in another tenant is allowed the same:
+/// the table says so explicitly rather than by omission.
+fn allowed(entry: &str, caller: Caller) -> bool {
     use Caller::*;
-    match endpoint {
+    let admin = matches!(caller, Administrator | OtherTenantAdministrator);
+    let manager = admin || caller == LicenseManager;
+    match entry {
         "whoami" | "login" | "language" | "notifications/alerts" => true,
-        "notifications/list" | "notifications/mark_read" => {
-            matches!(caller, LicenseManager | Administrator)
-        }
-        "logout" | "seats/mine" => caller != Anonymous,
-        "licenses/summary" | "licenses/list" => matches!(caller, LicenseManager | Administrator),
+        "notifications/list" | "notifications/mark_read" => manager,
+        "logout" | "seats/mine" => caller.has_session(),
+        "licenses/summary" | "licenses/list" => manager,
         "licenses/request"
         | "licenses/upload_outcome"
         | "licenses/confirm"
-        | "licenses/delete_all" => caller == Administrator,
-        "users/list" => matches!(caller, LicenseManager | Administrator),
-        "users/create" | "users/set_role" | "users/set_disabled" | "users/reset_password" => {
-            caller == Administrator
-        }
+        | "licenses/delete_all" => admin,
+        "users/list" => manager,
+        "users/create" | "users/set_role" | "users/set_disabled" | "users/reset_password" => admin,
         "tenants/list"
         | "tenants/create"
         | "tenants/rename"
         | "tenants/delete"
         | "tenants/rotate_key"
         | "tenants/set_release"
-        | "tenants/assign" => caller == Administrator,
-        "agents/list" | "agents/get" | "agents/bind" | "agents/shut_down" => {
-            matches!(caller, LicenseManager | Administrator)
-        }
-        "agents/delete" => caller == Administrator,
-        "audit/list" => caller == Administrator,
-        "seats/apply" | "seats/recall" | "seats/product" | "seats/candidates" => {
-            matches!(caller, LicenseManager | Administrator)
-        }
+        | "tenants/assign" => admin,
+        "agents/list" | "agents/get" | "agents/bind" | "agents/shut_down" => manager,
+        "agents/delete" => admin,
+        "audit/list" => admin,
+        "seats/apply" | "seats/recall" | "seats/product" | "seats/candidates" => manager,
+
+        // Routes.
+        "GET /healthz" | "GET /api/v1/openapi.json" => true,
+        // The enrollment key in the body is the credential, whoever sends it.
+        "POST /api/v1/agents/register" => true,
+        "POST /api/v1/agents/checkout"
+        | "POST /api/v1/agents/heartbeat"
+        | "POST /api/v1/agents/release" => caller == Agent,
+        "POST /licenses/upload" | "GET /settings/audit.csv" => admin,
+        // Mounted only in the browser tests' build (TESSERA_TEST_CLOCK=1).
+        "POST /__test/clock" => true,
+
+        // Pages.
+        "GET /login" => true,
+        "GET /" => caller.has_session(),
+        // It only forwards to Settings > Licenses, which decides.
+        "GET /settings" => true,
+        "GET /settings/licenses"
+        | "GET /settings/licenses/product/{product}"
+        | "GET /settings/agents"
+        | "GET /settings/agents/{id}"
+        | "GET /settings/notifications"
+        | "GET /settings/users" => manager,
+        "GET /settings/licenses/request"
+        | "GET /settings/licenses/upload"
+        | "GET /settings/licenses/upload/{id}"
+        | "GET /settings/tenants"
+        | "GET /settings/audit" => admin,
         other => panic!("{other} has no entry in the authorization matrix"),
     }
 }
@@ -187,21 +230,72 @@ const ENDPOINTS: [&str; 36] = [
     "licenses/delete_all",
 ];
 
-#[test]
-fn every_registered_server_function_is_in_the_matrix() {
-    let registered: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+/// What the router serves, read from Tessera itself: its server functions, its other routes (the
+/// table the router is built from) and its pages (the Leptos route list), in the order the matrix
+/// calls them (server functions last, in [`ENDPOINTS`]' order: the last deletes every license).
+fn served(config: &Config) -> Vec<String> {
+    let mut entries: Vec<String> = tessera::server::http::routes(config)
+        .iter()
+        .map(|route| format!("{} {}", route.method, route.path))
+        .collect();
+    for page in leptos_axum::generate_route_list(tessera::app::App) {
+        let entry = format!("GET {}", page.path());
+        if !entries.contains(&entry) {
+            entries.push(entry);
+        }
+    }
+    let mut functions: Vec<String> = leptos::server_fn::axum::server_fn_paths()
         .map(|(path, _)| path.trim_start_matches("/api/").to_string())
         .collect();
-    assert!(!registered.is_empty());
-    for path in &registered {
+    let position = |f: &String| ENDPOINTS.iter().position(|e| e == f).unwrap_or(usize::MAX);
+    functions.sort_by_key(position);
+    entries.extend(functions);
+    entries
+}
+
+fn test_config(vars: &[(&str, &str)]) -> Config {
+    let vars: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("a configuration")
+}
+
+#[tokio::test]
+async fn everything_the_router_serves_is_in_the_matrix() {
+    // With the browser tests' clock route too, so that it has its entry.
+    let entries = served(&test_config(&[("TESSERA_TEST_CLOCK", "1")]));
+    for expected in [
+        "POST /api/v1/agents/checkout",
+        "POST /licenses/upload",
+        "GET /settings/audit.csv",
+        "POST /__test/clock",
+        "GET /settings/licenses",
+        "licenses/confirm",
+    ] {
         assert!(
-            ENDPOINTS.contains(&path.as_str()),
-            "server function {path} is not in the authorization matrix"
+            entries.iter().any(|e| e == expected),
+            "{expected}: {entries:?}"
         );
-        // And the matrix has an answer for it.
-        let _ = allowed(path, Caller::Anonymous);
     }
-    assert_eq!(registered.len(), ENDPOINTS.len(), "{registered:?}");
+    for entry in &entries {
+        // Panics for an entry the matrix lacks.
+        let _ = allowed(entry, Caller::Anonymous);
+        if !entry.contains(' ') {
+            assert!(
+                ENDPOINTS.contains(&entry.as_str()),
+                "{entry} is not in ENDPOINTS"
+            );
+        }
+    }
+    let functions = entries.iter().filter(|e| !e.contains(' ')).count();
+    assert_eq!(functions, ENDPOINTS.len());
+    // Without the flag, the clock route is not served at all.
+    assert!(
+        !served(&test_config(&[]))
+            .iter()
+            .any(|e| e.contains("__test"))
+    );
 }
 
 /// Every server function the router serves, asked by a signed-in administrator from another site
@@ -245,7 +339,85 @@ async fn every_server_function_refuses_foreign_sites_and_gets(backend: Backend) 
     app.stop().await;
 }
 
-async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
+/// One caller: a client with its cookies, and an agent's bearer token for the agent.
+struct Who {
+    caller: Caller,
+    client: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Who {
+    fn request(&self, app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", app.base))
+            .header("origin", &app.base);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        req
+    }
+}
+
+/// Things the routes and pages act on, made once.
+struct Shared {
+    upload: String,
+    agent: String,
+    enrollment_key: String,
+    package: String,
+}
+
+/// Calls a route or page as `who`, with well-formed input, and answers status, body and
+/// `Location`.
+async fn visit(
+    app: &TestApp,
+    who: &Who,
+    entry: &str,
+    shared: &Shared,
+) -> (StatusCode, Value, String) {
+    let (method, pattern) = entry.split_once(' ').expect("METHOD /path");
+    let path = pattern.replace("{product}", "ai-server").replace(
+        "{id}",
+        if pattern.contains("upload") {
+            &shared.upload
+        } else {
+            &shared.agent
+        },
+    );
+    let method = Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut req = who.request(app, method, &path);
+    req = match pattern {
+        "/api/v1/agents/register" => req.json(&serde_json::json!({
+            "enrollment_key": shared.enrollment_key,
+            "machine_id": format!("m-{}", uuid::Uuid::new_v4().simple()),
+        })),
+        "/licenses/upload" => req.multipart(
+            reqwest::multipart::Form::new().part(
+                "package",
+                reqwest::multipart::Part::bytes(shared.package.clone().into_bytes())
+                    .file_name("package.lcs"),
+            ),
+        ),
+        _ if pattern.starts_with("/api/") => req.json(&serde_json::json!({})),
+        _ => req.header("accept", "text/html"),
+    };
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = res.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        location,
+    )
+}
+
+async fn everything_served_admits_exactly_its_callers(backend: Backend) {
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
     let admin = app.admin().await;
@@ -255,7 +427,27 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
     let package = vendor.package(&[vendor.certificate(&inst, "agent")]);
     app.create_user(&admin, "plain", "user").await;
     app.create_user(&admin, "manager", "license_manager").await;
-    // Licenses for the agent calls: one floating for pools, and a fixed one per bind.
+    // The other administrator's account lives in a tenant of its own.
+    let other_tenant = app
+        .call(&admin, "tenants/create", &[("name", "Elsewhere")])
+        .await;
+    let r = app
+        .call(
+            &admin,
+            "users/create",
+            &[
+                ("user_name", "elsewhere-admin"),
+                ("password", &password_of("elsewhere-admin")),
+                ("role", "administrator"),
+                (
+                    "tenant_id",
+                    other_tenant.body["id"].as_str().expect("a tenant id"),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Licenses for the agent calls: floating ones for pools and checkouts, and a fixed one per bind.
     let pool = vendor.certificate(&inst, "agent");
     let mut fixed: Vec<serde_json::Value> = (0..8)
         .map(|_| {
@@ -266,7 +458,10 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
         .collect();
     let mut all = fixed.clone();
     all.push(pool.clone());
-    all.push(vendor.certificate(&inst, "personal"));
+    all.extend((0..2).map(|_| vendor.certificate(&inst, "agent")));
+    let mut personal = vendor.certificate(&inst, "personal");
+    personal["seats"] = 50.into();
+    all.push(personal);
     let (staged, _) = app.upload_outcome(&admin, &vendor.package(&all)).await;
     let r = app
         .call(&admin, "licenses/confirm", &[("id", &staged)])
@@ -274,14 +469,122 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let key = crate::agents::enrollment_key(&app).await;
 
-    for endpoint in ENDPOINTS {
-        for caller in CALLERS {
-            // A fresh session per call, so that logout does not end the next call's session.
-            let client = match caller {
-                Caller::Anonymous => app.client(),
-                Caller::User => app.sign_in("plain", &password_of("plain")).await,
-                Caller::LicenseManager => app.sign_in("manager", &password_of("manager")).await,
-                Caller::Administrator => app.admin().await,
+    let mut callers = Vec::new();
+    for caller in CALLERS {
+        let (client, token) = match caller {
+            Caller::Anonymous => (app.client(), None),
+            Caller::User => (app.sign_in("plain", &password_of("plain")).await, None),
+            Caller::LicenseManager => (app.sign_in("manager", &password_of("manager")).await, None),
+            Caller::Administrator => (app.admin().await, None),
+            Caller::OtherTenantAdministrator => (
+                app.sign_in("elsewhere-admin", &password_of("elsewhere-admin"))
+                    .await,
+                None,
+            ),
+            Caller::Agent => {
+                let (_, token) = crate::agents::register(&app, &key, "the-agent-caller").await;
+                (app.client(), Some(token))
+            }
+        };
+        callers.push(Who {
+            caller,
+            client,
+            token,
+        });
+    }
+    let (upload, _) = app.upload_outcome(&admin, &package).await;
+    let (agent, _) = crate::agents::register(&app, &key, "a-listed-agent").await;
+    let shared = Shared {
+        upload,
+        agent,
+        enrollment_key: key.clone(),
+        package: package.clone(),
+    };
+
+    let entries = served(&app.state.config);
+    let mut calls = 0;
+    for entry in &entries {
+        for who in &callers {
+            let caller = who.caller;
+            let allow = allowed(entry, caller);
+            calls += 1;
+            if let Some((_, path)) = entry.split_once(' ') {
+                let (status, body, location) = visit(&app, who, entry, &shared).await;
+                let body_start: String = body.to_string().chars().take(300).collect();
+                let context = format!("{entry} as {caller:?}: {status} {location} {body_start}");
+                let is_page = !path.starts_with("/api/")
+                    && entry.starts_with("GET ")
+                    && !path.contains('.')
+                    && path != "/healthz";
+                match (is_page, allow) {
+                    // "/settings" itself only forwards to the licenses page.
+                    (true, true) if path == "/settings" => {
+                        assert!(status.is_redirection(), "{context}");
+                        assert_eq!(location, "/settings/licenses", "{context}");
+                    }
+                    (true, true) => assert_eq!(status, StatusCode::OK, "{context}"),
+                    (true, false) if !caller.has_session() => {
+                        assert_eq!(status, StatusCode::FOUND, "{context}");
+                        assert!(location.starts_with("/login"), "{context}");
+                        if path.starts_with("/settings/") {
+                            assert!(location.starts_with("/login?next=/settings/"), "{context}");
+                        }
+                    }
+                    (true, false) => assert_eq!(status, StatusCode::FORBIDDEN, "{context}"),
+                    (false, true) if path == "/licenses/upload" => {
+                        assert_eq!(status, StatusCode::SEE_OTHER, "{context}");
+                        assert!(
+                            location.starts_with("/settings/licenses/upload/"),
+                            "{context}"
+                        );
+                    }
+                    (false, true) => assert_eq!(status, StatusCode::OK, "{context}"),
+                    (false, false) => {
+                        let expected = if path.starts_with("/api/v1/agents/") {
+                            (StatusCode::UNAUTHORIZED, "bad_agent_credentials")
+                        } else if caller.has_session() {
+                            (StatusCode::FORBIDDEN, "forbidden")
+                        } else {
+                            (StatusCode::UNAUTHORIZED, "not_signed_in")
+                        };
+                        assert_eq!(
+                            (status, body["error"].as_str()),
+                            (expected.0, Some(expected.1)),
+                            "{context}"
+                        );
+                    }
+                }
+                continue;
+            }
+            let endpoint = entry.as_str();
+            // Signing in and out changes the client's session: those calls get a client of
+            // their own.
+            let fresh;
+            let who = if matches!(endpoint, "login" | "logout") && !caller.has_session() {
+                fresh = Who {
+                    caller,
+                    client: app.client(),
+                    token: who.token.clone(),
+                };
+                &fresh
+            } else if matches!(endpoint, "login" | "logout") {
+                let (name, password) = match caller {
+                    Caller::User => ("plain".to_string(), password_of("plain")),
+                    Caller::LicenseManager => ("manager".to_string(), password_of("manager")),
+                    Caller::OtherTenantAdministrator => (
+                        "elsewhere-admin".to_string(),
+                        password_of("elsewhere-admin"),
+                    ),
+                    _ => ("admin".to_string(), ADMIN_PASSWORD.to_string()),
+                };
+                fresh = Who {
+                    caller,
+                    client: app.sign_in(&name, &password).await,
+                    token: None,
+                };
+                &fresh
+            } else {
+                who
             };
             // Each call gets an upload of its own to look at or confirm.
             let (upload, _) = app.upload_outcome(&admin, &package).await;
@@ -294,7 +597,7 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
                 .await;
             let machine = format!("m-{}", uuid::Uuid::new_v4().simple());
             let (agent, _) = crate::agents::register(&app, &key, &machine).await;
-            let fixed_license = match (endpoint, allowed(endpoint, caller)) {
+            let fixed_license = match (endpoint, allow) {
                 ("agents/bind", true) => fixed.pop().expect("enough fixed licenses"),
                 _ => fixed[0].clone(),
             };
@@ -326,10 +629,15 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
                 pool_license: pool["id"].as_str().unwrap_or_default().to_string(),
             };
             let args = arguments(endpoint, &fixture);
-            let form: Vec<(&str, &str)> =
-                args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let r = app.call(&client, endpoint, &form).await;
-            if allowed(endpoint, caller) {
+            let r = Reply::read(
+                who.request(&app, Method::POST, &format!("/api/{endpoint}"))
+                    .form(&args)
+                    .send()
+                    .await
+                    .expect("request"),
+            )
+            .await;
+            if allow {
                 assert_eq!(
                     r.status,
                     StatusCode::OK,
@@ -337,10 +645,10 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
                     r.body
                 );
             } else {
-                let expected = if caller == Caller::Anonymous {
-                    (StatusCode::UNAUTHORIZED, "not_signed_in")
-                } else {
+                let expected = if caller.has_session() {
                     (StatusCode::FORBIDDEN, "forbidden")
+                } else {
+                    (StatusCode::UNAUTHORIZED, "not_signed_in")
                 };
                 assert_eq!(
                     (r.status, r.error()),
@@ -351,6 +659,7 @@ async fn each_server_function_admits_exactly_its_roles(backend: Backend) {
             }
         }
     }
+    assert_eq!(calls, entries.len() * CALLERS.len());
     app.stop().await;
 }
 
@@ -423,6 +732,6 @@ async fn settings_pages_send_strangers_to_sign_in_and_others_to_403(backend: Bac
 
 on_both_databases!(
     every_server_function_refuses_foreign_sites_and_gets,
-    each_server_function_admits_exactly_its_roles,
+    everything_served_admits_exactly_its_callers,
     settings_pages_send_strangers_to_sign_in_and_others_to_403,
 );

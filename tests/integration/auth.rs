@@ -43,6 +43,16 @@ async fn whoami_with(app: &TestApp, token: &str) -> Option<String> {
 }
 
 fn sign_hs256(header: &str, payload: &str, secret: &[u8]) -> String {
+    sign_with(header, payload, secret, jsonwebtoken::Algorithm::HS256)
+}
+
+/// A JWT of the given header and payload, signed by hand (so nothing checks what it says).
+fn sign_with(
+    header: &str,
+    payload: &str,
+    secret: &[u8],
+    algorithm: jsonwebtoken::Algorithm,
+) -> String {
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header),
@@ -51,7 +61,7 @@ fn sign_hs256(header: &str, payload: &str, secret: &[u8]) -> String {
     let sig = jsonwebtoken::crypto::sign(
         input.as_bytes(),
         &jsonwebtoken::EncodingKey::from_secret(secret),
-        jsonwebtoken::Algorithm::HS256,
+        algorithm,
     )
     .unwrap();
     format!("{input}.{sig}")
@@ -150,7 +160,7 @@ async fn disabling_a_user_or_resetting_their_password_ends_their_sessions(backen
     app.stop().await;
 }
 
-async fn forged_expired_and_alg_none_tokens_are_refused(backend: Backend) {
+async fn every_kind_of_bad_token_is_refused(backend: Backend) {
     let app = TestApp::start(backend).await;
     let token = token_of(&app, "admin", ADMIN_PASSWORD).await;
     let parts: Vec<&str> = token.split('.').collect();
@@ -184,7 +194,7 @@ async fn forged_expired_and_alg_none_tokens_are_refused(backend: Backend) {
     );
     assert_eq!(whoami_with(&app, &tampered).await, None);
 
-    // Expired, although correctly signed by the installation's own key.
+    // Tokens signed with the installation's own key, each wrong in one way only.
     let secret = {
         use sea_orm::EntityTrait;
         let row = tessera::installation::entity::Entity::find_by_id(1)
@@ -196,15 +206,99 @@ async fn forged_expired_and_alg_none_tokens_are_refused(backend: Backend) {
             .decode(row.token_secret)
             .unwrap()
     };
-    let mut expired = claims.clone();
-    expired["exp"] = serde_json::json!(chrono::Utc::now().timestamp() - 60);
-    expired["nbf"] = serde_json::json!(chrono::Utc::now().timestamp() - 3600);
-    let expired = sign_hs256(
-        r#"{"alg":"HS256","typ":"JWT"}"#,
-        &expired.to_string(),
-        &secret,
+    let now = chrono::Utc::now().timestamp();
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = claims.clone();
+        f(&mut c);
+        c.to_string()
+    };
+    let hs256 = r#"{"alg":"HS256","typ":"JWT"}"#;
+    // The control: signed by hand exactly as Tessera signs, it is accepted.
+    let control = sign_hs256(hs256, &claims.to_string(), &secret);
+    assert_eq!(whoami_with(&app, &control).await.as_deref(), Some("admin"));
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "expired",
+            sign_hs256(
+                hs256,
+                &with(&|c| {
+                    c["exp"] = (now - 60).into();
+                    c["nbf"] = (now - 3600).into();
+                }),
+                &secret,
+            ),
+        ),
+        (
+            "no exp",
+            sign_hs256(
+                hs256,
+                &with(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+                &secret,
+            ),
+        ),
+        (
+            "exp as a string",
+            sign_hs256(
+                hs256,
+                &with(&|c| c["exp"] = (now + 3600).to_string().into()),
+                &secret,
+            ),
+        ),
+        (
+            "nbf a day ahead",
+            sign_hs256(hs256, &with(&|c| c["nbf"] = (now + 86_400).into()), &secret),
+        ),
+        (
+            "another installation's iss",
+            sign_hs256(
+                hs256,
+                &with(&|c| c["iss"] = "another-installation".into()),
+                &secret,
+            ),
+        ),
+        (
+            "HS512",
+            sign_with(
+                r#"{"alg":"HS512","typ":"JWT"}"#,
+                &claims.to_string(),
+                &secret,
+                jsonwebtoken::Algorithm::HS512,
+            ),
+        ),
+        (
+            "HS384",
+            sign_with(
+                r#"{"alg":"HS384","typ":"JWT"}"#,
+                &claims.to_string(),
+                &secret,
+                jsonwebtoken::Algorithm::HS384,
+            ),
+        ),
+        (
+            "RS256 header over an HS256 signature",
+            sign_with(
+                r#"{"alg":"RS256","typ":"JWT"}"#,
+                &claims.to_string(),
+                &secret,
+                jsonwebtoken::Algorithm::HS256,
+            ),
+        ),
+    ];
+    for (what, token) in &cases {
+        assert_eq!(whoami_with(&app, token).await, None, "{what}");
+    }
+
+    // A genuine token of another installation (its own key, its own id).
+    let other = TestApp::start(backend).await;
+    let foreign = token_of(&other, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        whoami_with(&other, &foreign).await.as_deref(),
+        Some("admin")
     );
-    assert_eq!(whoami_with(&app, &expired).await, None);
+    assert_eq!(whoami_with(&app, &foreign).await, None);
+    other.stop().await;
 
     // The genuine token still works: the refusals above were for the right reasons.
     assert_eq!(whoami_with(&app, &token).await.as_deref(), Some("admin"));
@@ -332,11 +426,45 @@ async fn a_no_javascript_form_post_signs_in_and_redirects(backend: Backend) {
     app.stop().await;
 }
 
+async fn the_session_cookie_is_secure_behind_an_https_proxy(backend: Backend) {
+    let cookie_of = |r: &crate::support::Reply| {
+        r.headers[SET_COOKIE]
+            .to_str()
+            .expect("a cookie")
+            .to_string()
+    };
+    let sign_in = |app: &TestApp, proto: Option<&'static str>| {
+        let mut req = app
+            .client()
+            .post(format!("{}/api/login", app.base))
+            .form(&[("user_name", "admin"), ("password", ADMIN_PASSWORD)]);
+        if let Some(proto) = proto {
+            req = req.header("x-forwarded-proto", proto);
+        }
+        async move { crate::support::Reply::read(req.send().await.expect("request")).await }
+    };
+    let app = TestApp::start(backend).await;
+    let plain = cookie_of(&sign_in(&app, None).await);
+    assert!(
+        plain.contains("HttpOnly") && plain.contains("SameSite=Strict"),
+        "{plain}"
+    );
+    assert!(!plain.contains("Secure"), "{plain}");
+    let proxied = cookie_of(&sign_in(&app, Some("https")).await);
+    assert!(proxied.ends_with("; Secure"), "{proxied}");
+    app.stop().await;
+
+    let app = TestApp::start_with(backend, &[("TESSERA_SECURE_COOKIES", "true")]).await;
+    assert!(cookie_of(&sign_in(&app, None).await).ends_with("; Secure"));
+    app.stop().await;
+}
+
 on_both_databases!(
     wrong_password_and_unknown_user_get_the_same_answer,
     sign_out_ends_the_session_at_once,
     disabling_a_user_or_resetting_their_password_ends_their_sessions,
-    forged_expired_and_alg_none_tokens_are_refused,
+    every_kind_of_bad_token_is_refused,
+    the_session_cookie_is_secure_behind_an_https_proxy,
     the_eleventh_attempt_is_throttled,
     foreign_origins_are_refused_and_change_nothing,
     a_no_javascript_form_post_signs_in_and_redirects,

@@ -164,7 +164,16 @@ async fn every_bad_package_is_refused_whole_and_changes_nothing(backend: Backend
         ),
     ];
     for (bytes, reason) in cases {
-        let id = app.upload(&admin, "x.lcs", bytes).await.expect("staged");
+        let refused = app
+            .upload(&admin, "x.lcs", bytes)
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            refused.body["refusal"]["reason"], reason,
+            "{:?}",
+            refused.body
+        );
+        let id = crate::support::refused_upload_id(&refused);
         let r = app
             .call(&admin, "licenses/upload_outcome", &[("id", &id)])
             .await;
@@ -240,10 +249,11 @@ async fn every_bad_package_is_refused_whole_and_changes_nothing(backend: Backend
         "{outcome}"
     );
     // A refused upload cannot be confirmed, and nothing was stored.
-    let id = app
+    let refused = app
         .upload(&admin, "x.lcs", package.into_bytes())
         .await
-        .unwrap();
+        .expect_err("refused");
+    let id = crate::support::refused_upload_id(&refused);
     let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
     assert!(r.status.is_client_error(), "{:?}", r.body);
     assert_eq!(app.license_count(&admin).await, 0);
@@ -511,7 +521,191 @@ async fn without_vendor_keys_the_upload_says_so(backend: Backend) {
     app.stop().await;
 }
 
+/// Abusive uploads, at the default limits (8 MiB, 20,000 certificates): each a clear 4xx that
+/// names what is wrong, no panic, nothing installed; the server goes on working.
+async fn abusive_uploads_get_a_clear_4xx_and_change_nothing(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let good = vendor.package(&[vendor.certificate(&inst, "agent")]);
+    let limit = 8 * 1024 * 1024;
+    let armored = |bytes: &[u8]| tessera::licenses::verify::armor("CERTIFICATE", bytes);
+    let signed = |payload: &str| {
+        tessera::licenses::verify::sign_certificate(&vendor.key, payload.as_bytes())
+    };
+    let certificate = vendor.certificate(&inst, "agent").to_string();
+    let with_duplicate_id = certificate.replacen('{', r#"{"id":"an-earlier-id","#, 1);
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let deep_payload = certificate.replacen(
+        '{',
+        &format!(
+            r#"{{"extra":{}{}, "#,
+            "{\"a\":".repeat(5_000),
+            "1".to_string() + &"}".repeat(5_000)
+        ),
+        1,
+    );
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(good.encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .collect();
+    let mut not_utf8 = good.clone().into_bytes();
+    not_utf8.splice(0..0, [b'#', 0xC3, 0x28, b'\n']);
+    let many = "-----BEGIN TESSERA CERTIFICATE-----\nAA==\n-----END TESSERA CERTIFICATE-----\n"
+        .repeat(20_001);
+    let bom_in_block = good.replacen("CERTIFICATE-----\n", "CERTIFICATE-----\n\u{FEFF}", 1);
+
+    // (what, file name, bytes, status, error, reason of the refusal if a package refusal)
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str, Option<&str>)> = vec![
+        (
+            "empty",
+            "x.lcs",
+            Vec::new(),
+            422,
+            "package_refused",
+            Some("empty"),
+        ),
+        (
+            "one byte over the limit",
+            "x.lcs",
+            vec![b'\n'; limit + 1],
+            413,
+            "package_refused",
+            Some("too_large"),
+        ),
+        (
+            "not UTF-8",
+            "x.lcs",
+            not_utf8,
+            422,
+            "package_refused",
+            Some("not_text"),
+        ),
+        (
+            "UTF-16 with its BOM",
+            "x.lcs",
+            utf16,
+            422,
+            "package_refused",
+            Some("not_text"),
+        ),
+        (
+            "a BOM inside a block",
+            "x.lcs",
+            bom_in_block.into_bytes(),
+            422,
+            "package_refused",
+            Some("bad_certificates"),
+        ),
+        (
+            "an envelope nested 100,000 deep",
+            "x.lcs",
+            armored(deep(100_000).as_bytes()).into_bytes(),
+            422,
+            "package_refused",
+            Some("bad_certificates"),
+        ),
+        (
+            "a signed payload nested 5,000 deep",
+            "x.lcs",
+            signed(&deep_payload).into_bytes(),
+            422,
+            "package_refused",
+            Some("bad_certificates"),
+        ),
+        (
+            "a signed payload with its id twice",
+            "x.lcs",
+            signed(&with_duplicate_id).into_bytes(),
+            422,
+            "package_refused",
+            Some("bad_certificates"),
+        ),
+        (
+            "20,001 certificates",
+            "x.lcs",
+            many.into_bytes(),
+            422,
+            "package_refused",
+            Some("too_many_certificates"),
+        ),
+        (
+            "a path for a name",
+            "../../x.lcs",
+            good.clone().into_bytes(),
+            400,
+            "invalid",
+            None,
+        ),
+        (
+            "a Windows path",
+            "..\\..\\x.lcs",
+            good.clone().into_bytes(),
+            400,
+            "invalid",
+            None,
+        ),
+    ];
+    for (what, name, bytes, status, error, reason) in cases {
+        let refused = app.upload(&admin, name, bytes).await.expect_err(what);
+        assert_eq!(
+            refused.status.as_u16(),
+            status,
+            "{what}: {:?}",
+            refused.body
+        );
+        assert_eq!(refused.error(), Some(error), "{what}: {:?}", refused.body);
+        match reason {
+            Some(reason) => {
+                assert_eq!(refused.body["refusal"]["reason"], reason, "{what}");
+                // Its page says why, with the same status.
+                let page = app
+                    .get(&admin, refused.body["upload"].as_str().expect("page"))
+                    .await;
+                assert_eq!(page.status().as_u16(), status, "{what}");
+            }
+            None => assert_eq!(refused.body["field"], "file", "{what}"),
+        }
+        if reason == Some("bad_certificates") {
+            let blocks = refused.body["refusal"]["blocks"]
+                .as_array()
+                .expect("blocks");
+            assert_eq!(blocks[0]["refusal"]["reason"], "malformed", "{what}");
+        }
+        assert_eq!(app.license_count(&admin).await, 0, "{what}");
+    }
+    // A browser (asking for a page) is sent to the refusal's page instead.
+    let res = admin
+        .post(format!("{}/licenses/upload", app.base))
+        .header("origin", &app.base)
+        .header("accept", "text/html")
+        .multipart(reqwest::multipart::Form::new().part(
+            "package",
+            reqwest::multipart::Part::bytes(Vec::new()).file_name("x.lcs"),
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    // The limit itself is allowed: a good package padded to exactly 8 MiB, with a UTF-8 BOM as
+    // Windows editors write it, is previewed and installs.
+    let mut at_limit = [0xEF, 0xBB, 0xBF].to_vec();
+    at_limit.extend_from_slice(good.as_bytes());
+    at_limit.resize(limit, b'\n');
+    let id = app
+        .upload(&admin, "x.lcs", at_limit)
+        .await
+        .expect("a package of exactly the limit is taken");
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.body["installed"], 1, "{:?}", r.body);
+    assert_eq!(app.license_count(&admin).await, 1);
+    app.stop().await;
+}
+
 on_both_databases!(
+    abusive_uploads_get_a_clear_4xx_and_change_nothing,
     a_package_is_previewed_confirmed_and_idempotent,
     every_bad_package_is_refused_whole_and_changes_nothing,
     racing_confirmations_install_once,

@@ -4,6 +4,7 @@ mod agents;
 mod audit;
 mod auth;
 mod expiry;
+mod faults;
 mod language;
 mod licenses;
 mod resilience;

@@ -309,10 +309,13 @@ impl TestApp {
 
     /// Uploads and answers the preview or refusal.
     pub async fn upload_outcome(&self, admin: &Client, text: &str) -> (String, Value) {
-        let id = self
+        let id = match self
             .upload(admin, "package.lcs", text.as_bytes().to_vec())
             .await
-            .expect("staged");
+        {
+            Ok(id) => id,
+            Err(refused) => refused_upload_id(&refused),
+        };
         let r = self
             .call(admin, "licenses/upload_outcome", &[("id", &id)])
             .await;
@@ -324,6 +327,27 @@ impl TestApp {
         let r = self.call(client, "licenses/summary", &[]).await;
         r.body["licenses_installed"].as_u64().expect("a count")
     }
+}
+
+/// The preview id a refused upload names, after checking it is a package refusal.
+pub fn refused_upload_id(refused: &Reply) -> String {
+    assert!(
+        matches!(refused.status.as_u16(), 413 | 422),
+        "{}: {:?}",
+        refused.status,
+        refused.body
+    );
+    assert_eq!(
+        refused.error(),
+        Some("package_refused"),
+        "{:?}",
+        refused.body
+    );
+    refused.body["upload"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("/settings/licenses/upload/"))
+        .expect("the refused upload's page")
+        .to_string()
 }
 
 pub fn password_of(name: &str) -> String {

@@ -30,6 +30,13 @@ pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
     )
 }
 
+/// Whether the session cookie set in answer to the current server function is to be `Secure`.
+pub fn secure_cookies(state: &AppState) -> Result<bool, crate::error::AppError> {
+    let parts = leptos::prelude::use_context::<http::request::Parts>()
+        .ok_or_else(|| crate::error::internal("no request parts in context"))?;
+    Ok(state.config.secure_cookies.for_request(&parts.headers))
+}
+
 /// The `Set-Cookie` value that removes it.
 pub fn clear_cookie(secure: bool) -> String {
     session_cookie("", 0, secure)
@@ -51,9 +58,21 @@ pub async fn resolve_session(
                     });
                 }
                 Ok(None) => {}
-                // The database is down: the request goes on unauthenticated and will be refused
-                // by whatever it needs; the error was logged.
-                Err(_) => {}
+                // Who is calling cannot be known while the database is down: say so (503)
+                // rather than answer as if the caller were signed out.
+                Err(e) => {
+                    let page = req.method() == http::Method::GET
+                        && req
+                            .headers()
+                            .get(http::header::ACCEPT)
+                            .and_then(|a| a.to_str().ok())
+                            .is_some_and(|a| a.contains("text/html"));
+                    return if page && e == crate::error::AppError::Unavailable {
+                        crate::server::http::unavailable_page()
+                    } else {
+                        crate::server::http::error_response(&e)
+                    };
+                }
             }
         }
     }
