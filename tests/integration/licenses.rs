@@ -557,7 +557,8 @@ async fn abusive_uploads_get_a_clear_4xx_and_change_nothing(backend: Backend) {
     let bom_in_block = good.replacen("CERTIFICATE-----\n", "CERTIFICATE-----\n\u{FEFF}", 1);
 
     // (what, file name, bytes, status, error, reason of the refusal if a package refusal)
-    let cases: Vec<(&str, &str, Vec<u8>, u16, &str, Option<&str>)> = vec![
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "empty",
             "x.lcs",
