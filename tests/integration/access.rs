@@ -331,6 +331,24 @@ async fn every_server_function_refuses_foreign_sites_and_gets(backend: Backend) 
             .expect("request");
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "GET {path}");
     }
+    // The other state-changing routes too (the agent API included: a browser may not post to it
+    // from another site either).
+    let posts: Vec<&str> = tessera::server::http::routes(&app.state.config)
+        .iter()
+        .filter(|r| r.method == Method::POST)
+        .map(|r| r.path)
+        .collect();
+    assert!(posts.contains(&"/licenses/upload"), "{posts:?}");
+    for path in posts {
+        let r = admin
+            .post(format!("{}{path}", app.base))
+            .header("origin", "https://evil.example")
+            .body("{}")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+    }
     // Nothing changed, and the session still works.
     assert_eq!(
         app.call(&admin, "users/list", &[]).await.body["total"],
