@@ -676,6 +676,21 @@ pub async fn license_request(
         .all(db)
         .await?;
     let users_total = user::Entity::find().count(db).await?;
+    use crate::agents::entity as agent;
+    use crate::seats::entity as seat;
+    let agents_registered = agent::Entity::find().count(db).await?;
+    // Agents holding an agent license of their own (those licensed by an unlimited-agents
+    // platform hold none, and the tenants' platform expiry above covers them).
+    let agents_licensed = agent::Entity::find()
+        .filter(agent::Column::LicenseId.is_not_null())
+        .count(db)
+        .await?;
+    let users_licensed = seat::Entity::find()
+        .select_only()
+        .column(seat::Column::UserId)
+        .distinct()
+        .count(db)
+        .await?;
     let iso = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -699,10 +714,10 @@ pub async fn license_request(
             })
             .collect(),
         usage: Usage {
-            agents_registered: 0,
-            agents_licensed: 0,
+            agents_registered,
+            agents_licensed,
             users_total,
-            users_licensed: 0,
+            users_licensed,
         },
         installed,
     })

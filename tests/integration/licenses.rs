@@ -463,6 +463,63 @@ async fn a_request_names_the_installation_and_delete_all_needs_the_word(backend:
         ("acme", "8.1")
     );
     assert_eq!(request.tenants.len(), 1);
+    assert_eq!(
+        (
+            request.usage.agents_registered,
+            request.usage.agents_licensed,
+            request.usage.users_total,
+            request.usage.users_licensed
+        ),
+        (0, 0, 1, 0)
+    );
+    // The usage counts what is there: two agents, one holding a floating license; one of two
+    // users holding a seat.
+    let inst = app.state.installation_id.to_string();
+    let (id, _) = app
+        .upload_outcome(
+            &admin,
+            &vendor.package(&[
+                vendor.certificate(&inst, "agent"),
+                vendor.certificate(&inst, "personal"),
+            ]),
+        )
+        .await;
+    app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    let key = crate::agents::enrollment_key(&app).await;
+    let (_, token) = crate::agents::register(&app, &key, "usage-1").await;
+    crate::agents::register(&app, &key, "usage-2").await;
+    let r = crate::agents::post(&app, "checkout", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let holder = app.create_user(&admin, "holder", "user").await;
+    let r = app
+        .call(
+            &admin,
+            "seats/apply",
+            &[("product", "ai-server"), ("user_ids[0]", &holder)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .call(
+            &admin,
+            "licenses/request",
+            &[("company_id", "acme"), ("target_version", "8.1")],
+        )
+        .await;
+    let request =
+        tessera::licenses::verify::decode_request(r.body["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            request.usage.agents_registered,
+            request.usage.agents_licensed,
+            request.usage.users_total,
+            request.usage.users_licensed
+        ),
+        (2, 1, 2, 1)
+    );
+    assert_eq!(request.installed.len(), 2);
+    app.call(&admin, "licenses/delete_all", &[("confirmation", "DELETE")])
+        .await;
     let r = app
         .call(
             &admin,

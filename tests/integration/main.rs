@@ -7,6 +7,7 @@ mod expiry;
 mod faults;
 mod language;
 mod licenses;
+mod model;
 mod resilience;
 mod seats;
 mod startup;
