@@ -103,7 +103,10 @@ test.describe('without JavaScript', () => {
       mimeType: 'text/plain',
       buffer: Buffer.from('-----BEGIN TESSERA CERTIFICATE-----\n%%%\n-----END TESSERA CERTIFICATE-----\n'),
     });
+    const preview = page.waitForResponse((r) => r.url().includes('/settings/licenses/upload/'));
     await page.getByRole('button', { name: 'Check the package' }).click();
+    // The refusal's page is served with the refusal's status.
+    expect((await preview).status()).toBe(422);
     await expect(page.getByTestId('refusal')).toContainText('the package was refused, and nothing changed.');
     await expect(page.getByTestId('refusals')).toContainText('Block 1');
     await expect(page.getByTestId('refusals')).toContainText('malformed');
