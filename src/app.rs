@@ -208,5 +208,9 @@ pub fn App() -> impl IntoView {
 #[component]
 fn TitleText() -> impl IntoView {
     let i18n = use_i18n();
-    view! { <Title text=move || t_string!(i18n, app.title).to_string() /> }
+    // A plain string, read once: a reactive title is rendered into <head> after the page's
+    // reactive owner may be gone, which panicked about once in a hundred concurrent page loads
+    // (the soak found it). The language changes by reloading the page, so nothing is lost.
+    let title = untrack(|| t_string!(i18n, app.title).to_string());
+    view! { <Title text=title /> }
 }
