@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: format and lints of both builds, unit and integration tests on SQLite and
-# PostgreSQL, and the browser tests in Debian's Chromium. Installs what is missing first.
+# PostgreSQL, the browser tests in Debian's Chromium, and a short fuzzing of the package parser.
+# Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --browser
@@ -31,5 +32,7 @@ TESSERA_TEST_POSTGRES="${TESSERA_TEST_POSTGRES:-postgres://postgres@127.0.0.1:54
   cargo test --features ssr
 
 step "browser tests (Playwright, Debian's Chromium)"
-cd end2end
-npx playwright test
+(cd end2end && npx playwright test)
+
+step "fuzz the package parser, 60 s (the long run: scripts/fuzz.sh 3000, figures in BENCHMARKS.md)"
+scripts/fuzz.sh 60
