@@ -65,15 +65,11 @@ pub const SMALL_LIMITS: Limits = Limits {
     max_certificates: 4,
 };
 
-/// KNOWN BUG, reported with issue 9 and not fixed here (src/ is not this crate's to change):
-/// `verify_package` strips one UTF-8 byte-order mark before counting BEGIN lines, and
-/// `armored_blocks` strips a second one, so in a package that opens with two marks the first BEGIN
-/// line is parsed but not counted: one block more than `max_certificates` gets through. Until
-/// src/licenses/verify.rs is fixed the limit property allows that one block, and only for
-/// packages that open with two marks, so that the fuzzer can look for everything else. Make this
-/// `false` once it is fixed (the seed fuzz/corpus/package/seed-double-bom.lcs, which every run
-/// replays first, must then pass).
-pub const ALLOW_DOUBLE_BOM_BUG: bool = true;
+/// A bug this fuzzer's limit check caught (issue 9), fixed in src/licenses/verify.rs: a package
+/// that opened with two UTF-8 byte-order marks got one block past `max_certificates` (the count
+/// stripped one mark, the block reader two). Kept as a switch, off: the seed
+/// fuzz/corpus/package/seed-double-bom.lcs, replayed first by every run, must pass without it.
+pub const ALLOW_DOUBLE_BOM_BUG: bool = false;
 
 pub fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(NOW_MS).expect("the fixed clock")

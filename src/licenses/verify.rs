@@ -615,12 +615,14 @@ pub fn verify_package(
             limit_bytes: limits.max_bytes,
         });
     }
+    // The BOM first, so that the count sees exactly the text the blocks are read from (which
+    // strips a BOM of its own: two BOMs once hid the first BEGIN line from the count).
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     if count_begin_lines(bytes, CERTIFICATE_BLOCK) > limits.max_certificates {
         return Err(PackageRefusal::TooManyCertificates {
             limit: limits.max_certificates,
         });
     }
-    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|_| PackageRefusal::NotText)?;
     if text.trim().is_empty() {
         return Err(PackageRefusal::Empty);
@@ -988,6 +990,13 @@ mod tests {
         };
         assert_eq!(
             check(text.as_bytes(), &keys, &one),
+            Err(PackageRefusal::TooManyCertificates { limit: 1 })
+        );
+        // Two BOMs (the fuzzer's find): every BEGIN line after them is counted.
+        let mut two_boms = [UTF8_BOM, UTF8_BOM].concat();
+        two_boms.extend_from_slice(text.as_bytes());
+        assert_eq!(
+            check(&two_boms, &keys, &one),
             Err(PackageRefusal::TooManyCertificates { limit: 1 })
         );
         let mut junk = b"-----BEGIN TESSERA CERTIFICATE-----\r\n\xff\n  -----BEGIN TESSERA CERTIFICATE-----  \n".to_vec();
