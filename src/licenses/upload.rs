@@ -23,10 +23,7 @@ pub async fn upload_package(
 ) -> Response {
     let who = who.map(|w| w.0);
     let viewer = who.as_ref().map(|w| w.viewer.clone());
-    let browser = headers
-        .get(http::header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
+    let browser = crate::server::http::wants_html(&headers);
     match stage(&state, who, multipart).await {
         Ok(Staged {
             id,

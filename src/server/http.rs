@@ -164,6 +164,14 @@ pub fn error_response(err: &AppError) -> Response {
     response
 }
 
+/// Whether the client asks for a page (a browser's navigation or form post), not for JSON.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
 /// The answer to a page asked for while the database cannot be reached: a plain page in both
 /// languages (nothing else can be rendered without the database), 503 with `Retry-After`.
 pub fn unavailable_page() -> Response {

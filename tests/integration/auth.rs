@@ -233,7 +233,9 @@ async fn every_kind_of_bad_token_is_refused(backend: Backend) {
             sign_hs256(
                 hs256,
                 &with(&|c| {
-                    c.as_object_mut().unwrap().remove("exp");
+                    c.as_object_mut()
+                        .expect("claims are an object")
+                        .remove("exp");
                 }),
                 &secret,
             ),

@@ -506,8 +506,10 @@ async fn a_request_names_the_installation_and_delete_all_needs_the_word(backend:
             &[("company_id", "acme"), ("target_version", "8.1")],
         )
         .await;
-    let request =
-        tessera::licenses::verify::decode_request(r.body["text"].as_str().unwrap()).unwrap();
+    let request = tessera::licenses::verify::decode_request(
+        r.body["text"].as_str().expect("the request's text"),
+    )
+    .expect("a readable request");
     assert_eq!(
         (
             request.usage.agents_registered,

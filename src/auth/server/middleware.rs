@@ -62,11 +62,7 @@ pub async fn resolve_session(
                 // rather than answer as if the caller were signed out.
                 Err(e) => {
                     let page = req.method() == http::Method::GET
-                        && req
-                            .headers()
-                            .get(http::header::ACCEPT)
-                            .and_then(|a| a.to_str().ok())
-                            .is_some_and(|a| a.contains("text/html"));
+                        && crate::server::http::wants_html(req.headers());
                     return if page && e == crate::error::AppError::Unavailable {
                         crate::server::http::unavailable_page()
                     } else {
