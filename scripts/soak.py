@@ -49,6 +49,10 @@ CERTS_PER_PACKAGE = 3
 FLAT_MIB_PER_MIN = 1.0
 MIN_MINUTES_FOR_VERDICT = 3
 
+# Parts of the load left out, for finding what memory grows with (e.g. "sign-ins,uploads").
+OPTIONAL_LOADS = ("pages", "sign-ins", "uploads")
+WITHOUT = {k.strip() for k in os.environ.get("TESSERA_SOAK_WITHOUT", "").split(",") if k.strip()}
+
 KINDS = ["checkout", "page", "server fn", "sign-in", "sign-out", "upload", "confirm", "bad request"]
 
 
@@ -506,7 +510,7 @@ def proc_status(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM", "Threads"):
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "Threads"):
                 out[k] = int(v.split()[0])
     return out
 
@@ -519,7 +523,8 @@ def db_size_mib(db):
     return f"{size / 2**20:.1f}"
 
 
-COLUMNS = ["t_s", "rss_mib", "hwm_mib", "threads", "fds", "db_mib", "checkouts", "checkouts_402",
+COLUMNS = ["t_s", "rss_mib", "hwm_mib", "anon_mib", "file_mib", "shmem_mib", "threads", "fds", "db_mib",
+           "checkouts", "checkouts_402",
            "pages", "server_fns", "sign_ins", "sign_outs", "uploads", "confirms", "bad_requests", "errors"]
 
 
@@ -536,7 +541,8 @@ def sampler(cfg, stats, stop, t0, samples, csv):
         counts, errors = stats.counts()
         w = wrk_progress(cfg)
         row = {"t_s": round(t, 1), "rss_mib": round(st["VmRSS"] / 1024, 1), "hwm_mib": round(st["VmHWM"] / 1024, 1),
-               "threads": st["Threads"], "fds": fds, "db_mib": db_size_mib(cfg.db), "checkouts": w[0],
+               "anon_mib": round(st["RssAnon"] / 1024, 1), "file_mib": round(st["RssFile"] / 1024, 1),
+               "shmem_mib": round(st["RssShmem"] / 1024, 1), "threads": st["Threads"], "fds": fds, "db_mib": db_size_mib(cfg.db), "checkouts": w[0],
                "checkouts_402": w[2], "pages": counts["page"], "server_fns": counts["server fn"],
                "sign_ins": counts["sign-in"], "sign_outs": counts["sign-out"], "uploads": counts["upload"],
                "confirms": counts["confirm"], "bad_requests": counts["bad request"], "errors": errors + w[3] + w[4]}
@@ -630,6 +636,8 @@ def main():
     ap.add_argument("--users", type=int, required=True)
     ap.add_argument("--max-package-bytes", type=int, default=8 * 1024 * 1024)
     cfg = ap.parse_args()
+    if WITHOUT - set(OPTIONAL_LOADS):
+        sys.exit(f"soak: TESSERA_SOAK_WITHOUT takes {', '.join(OPTIONAL_LOADS)}, not {', '.join(sorted(WITHOUT))}")
     duration = cfg.minutes * 60
     conns = int(os.environ.get("TESSERA_SOAK_CHECKOUT_CONNECTIONS", "4"))
     stats = Stats()
@@ -676,13 +684,14 @@ def main():
                             cfg.base + "/api/v1/agents/checkout"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
     ledger = Ledger()
-    threads = [
-        threading.Thread(target=sampler, args=(cfg, stats, stop, t0, samples, csv), daemon=True),
-        threading.Thread(target=browse, args=(cfg, stats, stop, cookie, 0), daemon=True),
-        threading.Thread(target=browse, args=(cfg, stats, stop, cookie, len(VISITS) // 2), daemon=True),
-        threading.Thread(target=sign_ins, args=(cfg, stats, stop), daemon=True),
-        threading.Thread(target=uploads, args=(cfg, stats, stop, cookie, packages, cases, ledger), daemon=True),
+    loads = [
+        ("pages", browse, (cfg, stats, stop, cookie, 0)),
+        ("pages", browse, (cfg, stats, stop, cookie, len(VISITS) // 2)),
+        ("sign-ins", sign_ins, (cfg, stats, stop)),
+        ("uploads", uploads, (cfg, stats, stop, cookie, packages, cases, ledger)),
     ]
+    threads = [threading.Thread(target=sampler, args=(cfg, stats, stop, t0, samples, csv), daemon=True)] + [
+        threading.Thread(target=target, args=args, daemon=True) for kind, target, args in loads if kind not in WITHOUT]
     for t in threads:
         t.start()
     minute = 0
@@ -693,7 +702,8 @@ def main():
             s = samples[-1] if samples else None
             counts, errors = stats.counts()
             w = wrk_progress(cfg)
-            print(f"soak: {minute} min: RSS {s['rss_mib'] if s else '?'} MiB, {s['fds'] if s else '?'} fds,"
+            print(f"soak: {minute} min: RSS {s['rss_mib'] if s else '?'} MiB"
+                  f" ({s['anon_mib'] if s else '?'} anonymous), {s['fds'] if s else '?'} fds,"
                   f" {w[0]} checkouts, {counts['page'] + counts['server fn']} pages and functions,"
                   f" {counts['sign-in']} sign-ins, {counts['upload']} uploads, errors {errors + w[3] + w[4]}", flush=True)
     stop.set()
@@ -780,7 +790,8 @@ def main():
     p(f"soak: {cfg.minutes} min of mixed load on {backend}, {cfg.binary} (built"
       f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(os.path.getmtime(cfg.binary)))}), {git_commit()},"
       f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores,"
-      f" load average {' '.join(load_avg)} at start, {' '.join(load_end)} at the end")
+      f" load average {' '.join(load_avg)} at start, {' '.join(load_end)} at the end"
+      + (f"; WITHOUT {', '.join(sorted(WITHOUT))}" if WITHOUT else ""))
     p("")
     p(f"{'requests':<13}{'count':>9}{'per s':>9}{'refused as expected':>21}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}")
     p(f"{'checkout':<13}{w_n:>9}{checkout_rate:>9.0f}{f'{w_402} (402)':>21}{wrk_errors:>8}{w_p50:>9.2f}{w_p99:>9.2f}")

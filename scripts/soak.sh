@@ -17,6 +17,8 @@
 #   TESSERA_SOAK_VENDOR   another tessera-vendor;  LEPTOS_SITE_ROOT  another site root
 #   TESSERA_SOAK_CHECKOUT_CONNECTIONS  wrk's connections for checkouts (default 4)
 #   TESSERA_SOAK_PORT     the server's port (default: a free one)
+#   TESSERA_SOAK_WITHOUT  parts of the load left out, comma-separated: pages, sign-ins, uploads
+#                         (to find what memory grows with)
 # The timeline (CSV), the summary and the server's log stay in a temporary folder whose path is
 # printed; the database, keys and packages are removed.
 set -euo pipefail

@@ -122,6 +122,8 @@ pub enum AppError {
     NotEnoughSeats { free: u32 },
     #[error("the license has expired")]
     LicenseExpired,
+    #[error("the license was revoked")]
+    LicenseRevoked,
     #[error("the agent was shut down")]
     AgentShutDown,
     /// The caller's tenant's platform license expired at `on` (Unix ms): only Settings >
@@ -157,7 +159,7 @@ impl AppError {
         match self {
             AppError::NotSignedIn | AppError::BadCredentials | AppError::BadAgentCredentials => 401,
             AppError::NoLicenseFree => 402,
-            AppError::LicenseExpired | AppError::AgentShutDown => 403,
+            AppError::LicenseExpired | AppError::LicenseRevoked | AppError::AgentShutDown => 403,
             AppError::PlatformExpired { .. } => 403,
             AppError::AccountDisabled | AppError::Forbidden | AppError::CrossSite => 403,
             AppError::TooManyAttempts { .. } => 429,

@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
         )
         .with_target(false)
         .init();
+    fix_mmap_threshold();
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args).await {
@@ -102,3 +103,22 @@ Configuration, by environment:
   TESSERA_VENDOR_KEYS     PEM file with the trusted vendor public keys
   TESSERA_ADMIN_PASSWORD  password of the first administrator \"admin\"
   TESSERA_SECURE_COOKIES  auto (Secure when the proxy says https), true or false";
+
+/// Keeps every allocation of 128 KiB or more in a mapping of its own, given back to the system
+/// when freed. By default glibc raises this threshold to the size of each large block freed (up to
+/// 32 MiB), after which blocks that size are carved from the per-thread arenas and kept there:
+/// each 8 MiB upload body or 19 MiB argon2 buffer freed on another thread left its size behind in
+/// one more arena, and the process grew by steps for as long as it ran (3.5 MiB a minute in the
+/// soak; flat with the threshold fixed: BENCHMARKS.md, "Hardening").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_mmap_threshold() {
+    // SAFETY: mallopt only sets one of glibc's allocator parameters (under its own lock); it
+    // touches no memory of ours and any value is valid.
+    let set = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+    if set != 1 {
+        tracing::warn!("could not fix the allocator's mmap threshold: memory may grow by steps");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_mmap_threshold() {}

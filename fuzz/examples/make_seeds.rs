@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use tessera::licenses::format::PackageRefusal;
-use tessera::licenses::verify::{Limits, sign_certificate};
+use tessera_fuzz::format::PackageRefusal;
+use tessera_fuzz::verify::{Limits, sign_certificate};
 use tessera_fuzz::{
     INSTALLATION, SMALL_LIMITS, checks, rotated_key, stranger_key, vendor_key, verify,
 };

@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera::licenses::format::{PackageRefusal, Refusal};
-use tessera::licenses::verify::{Limits, key_id, sign_certificate};
+use tessera_fuzz::format::{PackageRefusal, Refusal};
+use tessera_fuzz::verify::{Limits, key_id, sign_certificate};
 use tessera_fuzz::{VENDOR_KEY, check_outcome, checks, verify};
 
 const MAX_PAYLOADS: usize = 6;

@@ -10,13 +10,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use serde_json::Value;
-use tessera::licenses::format::{
+
+/// The package format and its verification, compiled from the server's own source files: the
+/// same code `stage_upload` runs, without building (and instrumenting) the rest of the server.
+#[path = "../../src/licenses/format.rs"]
+pub mod format;
+#[path = "../../src/licenses/verify.rs"]
+pub mod verify;
+
+use format::{
     BlockRefusal, CERTIFICATE_BLOCK, Envelope, FORMAT_VERSION, LicenseType, PackageRefusal, Refusal,
 };
-use tessera::licenses::store::Checks;
-use tessera::licenses::verify::{
-    Limits, MAX_SEATS, MAX_VALIDITY_DAYS, TrustedKeys, VerifiedCertificate, armor, armored_blocks,
-    key_id, key_pair_pem, parse_date_end, verify_package,
+use verify::{
+    Checks, Limits, MAX_SEATS, MAX_VALIDITY_DAYS, TrustedKeys, VerifiedCertificate, armor,
+    armored_blocks, key_id, key_pair_pem, parse_date_end, verify_package,
 };
 
 /// The installation every certificate is checked against.

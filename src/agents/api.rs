@@ -175,7 +175,7 @@ pub fn openapi_document() -> serde_json::Value {
                         "200": { "description": "Licensed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CheckedOut" } } } },
                         "401": error("Missing, forged or revoked agent token"),
                         "402": error("No license is free (error: no_license_free); the refusal is counted"),
-                        "403": error("The agent's license expired (license_expired) or the agent was shut down (agent_shut_down)"),
+                        "403": error("The agent's fixed license expired (license_expired) or was revoked (license_revoked), or the agent was shut down (agent_shut_down); a floating license that lapsed is exchanged for a free one"),
                         "503": error("The database is unavailable")
                     }
                 }
@@ -226,7 +226,7 @@ pub fn openapi_document() -> serde_json::Value {
                 },
                 "Error": {
                     "type": "object", "required": ["error"],
-                    "properties": { "error": { "type": "string", "description": "bad_agent_credentials, no_license_free, license_expired, agent_shut_down, invalid, unavailable, internal" } }
+                    "properties": { "error": { "type": "string", "description": "bad_agent_credentials, no_license_free, license_expired, license_revoked, agent_shut_down, invalid, unavailable, internal" } }
                 }
             }
         }

@@ -17,10 +17,15 @@ pub enum Decision {
     Licensed(CheckedOut),
     /// It holds nothing: take the first free floating license, or be refused (402).
     TakeFloating,
+    /// The floating license it holds no longer licenses (expired or revoked): let it go and take
+    /// a free one, as an agent that held nothing would; floating licenses are a pool.
+    ReplaceFloating,
     /// Shut down by an administrator (403).
     ShutDown,
-    /// Its own license has expired or was revoked (403).
+    /// Its fixed license has expired (403).
     Expired,
+    /// Its fixed license was revoked (403).
+    Revoked,
 }
 
 pub fn decide(
@@ -47,7 +52,9 @@ pub fn decide(
                 h.state.expires.unwrap_or(Expiry::Never),
             )),
             // A bound license is activated; anything else no longer licenses.
-            Status::Unused | Status::Expired | Status::Revoked => Decision::Expired,
+            _ if h.binding == Binding::Floating => Decision::ReplaceFloating,
+            Status::Revoked => Decision::Revoked,
+            Status::Unused | Status::Expired => Decision::Expired,
         },
     }
 }
@@ -63,7 +70,11 @@ pub fn licensed_until(
         Decision::Licensed(out) => {
             Some((out.basis, out.expires_at.map_or(Expiry::Never, Expiry::At)))
         }
-        Decision::TakeFloating | Decision::ShutDown | Decision::Expired => None,
+        Decision::TakeFloating
+        | Decision::ReplaceFloating
+        | Decision::ShutDown
+        | Decision::Expired
+        | Decision::Revoked => None,
     }
 }
 
@@ -126,11 +137,30 @@ mod tests {
             decide(AgentState::Running, Some(&h), None, NOW + 1),
             Decision::Expired
         );
+        let mut revoked = held(Binding::Fixed, Some(Expiry::Never));
+        revoked.state.revoked = true;
+        assert_eq!(
+            decide(AgentState::Running, Some(&revoked), None, NOW),
+            Decision::Revoked
+        );
+    }
+
+    #[test]
+    fn a_floating_license_that_lapsed_is_replaced_not_refused() {
+        let h = held(Binding::Floating, Some(Expiry::At(NOW + 1)));
+        assert_eq!(
+            decide(AgentState::Running, Some(&h), None, NOW + 1),
+            Decision::ReplaceFloating
+        );
         let mut revoked = held(Binding::Floating, Some(Expiry::Never));
         revoked.state.revoked = true;
         assert_eq!(
             decide(AgentState::Running, Some(&revoked), None, NOW),
-            Decision::Expired
+            Decision::ReplaceFloating
+        );
+        assert_eq!(
+            decide(AgentState::ShutDown, Some(&revoked), None, NOW),
+            Decision::ShutDown
         );
     }
 

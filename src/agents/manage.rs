@@ -207,7 +207,7 @@ async fn find(db: &impl ConnectionTrait, id: &str) -> Result<agent::Model, AppEr
         .ok_or(AppError::invalid(Field::Agent, Problem::Unknown))
 }
 
-async fn held(
+pub(super) async fn held(
     db: &impl ConnectionTrait,
     a: &agent::Model,
 ) -> Result<Option<certificate::Model>, AppError> {
@@ -242,7 +242,7 @@ pub async fn detail(
 }
 
 /// Releases the floating license an agent holds, if any. The agent's row is written first.
-async fn release_floating(
+pub(super) async fn release_floating(
     txn: &impl ConnectionTrait,
     a: &agent::Model,
     h: Option<&certificate::Model>,
@@ -268,6 +268,24 @@ async fn release_floating(
         .filter(certificate::Column::BoundAgentId.eq(a.id.clone()))
         .exec(txn)
         .await?;
+    Ok(())
+}
+
+/// Releases the floating licenses the agents of a tenant hold (its unlimited-agents license
+/// licenses them all now).
+pub async fn release_floating_of_tenant(
+    txn: &impl ConnectionTrait,
+    tenant_id: &str,
+) -> Result<(), AppError> {
+    let holders = agent::Entity::find()
+        .filter(agent::Column::TenantId.eq(tenant_id))
+        .filter(agent::Column::LicenseId.is_not_null())
+        .all(txn)
+        .await?;
+    for a in holders {
+        let h = held(txn, &a).await?;
+        release_floating(txn, &a, h.as_ref()).await?;
+    }
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use sea_orm::{
 use super::decide::{Decision, Held, decide};
 use super::entity as agent;
 use super::grants::SEEN_EVERY_MS;
-use super::manage::free_condition;
+use super::manage::{self, free_condition};
 use super::model::{AgentState, Basis, CheckedOut, Registered};
 use crate::error::{AppError, Field, Problem, internal};
 use crate::licenses::domain::Expiry;
@@ -244,10 +244,13 @@ pub async fn check_out(
         Decision::Licensed(out) => Ok(out),
         Decision::ShutDown => Err(AppError::AgentShutDown),
         Decision::Expired => Err(AppError::LicenseExpired),
-        Decision::TakeFloating => match claim_floating(&txn, &a, now).await? {
-            Some(out) => Ok(out),
-            None => Err(AppError::NoLicenseFree),
-        },
+        Decision::Revoked => Err(AppError::LicenseRevoked),
+        Decision::TakeFloating => take_floating(&txn, &a, now).await?,
+        Decision::ReplaceFloating => {
+            let held = manage::held(&txn, &a).await?;
+            manage::release_floating(&txn, &a, held.as_ref()).await?;
+            take_floating(&txn, &a, now).await?
+        }
     };
     if outcome.is_err() {
         agent::Entity::update_many()
@@ -261,6 +264,17 @@ pub async fn check_out(
     }
     txn.commit().await?;
     outcome
+}
+
+/// The first free floating license for the agent, or 402.
+async fn take_floating(
+    txn: &impl ConnectionTrait,
+    a: &agent::Model,
+    now: i64,
+) -> Result<Result<CheckedOut, AppError>, AppError> {
+    Ok(claim_floating(txn, a, now)
+        .await?
+        .ok_or(AppError::NoLicenseFree))
 }
 
 /// Binds the first free floating license (the tenant's pool first, then unassigned ones) to the

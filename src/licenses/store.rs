@@ -19,7 +19,7 @@ use super::model::{
     UploadOutcome,
 };
 use super::plan::{self, TenantState};
-use super::verify::{self, Limits, TrustedKeys, VerifiedCertificate};
+use super::verify::{self, Checks, VerifiedCertificate};
 use crate::audit::model::AuditKind;
 use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
@@ -239,10 +239,13 @@ pub async fn list(
     })
 }
 
-/// Stores a tenant's platform and unlimited-agents expiry.
+/// Stores a tenant's platform and unlimited-agents expiry. While the unlimited-agents license is
+/// valid every agent of the tenant is licensed by it, so the floating licenses they hold go back
+/// to the pool, for other tenants' agents.
 pub async fn write_tenant_expiry(
     txn: &impl ConnectionTrait,
     t: &TenantState,
+    now: i64,
 ) -> Result<(), AppError> {
     let (platform_until, platform_permanent) =
         t.platform.map(Expiry::to_parts).unwrap_or((None, false));
@@ -267,6 +270,9 @@ pub async fn write_tenant_expiry(
         .filter(tenant::Column::Id.eq(t.id.clone()))
         .exec(txn)
         .await?;
+    if t.unlimited_agents.is_some_and(|e| e.is_valid_at(now)) {
+        crate::agents::manage::release_floating_of_tenant(txn, &t.id).await?;
+    }
     Ok(())
 }
 
@@ -324,13 +330,6 @@ fn with_not_after(certs: &[VerifiedCertificate]) -> Vec<(Certificate, Option<i64
             (v.certificate.clone(), not_after)
         })
         .collect()
-}
-
-/// Everything a package needs to be checked against.
-pub struct Checks<'a> {
-    pub keys: &'a TrustedKeys,
-    pub installation_id: &'a str,
-    pub limits: &'a Limits,
 }
 
 /// Verifies an upload and keeps it, with its preview or refusal, for the administrator to look at
@@ -575,7 +574,7 @@ pub async fn confirm(
         }
         for (t, old) in tenants.iter().zip(&before) {
             if t != old {
-                write_tenant_expiry(&txn, t).await?;
+                write_tenant_expiry(&txn, t, now).await?;
             }
         }
         for (v, _, _) in &fresh {

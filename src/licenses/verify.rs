@@ -598,6 +598,13 @@ fn check_block(
     )
 }
 
+/// Everything a package is checked against: the installation's trusted keys, its id and limits.
+pub struct Checks<'a> {
+    pub keys: &'a TrustedKeys,
+    pub installation_id: &'a str,
+    pub limits: &'a Limits,
+}
+
 /// Verifies a whole package: accepted whole or refused whole, every refused certificate named.
 pub fn verify_package(
     bytes: &[u8],

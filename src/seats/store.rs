@@ -186,17 +186,25 @@ pub async fn apply(
     if users.iter().any(|u| u.disabled) {
         return Err(AppError::conflict(ConflictKind::UserDisabled));
     }
+    let (certs, mut pools) = pools(&txn, product, now).await?;
+    let granting: Vec<String> = pools
+        .iter()
+        .filter(|p| p.valid)
+        .map(|p| p.certificate_id.clone())
+        .collect();
     for chunk in ids.chunks(500) {
         let holding = seat::Entity::find()
             .filter(seat::Column::Product.eq(product))
             .filter(seat::Column::UserId.is_in(chunk.to_vec()))
+            .filter(seat::Column::CertificateId.is_in(granting.clone()))
             .one(&txn)
             .await?;
         if holding.is_some() {
             return Err(AppError::conflict(ConflictKind::AlreadyHolds));
         }
     }
-    let (certs, mut pools) = pools(&txn, product, now).await?;
+    // A seat left from a license that expired or was revoked grants nothing: replaced.
+    delete_seats(&txn, product, &ids).await?;
     let from: Vec<String> = allocate(&pools, ids.len() as u32)
         .map_err(|free| AppError::NotEnoughSeats { free })?
         .into_iter()
@@ -241,6 +249,22 @@ pub async fn apply(
     Ok(count(&pools))
 }
 
+/// Deletes the seats of `product` the users hold.
+async fn delete_seats(
+    txn: &impl ConnectionTrait,
+    product: &str,
+    user_ids: &[String],
+) -> Result<(), AppError> {
+    for chunk in user_ids.chunks(500) {
+        seat::Entity::delete_many()
+            .filter(seat::Column::Product.eq(product))
+            .filter(seat::Column::UserId.is_in(chunk.to_vec()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Takes the seats of `product` back from each user, all or none; they are free at once.
 pub async fn recall(
     db: &DatabaseConnection,
@@ -268,13 +292,7 @@ pub async fn recall(
         Entry::by(who.viewer(), now, AuditKind::SeatsRecall, product).detail(names(&users)),
     )
     .await?;
-    for chunk in ids.chunks(500) {
-        seat::Entity::delete_many()
-            .filter(seat::Column::Product.eq(product))
-            .filter(seat::Column::UserId.is_in(chunk.to_vec()))
-            .exec(&txn)
-            .await?;
-    }
+    delete_seats(&txn, product, &ids).await?;
     let (_, pools) = pools(&txn, product, now).await?;
     txn.commit().await?;
     Ok(count(&pools))

@@ -10,8 +10,7 @@ use super::config::Config;
 use crate::agents::grants::Grants;
 use crate::auth::server::passwords::PasswordHasher;
 use crate::auth::server::tokens::TokenKeys;
-use crate::licenses::store::Checks;
-use crate::licenses::verify::{Limits, TrustedKeys};
+use crate::licenses::verify::{Checks, Limits, TrustedKeys};
 
 #[derive(Clone)]
 pub struct AppState {

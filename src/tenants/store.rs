@@ -423,7 +423,7 @@ pub async fn assign(
                 )
                 .exec(&txn)
                 .await?;
-            write_tenant_expiry(&txn, &state).await?;
+            write_tenant_expiry(&txn, &state, now).await?;
             Assigned::Platform
         }
         Some(LicenseType::Agent) => {

@@ -53,6 +53,7 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
             t!(i18n, errors.not_enough_seats, count = move || free as i32).into_any()
         }
         AppError::LicenseExpired => t!(i18n, errors.license_expired).into_any(),
+        AppError::LicenseRevoked => t!(i18n, errors.license_revoked).into_any(),
         AppError::AgentShutDown => t!(i18n, errors.agent_shut_down).into_any(),
         AppError::PlatformExpired { on } => t!(
             i18n,

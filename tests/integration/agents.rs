@@ -100,22 +100,39 @@ async fn register_checkout_and_heartbeat(backend: Backend) {
         (StatusCode::OK, Some(true))
     );
 
-    // When its license expires, the agent is refused with the reason.
+    // When its floating license expires, the agent lets it go and looks for a free one: none.
     app.state.clock.advance(366 * 86_400_000);
     let r = post(&app, "checkout", Some(&token2), None).await;
     assert_eq!(
         (r.status, r.error()),
-        (StatusCode::FORBIDDEN, Some("license_expired"))
+        (StatusCode::PAYMENT_REQUIRED, Some("no_license_free"))
     );
-
     use sea_orm::EntityTrait;
+    let expired = tessera::licenses::entity::certificate::Entity::find_by_id(license.clone())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("the expired license is kept");
+    assert_eq!(
+        expired.bound_agent_id, None,
+        "the expired license was let go"
+    );
+    // A new floating license installed: the agent takes it at its next request.
+    install_floating(&app, &vendor, 1).await;
+    let r = post(&app, "checkout", Some(&token2), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_ne!(r.body["license_id"], license.as_str());
+
     let refused = tessera::agents::entity::Entity::find_by_id(id.clone())
         .one(&app.state.db)
         .await
         .unwrap()
         .unwrap()
         .refused_count;
-    assert_eq!(refused, 2, "the first 402 and the expiry were counted");
+    assert_eq!(
+        refused, 2,
+        "the first 402 and the one after the expiry were counted"
+    );
     app.stop().await;
 }
 

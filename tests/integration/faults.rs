@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::support::{ADMIN_PASSWORD, Process, Vendor};
+use crate::support::{ADMIN_PASSWORD, Process, Vendor, post_package, staged_id};
 
 /// A PostgreSQL cluster of this test's own, on a free port, so that stopping it disturbs no other
 /// test. Removed when dropped.
@@ -245,28 +245,16 @@ async fn postgresql_restarted_under_load_answers_503_then_recovers_losing_nothin
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let part = reqwest::multipart::Part::bytes(text.into_bytes()).file_name("p.lcs");
-                let r = client
-                    .post(format!("{base}/licenses/upload"))
-                    .header("origin", &base)
-                    .multipart(reqwest::multipart::Form::new().part("package", part))
-                    .send()
+                let r = post_package(&client, &base, &base, "p.lcs", text.into_bytes())
                     .await
                     .expect("Tessera answers uploads");
-                let status = r.status();
-                let location = r
-                    .headers()
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                if status != StatusCode::SEE_OTHER {
+                let Some(staged) = staged_id(&r) else {
+                    let status = r.status();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
                     seen.lock().await.statuses.push((status, body));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
-                }
-                let staged = location.rsplit('/').next().unwrap_or_default().to_string();
+                };
                 let (status, body) =
                     post(&client, &base, "licenses/confirm", &[("id", &staged)]).await;
                 let mut seen = seen.lock().await;
@@ -313,12 +301,15 @@ async fn postgresql_restarted_under_load_answers_503_then_recovers_losing_nothin
         (status, body["error"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
     );
-    let health = Client::new()
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status(), StatusCode::OK, "Tessera itself stays up");
+    // The health check answers for the process, with or without the admin's session cookie.
+    for caller in [&Client::new(), &client] {
+        let health = caller
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(health.status(), StatusCode::OK, "Tessera itself stays up");
+    }
 
     pg.server_start();
     let up_at = Instant::now();

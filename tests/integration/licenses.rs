@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::on_both_databases;
-use crate::support::{Backend, TestApp, Vendor, password_of};
+use crate::support::{Backend, TestApp, Vendor, password_of, post_package};
 
 fn effects(outcome: &Value) -> Vec<String> {
     outcome["items"]
@@ -429,49 +429,66 @@ async fn roles_see_and_change_exactly_what_they_may(backend: Backend) {
         StatusCode::FORBIDDEN
     );
     // A cross-site upload is refused before it is read.
-    let part = reqwest::multipart::Part::bytes(package.into_bytes()).file_name("p.lcs");
-    let r = admin
-        .post(format!("{}/licenses/upload", app.base))
-        .header("origin", "http://evil.example")
-        .multipart(reqwest::multipart::Form::new().part("package", part))
-        .send()
-        .await
-        .unwrap();
+    let r = post_package(
+        &admin,
+        &app.base,
+        "http://evil.example",
+        "p.lcs",
+        package.into_bytes(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.license_count(&admin).await, 0);
     app.stop().await;
+}
+
+/// The license request `admin` downloads, decoded; and its usage counts (agents registered and
+/// licensed, users in all and licensed).
+async fn request_of(
+    app: &TestApp,
+    admin: &reqwest::Client,
+) -> (tessera::licenses::format::LicenseRequest, [u64; 4]) {
+    let r = app
+        .call(
+            admin,
+            "licenses/request",
+            &[("company_id", "acme"), ("target_version", "8.1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body["file_name"]
+            .as_str()
+            .expect("a file name")
+            .ends_with(".tlr")
+    );
+    let request = tessera::licenses::verify::decode_request(
+        r.body["text"].as_str().expect("the request's text"),
+    )
+    .expect("a readable request");
+    let u = &request.usage;
+    let usage = [
+        u.agents_registered,
+        u.agents_licensed,
+        u.users_total,
+        u.users_licensed,
+    ];
+    (request, usage)
 }
 
 async fn a_request_names_the_installation_and_delete_all_needs_the_word(backend: Backend) {
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
     let admin = app.admin().await;
-    let r = app
-        .call(
-            &admin,
-            "licenses/request",
-            &[("company_id", "acme"), ("target_version", "8.1")],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert!(r.body["file_name"].as_str().unwrap().ends_with(".tlr"));
-    let request =
-        tessera::licenses::verify::decode_request(r.body["text"].as_str().unwrap()).unwrap();
+    let (request, usage) = request_of(&app, &admin).await;
     assert_eq!(request.installation_id, &*app.state.installation_id);
     assert_eq!(
         (request.company_id.as_str(), request.target_version.as_str()),
         ("acme", "8.1")
     );
     assert_eq!(request.tenants.len(), 1);
-    assert_eq!(
-        (
-            request.usage.agents_registered,
-            request.usage.agents_licensed,
-            request.usage.users_total,
-            request.usage.users_licensed
-        ),
-        (0, 0, 1, 0)
-    );
+    assert_eq!(usage, [0, 0, 1, 0]);
     // The usage counts what is there: two agents, one holding a floating license; one of two
     // users holding a seat.
     let inst = app.state.installation_id.to_string();
@@ -499,26 +516,8 @@ async fn a_request_names_the_installation_and_delete_all_needs_the_word(backend:
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = app
-        .call(
-            &admin,
-            "licenses/request",
-            &[("company_id", "acme"), ("target_version", "8.1")],
-        )
-        .await;
-    let request = tessera::licenses::verify::decode_request(
-        r.body["text"].as_str().expect("the request's text"),
-    )
-    .expect("a readable request");
-    assert_eq!(
-        (
-            request.usage.agents_registered,
-            request.usage.agents_licensed,
-            request.usage.users_total,
-            request.usage.users_licensed
-        ),
-        (2, 1, 2, 1)
-    );
+    let (request, usage) = request_of(&app, &admin).await;
+    assert_eq!(usage, [2, 1, 2, 1]);
     assert_eq!(request.installed.len(), 2);
     app.call(&admin, "licenses/delete_all", &[("confirmation", "DELETE")])
         .await;

@@ -518,7 +518,13 @@ impl Model {
                 c.expires = Some(until);
                 c.tenant = tenant;
             }
+            let changed: Vec<usize> = (0..tenants.len())
+                .filter(|t| tenants[*t] != self.tenants[*t])
+                .collect();
             self.tenants = tenants;
+            for t in changed {
+                self.release_floating_under_unlimited(t);
+            }
             // Revocation withdraws only what is installed by then: a certificate uploaded after
             // its revoker is installed as valid, and a revoked platform license's days stay in its
             // tenant's expiry. As Tessera does (both reported with this test).
@@ -560,6 +566,7 @@ impl Model {
                 c.activated = Some(now);
                 c.expires = Some(until);
                 c.tenant = Some(t);
+                self.release_floating_under_unlimited(t);
                 Ok(())
             }
             Kind::Agent { .. } => {
@@ -576,6 +583,19 @@ impl Model {
     }
 
     /// An agent gives back the floating license it holds, if it holds one.
+    /// While a tenant's unlimited-agents license is valid, its agents' floating licenses go back
+    /// to the pool (done whenever the tenant's licenses change).
+    fn release_floating_under_unlimited(&mut self, t: usize) {
+        if self.tenants[t]
+            .unlimited
+            .is_some_and(|u| u.valid_at(self.now))
+        {
+            for a in (0..self.agents.len()).filter(|a| AGENT_TENANT[*a] == t) {
+                self.release_floating(a);
+            }
+        }
+    }
+
     fn release_floating(&mut self, a: usize) {
         if let Some(h) = self.agents[a].license.filter(|h| Model::is_floating(*h)) {
             self.agents[a].license = None;
@@ -618,8 +638,7 @@ impl Model {
     }
 
     /// What checkout would grant the agent, if it is running, without taking a floating license.
-    /// Unlimited agents come first; a floating license the agent holds stays held meanwhile (as
-    /// Tessera does: reported, since nobody else can take it).
+    /// Unlimited agents come first (a floating license held was let go when they began).
     fn licensed(&self, a: usize) -> Option<Granted> {
         if let Some(until) = self.tenants[AGENT_TENANT[a]]
             .unlimited
@@ -660,12 +679,17 @@ impl Model {
         if let Some(granted) = self.licensed(a) {
             return Ok(granted);
         }
-        // A license the agent still holds but that no longer licenses (expired, or revoked)
-        // refuses it, even while floating licenses are free: nothing releases it but a shut-down
-        // and a new registration. As Tessera does; for a revoked floating license this is
-        // questionable (reported with this test).
-        if self.agents[a].license.is_some() {
-            return Err(AppError::LicenseExpired);
+        // A fixed license that no longer licenses refuses the agent, saying why; a floating one
+        // is let go (it stays expired or revoked, bound to nobody) and a free one taken.
+        if let Some(h) = self.agents[a].license {
+            if !Model::is_floating(h) {
+                return Err(match self.status(h) {
+                    Status::Revoked => AppError::LicenseRevoked,
+                    _ => AppError::LicenseExpired,
+                });
+            }
+            self.certs[h].agent = None;
+            self.agents[a].license = None;
         }
         // The first free floating license: the tenant's pool before the shared one, then the
         // oldest installed, then by id.
@@ -775,17 +799,17 @@ impl Model {
 
     fn distribute(&mut self, users: &[usize], product: usize) -> Result<SeatCount, AppError> {
         self.may_manage()?;
-        // A seat held from an expired or revoked license still counts as held, though it counts
-        // toward no total: as Tessera does (reported).
-        if users
-            .iter()
-            .any(|u| self.seats.contains_key(&(*u, product)))
-        {
-            return Err(conflict(ConflictKind::AlreadyHolds));
-        }
         let pools = self.pools(product);
         if pools.is_empty() {
             return Err(invalid(Field::Product, Problem::Unknown));
+        }
+        // A seat held from an expired or revoked license grants nothing: a new one replaces it.
+        if users.iter().any(|u| {
+            self.seats
+                .get(&(*u, product))
+                .is_some_and(|k| self.pool_valid(*k))
+        }) {
+            return Err(conflict(ConflictKind::AlreadyHolds));
         }
         let free = self.seat_count(product).free;
         if users.len() as u32 > free {

@@ -7,7 +7,7 @@ use reqwest::{Client, StatusCode};
 
 use crate::agents::{enrollment_key, install_floating, register};
 use crate::on_both_databases;
-use crate::support::{ADMIN_PASSWORD, Backend, Process, TestApp, Vendor};
+use crate::support::{ADMIN_PASSWORD, Backend, Process, TestApp, Vendor, post_package, staged_id};
 
 async fn sigterm_finishes_the_requests_in_flight_and_exits_0(backend: Backend) {
     let vendor = Vendor::new(1);
@@ -225,12 +225,7 @@ async fn no_secret_reaches_the_log_or_an_error_body(backend: Backend) {
         .await
         .expect("request");
     bodies.push((r.status(), r.text().await.unwrap_or_default()));
-    let part = reqwest::multipart::Part::bytes(b"not a package".to_vec()).file_name("x.lcs");
-    let r = admin
-        .post(format!("{base}/licenses/upload"))
-        .header("origin", &base)
-        .multipart(reqwest::multipart::Form::new().part("package", part))
-        .send()
+    let r = post_package(&admin, &base, &base, "x.lcs", b"not a package".to_vec())
         .await
         .expect("request");
     bodies.push((r.status(), r.text().await.unwrap_or_default()));
@@ -366,25 +361,12 @@ async fn killed_mid_write_it_keeps_every_operation_whole() {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let part =
-                        reqwest::multipart::Part::bytes(text.into_bytes()).file_name("p.lcs");
-                    let r = match client
-                        .post(format!("{base}/licenses/upload"))
-                        .header("origin", &base)
-                        .multipart(reqwest::multipart::Form::new().part("package", part))
-                        .send()
-                        .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => break,
+                    let Ok(r) =
+                        post_package(&client, &base, &base, "p.lcs", text.into_bytes()).await
+                    else {
+                        break;
                     };
-                    let staged = r
-                        .headers()
-                        .get("location")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|l| l.rsplit('/').next())
-                        .unwrap_or_default()
-                        .to_string();
+                    let staged = staged_id(&r).unwrap_or_default();
                     if post_form_ok(&client, &base, "licenses/confirm", &[("id", &staged)])
                         .await
                         .is_none()

@@ -285,24 +285,11 @@ impl TestApp {
         file_name: &str,
         bytes: Vec<u8>,
     ) -> Result<String, Reply> {
-        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
-        let form = reqwest::multipart::Form::new().part("package", part);
-        let res = client
-            .post(format!("{}/licenses/upload", self.base))
-            .header("origin", &self.base)
-            .multipart(form)
-            .send()
+        let res = post_package(client, &self.base, &self.base, file_name, bytes)
             .await
             .expect("request");
         if res.status() == StatusCode::SEE_OTHER {
-            let to = res.headers()["location"]
-                .to_str()
-                .expect("location")
-                .to_string();
-            return Ok(to
-                .strip_prefix("/settings/licenses/upload/")
-                .expect("the preview page")
-                .to_string());
+            return Ok(staged_id(&res).expect("the preview page"));
         }
         Err(Reply::read(res).await)
     }
@@ -327,6 +314,33 @@ impl TestApp {
         let r = self.call(client, "licenses/summary", &[]).await;
         r.body["licenses_installed"].as_u64().expect("a count")
     }
+}
+
+/// Posts a package file to Tessera at `base` as the upload form does, from `origin`.
+pub async fn post_package(
+    client: &Client,
+    base: &str,
+    origin: &str,
+    file_name: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+    client
+        .post(format!("{base}/licenses/upload"))
+        .header("origin", origin)
+        .multipart(reqwest::multipart::Form::new().part("package", part))
+        .send()
+        .await
+}
+
+/// The staged upload's id, from the redirect of an upload to its preview page.
+pub fn staged_id(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get("location")?
+        .to_str()
+        .ok()?
+        .strip_prefix("/settings/licenses/upload/")
+        .map(str::to_string)
 }
 
 /// The preview id a refused upload names, after checking it is a package refusal.

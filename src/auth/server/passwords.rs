@@ -1,10 +1,16 @@
-//! argon2id with the crate's defaults, run off the async threads and at most one per core, so a
-//! burst of sign-ins cannot starve the agents' checkouts.
-use std::sync::{Arc, LazyLock};
+//! argon2id with the crate's defaults, run off the async threads and at most one per spare core,
+//! so a burst of sign-ins cannot starve the agents' checkouts.
+//!
+//! Each run works in argon2's memory (19 MiB) taken from a few buffers made once and reused, one
+//! per permit. Left to the allocator, every thread that ever hashed kept its 19 MiB in its own
+//! malloc arena (glibc raises its mmap threshold after the first such block is freed), so the
+//! process grew by 19 MiB per arena, up to 16 arenas on two cores: the slow growth the soak showed
+//! (BENCHMARKS.md, "Hardening").
+use std::sync::{Arc, LazyLock, Mutex};
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::password_hash::{PasswordHasher as _, try_generate_salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::error::{AppError, internal};
@@ -21,6 +27,8 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// argon2's working memory, one buffer per permit once used; a run takes one and gives it back.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl Default for PasswordHasher {
@@ -28,43 +36,114 @@ impl Default for PasswordHasher {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         PasswordHasher {
             permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            memory: Arc::default(),
         }
     }
 }
 
 impl PasswordHasher {
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
-        let _permit = self.permits.acquire().await.map_err(internal)?;
-        tokio::task::spawn_blocking(move || {
-            Argon2::default()
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| internal(format_args!("argon2: {e}")))
-        })
-        .await
-        .map_err(internal)?
+        self.run(move |memory| hash_in(memory, password.as_bytes()))
+            .await?
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user), checks against a dummy so
     /// that the time taken does not tell which names exist, and answers false.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, AppError> {
-        let _permit = self.permits.acquire().await.map_err(internal)?;
-        tokio::task::spawn_blocking(move || {
+        self.run(move |memory| {
             let known = hash.is_some();
             let Some(stored) = hash.or_else(|| DUMMY_HASH.clone()) else {
                 return false;
             };
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                return false;
-            };
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-                && known
+            verify_in(memory, password.as_bytes(), &stored) && known
+        })
+        .await
+    }
+
+    /// Runs `job` on a blocking thread with a permit and a working-memory buffer.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let _permit = self.permits.acquire().await.map_err(internal)?;
+        let pool = self.memory.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = pool.lock().ok().and_then(|mut buffers| buffers.pop());
+            let mut memory = taken.unwrap_or_default();
+            let out = job(&mut memory);
+            if let Ok(mut buffers) = pool.lock() {
+                buffers.push(memory);
+            }
+            out
         })
         .await
         .map_err(internal)
     }
+}
+
+/// `memory`, grown once to what `params` need (every hash made here needs the same).
+fn blocks_for<'m>(memory: &'m mut Vec<Block>, params: &Params) -> &'m mut [Block] {
+    let needed = params.block_count();
+    if memory.len() < needed {
+        memory.resize(needed, Block::new());
+    }
+    &mut memory[..needed]
+}
+
+/// A PHC string of argon2id with the crate's default parameters and a fresh salt, as
+/// `Argon2::default().hash_password` makes it, computed in `memory`.
+fn hash_in(memory: &mut Vec<Block>, password: &[u8]) -> Result<String, AppError> {
+    let argon2 = Argon2::default();
+    let salt = try_generate_salt().map_err(|e| internal(format_args!("salt: {e}")))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2
+        .hash_password_into_with_memory(
+            password,
+            &salt,
+            &mut out,
+            blocks_for(memory, argon2.params()),
+        )
+        .map_err(|e| internal(format_args!("argon2: {e}")))?;
+    fn phc(e: impl std::fmt::Display) -> AppError {
+        internal(format_args!("argon2: {e}"))
+    }
+    let hash = PasswordHash {
+        algorithm: Algorithm::default().ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(argon2.params()).map_err(phc)?,
+        salt: Some(Salt::new(&salt).map_err(phc)?),
+        hash: Some(Output::new(&out).map_err(phc)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` hashes to `stored` (a PHC string) with the algorithm, version, parameters
+/// and salt it names, computed in `memory`; compared in constant time (`Output`'s equality).
+fn verify_in(memory: &mut Vec<Block>, password: &[u8], stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str());
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&parsed))
+    else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let memory = blocks_for(memory, argon2.params());
+    argon2
+        .hash_password_into_with_memory(password, salt, out, memory)
+        .is_ok()
+        && Output::new(out).is_ok_and(|computed| computed == *expected)
 }
 
 #[cfg(test)]
@@ -82,6 +161,65 @@ mod tests {
                 .unwrap()
         );
         assert!(!h.verify("wrong horse".into(), Some(hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_agree_with_the_crate_s_own_both_ways() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let h = PasswordHasher::default();
+        // Made here, checked by the crate.
+        let ours = h.hash("correct horse".into()).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        // Made by the crate (as stored by earlier versions), checked here; with other
+        // parameters too, which need more memory than the buffer has.
+        let theirs = Argon2::default().hash_password(b"battery").unwrap();
+        assert!(
+            h.verify("battery".into(), Some(theirs.to_string()))
+                .await
+                .unwrap()
+        );
+        let bigger = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(32 * 1024, 2, 1, Some(16)).unwrap(),
+        )
+        .hash_password(b"staple")
+        .unwrap()
+        .to_string();
+        assert!(
+            h.verify("staple".into(), Some(bigger.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!h.verify("stapler".into(), Some(bigger)).await.unwrap());
+        // Nonsense is no match, not an error.
+        for stored in [
+            "",
+            "$argon2id$",
+            "plain text",
+            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$",
+        ] {
+            assert!(
+                !h.verify("x".into(), Some(stored.into())).await.unwrap(),
+                "{stored}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_working_memory_is_made_once_and_reused() {
+        let mut memory = Vec::new();
+        hash_in(&mut memory, b"one").unwrap();
+        let (len, at) = (memory.len(), memory.as_ptr());
+        assert_eq!(len, Params::default().block_count());
+        let stored = hash_in(&mut memory, b"two").unwrap();
+        assert!(verify_in(&mut memory, b"two", &stored));
+        assert_eq!((memory.len(), memory.as_ptr()), (len, at));
     }
 
     #[tokio::test]
