@@ -7,7 +7,7 @@
 # summary and exits non-zero if any request failed, memory grew after the warm-up, or the
 # licenses in the database differ from those confirmed.
 #   scripts/soak.sh [--minutes N] [--postgres]
-#     --minutes N   the load's length in whole minutes (default 10; the first minute is warm-up)
+#     --minutes N   the load's length in whole minutes (default 10; the first two minutes are warm-up)
 #     --postgres    a fresh database on postgres://postgres@127.0.0.1:5432 (dropped after)
 #                   instead of a fresh SQLite file
 # It never builds: target/release/tessera and tessera-vendor must exist (`cargo leptos build

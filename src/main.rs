@@ -32,6 +32,7 @@ async fn run(args: &[String]) -> Result<(), String> {
             let state = server::prepare(config, Clock::default())
                 .await
                 .map_err(|e| e.to_string())?;
+            trim_heap_every_minute();
             server::serve(state).await.map_err(|e| e.to_string())
         }
         Some("migrate") => {
@@ -120,5 +121,33 @@ fn fix_mmap_threshold() {
     }
 }
 
+/// Every minute, gives the whole free pages inside glibc's arenas back to the system. A request
+/// that builds a large answer (the Licenses list of thousands of rows) takes several MiB in small
+/// blocks from its thread's arena; freed, they stay with the arena, pinned by whatever was
+/// allocated after them, and every arena (up to 16 on two cores) keeps the size of its busiest
+/// moment. Measured in the soak: 132 MB held for 46 MB in use after two minutes.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap_every_minute() {
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            // Off the async threads: it walks every arena's free blocks (milliseconds).
+            let trimmed = tokio::task::spawn_blocking(|| {
+                // SAFETY: malloc_trim only returns free memory of glibc's own to the system
+                // (madvise of whole free pages); nothing in use moves.
+                unsafe { libc::malloc_trim(0) }
+            });
+            if trimmed.await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn fix_mmap_threshold() {}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap_every_minute() {}
