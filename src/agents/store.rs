@@ -245,11 +245,15 @@ pub async fn check_out(
         Decision::ShutDown => Err(AppError::AgentShutDown),
         Decision::Expired => Err(AppError::LicenseExpired),
         Decision::Revoked => Err(AppError::LicenseRevoked),
-        Decision::TakeFloating => take_floating(&txn, &a, now).await?,
+        Decision::TakeFloating => claim_floating(&txn, &a, now)
+            .await?
+            .ok_or(AppError::NoLicenseFree),
         Decision::ReplaceFloating => {
             let held = manage::held(&txn, &a).await?;
             manage::release_floating(&txn, &a, held.as_ref()).await?;
-            take_floating(&txn, &a, now).await?
+            claim_floating(&txn, &a, now)
+                .await?
+                .ok_or(AppError::NoLicenseFree)
         }
     };
     if outcome.is_err() {
@@ -264,17 +268,6 @@ pub async fn check_out(
     }
     txn.commit().await?;
     outcome
-}
-
-/// The first free floating license for the agent, or 402.
-async fn take_floating(
-    txn: &impl ConnectionTrait,
-    a: &agent::Model,
-    now: i64,
-) -> Result<Result<CheckedOut, AppError>, AppError> {
-    Ok(claim_floating(txn, a, now)
-        .await?
-        .ok_or(AppError::NoLicenseFree))
 }
 
 /// Binds the first free floating license (the tenant's pool first, then unassigned ones) to the
