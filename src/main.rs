@@ -3,8 +3,22 @@ use std::process::ExitCode;
 
 use tessera::server::{self, clock::Clock, config::Config};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread of the runtime exists, so that none has an arena of its own yet.
+    tune_allocator();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(e) => {
+            eprintln!("tessera: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
@@ -12,7 +26,6 @@ async fn main() -> ExitCode {
         )
         .with_target(false)
         .init();
-    fix_mmap_threshold();
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args).await {
@@ -105,19 +118,33 @@ Configuration, by environment:
   TESSERA_ADMIN_PASSWORD  password of the first administrator \"admin\"
   TESSERA_SECURE_COOKIES  auto (Secure when the proxy says https), true or false";
 
-/// Keeps every allocation of 128 KiB or more in a mapping of its own, given back to the system
-/// when freed. By default glibc raises this threshold to the size of each large block freed (up to
-/// 32 MiB), after which blocks that size are carved from the per-thread arenas and kept there:
-/// each 8 MiB upload body or 19 MiB argon2 buffer freed on another thread left its size behind in
-/// one more arena, and the process grew by steps for as long as it ran (3.5 MiB a minute in the
-/// soak; flat with the threshold fixed: BENCHMARKS.md, "Hardening").
+/// Two settings of glibc's allocator, each measured by the soak (BENCHMARKS.md, "Hardening").
+///
+/// The mmap threshold is fixed at 128 KiB: every allocation that large gets a mapping of its own,
+/// given back to the system when freed. By default glibc raises the threshold to the size of each
+/// large block freed (up to 32 MiB), after which blocks that size are carved from the per-thread
+/// arenas and kept there: each 8 MiB upload body or 19 MiB argon2 buffer freed on another thread
+/// left its size behind in one more arena, and the process grew by steps for as long as it ran
+/// (3.5 MiB a minute in the soak).
+///
+/// The arenas are as many as the cores (glibc's default is eight a core). Each arena keeps the
+/// free space of its busiest moment in pieces between blocks still in use; with the default's 16
+/// arenas on two cores the soak held about 150 MiB for 35-55 MiB in use, wandering up by about
+/// 0.5-1 MiB a minute; with 2, about 122 MiB, flat.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn fix_mmap_threshold() {
+fn tune_allocator() {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let cores = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
     // SAFETY: mallopt only sets one of glibc's allocator parameters (under its own lock); it
-    // touches no memory of ours and any value is valid.
-    let set = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
-    if set != 1 {
-        tracing::warn!("could not fix the allocator's mmap threshold: memory may grow by steps");
+    // touches no memory of ours and any value is valid. Called before other threads start.
+    let (threshold, arenas) = unsafe {
+        (
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024),
+            libc::mallopt(libc::M_ARENA_MAX, cores),
+        )
+    };
+    if (threshold, arenas) != (1, 1) {
+        eprintln!("tessera: could not tune the allocator: memory may grow by steps");
     }
 }
 
@@ -147,7 +174,7 @@ fn trim_heap_every_minute() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn fix_mmap_threshold() {}
+fn tune_allocator() {}
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn trim_heap_every_minute() {}

@@ -204,6 +204,9 @@ impl LicensePage {
 #[serde(rename_all = "snake_case", tag = "effect")]
 pub enum Effect {
     AlreadyInstalled,
+    /// Withdrawn by a certificate installed before it (or in the same package): it is kept,
+    /// revoked, and licenses nothing.
+    ArrivesRevoked,
     /// A platform license that activates on confirmation.
     ExtendsTenant {
         tenant: String,

@@ -668,6 +668,7 @@ fn EffectText(effect: Effect, count: usize) -> impl IntoView {
     let n = count as i32;
     match effect {
         Effect::AlreadyInstalled => t!(i18n, effects.already_installed, count = move || n).into_any(),
+        Effect::ArrivesRevoked => t!(i18n, effects.arrives_revoked, count = move || n).into_any(),
         Effect::ExtendsTenant { tenant, until, unlimited_agents } => {
             view! {
                 {match until {

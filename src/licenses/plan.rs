@@ -1,6 +1,6 @@
 //! What confirming a package will do, decided from the verified certificates and the current
 //! state alone (no I/O): the preview shows this plan, and confirmation carries it out.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::domain::{Expiry, stack_validity};
 use super::format::{Certificate, LicenseType};
@@ -65,11 +65,32 @@ fn own_tenant<'a>(
     }
 }
 
+/// Which certificates of a package arrive withdrawn, each with the certificate withdrawing it:
+/// one installed before (`installed_revokers`: each installed certificate's id with its
+/// `revokes`), or one in the same package, whichever order they come in.
+pub fn revocations(
+    certs: &[(Certificate, Option<i64>)],
+    installed_revokers: impl IntoIterator<Item = (String, Vec<String>)>,
+) -> HashMap<String, String> {
+    let in_package = certs.iter().map(|(c, _)| (c.id.clone(), c.revokes.clone()));
+    let mut revoked = HashMap::new();
+    for (revoker, ids) in installed_revokers.into_iter().chain(in_package) {
+        for id in ids {
+            revoked.entry(id).or_insert_with(|| revoker.clone());
+        }
+    }
+    let wanted: HashSet<&str> = certs.iter().map(|(c, _)| c.id.as_str()).collect();
+    revoked.retain(|id, _| wanted.contains(id.as_str()));
+    revoked
+}
+
 /// One step per certificate, in order. `tenants` is updated as the steps would update it, so
-/// several platform licenses for one tenant in one package stack on each other.
+/// several platform licenses for one tenant in one package stack on each other. A certificate in
+/// `revoked` (see [`revocations`]) is installed withdrawn and activates nothing.
 pub fn plan(
     certs: &[(Certificate, Option<i64>)],
     installed: &HashSet<String>,
+    revoked: &HashMap<String, String>,
     tenants: &mut [TenantState],
     now: i64,
 ) -> Vec<Step> {
@@ -79,6 +100,12 @@ pub fn plan(
             if installed.contains(&cert.id) {
                 return Step {
                     effect: Effect::AlreadyInstalled,
+                    activation: None,
+                };
+            }
+            if revoked.contains_key(&cert.id) {
+                return Step {
+                    effect: Effect::ArrivesRevoked,
                     activation: None,
                 };
             }
@@ -152,6 +179,7 @@ pub fn preview(
         let groupable = matches!(
             step.effect,
             Effect::AlreadyInstalled
+                | Effect::ArrivesRevoked
                 | Effect::AddsAgentLicense { .. }
                 | Effect::AwaitsTenant { .. }
         );
@@ -247,7 +275,7 @@ mod tests {
             cert("a", LicenseType::Platform, Some(365)),
             cert("b", LicenseType::Platform, Some(30)),
         ];
-        let steps = plan(&certs, &HashSet::new(), &mut tenants, NOW);
+        let steps = plan(&certs, &HashSet::new(), &HashMap::new(), &mut tenants, NOW);
         assert_eq!(
             steps[1].activation,
             Some(Activation {
@@ -264,7 +292,7 @@ mod tests {
         let mut named = cert("n", LicenseType::Platform, Some(10));
         named.0.tenant_id = Some("t2".into());
         let certs = [cert("a", LicenseType::Platform, Some(365)), named];
-        let steps = plan(&certs, &HashSet::new(), &mut tenants, NOW);
+        let steps = plan(&certs, &HashSet::new(), &HashMap::new(), &mut tenants, NOW);
         assert_eq!(
             steps[0].effect,
             Effect::AwaitsTenant {
@@ -284,6 +312,7 @@ mod tests {
         let steps = plan(
             &[cert("a", LicenseType::Platform, Some(365))],
             &installed,
+            &HashMap::new(),
             &mut tenants,
             NOW,
         );
@@ -299,7 +328,7 @@ mod tests {
             .map(|i| cert(&format!("g{i}"), LicenseType::Agent, Some(365)))
             .collect();
         let blocks: Vec<usize> = (1..=10).collect();
-        let steps = plan(&certs, &HashSet::new(), &mut tenants, NOW);
+        let steps = plan(&certs, &HashSet::new(), &HashMap::new(), &mut tenants, NOW);
         let p = preview("x.lcs", &certs, &blocks, &steps, &HashSet::new());
         assert_eq!(p.summary.len(), 1);
         assert_eq!(p.summary[0].count, 10);
@@ -309,6 +338,36 @@ mod tests {
             Effect::AddsAgentLicense {
                 binding: Binding::Floating
             }
+        );
+    }
+
+    #[test]
+    fn a_certificate_revoked_before_it_arrives_activates_nothing() {
+        let mut tenants = vec![tenant("t1", None)];
+        let mut revoker = cert("r", LicenseType::Agent, Some(30));
+        revoker.0.revokes = vec!["b".into()];
+        let certs = [
+            cert("a", LicenseType::Platform, Some(365)),
+            cert("b", LicenseType::Platform, Some(30)),
+            revoker,
+        ];
+        // "a" was withdrawn by an installed certificate, "b" by one later in this package.
+        let installed_revokers = [("old".to_string(), vec!["a".to_string(), "x".to_string()])];
+        let revoked = revocations(&certs, installed_revokers);
+        assert_eq!(
+            revoked,
+            HashMap::from([
+                ("a".to_string(), "old".to_string()),
+                ("b".to_string(), "r".to_string())
+            ])
+        );
+        let steps = plan(&certs, &HashSet::new(), &revoked, &mut tenants, NOW);
+        assert_eq!(steps[0].effect, Effect::ArrivesRevoked);
+        assert_eq!(steps[1].effect, Effect::ArrivesRevoked);
+        assert_eq!(steps[0].activation, None);
+        assert_eq!(
+            tenants[0].platform, None,
+            "a withdrawn platform license adds no days"
         );
     }
 }

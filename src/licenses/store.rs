@@ -1,6 +1,6 @@
 //! Persistence of licenses: the list, staging an upload with its preview, confirming it in one
 //! transaction, deleting everything, and the data of a license request.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{
@@ -297,6 +297,28 @@ async fn tenant_states(db: &impl ConnectionTrait) -> Result<Vec<TenantState>, Ap
         .collect())
 }
 
+/// Which certificates of a package arrive withdrawn, and by which certificate (see
+/// [`plan::revocations`]). Few certificates revoke others, so all that do are read.
+async fn revocations(
+    db: &impl ConnectionTrait,
+    certs: &[(Certificate, Option<i64>)],
+) -> Result<HashMap<String, String>, AppError> {
+    let revokers: Vec<(String, String)> = certificate::Entity::find()
+        .select_only()
+        .column(certificate::Column::Id)
+        .column(certificate::Column::Revokes)
+        .filter(certificate::Column::Revokes.ne("[]"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let installed_revokers = revokers.into_iter().map(|(id, revokes)| {
+        // Written by `confirm` from a verified certificate: a JSON array of ids.
+        let ids: Vec<String> = serde_json::from_str(&revokes).unwrap_or_default();
+        (id, ids)
+    });
+    Ok(plan::revocations(certs, installed_revokers))
+}
+
 /// Which of `ids` are installed already.
 async fn installed_among(
     db: &impl ConnectionTrait,
@@ -359,8 +381,9 @@ pub async fn stage_upload(
                     .flat_map(|c| c.certificate.revokes.iter().cloned()),
             )
             .await?;
+            let revoked = revocations(db, &paired).await?;
             let mut tenants = tenant_states(db).await?;
-            let steps = plan::plan(&paired, &installed, &mut tenants, now);
+            let steps = plan::plan(&paired, &installed, &revoked, &mut tenants, now);
             let blocks: Vec<usize> = certs.iter().map(|c| c.block).collect();
             UploadOutcome::Preview(plan::preview(
                 &file_name,
@@ -495,9 +518,10 @@ pub async fn confirm(
     };
     let paired = with_not_after(&certs);
     let installed = installed_among(&txn, certs.iter().map(|c| c.certificate.id.clone())).await?;
+    let revoked = revocations(&txn, &paired).await?;
     let mut tenants = tenant_states(&txn).await?;
     let before = tenants.clone();
-    let steps = plan::plan(&paired, &installed, &mut tenants, now);
+    let steps = plan::plan(&paired, &installed, &revoked, &mut tenants, now);
 
     let fresh: Vec<(&VerifiedCertificate, &plan::Step, Option<i64>)> = certs
         .iter()
@@ -562,7 +586,7 @@ pub async fn confirm(
                         .as_ref()
                         .and_then(|a| a.tenant_id.clone())),
                     bound_agent_id: Set(None),
-                    revoked_by: Set(None),
+                    revoked_by: Set(revoked.get(&c.id).cloned()),
                     ended_reason: Set(None),
                 })
             })

@@ -295,6 +295,63 @@ async fn racing_confirmations_install_once(backend: Backend) {
     app.stop().await;
 }
 
+/// A certificate withdrawn before it arrives (its revoker installed earlier, or later in the same
+/// package) is kept as revoked and licenses nothing: a platform license adds no days.
+async fn a_certificate_revoked_before_it_arrives_licenses_nothing(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let platform = vendor.certificate(&inst, "platform");
+    let server = vendor.certificate(&inst, "server");
+    let mut revoker = vendor.certificate(&inst, "agent");
+    revoker["revokes"] = serde_json::json!([platform["id"]]);
+    let (id, _) = app
+        .upload_outcome(&admin, &vendor.package(&[revoker]))
+        .await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // The platform license after its revoker; the server license before its revoker, in one package.
+    let mut second = vendor.certificate(&inst, "agent");
+    second["revokes"] = serde_json::json!([server["id"]]);
+    let (id, preview) = app
+        .upload_outcome(&admin, &vendor.package(&[platform, server, second]))
+        .await;
+    assert_eq!(
+        effects(&preview),
+        ["arrives_revoked", "arrives_revoked", "adds_agent_license"],
+        "{preview}"
+    );
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.body["installed"].as_u64(), Some(3), "{:?}", r.body);
+    let summary = app.call(&admin, "licenses/summary", &[]).await.body;
+    assert!(
+        summary["tenants"][0]["platform"].is_null(),
+        "no days added: {summary}"
+    );
+    let revoked = app
+        .call(
+            &admin,
+            "licenses/list",
+            &[
+                ("query[q]", ""),
+                ("query[status]", "revoked"),
+                ("query[sort]", "installed"),
+                ("query[descending]", "true"),
+                ("query[page]", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        revoked.body["total"].as_u64(),
+        Some(2),
+        "{:?}",
+        revoked.body
+    );
+    app.stop().await;
+}
+
 async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
@@ -768,6 +825,7 @@ on_both_databases!(
     a_package_is_previewed_confirmed_and_idempotent,
     every_bad_package_is_refused_whole_and_changes_nothing,
     racing_confirmations_install_once,
+    a_certificate_revoked_before_it_arrives_licenses_nothing,
     the_list_searches_filters_sorts_and_pages,
     roles_see_and_change_exactly_what_they_may,
     a_request_names_the_installation_and_delete_all_needs_the_word,

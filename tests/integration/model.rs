@@ -347,6 +347,7 @@ struct Agent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Effect {
     AlreadyInstalled,
+    ArrivesRevoked,
     ExtendsTenant {
         tenant: usize,
         until: Until,
@@ -469,6 +470,7 @@ impl Model {
         let mut tenants = self.tenants;
         let mut items = Vec::new();
         let mut activations: Vec<(usize, Option<usize>, Until)> = Vec::new();
+        let mut arrives_revoked: Vec<(usize, usize)> = Vec::new();
         for &k in package {
             let s = SPECS[k];
             let revokes = s
@@ -477,6 +479,14 @@ impl Model {
                 .map_or(0, |_| 1);
             if self.installed[k].is_some() {
                 items.push((Effect::AlreadyInstalled, revokes));
+                continue;
+            }
+            // Withdrawn before it arrives: by an installed certificate or one in this package.
+            if let Some(r) = SPECS.iter().position(|x| x.revokes == Some(k))
+                && (self.installed[r].is_some() || package.contains(&r))
+            {
+                items.push((Effect::ArrivesRevoked, revokes));
+                arrives_revoked.push((k, r));
                 continue;
             }
             let effect = match s.kind {
@@ -525,9 +535,11 @@ impl Model {
             for t in changed {
                 self.release_floating_under_unlimited(t);
             }
-            // Revocation withdraws only what is installed by then: a certificate uploaded after
-            // its revoker is installed as valid, and a revoked platform license's days stay in its
-            // tenant's expiry. As Tessera does (both reported with this test).
+            for (k, r) in arrives_revoked {
+                self.certs[k].revoked_by = Some(r);
+            }
+            // A revoked platform license's days stay in its tenant's expiry, as Tessera does
+            // (reported with this test).
             for &k in &fresh {
                 if let Some(r) = SPECS[k].revokes
                     && self.installed[r].is_some()
@@ -1324,6 +1336,7 @@ impl<'v> World<'v> {
                 let flag = |k: &str| e[k].as_bool().expect("a flag");
                 let effect = match e["effect"].as_str() {
                     Some("already_installed") => Effect::AlreadyInstalled,
+                    Some("arrives_revoked") => Effect::ArrivesRevoked,
                     Some("extends_tenant") => Effect::ExtendsTenant {
                         tenant: TENANTS
                             .iter()
