@@ -28,7 +28,7 @@ test('a certificate withdrawn before it arrives is installed revoked and license
   const [withdrawn] = certificateIds(platform);
   // The vendor withdraws it before the administrator has uploaded it.
   const revoker = issue(dir, request, [
-    { type: 'server', product: 'ai-server', product_name: 'Replacement', mode: 'subscription', days: 30, feature: 'withdrawal-test', revokes: withdrawn },
+    { type: 'server', product: 'ai-server', product_name: 'Replacement', mode: 'subscription', days: 30, feature: 'withdrawal-test', revokes: [withdrawn] },
   ]);
   await uploadAndConfirm(page, revoker);
 
