@@ -1,4 +1,6 @@
 //! The HTTP stack: pages, server functions, static files, and the layers every request passes.
+use std::sync::OnceLock;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -9,7 +11,7 @@ use axum::routing::{MethodRouter, get, post};
 use http::header::{CONTENT_TYPE, HOST, ORIGIN};
 use http::{HeaderMap, Method, StatusCode};
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -23,9 +25,19 @@ use crate::error::AppError;
 /// The largest request body accepted, at least (twice the package limit if that is more).
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
+/// The pages' routes, generated once per process. Generating runs the whole app with resource
+/// loading suppressed by a process-wide flag, and a resource first polled by a page rendered
+/// meanwhile (by another router of the same process, as the integration tests run many) waits for
+/// ever (leptos-rs/leptos#4773): seen once as an integration test hung on a page, every thread
+/// idle. In production there is one router, built before serving: this only keeps it so.
+pub fn page_routes() -> Vec<AxumRouteListing> {
+    static PAGES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    PAGES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
     let body_limit = BODY_LIMIT.max(state.limits.max_bytes as usize * 2 + 1024 * 1024);
-    let pages = generate_route_list(App);
+    let pages = page_routes();
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())

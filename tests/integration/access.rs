@@ -238,7 +238,7 @@ fn served(config: &Config) -> Vec<String> {
         .iter()
         .map(|route| format!("{} {}", route.method, route.path))
         .collect();
-    for page in leptos_axum::generate_route_list(tessera::app::App) {
+    for page in tessera::server::http::page_routes() {
         let entry = format!("GET {}", page.path());
         if !entries.contains(&entry) {
             entries.push(entry);
