@@ -182,11 +182,9 @@ fn cert_id(k: usize) -> String {
     format!("00000000-0000-4000-8000-{k:012}")
 }
 
-fn revoker_of(target: usize) -> usize {
-    SPECS
-        .iter()
-        .position(|s| s.revokes == Some(target))
-        .expect("a certificate revoking the target")
+/// The certificate that revokes `target`, if any does.
+fn revoker_of(target: usize) -> Option<usize> {
+    SPECS.iter().position(|s| s.revokes == Some(target))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,7 +480,7 @@ impl Model {
                 continue;
             }
             // Withdrawn before it arrives: by an installed certificate or one in this package.
-            if let Some(r) = SPECS.iter().position(|x| x.revokes == Some(k))
+            if let Some(r) = revoker_of(k)
                 && (self.installed[r].is_some() || package.contains(&r))
             {
                 items.push((Effect::ArrivesRevoked, revokes));
@@ -1187,7 +1185,13 @@ impl<'v> World<'v> {
     async fn step(&mut self, step: &Step, ctx: &str) -> String {
         match step {
             Step::Upload(package) => self.upload(package, ctx).await,
-            Step::Revoke(target) => self.upload(&[revoker_of(*target)], ctx).await,
+            Step::Revoke(target) => {
+                self.upload(
+                    &[revoker_of(*target).expect("a certificate revoking the target")],
+                    ctx,
+                )
+                .await
+            }
             Step::Assign { license, tenant } => {
                 let expected = self.model.assign(*license, *tenant);
                 let tenant = tenant.map_or(String::new(), |t| self.tenant_ids[t].clone());
