@@ -129,8 +129,9 @@ Configuration, by environment:
 ///
 /// The arenas are as many as the cores (glibc's default is eight a core). Each arena keeps the
 /// free space of its busiest moment in pieces between blocks still in use; with the default's 16
-/// arenas on two cores the soak held about 150 MiB for 35-55 MiB in use, wandering up by about
-/// 0.5-1 MiB a minute; with 2, about 122 MiB, flat.
+/// arenas on two cores the soak held 150-169 MiB for 32-72 MiB in use; with 2, 114-141 MiB. RSS
+/// still drifts up by up to a few MiB a minute over 12-20 minutes (BENCHMARKS.md, "Memory,
+/// session 6").
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
