@@ -18,6 +18,7 @@ Then: one checkout per agent (each licensed agent still 200, the others still 40
 certificates and packages against those confirmed, a summary, and the exit status (1 on failure).
 """
 import argparse
+import datetime
 import collections
 import http.client
 import json
@@ -613,6 +614,37 @@ def memory_report(samples, minutes, requests_per_s):
     return lines, failure
 
 
+HEAP_LINE = re.compile(r"^(\S+)\s+DEBUG\s+memory\s+allocated_kib=(\d+)\s+resident_kib=(\d+)")
+
+
+def heap_report(log, t0_wall, minutes):
+    """What the server itself logs each minute (target tessera::memory): the bytes it holds
+    (jemalloc's allocated) apart from what the allocator keeps (resident). Information: a leak grows
+    the first; an allocator keeping more grows the second alone."""
+    points = []
+    for line in log:
+        m = HEAP_LINE.match(line)
+        if not m:
+            continue
+        try:
+            stamp = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+        points.append(((stamp - t0_wall) / 60, int(m.group(2)) / 1024, int(m.group(3)) / 1024))
+    if not points:
+        return ["heap (the server's own figures): none logged (TESSERA_LOG lacks tessera::memory=debug,"
+                " or another allocator)"]
+    judged = [p for p in points if p[0] >= WARMUP_S / 60 - 0.05]
+    lines = []
+    for name, k in (("allocated (held by the program)", 1), ("resident (kept by the allocator)", 2)):
+        values = [p[k] for p in judged] or [p[k] for p in points]
+        b, se = slope([(p[0], p[k]) for p in judged])
+        trend = f", slope {b:+.3f} MiB/min (standard error {se:.3f})" if b is not None else ""
+        lines.append(f"heap, {name}, each minute after the warm-up: {values[0]:.1f} -> {values[-1]:.1f} MiB"
+                     f" (min {min(values):.1f}, max {max(values):.1f}){trend}")
+    return lines
+
+
 def git_commit():
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -683,6 +715,7 @@ def main():
     csv = open(csv_path, "w")
     csv.write(",".join(COLUMNS) + "\n")
     t0 = now()
+    t0_wall = time.time()
     wrk = subprocess.Popen(["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{duration}s", "--timeout", "10s", "-s", lua,
                             cfg.base + "/api/v1/agents/checkout"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
@@ -785,6 +818,7 @@ def main():
     memory_lines, memory_failure = memory_report(samples, cfg.minutes, checkout_rate + others / duration)
     if memory_failure:
         failures.append(memory_failure)
+    memory_lines.extend(heap_report(log, t0_wall, cfg.minutes))
 
     # ---- the summary ----------------------------------------------------------------------------
     lines = []

@@ -106,7 +106,7 @@ n_users=200; n_agents=200; n_floating=150; n_seats=100
 max_package_bytes=$((8 * 1024 * 1024))
 "$vendor" keygen --out "$work/vendor" >/dev/null 2>&1
 TESSERA_DATABASE_URL="$db" TESSERA_ADMIN_PASSWORD=$password TESSERA_VENDOR_KEYS="$work/vendor.pub" \
-  TESSERA_MAX_PACKAGE_BYTES=$max_package_bytes LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$site" TESSERA_LOG=warn \
+  TESSERA_MAX_PACKAGE_BYTES=$max_package_bytes LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$site" TESSERA_LOG=warn,tessera::memory=debug \
   "$binary" >"$out/server.log" 2>&1 &
 server=$!
 up=false

@@ -120,6 +120,9 @@ pub enum AppError {
     /// More users than free seats: nothing was given.
     #[error("only {free} seats are free")]
     NotEnoughSeats { free: u32 },
+    /// The license cannot be activated before `from` (its `not_before`, Unix ms).
+    #[error("the license cannot be activated before its first valid day")]
+    NotYetValid { from: i64 },
     #[error("the license has expired")]
     LicenseExpired,
     #[error("the license was revoked")]
@@ -164,7 +167,9 @@ impl AppError {
             AppError::AccountDisabled | AppError::Forbidden | AppError::CrossSite => 403,
             AppError::TooManyAttempts { .. } => 429,
             AppError::Invalid { .. } => 400,
-            AppError::Conflict { .. } | AppError::NotEnoughSeats { .. } => 409,
+            AppError::Conflict { .. }
+            | AppError::NotEnoughSeats { .. }
+            | AppError::NotYetValid { .. } => 409,
             AppError::NotFound => 404,
             AppError::PackageRefused { refusal, .. } => match refusal {
                 crate::licenses::format::PackageRefusal::TooLarge { .. } => 413,

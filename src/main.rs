@@ -4,8 +4,6 @@ use std::process::ExitCode;
 use tessera::server::{self, clock::Clock, config::Config};
 
 fn main() -> ExitCode {
-    // Before any thread of the runtime exists, so that none has an arena of its own yet.
-    tune_allocator();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,7 +43,7 @@ async fn run(args: &[String]) -> Result<(), String> {
             let state = server::prepare(config, Clock::default())
                 .await
                 .map_err(|e| e.to_string())?;
-            trim_heap_every_minute();
+            log_memory_every_minute();
             server::serve(state).await.map_err(|e| e.to_string())
         }
         Some("migrate") => {
@@ -118,64 +116,60 @@ Configuration, by environment:
   TESSERA_ADMIN_PASSWORD  password of the first administrator \"admin\"
   TESSERA_SECURE_COOKIES  auto (Secure when the proxy says https), true or false";
 
-/// Two settings of glibc's allocator, each measured by the soak (BENCHMARKS.md, "Hardening").
-///
-/// The mmap threshold is fixed at 128 KiB: every allocation that large gets a mapping of its own,
-/// given back to the system when freed. By default glibc raises the threshold to the size of each
-/// large block freed (up to 32 MiB), after which blocks that size are carved from the per-thread
-/// arenas and kept there: each 8 MiB upload body or 19 MiB argon2 buffer freed on another thread
-/// left its size behind in one more arena, and the process grew by steps for as long as it ran
-/// (3.5 MiB a minute in the soak).
-///
-/// The arenas are as many as the cores (glibc's default is eight a core). Each arena keeps the
-/// free space of its busiest moment in pieces between blocks still in use; with the default's 16
-/// arenas on two cores the soak held 150-169 MiB for 32-72 MiB in use; with 2, 114-141 MiB. RSS
-/// still drifts up by up to a few MiB a minute over 12-20 minutes (BENCHMARKS.md, "Memory,
-/// session 6").
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
-    let cores = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-    // SAFETY: mallopt only sets one of glibc's allocator parameters (under its own lock); it
-    // touches no memory of ours and any value is valid. Called before other threads start.
-    let (threshold, arenas) = unsafe {
-        (
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024),
-            libc::mallopt(libc::M_ARENA_MAX, cores),
-        )
-    };
-    if (threshold, arenas) != (1, 1) {
-        eprintln!("tessera: could not tune the allocator: memory may grow by steps");
-    }
-}
+/// jemalloc, for every allocation of the process (SQLite's too: the crate is built to replace
+/// `malloc` itself). glibc's allocator kept the free space of each arena's busiest moment: under
+/// the soak's mixed load its RSS drifted upward by up to a few MiB a minute however it was tuned;
+/// jemalloc gives unused pages back after a while and stays level (BENCHMARKS.md, "Memory").
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Every minute, gives the whole free pages inside glibc's arenas back to the system. A request
-/// that builds a large answer (the Licenses list of thousands of rows) takes several MiB in small
-/// blocks from its thread's arena; freed, they stay with the arena, pinned by whatever was
-/// allocated after them, and every arena (up to 16 on two cores) keeps the size of its busiest
-/// moment. Measured in the soak: 132 MB held for 46 MB in use after two minutes.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_heap_every_minute() {
+/// jemalloc's options, read at its first allocation: a background thread gives dirty pages back
+/// to the system after `dirty_decay_ms` (instead of whichever request next allocates), with no
+/// second, "muzzy" stage; one arena a core at most on the soak's two cores.
+#[cfg(unix)]
+#[unsafe(no_mangle)]
+#[used]
+#[allow(non_upper_case_globals)]
+static malloc_conf: &[u8; 70] =
+    b"background_thread:true,narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
+/// Every minute, at debug level under the target `tessera::memory`: the bytes the program holds
+/// (jemalloc's `allocated`) and what the allocator keeps from the system for them (`resident`).
+/// `scripts/soak.sh` reads these lines to tell a leak (allocated grows) from an allocator that
+/// keeps more (resident grows alone). Nothing is measured unless that target is enabled.
+#[cfg(unix)]
+fn log_memory_every_minute() {
+    if !tracing::enabled!(target: "tessera::memory", tracing::Level::DEBUG) {
+        return;
+    }
     tokio::spawn(async {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            // Off the async threads: it walks every arena's free blocks (milliseconds).
-            let trimmed = tokio::task::spawn_blocking(|| {
-                // SAFETY: malloc_trim only returns free memory of glibc's own to the system
-                // (madvise of whole free pages); nothing in use moves.
-                unsafe { libc::malloc_trim(0) }
-            });
-            if trimmed.await.is_err() {
-                return;
+            let read = || -> Result<(usize, usize), tikv_jemalloc_ctl::Error> {
+                tikv_jemalloc_ctl::epoch::advance()?;
+                Ok((
+                    tikv_jemalloc_ctl::stats::allocated::read()?,
+                    tikv_jemalloc_ctl::stats::resident::read()?,
+                ))
+            };
+            match read() {
+                Ok((allocated, resident)) => tracing::debug!(
+                    target: "tessera::memory",
+                    allocated_kib = allocated / 1024,
+                    resident_kib = resident / 1024,
+                    "memory"
+                ),
+                Err(e) => {
+                    tracing::warn!(target: "tessera::memory", error = %e, "cannot read jemalloc's statistics");
+                    return;
+                }
             }
         }
     });
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_heap_every_minute() {}
+#[cfg(not(unix))]
+fn log_memory_every_minute() {}

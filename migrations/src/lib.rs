@@ -10,6 +10,8 @@ mod m20261123_000005_seats;
 mod m20261130_000006_audit;
 mod m20261130_000007_reminders;
 mod m20261130_000008_certificate_state_index;
+mod m20261201_000009_not_before;
+mod m20261201_000010_revoker_index;
 
 pub struct Migrator;
 
@@ -25,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_audit::Migration),
             Box::new(m20261130_000007_reminders::Migration),
             Box::new(m20261130_000008_certificate_state_index::Migration),
+            Box::new(m20261201_000009_not_before::Migration),
+            Box::new(m20261201_000010_revoker_index::Migration),
         ]
     }
 }

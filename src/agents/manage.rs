@@ -21,7 +21,7 @@ use crate::audit::model::AuditKind;
 use crate::audit::store::{Entry, record};
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
-use crate::licenses::domain::{Expiry, Status, status};
+use crate::licenses::domain::{Expiry, Status, status, waits_until};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::{Binding, LicenseType};
 use crate::licenses::store::begin_license_write;
@@ -94,6 +94,13 @@ pub fn free_condition(binding: Binding, now: i64) -> sea_orm::Condition {
                 .add(C::ActivatedAt.is_null())
                 .add(C::Permanent.eq(true))
                 .add(C::ExpiresAt.gt(now)),
+        )
+        // Not before its first valid day (one activated already was past it).
+        .add(
+            sea_orm::Condition::any()
+                .add(C::NotBeforeAt.is_null())
+                .add(C::NotBeforeAt.lte(now))
+                .add(C::ActivatedAt.is_not_null()),
         )
 }
 
@@ -315,6 +322,9 @@ pub async fn bind(
     }
     if !matches!(status(&c.state(), now), Status::Unused) {
         return Err(AppError::conflict(ConflictKind::LicenseUnusable));
+    }
+    if let Some(from) = waits_until(&c.state(), now) {
+        return Err(AppError::NotYetValid { from });
     }
     if c.assigned_tenant_id
         .as_ref()

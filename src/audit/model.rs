@@ -15,6 +15,8 @@ pub enum AuditKind {
     LicenseUpload,
     LicenseConfirm,
     LicensesDeleteAll,
+    /// A license activated by itself on its first valid day (its `not_before`).
+    LicenseActivate,
     TenantCreate,
     TenantRename,
     TenantDelete,
@@ -41,11 +43,12 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 25] = [
+    pub const ALL: [AuditKind; 26] = [
         AuditKind::LicenseRequest,
         AuditKind::LicenseUpload,
         AuditKind::LicenseConfirm,
         AuditKind::LicensesDeleteAll,
+        AuditKind::LicenseActivate,
         AuditKind::TenantCreate,
         AuditKind::TenantRename,
         AuditKind::TenantDelete,
@@ -75,6 +78,7 @@ impl AuditKind {
             AuditKind::LicenseUpload => "license_upload",
             AuditKind::LicenseConfirm => "license_confirm",
             AuditKind::LicensesDeleteAll => "licenses_delete_all",
+            AuditKind::LicenseActivate => "license_activate",
             AuditKind::TenantCreate => "tenant_create",
             AuditKind::TenantRename => "tenant_rename",
             AuditKind::TenantDelete => "tenant_delete",

@@ -179,6 +179,7 @@ fn KindName(kind: AuditKind) -> impl IntoView {
         AuditKind::LicenseUpload => t!(i18n, audit_kinds.license_upload).into_any(),
         AuditKind::LicenseConfirm => t!(i18n, audit_kinds.license_confirm).into_any(),
         AuditKind::LicensesDeleteAll => t!(i18n, audit_kinds.licenses_delete_all).into_any(),
+        AuditKind::LicenseActivate => t!(i18n, audit_kinds.license_activate).into_any(),
         AuditKind::TenantCreate => t!(i18n, audit_kinds.tenant_create).into_any(),
         AuditKind::TenantRename => t!(i18n, audit_kinds.tenant_rename).into_any(),
         AuditKind::TenantDelete => t!(i18n, audit_kinds.tenant_delete).into_any(),

@@ -101,6 +101,8 @@ impl Status {
 pub struct CertificateState {
     pub activated_at: Option<i64>,
     pub expires: Option<Expiry>,
+    /// It cannot be activated before this time.
+    pub not_before: Option<i64>,
     pub not_after: Option<i64>,
     pub revoked: bool,
     /// It ended for a reason other than time (its agent was deleted).
@@ -120,6 +122,15 @@ pub fn status(state: &CertificateState, now: i64) -> Status {
         (Some(_), Some(e)) if !e.is_valid_at(now) => Status::Expired,
         (Some(_), _) => Status::Activated,
         (None, _) => Status::Unused,
+    }
+}
+
+/// Until when a certificate not yet activated must wait for its `not_before`: `None` when it may
+/// be activated now (or already was: activation happens only once its day has come).
+pub fn waits_until(state: &CertificateState, now: i64) -> Option<i64> {
+    match (state.activated_at, state.not_before) {
+        (None, Some(t)) if t > now => Some(t),
+        _ => None,
     }
 }
 
@@ -190,6 +201,19 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(status(&ended, NOW), Status::Expired);
+    }
+
+    #[test]
+    fn a_certificate_waits_for_its_not_before_until_activated() {
+        let mut s = CertificateState {
+            not_before: Some(NOW + DAY_MS),
+            ..Default::default()
+        };
+        assert_eq!(waits_until(&s, NOW), Some(NOW + DAY_MS));
+        assert_eq!(status(&s, NOW), Status::Unused);
+        assert_eq!(waits_until(&s, NOW + DAY_MS), None, "from that moment on");
+        s.activated_at = Some(NOW + 2 * DAY_MS);
+        assert_eq!(waits_until(&s, NOW), None);
     }
 
     #[test]

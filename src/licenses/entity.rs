@@ -19,6 +19,8 @@ pub mod certificate {
         pub mode: String,
         pub validity_days: Option<i32>,
         pub not_before: Option<String>,
+        /// `not_before` in Unix ms (a bare date: the start of that day, UTC).
+        pub not_before_at: Option<i64>,
         pub not_after: Option<String>,
         pub not_after_at: Option<i64>,
         pub seats: Option<i32>,
@@ -84,6 +86,7 @@ pub mod certificate {
                 expires: self
                     .activated_at
                     .and_then(|_| Expiry::from_parts(self.expires_at, self.permanent)),
+                not_before: self.not_before_at,
                 not_after: self.not_after_at,
                 revoked: self.revoked_by.is_some(),
                 ended: self.ended_reason.is_some(),

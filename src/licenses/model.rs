@@ -177,6 +177,8 @@ pub struct LicenseRow {
     pub feature: Option<String>,
     /// When it was activated.
     pub start: Option<i64>,
+    /// Not activated, the first day it may be, while that lies ahead (its `not_before`).
+    pub waits_until: Option<i64>,
     /// When it stops licensing: its expiry once activated, else its `not_after`.
     pub due: Option<Expiry>,
     pub status: Status,
@@ -213,6 +215,13 @@ pub enum Effect {
         until: Expiry,
         unlimited_agents: bool,
     },
+    /// A platform license for a tenant that cannot be activated before `from` (its `not_before`):
+    /// assigned now, it activates by itself then.
+    ExtendsTenantFrom {
+        tenant: String,
+        from: i64,
+        unlimited_agents: bool,
+    },
     /// A platform license that waits to be assigned to a tenant.
     AwaitsTenant {
         unlimited_agents: bool,
@@ -226,6 +235,11 @@ pub enum Effect {
     UnlocksFeature {
         feature: String,
         until: Expiry,
+    },
+    /// A server license that cannot be activated before `from`: it activates by itself then.
+    UnlocksFeatureFrom {
+        feature: String,
+        from: i64,
     },
 }
 

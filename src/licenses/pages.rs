@@ -404,7 +404,17 @@ fn LicenseRowView(row: LicenseRow) -> impl IntoView {
                 <div class="sub"><code>{row.product}</code></div>
             </td>
             <td><ModeName mode=row.mode /></td>
-            <td><ExpiryText expiry=row.start.map(Expiry::At) /></td>
+            <td>
+                {match row.waits_until {
+                    Some(ms) => view! {
+                        <span class="muted">
+                            {t!(i18n, licenses.not_before, date = move || format_date_ms(i18n.get_locale(), ms))}
+                        </span>
+                    }
+                    .into_any(),
+                    None => view! { <ExpiryText expiry=row.start.map(Expiry::At) /> }.into_any(),
+                }}
+            </td>
             <td><ExpiryText expiry=row.due /></td>
             <td><StatusBadge status=row.status /></td>
             <td>{bound.unwrap_or_default()}</td>
@@ -684,6 +694,16 @@ fn EffectText(effect: Effect, count: usize) -> impl IntoView {
             }
             .into_any()
         }
+        Effect::ExtendsTenantFrom { tenant, from, unlimited_agents } => view! {
+            {t!(
+                i18n,
+                effects.extends_tenant_from,
+                tenant = move || tenant.clone(),
+                date = move || format_date_ms(i18n.get_locale(), from)
+            )}
+            {unlimited_agents.then(|| view! { " " {t!(i18n, effects.unlimited_agents)} })}
+        }
+        .into_any(),
         Effect::AwaitsTenant { .. } => t!(i18n, effects.awaits_tenant, count = move || n).into_any(),
         Effect::AddsAgentLicense { binding: Binding::Fixed } => {
             t!(i18n, effects.adds_fixed_agents, count = move || n).into_any()
@@ -705,6 +725,13 @@ fn EffectText(effect: Effect, count: usize) -> impl IntoView {
             )
             .into_any(),
         },
+        Effect::UnlocksFeatureFrom { feature, from } => t!(
+            i18n,
+            effects.unlocks_feature_from,
+            feature = move || feature.clone(),
+            date = move || format_date_ms(i18n.get_locale(), from)
+        )
+        .into_any(),
     }
 }
 

@@ -40,17 +40,41 @@ impl TenantState {
     }
 }
 
-/// How a certificate is activated on confirmation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Activation {
-    pub tenant_id: Option<String>,
-    pub expires: Expiry,
+/// A certificate's dates as times (Unix ms), read once from their text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// It cannot be activated before this time.
+    pub not_before: Option<i64>,
+    /// It licenses nothing after this time.
+    pub not_after: Option<i64>,
 }
 
+impl Window {
+    /// The time it must wait for before it can be activated, if that lies after `now`.
+    pub fn waits_until(&self, now: i64) -> Option<i64> {
+        self.not_before.filter(|t| *t > now)
+    }
+}
+
+/// What confirming does with one certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub effect: Effect,
-    pub activation: Option<Activation>,
+    /// The tenant it is assigned to: a platform license's own tenant.
+    pub tenant_id: Option<String>,
+    /// Activated on confirmation, licensing until then. `None`: installed unused, waiting for an
+    /// administrator or, assigned already, for its `not_before` (the sweeper activates it then).
+    pub activation: Option<Expiry>,
+}
+
+impl Step {
+    fn inert(effect: Effect) -> Step {
+        Step {
+            effect,
+            tenant_id: None,
+            activation: None,
+        }
+    }
 }
 
 /// The tenant a platform license activates on by itself: the one it names, or the only one.
@@ -69,7 +93,7 @@ fn own_tenant<'a>(
 /// one installed before (`installed_revokers`: each installed certificate's id with its
 /// `revokes`), or one in the same package, whichever order they come in.
 pub fn revocations(
-    certs: &[(Certificate, Option<i64>)],
+    certs: &[(Certificate, Window)],
     installed_revokers: impl IntoIterator<Item = (String, Vec<String>)>,
 ) -> HashMap<String, String> {
     let in_package = certs.iter().map(|(c, _)| (c.id.clone(), c.revokes.clone()));
@@ -88,7 +112,7 @@ pub fn revocations(
 /// several platform licenses for one tenant in one package stack on each other. A certificate in
 /// `revoked` (see [`revocations`]) is installed withdrawn and activates nothing.
 pub fn plan(
-    certs: &[(Certificate, Option<i64>)],
+    certs: &[(Certificate, Window)],
     installed: &HashSet<String>,
     revoked: &HashMap<String, String>,
     tenants: &mut [TenantState],
@@ -96,68 +120,68 @@ pub fn plan(
 ) -> Vec<Step> {
     certs
         .iter()
-        .map(|(cert, not_after)| {
+        .map(|(cert, window)| {
             if installed.contains(&cert.id) {
-                return Step {
-                    effect: Effect::AlreadyInstalled,
-                    activation: None,
-                };
+                return Step::inert(Effect::AlreadyInstalled);
             }
             if revoked.contains_key(&cert.id) {
-                return Step {
-                    effect: Effect::ArrivesRevoked,
-                    activation: None,
-                };
+                return Step::inert(Effect::ArrivesRevoked);
             }
             let unlimited_agents = cert.license_type == LicenseType::PlatformUnlimitedAgents;
             match cert.license_type {
                 LicenseType::Platform | LicenseType::PlatformUnlimitedAgents => {
-                    match own_tenant(cert, tenants) {
-                        Some(t) => {
-                            let until =
-                                t.extend(cert.validity_days, *not_after, unlimited_agents, now);
+                    match (own_tenant(cert, tenants), window.waits_until(now)) {
+                        (Some(t), None) => {
+                            let until = t.extend(
+                                cert.validity_days,
+                                window.not_after,
+                                unlimited_agents,
+                                now,
+                            );
                             Step {
                                 effect: Effect::ExtendsTenant {
                                     tenant: t.name.clone(),
                                     until,
                                     unlimited_agents,
                                 },
-                                activation: Some(Activation {
-                                    tenant_id: Some(t.id.clone()),
-                                    expires: until,
-                                }),
+                                tenant_id: Some(t.id.clone()),
+                                activation: Some(until),
                             }
                         }
-                        None => Step {
-                            effect: Effect::AwaitsTenant { unlimited_agents },
+                        // Assigned now, activated by the sweeper on its first valid day.
+                        (Some(t), Some(from)) => Step {
+                            effect: Effect::ExtendsTenantFrom {
+                                tenant: t.name.clone(),
+                                from,
+                                unlimited_agents,
+                            },
+                            tenant_id: Some(t.id.clone()),
                             activation: None,
                         },
+                        (None, _) => Step::inert(Effect::AwaitsTenant { unlimited_agents }),
                     }
                 }
-                LicenseType::Agent => Step {
-                    effect: Effect::AddsAgentLicense {
-                        binding: cert.binding.unwrap_or(super::format::Binding::Floating),
-                    },
-                    activation: None,
-                },
-                LicenseType::Personal => Step {
-                    effect: Effect::AddsSeats {
-                        seats: cert.seats.unwrap_or(0),
-                    },
-                    activation: None,
-                },
-                // A server license is for the whole installation: it activates on upload.
+                LicenseType::Agent => Step::inert(Effect::AddsAgentLicense {
+                    binding: cert.binding.unwrap_or(super::format::Binding::Floating),
+                }),
+                LicenseType::Personal => Step::inert(Effect::AddsSeats {
+                    seats: cert.seats.unwrap_or(0),
+                }),
+                // A server license is for the whole installation: it activates on upload, or on
+                // its first valid day.
                 LicenseType::Server => {
-                    let until = stack_validity(None, now, cert.validity_days, *not_after);
-                    Step {
-                        effect: Effect::UnlocksFeature {
-                            feature: cert.feature.clone().unwrap_or_default(),
-                            until,
-                        },
-                        activation: Some(Activation {
-                            tenant_id: None,
-                            expires: until,
-                        }),
+                    let feature = cert.feature.clone().unwrap_or_default();
+                    match window.waits_until(now) {
+                        None => {
+                            let until =
+                                stack_validity(None, now, cert.validity_days, window.not_after);
+                            Step {
+                                effect: Effect::UnlocksFeature { feature, until },
+                                tenant_id: None,
+                                activation: Some(until),
+                            }
+                        }
+                        Some(from) => Step::inert(Effect::UnlocksFeatureFrom { feature, from }),
                     }
                 }
             }
@@ -168,7 +192,7 @@ pub fn plan(
 /// The preview of a plan: a summary counting like effects, and the first certificates one by one.
 pub fn preview(
     file_name: &str,
-    certs: &[(Certificate, Option<i64>)],
+    certs: &[(Certificate, Window)],
     blocks: &[usize],
     steps: &[Step],
     installed: &HashSet<String>,
@@ -234,7 +258,7 @@ mod tests {
 
     const NOW: i64 = 1_795_000_000_000;
 
-    fn cert(id: &str, t: LicenseType, days: Option<u32>) -> (Certificate, Option<i64>) {
+    fn cert(id: &str, t: LicenseType, days: Option<u32>) -> (Certificate, Window) {
         (
             Certificate {
                 format: 1,
@@ -255,7 +279,7 @@ mod tests {
                 issued_at: "2026-11-22T00:00:00Z".into(),
                 revokes: vec![],
             },
-            None,
+            Window::default(),
         )
     }
 
@@ -276,13 +300,8 @@ mod tests {
             cert("b", LicenseType::Platform, Some(30)),
         ];
         let steps = plan(&certs, &HashSet::new(), &HashMap::new(), &mut tenants, NOW);
-        assert_eq!(
-            steps[1].activation,
-            Some(Activation {
-                tenant_id: Some("t1".into()),
-                expires: Expiry::At(NOW + 405 * DAY_MS)
-            })
-        );
+        assert_eq!(steps[1].tenant_id, Some("t1".into()));
+        assert_eq!(steps[1].activation, Some(Expiry::At(NOW + 405 * DAY_MS)));
         assert_eq!(tenants[0].platform, Some(Expiry::At(NOW + 405 * DAY_MS)));
     }
 
@@ -368,6 +387,47 @@ mod tests {
         assert_eq!(
             tenants[0].platform, None,
             "a withdrawn platform license adds no days"
+        );
+    }
+
+    #[test]
+    fn a_certificate_before_its_not_before_is_assigned_but_not_activated() {
+        let mut tenants = vec![tenant("t1", Some(Expiry::At(NOW + 10 * DAY_MS)))];
+        let later = Window {
+            not_before: Some(NOW + 20 * DAY_MS),
+            not_after: None,
+        };
+        let mut platform = cert("p", LicenseType::Platform, Some(365));
+        platform.1 = later;
+        let mut server = cert("s", LicenseType::Server, Some(365));
+        server.1 = later;
+        let mut due = cert("d", LicenseType::Platform, Some(30));
+        due.1.not_before = Some(NOW);
+        let certs = [platform, server, due];
+        let steps = plan(&certs, &HashSet::new(), &HashMap::new(), &mut tenants, NOW);
+        assert_eq!(
+            steps[0],
+            Step {
+                effect: Effect::ExtendsTenantFrom {
+                    tenant: "Tenant t1".into(),
+                    from: NOW + 20 * DAY_MS,
+                    unlimited_agents: false
+                },
+                tenant_id: Some("t1".into()),
+                activation: None,
+            }
+        );
+        assert_eq!(
+            steps[1],
+            Step::inert(Effect::UnlocksFeatureFrom {
+                feature: "telephony".into(),
+                from: NOW + 20 * DAY_MS
+            })
+        );
+        assert_eq!(
+            steps[2].activation,
+            Some(Expiry::At(NOW + 40 * DAY_MS)),
+            "a not_before reached is no wait, and the waiting license added no days"
         );
     }
 }

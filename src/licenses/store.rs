@@ -9,7 +9,7 @@ use sea_orm::{
     Set, TransactionTrait,
 };
 
-use super::domain::{Expiry, Status, status};
+use super::domain::{Expiry, Status, status, waits_until};
 use super::entity::{certificate, package, pending_upload};
 use super::format::{
     Binding, Certificate, LicenseRequest, LicenseType, Mode, RequestTenant, Usage,
@@ -211,6 +211,7 @@ pub async fn list(
                     mode: Mode::parse(&r.mode).unwrap_or(Mode::Subscription),
                     binding: r.binding.as_deref().and_then(Binding::parse),
                     start: r.activated_at,
+                    waits_until: waits_until(&state, now),
                     due: if r.activated_at.is_some() {
                         state.expires
                     } else {
@@ -298,16 +299,18 @@ async fn tenant_states(db: &impl ConnectionTrait) -> Result<Vec<TenantState>, Ap
 }
 
 /// Which certificates of a package arrive withdrawn, and by which certificate (see
-/// [`plan::revocations`]). Few certificates revoke others, so all that do are read.
+/// [`plan::revocations`]). Few certificates revoke others, so all that do are read, through the
+/// partial index `idx_certificates_revokers` (whose condition the filter repeats literally: a
+/// bound parameter would not match it).
 async fn revocations(
     db: &impl ConnectionTrait,
-    certs: &[(Certificate, Option<i64>)],
+    certs: &[(Certificate, plan::Window)],
 ) -> Result<HashMap<String, String>, AppError> {
     let revokers: Vec<(String, String)> = certificate::Entity::find()
         .select_only()
         .column(certificate::Column::Id)
         .column(certificate::Column::Revokes)
-        .filter(certificate::Column::Revokes.ne("[]"))
+        .filter(Expr::cust("revokes <> '[]'"))
         .into_tuple()
         .all(db)
         .await?;
@@ -339,17 +342,21 @@ async fn installed_among(
     Ok(found)
 }
 
-fn with_not_after(certs: &[VerifiedCertificate]) -> Vec<(Certificate, Option<i64>)> {
+/// Each certificate with its dates read as times.
+fn with_window(certs: &[VerifiedCertificate]) -> Vec<(Certificate, plan::Window)> {
     certs
         .iter()
         .map(|v| {
-            let not_after = v
-                .certificate
-                .not_after
-                .as_deref()
-                .and_then(verify::parse_date_end)
-                .map(|t| t.timestamp_millis());
-            (v.certificate.clone(), not_after)
+            let c = &v.certificate;
+            let at =
+                |date: &Option<String>, read: fn(&str) -> Option<chrono::DateTime<chrono::Utc>>| {
+                    date.as_deref().and_then(read).map(|t| t.timestamp_millis())
+                };
+            let window = plan::Window {
+                not_before: at(&c.not_before, verify::parse_date_start),
+                not_after: at(&c.not_after, verify::parse_date_end),
+            };
+            (c.clone(), window)
         })
         .collect()
 }
@@ -371,7 +378,7 @@ pub async fn stage_upload(
             refusal,
         },
         Ok(certs) => {
-            let paired = with_not_after(&certs);
+            let paired = with_window(&certs);
             let installed =
                 installed_among(db, certs.iter().map(|c| c.certificate.id.clone())).await?;
             let revoked_ids: HashSet<String> = installed_among(
@@ -516,19 +523,19 @@ pub async fn confirm(
         // It verified when staged: keys or time changed since. Refuse, changing nothing.
         Err(_) => return Err(AppError::NotFound),
     };
-    let paired = with_not_after(&certs);
+    let paired = with_window(&certs);
     let installed = installed_among(&txn, certs.iter().map(|c| c.certificate.id.clone())).await?;
     let revoked = revocations(&txn, &paired).await?;
     let mut tenants = tenant_states(&txn).await?;
     let before = tenants.clone();
     let steps = plan::plan(&paired, &installed, &revoked, &mut tenants, now);
 
-    let fresh: Vec<(&VerifiedCertificate, &plan::Step, Option<i64>)> = certs
+    let fresh: Vec<(&VerifiedCertificate, &plan::Step, plan::Window)> = certs
         .iter()
         .zip(&steps)
         .zip(&paired)
         .filter(|((c, _), _)| !installed.contains(&c.certificate.id))
-        .map(|((c, s), (_, na))| (c, s, *na))
+        .map(|((c, s), (_, window))| (c, s, *window))
         .collect();
     let result = Confirmed {
         installed: fresh.len(),
@@ -548,12 +555,11 @@ pub async fn confirm(
         .await?;
         let models: Vec<certificate::ActiveModel> = fresh
             .iter()
-            .map(|(v, step, not_after)| {
+            .map(|(v, step, window)| {
                 let c = &v.certificate;
                 let (expires_at, permanent) = step
                     .activation
-                    .as_ref()
-                    .map(|a| a.expires.to_parts())
+                    .map(Expiry::to_parts)
                     .unwrap_or((None, false));
                 Ok(certificate::ActiveModel {
                     id: Set(c.id.clone()),
@@ -569,7 +575,8 @@ pub async fn confirm(
                     validity_days: Set(c.validity_days.map(|d| d as i32)),
                     not_before: Set(c.not_before.clone()),
                     not_after: Set(c.not_after.clone()),
-                    not_after_at: Set(*not_after),
+                    not_before_at: Set(window.not_before),
+                    not_after_at: Set(window.not_after),
                     seats: Set(c.seats.map(|s| s as i32)),
                     binding: Set(c.binding.map(|b| b.as_str().to_string())),
                     feature: Set(c.feature.clone()),
@@ -578,13 +585,10 @@ pub async fn confirm(
                     issued_at: Set(c.issued_at.clone()),
                     revokes: Set(serde_json::to_string(&c.revokes).map_err(internal)?),
                     installed_at: Set(now),
-                    activated_at: Set(step.activation.as_ref().map(|_| now)),
+                    activated_at: Set(step.activation.map(|_| now)),
                     expires_at: Set(expires_at),
                     permanent: Set(permanent),
-                    assigned_tenant_id: Set(step
-                        .activation
-                        .as_ref()
-                        .and_then(|a| a.tenant_id.clone())),
+                    assigned_tenant_id: Set(step.tenant_id.clone()),
                     bound_agent_id: Set(None),
                     revoked_by: Set(revoked.get(&c.id).cloned()),
                     ended_reason: Set(None),
@@ -601,8 +605,21 @@ pub async fn confirm(
                 write_tenant_expiry(&txn, t, now).await?;
             }
         }
+        // Tenants whose platform licenses in force this package withdraws: restacked below.
+        let mut restack: Vec<String> = Vec::new();
         for (v, _, _) in &fresh {
             if !v.certificate.revokes.is_empty() {
+                let withdrawn: Vec<Option<String>> = certificate::Entity::find()
+                    .select_only()
+                    .column(certificate::Column::AssignedTenantId)
+                    .filter(certificate::Column::Id.is_in(v.certificate.revokes.clone()))
+                    .filter(certificate::Column::RevokedBy.is_null())
+                    .filter(certificate::Column::ActivatedAt.is_not_null())
+                    .filter(certificate::Column::LicenseType.is_in(PLATFORM_TYPES))
+                    .into_tuple()
+                    .all(&txn)
+                    .await?;
+                restack.extend(withdrawn.into_iter().flatten());
                 certificate::Entity::update_many()
                     .col_expr(
                         certificate::Column::RevokedBy,
@@ -613,6 +630,11 @@ pub async fn confirm(
                     .exec(&txn)
                     .await?;
             }
+        }
+        restack.sort();
+        restack.dedup();
+        for tenant_id in &restack {
+            restack_platform(&txn, tenant_id, now).await?;
         }
     }
     pending_upload::Entity::delete_by_id(id.to_string())
@@ -629,6 +651,166 @@ pub async fn confirm(
     txn.commit().await?;
     Ok(result)
 }
+
+/// The two platform license types, as stored.
+const PLATFORM_TYPES: [&str; 2] = [
+    LicenseType::Platform.as_str(),
+    LicenseType::PlatformUnlimitedAgents.as_str(),
+];
+
+/// Sets a tenant's platform (and unlimited agents) to what its platform licenses still in force
+/// make it: each activated one that is not revoked, stacked again at the time and in the order it
+/// was activated. Without a revocation that is exactly what the activations did, so this takes
+/// out only what a withdrawn license added. Each license's own expiry follows.
+async fn restack_platform(
+    txn: &impl ConnectionTrait,
+    tenant_id: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    use certificate::Column as C;
+    let Some(t) = tenant::Entity::find_by_id(tenant_id.to_string())
+        .one(txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let in_force = certificate::Entity::find()
+        .filter(C::AssignedTenantId.eq(tenant_id))
+        .filter(C::LicenseType.is_in(PLATFORM_TYPES))
+        .filter(C::ActivatedAt.is_not_null())
+        .filter(C::RevokedBy.is_null())
+        .order_by_asc(C::ActivatedAt)
+        .order_by_asc(C::InstalledAt)
+        .order_by_asc(C::Block)
+        .order_by_asc(C::Id)
+        .all(txn)
+        .await?;
+    let before = tenant_state(t);
+    let mut state = TenantState {
+        platform: None,
+        unlimited_agents: None,
+        ..before.clone()
+    };
+    for c in &in_force {
+        let at = c.activated_at.unwrap_or(now);
+        let until = state.extend(
+            c.validity_days.and_then(|d| u32::try_from(d).ok()),
+            c.not_after_at,
+            c.license_type == LicenseType::PlatformUnlimitedAgents.as_str(),
+            at,
+        );
+        if c.state().expires != Some(until) {
+            certificate::activate(&c.id, at, until).exec(txn).await?;
+        }
+    }
+    // Left with none in force, the tenant has lapsed (now, or when it ran out): withdrawing its
+    // licenses does not put it back in demo mode.
+    let lapsed = |had: Option<Expiry>| {
+        had.map(|e| match e {
+            Expiry::At(t) if t < now => Expiry::At(t),
+            _ => Expiry::At(now),
+        })
+    };
+    state.platform = state.platform.or(lapsed(before.platform));
+    state.unlimited_agents = state.unlimited_agents.or(lapsed(before.unlimited_agents));
+    write_tenant_expiry(txn, &state, now).await
+}
+
+/// Activates the licenses whose first valid day (`not_before`) has come and that activate by
+/// themselves: a platform license assigned to its tenant before that day (on upload, or by an
+/// administrator) and a server license. Each activates as of its `not_before`, so a sweep that
+/// runs late (Tessera was stopped) neither adds nor loses days. Returns how many it activated.
+pub async fn activate_due(db: &DatabaseConnection, now: i64) -> Result<usize, AppError> {
+    use certificate::Column as C;
+    let due = || {
+        Condition::all()
+            .add(C::ActivatedAt.is_null())
+            .add(C::RevokedBy.is_null())
+            .add(C::EndedReason.is_null())
+            .add(C::NotBeforeAt.lte(now))
+            .add(
+                Condition::any()
+                    .add(C::NotAfterAt.is_null())
+                    .add(C::NotAfterAt.gt(now)),
+            )
+            .add(
+                Condition::any()
+                    .add(C::LicenseType.eq(LicenseType::Server.as_str()))
+                    .add(
+                        Condition::all()
+                            .add(C::LicenseType.is_in(PLATFORM_TYPES))
+                            .add(C::AssignedTenantId.is_not_null()),
+                    ),
+            )
+    };
+    // Every sweep asks; a write transaction only when something is due.
+    if certificate::Entity::find().filter(due()).count(db).await? == 0 {
+        return Ok(0);
+    }
+    let txn = begin_license_write(db).await?;
+    let certs = certificate::Entity::find()
+        .filter(due())
+        .order_by_asc(C::NotBeforeAt)
+        .order_by_asc(C::InstalledAt)
+        .order_by_asc(C::Id)
+        .all(&txn)
+        .await?;
+    let mut tenants = tenant_states(&txn).await?;
+    let before = tenants.clone();
+    let mut activated = 0;
+    for c in &certs {
+        let at = std::cmp::Ord::min(c.not_before_at.unwrap_or(now), now);
+        let kind = LicenseType::parse(&c.license_type);
+        let subject = match kind {
+            Some(kind @ (LicenseType::Platform | LicenseType::PlatformUnlimitedAgents)) => {
+                let tenant = c
+                    .assigned_tenant_id
+                    .as_ref()
+                    .and_then(|id| tenants.iter_mut().find(|t| &t.id == id));
+                let Some(t) = tenant else {
+                    // Its tenant was deleted meanwhile: it waits to be assigned again.
+                    certificate::Entity::update_many()
+                        .col_expr(C::AssignedTenantId, Expr::value(Option::<String>::None))
+                        .filter(C::Id.eq(c.id.clone()))
+                        .exec(&txn)
+                        .await?;
+                    continue;
+                };
+                let until = t.extend(
+                    c.validity_days.and_then(|d| u32::try_from(d).ok()),
+                    c.not_after_at,
+                    kind == LicenseType::PlatformUnlimitedAgents,
+                    at,
+                );
+                certificate::activate(&c.id, at, until).exec(&txn).await?;
+                t.name.clone()
+            }
+            _ => {
+                certificate::activate(&c.id, at, c.activation_until(None, at))
+                    .exec(&txn)
+                    .await?;
+                c.feature.clone().unwrap_or_default()
+            }
+        };
+        crate::audit::store::record(
+            &txn,
+            Entry::named(SYSTEM_ACTOR, now, AuditKind::LicenseActivate, &subject)
+                .detail(format!("license {} ({})", c.id, c.product_name)),
+        )
+        .await?;
+        activated += 1;
+    }
+    for (t, old) in tenants.iter().zip(&before) {
+        if t != old {
+            write_tenant_expiry(&txn, t, now).await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(activated)
+}
+
+/// Who the audit log names for what Tessera does by itself.
+pub const SYSTEM_ACTOR: &str = "tessera";
 
 /// Deletes every license and package: back to demo mode. The audit log stays (it is not
 /// licenses, and the database refuses to delete it anyway).

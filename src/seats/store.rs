@@ -20,7 +20,7 @@ use crate::audit::store::{Entry, record};
 use crate::auth::model::Role;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
-use crate::licenses::domain::{Status, status};
+use crate::licenses::domain::{Status, status, waits_until};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::LicenseType;
 use crate::licenses::store::begin_license_write;
@@ -99,7 +99,8 @@ fn pool_of(c: &certificate::Model, held: &HashMap<String, i64>, now: i64) -> Poo
             .get(&c.id)
             .and_then(|n| u32::try_from(*n).ok())
             .unwrap_or(0),
-        valid: matches!(status(&c.state(), now), Status::Unused | Status::Activated),
+        valid: matches!(status(&c.state(), now), Status::Unused | Status::Activated)
+            && waits_until(&c.state(), now).is_none(),
     }
 }
 

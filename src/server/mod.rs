@@ -121,7 +121,7 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
 pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Every 15 seconds: releases the floating licenses of agents silent for longer than their
-/// tenant allows, makes the expiry reminders that fell due (with their webhook deliveries),
+/// tenant allows, activates the licenses whose first valid day has come, makes the expiry reminders that fell due (with their webhook deliveries),
 /// posts the deliveries due, and keeps the latest time seen. Each instance sweeps; the work is
 /// idempotent.
 fn spawn_sweeper(state: AppState) {
@@ -145,6 +145,14 @@ pub async fn sweep(state: &AppState, client: Option<&reqwest::Client>) {
             tracing::info!(released = n, "released floating licenses of silent agents");
         }
         Err(e) => tracing::warn!(error = %e, "releasing silent agents' licenses failed"),
+    }
+    match crate::licenses::store::activate_due(&state.db, now).await {
+        Ok(0) => {}
+        Ok(n) => {
+            state.grants.forget_all();
+            tracing::info!(activated = n, "activated licenses on their first valid day");
+        }
+        Err(e) => tracing::warn!(error = %e, "activating licenses that fell due failed"),
     }
     if let Some(t) = state.clock.tampering() {
         tracing::warn!(

@@ -126,6 +126,9 @@ async fn assign(tenant_id: String, license_id: String) -> Result<(), AppError> {
         by = %who.viewer().name, license = %license_id, tenant = ?tenant, ?kind,
         "license assigned"
     );
-    done("assigned");
+    done(match kind {
+        super::store::Assigned::Scheduled { .. } => "scheduled",
+        _ => "assigned",
+    });
     Ok(())
 }

@@ -111,6 +111,7 @@ fn DoneNotice(what: String) -> impl IntoView {
         "rotated" => t!(i18n, tenants.done_rotated).into_any(),
         "saved" => t!(i18n, tenants.done_saved).into_any(),
         "assigned" => t!(i18n, tenants.done_assigned).into_any(),
+        "scheduled" => t!(i18n, tenants.done_scheduled).into_any(),
         _ => return ().into_any(),
     };
     view! {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::model::{
@@ -18,7 +18,7 @@ use crate::audit::model::AuditKind;
 use crate::audit::store::{Entry, record};
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
-use crate::licenses::domain::{Status, status};
+use crate::licenses::domain::{Status, status, waits_until};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::{Binding, LicenseType};
 use crate::licenses::store::{begin_license_write, tenant_state, write_tenant_expiry};
@@ -158,7 +158,9 @@ pub async fn listing(
                             LicenseType::Platform.as_str(),
                             LicenseType::PlatformUnlimitedAgents.as_str(),
                         ]))
-                        .add(certificate::Column::ActivatedAt.is_null()),
+                        .add(certificate::Column::ActivatedAt.is_null())
+                        // One assigned before its first valid day waits for it.
+                        .add(certificate::Column::AssignedTenantId.is_null()),
                 )
                 .add(
                     sea_orm::Condition::all()
@@ -375,6 +377,9 @@ pub async fn set_release_after(
 pub enum Assigned {
     /// A platform license activated on the tenant.
     Platform,
+    /// A platform license assigned before its first valid day (`not_before`, Unix ms): the
+    /// sweeper activates it on the tenant then.
+    Scheduled { from: i64 },
     /// An agent license put in a tenant's pool (or the shared one).
     AgentPool,
 }
@@ -409,6 +414,14 @@ pub async fn assign(
                 return Err(AppError::conflict(ConflictKind::AlreadyAssigned));
             }
             let t = tenant.ok_or(AppError::invalid(Field::Tenant, Problem::Required))?;
+            if let Some(from) = waits_until(&c.state(), now) {
+                certificate::Entity::update_many()
+                    .col_expr(certificate::Column::AssignedTenantId, Expr::value(t.id))
+                    .filter(certificate::Column::Id.eq(c.id.clone()))
+                    .exec(&txn)
+                    .await?;
+                return finish(txn, who, now, &c, tenant_name, Assigned::Scheduled { from }).await;
+            }
             let mut state = tenant_state(t);
             let until = state.extend(
                 c.validity_days.and_then(|d| u32::try_from(d).ok()),
@@ -443,9 +456,32 @@ pub async fn assign(
         }
         _ => return Err(AppError::invalid(Field::License, Problem::WrongType)),
     };
+    finish(txn, who, now, &c, tenant_name, done).await
+}
+
+/// Records what [`assign`] did and commits it.
+async fn finish(
+    txn: DatabaseTransaction,
+    who: &Granted<cap::ManageTenants>,
+    now: i64,
+    c: &certificate::Model,
+    tenant_name: Option<String>,
+    done: Assigned,
+) -> Result<Assigned, AppError> {
     let kind = match done {
-        Assigned::Platform => AuditKind::TenantAssign,
+        Assigned::Platform | Assigned::Scheduled { .. } => AuditKind::TenantAssign,
         Assigned::AgentPool => AuditKind::TenantPool,
+    };
+    let detail = match done {
+        Assigned::Scheduled { from } => format!(
+            "license {} ({}), activates on {}",
+            c.id,
+            c.product_name,
+            chrono::DateTime::from_timestamp_millis(from)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+        ),
+        _ => format!("license {} ({})", c.id, c.product_name),
     };
     record(
         &txn,
@@ -455,7 +491,7 @@ pub async fn assign(
             kind,
             tenant_name.as_deref().unwrap_or("shared pool"),
         )
-        .detail(format!("license {} ({})", c.id, c.product_name)),
+        .detail(detail),
     )
     .await?;
     txn.commit().await?;

@@ -52,6 +52,12 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
         AppError::NotEnoughSeats { free } => {
             t!(i18n, errors.not_enough_seats, count = move || free as i32).into_any()
         }
+        AppError::NotYetValid { from } => t!(
+            i18n,
+            errors.not_yet_valid,
+            date = move || crate::ui::dates::format_date_ms(i18n.get_locale(), from)
+        )
+        .into_any(),
         AppError::LicenseExpired => t!(i18n, errors.license_expired).into_any(),
         AppError::LicenseRevoked => t!(i18n, errors.license_revoked).into_any(),
         AppError::AgentShutDown => t!(i18n, errors.agent_shut_down).into_any(),

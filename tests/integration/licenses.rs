@@ -352,6 +352,106 @@ async fn a_certificate_revoked_before_it_arrives_licenses_nothing(backend: Backe
     app.stop().await;
 }
 
+/// Withdrawing a platform license in force takes the days it added out of its tenant's expiry;
+/// the licenses stacked after it are counted again as if it had never been.
+async fn a_withdrawn_platform_license_takes_its_days_with_it(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app =
+        TestApp::start_with_vendor(backend, &vendor, &[("TESSERA_SESSION_HOURS", "720")]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let day = 86_400_000;
+    let platform = |days: i64| {
+        let mut c = vendor.certificate(&inst, "platform");
+        c["validity_days"] = days.into();
+        c
+    };
+    let (a, b) = (platform(30), platform(10));
+    let install = |certs: Vec<serde_json::Value>| {
+        let app = &app;
+        let admin = &admin;
+        let package = vendor.package(&certs);
+        async move {
+            let (id, _) = app.upload_outcome(admin, &package).await;
+            let r = app.call(admin, "licenses/confirm", &[("id", &id)]).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        }
+    };
+    let platform_until = || {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let summary = app.call(admin, "licenses/summary", &[]).await.body;
+            summary["tenants"][0]["platform"]["At"].as_i64()
+        }
+    };
+    let start = app.state.clock.now_ms();
+    install(vec![a.clone()]).await;
+    app.state.clock.advance(5 * day);
+    install(vec![b.clone()]).await;
+    let both = platform_until().await.expect("licensed");
+    assert!(
+        (both - start - 40 * day).abs() < 60_000,
+        "30 + 10 days: {both}"
+    );
+
+    // The vendor withdraws the 30-day license: the 10 days now count from when b was activated.
+    let b_activated = app.state.clock.now_ms();
+    let mut revoker = vendor.certificate(&inst, "agent");
+    revoker["revokes"] = serde_json::json!([a["id"]]);
+    install(vec![revoker]).await;
+    let left = platform_until().await.expect("still licensed by b");
+    assert!(
+        (left - b_activated - 10 * day).abs() < 60_000,
+        "only b's 10 days, from its activation: {left}"
+    );
+    let rows = app
+        .call(
+            &admin,
+            "licenses/list",
+            &[
+                ("query[q]", ""),
+                ("query[status]", "activated"),
+                ("query[sort]", "installed"),
+                ("query[descending]", "true"),
+                ("query[page]", "1"),
+            ],
+        )
+        .await
+        .body;
+    let b_row = rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == b["id"])
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        b_row["due"]["At"].as_i64(),
+        Some(left),
+        "b's own expiry follows: {rows}"
+    );
+
+    // Withdrawing the last one lapses the tenant there and then: not back to demo mode.
+    let mut revoker = vendor.certificate(&inst, "agent");
+    revoker["revokes"] = serde_json::json!([b["id"]]);
+    let withdrawn_at = app.state.clock.now_ms();
+    install(vec![revoker]).await;
+    let lapsed = platform_until().await.expect("a lapsed platform, not none");
+    assert!(
+        (lapsed - withdrawn_at).abs() < 60_000,
+        "lapsed on withdrawal: {lapsed}"
+    );
+    let r = app.call(&admin, "tenants/list", &[]).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::FORBIDDEN, Some("platform_expired")),
+        "{:?}",
+        r.body
+    );
+    app.stop().await;
+}
+
 async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
@@ -826,6 +926,7 @@ on_both_databases!(
     every_bad_package_is_refused_whole_and_changes_nothing,
     racing_confirmations_install_once,
     a_certificate_revoked_before_it_arrives_licenses_nothing,
+    a_withdrawn_platform_license_takes_its_days_with_it,
     the_list_searches_filters_sorts_and_pages,
     roles_see_and_change_exactly_what_they_may,
     a_request_names_the_installation_and_delete_all_needs_the_word,

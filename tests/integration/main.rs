@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod expiry;
 mod faults;
+mod first_day;
 mod language;
 mod licenses;
 mod model;

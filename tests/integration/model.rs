@@ -536,15 +536,23 @@ impl Model {
             for (k, r) in arrives_revoked {
                 self.certs[k].revoked_by = Some(r);
             }
-            // A revoked platform license's days stay in its tenant's expiry, as Tessera does
-            // (reported with this test).
+            let mut restack = BTreeSet::new();
             for &k in &fresh {
                 if let Some(r) = SPECS[k].revokes
                     && self.installed[r].is_some()
                     && self.certs[r].revoked_by.is_none()
                 {
                     self.certs[r].revoked_by = Some(k);
+                    if let (Kind::Platform { .. }, Some(_), Some(t)) =
+                        (SPECS[r].kind, self.certs[r].activated, self.certs[r].tenant)
+                    {
+                        restack.insert(t);
+                    }
                 }
+            }
+            // A withdrawn platform license takes the days it added with it.
+            for t in restack {
+                self.restack(t);
             }
         }
         Uploaded {
@@ -552,6 +560,35 @@ impl Model {
             already_installed: package.len() - fresh.len(),
             items,
         }
+    }
+
+    /// The tenant's platform as the platform licenses still in force make it: each activated one
+    /// not revoked, stacked again at the time (and in the order) it was activated.
+    fn restack(&mut self, t: usize) {
+        let mut in_force: Vec<(i64, usize)> = (0..SPECS.len())
+            .filter(|&k| matches!(SPECS[k].kind, Kind::Platform { .. }))
+            .filter(|&k| self.certs[k].tenant == Some(t) && self.certs[k].revoked_by.is_none())
+            .filter_map(|k| self.certs[k].activated.map(|at| (at, k)))
+            .collect();
+        in_force.sort();
+        let mut licenses = TenantLicenses::default();
+        for (at, k) in in_force {
+            let Kind::Platform { unlimited } = SPECS[k].kind else {
+                continue;
+            };
+            self.certs[k].expires = Some(licenses.extend(SPECS[k].days, unlimited, at));
+        }
+        // Left with none in force, it has lapsed (now, or when it ran out): not demo mode again.
+        let now = self.now;
+        let lapsed = |had: Option<Until>| {
+            had.map(|e| match e {
+                Until::At(t) if t < now => Until::At(t),
+                _ => Until::At(now),
+            })
+        };
+        licenses.platform = licenses.platform.or(lapsed(self.tenants[t].platform));
+        licenses.unlimited = licenses.unlimited.or(lapsed(self.tenants[t].unlimited));
+        self.tenants[t] = licenses;
     }
 
     fn assign(&mut self, k: usize, tenant: Option<usize>) -> Result<(), AppError> {

@@ -2,7 +2,7 @@
 use tessera::server::{self, clock::Clock, config::Config};
 
 use crate::on_both_databases;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, Vendor};
 
 async fn the_installation_id_is_made_once_and_kept(backend: Backend) {
     let app = TestApp::start(backend).await;
@@ -24,7 +24,68 @@ async fn the_installation_id_is_made_once_and_kept(backend: Backend) {
     app.stop().await;
 }
 
-on_both_databases!(the_installation_id_is_made_once_and_kept);
+/// An installation upgraded from before `not_before_at` existed has it filled in from the
+/// `not_before` its certificates were stored with (a bare date: the start of that day, UTC).
+async fn an_upgrade_reads_the_stored_not_before(backend: Backend) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::EntityTrait;
+    use tessera::licenses::entity::certificate;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let dated = |not_before: &str| {
+        let mut c = vendor.certificate(&inst, "agent");
+        c["not_before"] = not_before.into();
+        c
+    };
+    let certs = [
+        dated("2027-01-01"),
+        dated("2027-03-01T12:00:00+02:00"),
+        vendor.certificate(&inst, "agent"),
+    ];
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&certs)).await;
+    app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    let stored = || async {
+        let mut rows: Vec<(String, Option<i64>)> = certificate::Entity::find()
+            .all(&app.state.db)
+            .await
+            .expect("certificates")
+            .into_iter()
+            .map(|c| (c.id, c.not_before_at))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let expected = {
+        let mut e: Vec<(String, Option<i64>)> = certs
+            .iter()
+            .zip([Some(1_798_761_600_000), Some(1_803_895_200_000), None])
+            .map(|(c, at)| (c["id"].as_str().unwrap().to_string(), at))
+            .collect();
+        e.sort();
+        e
+    };
+    assert_eq!(stored().await, expected, "as uploaded");
+
+    // Back to the schema before the column (and the revokers' index), then up again.
+    Migrator::down(&app.state.db, Some(2)).await.expect("down");
+    assert!(
+        certificate::Entity::find()
+            .all(&app.state.db)
+            .await
+            .is_err(),
+        "the column is gone"
+    );
+    Migrator::up(&app.state.db, None).await.expect("up");
+    assert_eq!(stored().await, expected, "filled in by the migration");
+    app.stop().await;
+}
+
+on_both_databases!(
+    the_installation_id_is_made_once_and_kept,
+    an_upgrade_reads_the_stored_not_before,
+);
 
 #[tokio::test]
 async fn an_unreachable_database_stops_start_up_naming_it() {
