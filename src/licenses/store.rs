@@ -298,6 +298,16 @@ async fn tenant_states(db: &impl ConnectionTrait) -> Result<Vec<TenantState>, Ap
         .collect())
 }
 
+/// Every installed certificate that withdraws others: its id and `revokes`. The condition is
+/// written literally so that the partial index `idx_certificates_revokers` serves it.
+pub fn revokers() -> sea_orm::Select<certificate::Entity> {
+    certificate::Entity::find()
+        .select_only()
+        .column(certificate::Column::Id)
+        .column(certificate::Column::Revokes)
+        .filter(Expr::cust("revokes <> '[]'"))
+}
+
 /// Which certificates of a package arrive withdrawn, and by which certificate (see
 /// [`plan::revocations`]). Few certificates revoke others, so all that do are read, through the
 /// partial index `idx_certificates_revokers` (whose condition the filter repeats literally: a
@@ -306,14 +316,7 @@ async fn revocations(
     db: &impl ConnectionTrait,
     certs: &[(Certificate, plan::Window)],
 ) -> Result<HashMap<String, String>, AppError> {
-    let revokers: Vec<(String, String)> = certificate::Entity::find()
-        .select_only()
-        .column(certificate::Column::Id)
-        .column(certificate::Column::Revokes)
-        .filter(Expr::cust("revokes <> '[]'"))
-        .into_tuple()
-        .all(db)
-        .await?;
+    let revokers: Vec<(String, String)> = revokers().into_tuple().all(db).await?;
     let installed_revokers = revokers.into_iter().map(|(id, revokes)| {
         // Written by `confirm` from a verified certificate: a JSON array of ids.
         let ids: Vec<String> = serde_json::from_str(&revokes).unwrap_or_default();

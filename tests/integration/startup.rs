@@ -103,3 +103,32 @@ async fn an_unreachable_database_stops_start_up_naming_it() {
     );
     assert!(!err.contains('\n'), "one line: {err}");
 }
+
+/// Each upload reads the certificates that withdraw others through their partial index, not by
+/// scanning every certificate with its payload (SQLite's plan; PostgreSQL's depends on the
+/// table's size).
+#[tokio::test]
+async fn the_revokers_are_read_through_their_index() {
+    use sea_orm::{ConnectionTrait, QueryTrait};
+    let app = TestApp::start(Backend::Sqlite).await;
+    let db = &app.state.db;
+    let query = tessera::licenses::store::revokers().build(db.get_database_backend());
+    let plan = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("EXPLAIN QUERY PLAN {}", query.sql),
+        ))
+        .await
+        .expect("a plan");
+    let detail: Vec<String> = plan
+        .iter()
+        .filter_map(|row| row.try_get::<String>("", "detail").ok())
+        .collect();
+    assert!(
+        detail
+            .iter()
+            .any(|d| d.contains("idx_certificates_revokers")),
+        "{detail:?}"
+    );
+    app.stop().await;
+}
