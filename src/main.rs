@@ -119,14 +119,16 @@ Configuration, by environment:
 /// jemalloc, for every allocation of the process (SQLite's too: the crate is built to replace
 /// `malloc` itself). glibc's allocator kept the free space of each arena's busiest moment: under
 /// the soak's mixed load its RSS drifted upward by up to a few MiB a minute however it was tuned;
-/// jemalloc gives unused pages back after a while and stays level (BENCHMARKS.md, "Memory").
+/// jemalloc gives unused pages back within a second and stays close to level (BENCHMARKS.md,
+/// "Memory, session 7").
 #[cfg(unix)]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read at its first allocation: a background thread gives dirty pages back
 /// to the system after `dirty_decay_ms` (instead of whichever request next allocates), with no
-/// second, "muzzy" stage; one arena a core at most on the soak's two cores.
+/// second, "muzzy" stage; two arenas (the default is four a core: on the soak's two cores, eight
+/// arenas held 150-178 MiB where two hold 102-145).
 #[cfg(unix)]
 #[unsafe(no_mangle)]
 #[used]
