@@ -44,3 +44,37 @@ test('a license waits for its first valid day, then activates by itself', async 
   await open(page, '/settings/licenses?status=activated&q=Next%20year');
   await expect(page.getByTestId('licenses').getByRole('row').filter({ hasText: 'Next year' })).toHaveCount(1);
 });
+
+test('a platform license assigned before its first valid day waits for it', async ({ page }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
+  await signInAsAdmin(page);
+  const clock = await page.request.post('/__test/clock', { data: { advance_ms: 0 } });
+  const now: number = (await clock.json()).now_ms;
+  const firstDay = new Date(now + 5 * DAY).toISOString().slice(0, 10);
+  // A tenant of its own: with several, an unnamed platform license awaits an assignment.
+  await open(page, '/settings/tenants');
+  await page.getByLabel('Tenant name').fill('Renewals');
+  await page.getByRole('button', { name: 'Create tenant' }).click();
+  await expect(page.getByRole('status')).toHaveText('Tenant created.');
+  const pkg = issue(dir, await requestLicenses(page, dir), [
+    { type: 'platform', product: 'ai-server', product_name: 'Acme Renewal', mode: 'subscription', days: 30, not_before: firstDay },
+  ]);
+  await uploadAndConfirm(page, pkg);
+
+  await open(page, '/settings/tenants');
+  const tenant = page.locator('section[data-tenant="Renewals"]');
+  await page.getByLabel('License', { exact: true }).selectOption({ label: 'Acme Renewal · Platform · 30 days' });
+  await page.getByLabel('Tenant', { exact: true }).selectOption({ label: 'Renewals' });
+  await page.getByRole('button', { name: 'Assign', exact: true }).click();
+  await expect(page.getByRole('status')).toHaveText(
+    'License assigned: it cannot be activated yet, and activates by itself on its first valid day.',
+  );
+  await expect(tenant.getByTestId('platform-until')).toHaveText('none');
+  await page.screenshot({ path: 'test-results/tenants-scheduled.png', fullPage: true });
+
+  // On that day it licenses the tenant.
+  await page.request.post('/__test/clock', { data: { advance_ms: 5 * DAY + 60_000 } });
+  await signInAsAdmin(page);
+  await open(page, '/settings/tenants');
+  await expect(tenant.getByTestId('platform-until')).toHaveText(/\w+ \d+, \d{4}/);
+});
