@@ -719,40 +719,45 @@ async fn restack_platform(
     write_tenant_expiry(txn, &state, now).await
 }
 
+/// The certificates [`activate_due`] activates at `now`: not activated, not withdrawn or ended,
+/// their `not_before` reached, and either a server license or a platform license assigned to its
+/// tenant. The partial index `idx_certificates_waiting` serves it (its condition is implied).
+pub fn due_condition(now: i64) -> Condition {
+    use certificate::Column as C;
+    Condition::all()
+        .add(C::ActivatedAt.is_null())
+        .add(C::RevokedBy.is_null())
+        .add(C::EndedReason.is_null())
+        .add(C::NotBeforeAt.lte(now))
+        .add(
+            Condition::any()
+                .add(C::NotAfterAt.is_null())
+                .add(C::NotAfterAt.gt(now)),
+        )
+        .add(
+            Condition::any()
+                .add(C::LicenseType.eq(LicenseType::Server.as_str()))
+                .add(
+                    Condition::all()
+                        .add(C::LicenseType.is_in(PLATFORM_TYPES))
+                        .add(C::AssignedTenantId.is_not_null()),
+                ),
+        )
+}
+
 /// Activates the licenses whose first valid day (`not_before`) has come and that activate by
 /// themselves: a platform license assigned to its tenant before that day (on upload, or by an
 /// administrator) and a server license. Each activates as of its `not_before`, so a sweep that
 /// runs late (Tessera was stopped) neither adds nor loses days. Returns how many it activated.
 pub async fn activate_due(db: &DatabaseConnection, now: i64) -> Result<usize, AppError> {
     use certificate::Column as C;
-    let due = || {
-        Condition::all()
-            .add(C::ActivatedAt.is_null())
-            .add(C::RevokedBy.is_null())
-            .add(C::EndedReason.is_null())
-            .add(C::NotBeforeAt.lte(now))
-            .add(
-                Condition::any()
-                    .add(C::NotAfterAt.is_null())
-                    .add(C::NotAfterAt.gt(now)),
-            )
-            .add(
-                Condition::any()
-                    .add(C::LicenseType.eq(LicenseType::Server.as_str()))
-                    .add(
-                        Condition::all()
-                            .add(C::LicenseType.is_in(PLATFORM_TYPES))
-                            .add(C::AssignedTenantId.is_not_null()),
-                    ),
-            )
-    };
+    let due = || certificate::Entity::find().filter(due_condition(now));
     // Every sweep asks; a write transaction only when something is due.
-    if certificate::Entity::find().filter(due()).count(db).await? == 0 {
+    if due().count(db).await? == 0 {
         return Ok(0);
     }
     let txn = begin_license_write(db).await?;
-    let certs = certificate::Entity::find()
-        .filter(due())
+    let certs = due()
         .order_by_asc(C::NotBeforeAt)
         .order_by_asc(C::InstalledAt)
         .order_by_asc(C::Id)

@@ -5,25 +5,12 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::agents::{enrollment_key, post, register};
+use crate::licenses::effects;
 use crate::on_both_databases;
 use crate::support::{Backend, Reply, TestApp, Vendor};
 
 const DAY: i64 = 86_400_000;
 const LONG_SESSIONS: &[(&str, &str)] = &[("TESSERA_SESSION_HOURS", "720")];
-
-fn effects(outcome: &Value) -> Vec<String> {
-    outcome["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| {
-            i["effect"]["effect"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect()
-}
 
 /// A day, as the vendor writes `not_before`, `days` after `now` (Unix ms).
 fn day_after(now: i64, days: i64) -> (String, i64) {
@@ -234,13 +221,9 @@ async fn licenses_wait_for_their_first_day(backend: Backend) {
     assert_eq!(effects(&preview), ["awaits_tenant"], "{preview}");
     app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
     let renewal_id = renewal["id"].as_str().unwrap();
-    let r = app
-        .call(
-            &admin,
-            "tenants/assign",
-            &[("tenant_id", &acme), ("license_id", renewal_id)],
-        )
-        .await;
+    let form = [("tenant_id", acme.as_str()), ("license_id", renewal_id)];
+    let assign = || app.call(&admin, "tenants/assign", &form);
+    let r = assign().await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let summary = app.call(&admin, "licenses/summary", &[]).await.body;
     assert_eq!(platform_of(&summary, "Acme"), Value::Null, "{summary}");
@@ -254,13 +237,7 @@ async fn licenses_wait_for_their_first_day(backend: Backend) {
             .any(|l| l["id"] == renewal_id),
         "{listing}"
     );
-    let r = app
-        .call(
-            &admin,
-            "tenants/assign",
-            &[("tenant_id", &acme), ("license_id", renewal_id)],
-        )
-        .await;
+    let r = assign().await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     move_clock_to(&app, second_ms + 1);
     tessera::server::sweep(&app.state, None).await;

@@ -6,7 +6,8 @@ use serde_json::Value;
 use crate::on_both_databases;
 use crate::support::{Backend, TestApp, Vendor, password_of, post_package};
 
-fn effects(outcome: &Value) -> Vec<String> {
+/// Each preview item's effect, by name.
+pub(crate) fn effects(outcome: &Value) -> Vec<String> {
     outcome["items"]
         .as_array()
         .expect("items")
