@@ -17,6 +17,8 @@ pub mod ui;
 pub mod users;
 
 #[cfg(feature = "ssr")]
+pub mod ledger;
+#[cfg(feature = "ssr")]
 pub mod server;
 
 include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));

@@ -10,6 +10,7 @@ use http::header::AUTHORIZATION;
 use super::model::RegisterRequest;
 use super::store;
 use crate::error::{AppError, Field, Problem};
+use crate::ledger::holdings;
 use crate::server::http::{Route, error_response};
 use crate::server::state::AppState;
 
@@ -65,16 +66,14 @@ async fn register(
     answer(
         async {
             let req = body(json)?;
-            let registered = store::register(
+            store::register(
                 &state.db,
+                &state.ledger,
                 &req.enrollment_key,
                 &req.machine_id,
                 state.clock.now_ms(),
             )
-            .await?;
-            // Its old token and state are gone.
-            state.grants.forget_all();
-            Ok(registered)
+            .await
         }
         .await,
     )
@@ -85,23 +84,23 @@ async fn check_out(State(state): State<AppState>, headers: HeaderMap) -> Respons
         async {
             let hash = store::token_hash(bearer(&headers))?;
             let now = state.clock.now_ms();
-            if let Some(hit) = state.grants.get(&hash, now) {
+            let grants = state.ledger.grants();
+            if let Some(hit) = grants.get(&hash, now) {
                 if hit.write_seen {
                     let db = state.db.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = store::heartbeat(&db, &hit.agent_id, now).await {
+                        if let Err(e) = holdings::seen(&db, &hit.agent_id, now).await {
                             tracing::warn!(error = %e, "recording an agent's last-seen time failed");
                         }
                     });
                 }
                 return Ok(hit.out);
             }
-            let generation = state.grants.generation();
+            let generation = grants.generation();
             let agent = store::authenticate(&state.db, &hash).await?;
-            let out = store::check_out(&state.db, &agent, now).await?;
-            state
-                .grants
-                .put(generation, hash, agent.id, out.clone(), now);
+            let (out, generation) =
+                holdings::check_out(&state.ledger, &agent, generation, now).await?;
+            grants.put(generation, hash, agent.id, out.clone(), now);
             Ok(out)
         }
         .await,
@@ -113,7 +112,7 @@ async fn heartbeat(State(state): State<AppState>, headers: HeaderMap) -> Respons
         async {
             let agent =
                 store::authenticate(&state.db, &store::token_hash(bearer(&headers))?).await?;
-            store::heartbeat(&state.db, &agent.id, state.clock.now_ms()).await?;
+            holdings::seen(&state.db, &agent.id, state.clock.now_ms()).await?;
             Ok(serde_json::json!({ "ok": true }))
         }
         .await,
@@ -125,8 +124,7 @@ async fn release(State(state): State<AppState>, headers: HeaderMap) -> Response 
         async {
             let agent =
                 store::authenticate(&state.db, &store::token_hash(bearer(&headers))?).await?;
-            super::manage::release(&state.db, &agent).await?;
-            state.grants.forget_all();
+            holdings::release(&state.ledger, &agent, state.clock.now_ms()).await?;
             Ok(serde_json::json!({ "ok": true }))
         }
         .await,

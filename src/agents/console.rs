@@ -69,15 +69,14 @@ async fn bind(
         return Err(AppError::invalid(Field::Confirmation, Problem::Required));
     }
     let state = crate::server::state::app_state()?;
-    super::manage::bind(
-        &state.db,
+    crate::ledger::holdings::bind(
+        &state.ledger,
         &who,
         &agent_id,
         license_id.trim(),
         state.clock.now_ms(),
     )
     .await?;
-    state.grants.forget_all();
     tracing::info!(by = %who.viewer().name, agent = %agent_id, license = %license_id, "fixed license bound");
     leptos_axum::redirect(&format!("/settings/agents/{agent_id}?done=bound"));
     Ok(())
@@ -91,8 +90,8 @@ pub async fn shut_down_agent(agent_id: String) -> Result<(), AppError> {
     audited(AuditKind::AgentShutDown, agent_id.clone(), async move {
         let who = require::<BindAgents>()?;
         let state = crate::server::state::app_state()?;
-        super::manage::shut_down(&state.db, &who, &agent_id, state.clock.now_ms()).await?;
-        state.grants.forget_all();
+        crate::ledger::holdings::shut_down(&state.ledger, &who, &agent_id, state.clock.now_ms())
+            .await?;
         tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent shut down");
         Ok(())
     })
@@ -107,8 +106,8 @@ pub async fn delete_agent(agent_id: String) -> Result<(), AppError> {
     audited(AuditKind::AgentDelete, agent_id.clone(), async move {
         let who = require::<DeleteAgents>()?;
         let state = crate::server::state::app_state()?;
-        super::manage::delete(&state.db, &who, &agent_id, state.clock.now_ms()).await?;
-        state.grants.forget_all();
+        crate::ledger::holdings::delete(&state.ledger, &who, &agent_id, state.clock.now_ms())
+            .await?;
         tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent deleted");
         leptos_axum::redirect("/settings/agents?done=deleted");
         Ok(())

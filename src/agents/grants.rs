@@ -1,7 +1,8 @@
 //! The checkout fast path. Checkout runs on every inference request, so a grant the database made
 //! is remembered in memory for [`FRESH_MS`] (never past the license's own expiry) and answered
-//! from there. Every change to licenses or agents in this instance forgets all grants at once;
-//! another instance sharing the database sees such a change within [`FRESH_MS`]. Claims of
+//! from there. The ledger forgets them as its changes commit (all of them, or one agent's for a
+//! change of that agent's own holding); another instance sharing the database sees such a change
+//! within [`FRESH_MS`]. Claims of
 //! floating licenses always go to the database, so no license is ever held by two agents there.
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -107,12 +108,30 @@ impl Grants {
         }
     }
 
-    /// Forgets every grant: called after any change to licenses, tenants or agents.
-    pub fn forget_all(&self) {
-        if let Ok(mut map) = self.by_token_hash.write() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            map.clear();
-        }
+    /// Forgets every grant. Only the ledger calls it, as a change that may touch any license,
+    /// tenant or agent commits.
+    /// Answers the new generation.
+    pub(crate) fn forget_all(&self) -> u64 {
+        let mut map = self
+            .by_token_hash
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.clear();
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Forgets one agent's grants: the ledger calls it as a change of that agent's own holding
+    /// (its claim, its release) commits. Other agents' remembered grants stay: that change cannot
+    /// have made them stale.
+    /// The generation moves on too, so a grant of this agent computed before the change is
+    /// not kept; the new generation is answered.
+    pub(crate) fn forget_agent(&self, agent_id: &str) -> u64 {
+        let mut map = self
+            .by_token_hash
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, g| g.agent_id != agent_id);
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
     }
 }
 

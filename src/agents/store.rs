@@ -1,24 +1,15 @@
-//! Persistence of agents: registration, the bearer token, checkout and heartbeat.
-//!
-//! Never more than bought: a floating license is claimed with a compare-and-set
-//! (`... WHERE bound_agent_id IS NULL`) inside a transaction that first writes the agent's own
-//! row, so one agent cannot claim twice and no license is held by two agents, whatever the number
-//! of racing agents or Tessera instances sharing the database.
-use sea_orm::sea_query::{Expr, ExprTrait};
+//! Persistence of agents: enrollment keys, registration and the bearer token. What agents hold
+//! (checkout's claim, releases) is the ledger's (`ledger::holdings`).
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    Order, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
 };
 
-use super::decide::{Decision, Held, decide};
 use super::entity as agent;
-use super::grants::SEEN_EVERY_MS;
-use super::manage::{self, free_condition};
-use super::model::{AgentState, Basis, CheckedOut, Registered};
+use super::model::{AgentState, Registered};
 use crate::error::{AppError, Field, Problem, internal};
-use crate::licenses::domain::Expiry;
-use crate::licenses::entity::certificate;
-use crate::licenses::format::Binding;
+use crate::ledger::Ledger;
 use crate::licenses::verify::sha256_hex;
 use crate::tenants::entity as tenant;
 
@@ -55,9 +46,11 @@ pub async fn ensure_enrollment_keys(db: &impl ConnectionTrait) -> Result<(), App
 }
 
 /// Registers the agent of a machine in the tenant whose enrollment key it presents; registering
-/// again returns the same agent, running, with a new token.
+/// again returns the same agent, running, with a new token. A ledger change: it makes the agent's
+/// remembered grants stale (its old token, a shut-down state).
 pub async fn register(
     db: &DatabaseConnection,
+    ledger: &Ledger,
     enrollment_key: &str,
     machine_id: &str,
     now: i64,
@@ -72,23 +65,28 @@ pub async fn register(
             Problem::TooLong { max: 200 },
         ));
     }
-    let Some(t) = tenant::Entity::find()
-        .filter(tenant::Column::EnrollmentKey.eq(enrollment_key))
-        .one(db)
-        .await?
-    else {
+    let tenant_of_key =
+        || tenant::Entity::find().filter(tenant::Column::EnrollmentKey.eq(enrollment_key));
+    // A wrong key is refused before any write.
+    if tenant_of_key().one(db).await?.is_none() {
+        return Err(AppError::BadAgentCredentials);
+    }
+    let txn = ledger.begin().await?;
+    let Some(t) = tenant_of_key().one(&txn).await? else {
         return Err(AppError::BadAgentCredentials);
     };
     // Registering is managing the platform: refused while the tenant's platform has lapsed.
     // Agents already registered go on checking out under their own licenses.
-    if let Some(on) = crate::expiry::store::platform_expired_at(db, &t.id, now).await? {
+    if let Some(on) = crate::expiry::store::platform_expired_at(&txn, &t.id, now).await? {
         return Err(AppError::PlatformExpired { on });
     }
     let token = random_token()?;
+    // Changes are serialised (the installation row): no other registration of this machine can
+    // come between this look and the write.
     let existing = agent::Entity::find()
         .filter(agent::Column::TenantId.eq(t.id.clone()))
         .filter(agent::Column::MachineId.eq(machine_id))
-        .one(db)
+        .one(&txn)
         .await?;
     let again = existing.is_some();
     let id = match existing {
@@ -98,12 +96,12 @@ pub async fn register(
             m.token_hash = Set(sha256_hex(token.as_bytes()));
             m.state = Set(AgentState::Running.as_str().to_string());
             m.last_seen_at = Set(now);
-            m.update(db).await?;
+            m.update(&txn).await?;
             id
         }
         None => {
             let id = uuid::Uuid::new_v4().to_string();
-            let inserted = agent::ActiveModel {
+            agent::ActiveModel {
                 id: Set(id.clone()),
                 tenant_id: Set(t.id.clone()),
                 machine_id: Set(machine_id.to_string()),
@@ -114,21 +112,13 @@ pub async fn register(
                 last_seen_at: Set(now),
                 created_at: Set(now),
             }
-            .insert(db)
-            .await;
-            match inserted {
-                Ok(_) => id,
-                // Two registrations of one machine raced: the other one made the agent.
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                    return Box::pin(register(db, enrollment_key, machine_id, now)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
+            .insert(&txn)
+            .await?;
+            id
         }
     };
     // The agent acts for itself: it is named by its machine.
-    crate::audit::store::record(
-        db,
+    txn.commit(
         crate::audit::store::Entry::named(
             &format!("agent {machine_id}"),
             now,
@@ -164,173 +154,4 @@ pub async fn authenticate(db: &impl ConnectionTrait, hash: &str) -> Result<agent
         .one(db)
         .await?
         .ok_or(AppError::BadAgentCredentials)
-}
-
-pub fn held_of(c: &certificate::Model) -> Held {
-    Held {
-        id: c.id.clone(),
-        binding: c
-            .binding
-            .as_deref()
-            .and_then(Binding::parse)
-            .unwrap_or(Binding::Floating),
-        state: c.state(),
-    }
-}
-
-/// What checkout decides for an agent as stored in `conn` now.
-async fn decision_for(
-    conn: &impl ConnectionTrait,
-    a: &agent::Model,
-    now: i64,
-) -> Result<Decision, AppError> {
-    let state = AgentState::parse(&a.state).unwrap_or(AgentState::ShutDown);
-    let t = tenant::Entity::find_by_id(a.tenant_id.clone())
-        .one(conn)
-        .await?
-        .ok_or_else(|| internal("an agent's tenant is missing"))?;
-    let unlimited = Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent);
-    let held = match &a.license_id {
-        Some(id) => {
-            certificate::Entity::find_by_id(id.clone())
-                .one(conn)
-                .await?
-        }
-        None => None,
-    };
-    Ok(decide(
-        state,
-        held.as_ref().map(held_of).as_ref(),
-        unlimited,
-        now,
-    ))
-}
-
-/// Checks an agent out for one inference request.
-///
-/// Most checkouts change nothing: an agent that is licensed is answered from reads alone (its
-/// last-seen time is written at most every [`SEEN_EVERY_MS`], off the request's path). Anything else (taking a floating
-/// license, a refusal to count) is decided again inside a transaction that first writes the
-/// agent's row, which takes its lock (PostgreSQL) or the write lock (SQLite): one such checkout
-/// of an agent at a time, and no read-then-write upgrade to deadlock on.
-pub async fn check_out(
-    db: &DatabaseConnection,
-    a: &agent::Model,
-    now: i64,
-) -> Result<CheckedOut, AppError> {
-    if let Decision::Licensed(out) = decision_for(db, a, now).await? {
-        if now - a.last_seen_at >= SEEN_EVERY_MS {
-            // Not on the request's time: the answer does not depend on it.
-            let (db, id) = (db.clone(), a.id.clone());
-            tokio::spawn(async move {
-                if let Err(e) = heartbeat(&db, &id, now).await {
-                    tracing::warn!(error = %e, "recording an agent's last-seen time failed");
-                }
-            });
-        }
-        return Ok(out);
-    }
-    let txn = db.begin().await?;
-    agent::Entity::update_many()
-        .col_expr(agent::Column::LastSeenAt, Expr::value(now))
-        .filter(agent::Column::Id.eq(a.id.clone()))
-        .exec(&txn)
-        .await?;
-    let a = agent::Entity::find_by_id(a.id.clone())
-        .one(&txn)
-        .await?
-        .ok_or(AppError::BadAgentCredentials)?;
-    let outcome = match decision_for(&txn, &a, now).await? {
-        Decision::Licensed(out) => Ok(out),
-        Decision::ShutDown => Err(AppError::AgentShutDown),
-        Decision::Expired => Err(AppError::LicenseExpired),
-        Decision::Revoked => Err(AppError::LicenseRevoked),
-        Decision::TakeFloating => claim_floating(&txn, &a, now)
-            .await?
-            .ok_or(AppError::NoLicenseFree),
-        Decision::ReplaceFloating => {
-            let held = manage::held(&txn, &a).await?;
-            manage::release_floating(&txn, &a, held.as_ref()).await?;
-            claim_floating(&txn, &a, now)
-                .await?
-                .ok_or(AppError::NoLicenseFree)
-        }
-    };
-    if outcome.is_err() {
-        agent::Entity::update_many()
-            .col_expr(
-                agent::Column::RefusedCount,
-                Expr::col(agent::Column::RefusedCount).add(1),
-            )
-            .filter(agent::Column::Id.eq(a.id.clone()))
-            .exec(&txn)
-            .await?;
-    }
-    txn.commit().await?;
-    outcome
-}
-
-/// Binds the first free floating license (the tenant's pool first, then unassigned ones) to the
-/// agent; `None` when none is free.
-async fn claim_floating(
-    txn: &impl ConnectionTrait,
-    a: &agent::Model,
-    now: i64,
-) -> Result<Option<CheckedOut>, AppError> {
-    use certificate::Column as C;
-    let free = || {
-        free_condition(Binding::Floating, now).add(
-            Condition::any()
-                .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
-                .add(C::AssignedTenantId.is_null()),
-        )
-    };
-    // A few tries: another agent may take the candidate between the look and the claim.
-    for _ in 0..16 {
-        let Some(c) = certificate::Entity::find()
-            .filter(free())
-            .order_by(Expr::col(C::AssignedTenantId).is_null(), Order::Asc)
-            .order_by(C::InstalledAt, Order::Asc)
-            .order_by(C::Id, Order::Asc)
-            .limit(1)
-            .one(txn)
-            .await?
-        else {
-            return Ok(None);
-        };
-        // Its validity runs from its first activation: a license released and taken again
-        // keeps the expiry it had.
-        let (activated_at, until) = match c.state().expires {
-            Some(until) => (c.activated_at.unwrap_or(now), until),
-            None => (now, c.activation_until(None, now)),
-        };
-        let claimed = certificate::activate(&c.id, activated_at, until)
-            .col_expr(C::BoundAgentId, Expr::value(a.id.clone()))
-            .filter(C::BoundAgentId.is_null())
-            .exec(txn)
-            .await?
-            .rows_affected;
-        if claimed == 1 {
-            agent::Entity::update_many()
-                .col_expr(agent::Column::LicenseId, Expr::value(c.id.clone()))
-                .filter(agent::Column::Id.eq(a.id.clone()))
-                .exec(txn)
-                .await?;
-            return Ok(Some(CheckedOut::new(Basis::Floating, Some(c.id), until)));
-        }
-    }
-    Ok(None)
-}
-
-pub async fn heartbeat(
-    db: &impl ConnectionTrait,
-    agent_id: &str,
-    now: i64,
-) -> Result<(), AppError> {
-    agent::Entity::update_many()
-        .col_expr(agent::Column::LastSeenAt, Expr::value(now))
-        .filter(agent::Column::Id.eq(agent_id))
-        .exec(db)
-        .await?;
-    Ok(())
 }

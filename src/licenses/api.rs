@@ -132,16 +132,14 @@ async fn confirm(id: String) -> Result<Confirmed, AppError> {
     use crate::server::state::app_state;
     let who = require::<UploadLicenses>()?;
     let state = app_state()?;
-    let done = super::store::confirm(
-        &state.db,
+    let done = crate::ledger::packages::confirm(
+        &state.ledger,
         &who,
         &state.package_checks(),
         &id,
         state.clock.now_ms(),
     )
     .await?;
-    // Revocations and new tenant licenses change what agents may do.
-    state.grants.forget_all();
     tracing::info!(
         by = %who.viewer().name,
         installed = done.installed,
@@ -172,8 +170,8 @@ async fn delete_all(confirmation: String) -> Result<u64, AppError> {
         return Err(AppError::invalid(Field::Confirmation, Problem::Mismatch));
     }
     let state = app_state()?;
-    let deleted = super::store::delete_all(&state.db, &who, state.clock.now_ms()).await?;
-    state.grants.forget_all();
+    let deleted =
+        crate::ledger::packages::delete_all(&state.ledger, &who, state.clock.now_ms()).await?;
     tracing::warn!(by = %who.viewer().name, deleted, "all licenses deleted");
     leptos_axum::redirect("/settings/licenses");
     Ok(deleted)

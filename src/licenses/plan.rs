@@ -40,6 +40,52 @@ impl TenantState {
     }
 }
 
+/// A platform license still in force on a tenant, as restacking needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InForce {
+    /// When it was activated (Unix ms).
+    pub activated_at: i64,
+    pub validity_days: Option<u32>,
+    pub not_after: Option<i64>,
+    /// A platform-with-unlimited-agents license.
+    pub unlimited_agents: bool,
+}
+
+/// A tenant's platform as the platform licenses still in force make it, after some were
+/// withdrawn: each is stacked again at the time and in the order it was activated (`in_force` is
+/// in that order). Without a withdrawal that is exactly what the activations did, so this takes
+/// out only what a withdrawn license added. Answers the new state and each license's own expiry.
+///
+/// Left with none in force, the tenant has lapsed (now, or when it ran out): withdrawing its
+/// licenses does not put it back in demo mode, which would unlock it.
+pub fn restack(before: &TenantState, in_force: &[InForce], now: i64) -> (TenantState, Vec<Expiry>) {
+    let mut state = TenantState {
+        platform: None,
+        unlimited_agents: None,
+        ..before.clone()
+    };
+    let untils = in_force
+        .iter()
+        .map(|c| {
+            state.extend(
+                c.validity_days,
+                c.not_after,
+                c.unlimited_agents,
+                c.activated_at,
+            )
+        })
+        .collect();
+    let lapsed = |had: Option<Expiry>| {
+        had.map(|e| match e {
+            Expiry::At(t) if t < now => Expiry::At(t),
+            _ => Expiry::At(now),
+        })
+    };
+    state.platform = state.platform.or(lapsed(before.platform));
+    state.unlimited_agents = state.unlimited_agents.or(lapsed(before.unlimited_agents));
+    (state, untils)
+}
+
 /// A certificate's dates as times (Unix ms), read once from their text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
@@ -429,5 +475,155 @@ mod tests {
             Some(Expiry::At(NOW + 40 * DAY_MS)),
             "a not_before reached is no wait, and the waiting license added no days"
         );
+    }
+}
+
+/// Properties of validity stacking and of restacking, on generated licenses.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::licenses::domain::DAY_MS;
+
+    const NOW: i64 = 1_795_000_000_000;
+
+    fn expiry() -> impl Strategy<Value = Option<Expiry>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(Expiry::Never)),
+            (-400i64..400).prop_map(|d| Some(Expiry::At(NOW + d * DAY_MS / 2))),
+        ]
+    }
+
+    fn in_force() -> impl Strategy<Value = Vec<InForce>> {
+        prop::collection::vec(
+            (
+                0i64..300,
+                prop::option::weighted(0.9, 1u32..400),
+                prop::option::weighted(0.2, 0i64..500),
+                any::<bool>(),
+            ),
+            0..6,
+        )
+        .prop_map(|mut v| {
+            // In the order they were activated: the longest ago first.
+            v.sort_by_key(|c| std::cmp::Reverse(c.0));
+            v.into_iter()
+                .map(|(ago, days, cap, unlimited)| InForce {
+                    activated_at: NOW - ago * DAY_MS,
+                    validity_days: days,
+                    not_after: cap.map(|c| NOW - 100 * DAY_MS + c * DAY_MS),
+                    unlimited_agents: unlimited,
+                })
+                .collect()
+        })
+    }
+
+    fn tenant(platform: Option<Expiry>, unlimited: Option<Expiry>) -> TenantState {
+        TenantState {
+            id: "t".into(),
+            name: "T".into(),
+            platform,
+            unlimited_agents: unlimited,
+        }
+    }
+
+    /// Later is larger; `Never` is the largest.
+    fn rank(e: Option<Expiry>) -> (u8, i64) {
+        match e {
+            None => (0, 0),
+            Some(Expiry::At(t)) => (1, t),
+            Some(Expiry::Never) => (2, 0),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn stacking_extends_from_the_later_of_now_and_the_current_expiry(
+            current in expiry(),
+            days in prop::option::of(1u32..1000),
+            cap in prop::option::of(-100i64..2000),
+        ) {
+            let not_after = cap.map(|c| NOW + c * DAY_MS);
+            let got = stack_validity(current, NOW, days, not_after);
+            // Never shorter than what it extends, unless capped by not_after; never past the cap.
+            if current == Some(Expiry::Never) {
+                prop_assert_eq!(got, Expiry::Never);
+            } else {
+                if let Some(cap) = not_after {
+                    prop_assert!(rank(Some(got)) <= rank(Some(Expiry::At(cap))));
+                }
+                match (days, not_after) {
+                    (None, None) => prop_assert_eq!(got, Expiry::Never),
+                    (Some(d), None) => {
+                        let from = match current {
+                            Some(Expiry::At(t)) if t > NOW => t,
+                            _ => NOW,
+                        };
+                        prop_assert_eq!(got, Expiry::At(from + i64::from(d) * DAY_MS));
+                    }
+                    (_, Some(_)) => {}
+                }
+            }
+        }
+
+        #[test]
+        fn stacking_is_monotonic_in_the_current_expiry(
+            a in expiry(),
+            b in expiry(),
+            days in prop::option::of(1u32..1000),
+        ) {
+            let (lo, hi) = if rank(a) <= rank(b) { (a, b) } else { (b, a) };
+            prop_assert!(
+                rank(Some(stack_validity(lo, NOW, days, None)))
+                    <= rank(Some(stack_validity(hi, NOW, days, None)))
+            );
+        }
+
+        #[test]
+        fn restacking_what_is_in_force_redoes_the_activations(licenses in in_force()) {
+            // Activating one after another from demo mode, then restacking with none withdrawn,
+            // gives the same tenant and the same expiries.
+            let mut activated = tenant(None, None);
+            let untils: Vec<Expiry> = licenses
+                .iter()
+                .map(|c| activated.extend(c.validity_days, c.not_after, c.unlimited_agents, c.activated_at))
+                .collect();
+            let (restacked, again) = restack(&activated, &licenses, NOW);
+            prop_assert_eq!(again, untils);
+            if !licenses.is_empty() {
+                prop_assert_eq!(restacked, activated);
+            }
+        }
+
+        /// Without `not_after` caps: a capped license can shorten what it extends (the format:
+        /// "a not_after caps the result"), so withdrawing one may lengthen the tenant.
+        #[test]
+        fn a_withdrawal_never_extends_a_tenant(
+            licenses in in_force(),
+            withdrawn in any::<prop::sample::Index>(),
+        ) {
+            let licenses: Vec<InForce> = licenses
+                .into_iter()
+                .map(|c| InForce { not_after: None, ..c })
+                .collect();
+            let mut activated = tenant(None, None);
+            for c in &licenses {
+                activated.extend(c.validity_days, c.not_after, c.unlimited_agents, c.activated_at);
+            }
+            let mut left = licenses.clone();
+            if !left.is_empty() {
+                left.remove(withdrawn.index(left.len()));
+            }
+            let (after, _) = restack(&activated, &left, NOW);
+            prop_assert!(rank(after.platform) <= rank(activated.platform));
+            prop_assert!(rank(after.unlimited_agents) <= rank(activated.unlimited_agents));
+            // A tenant that had a platform never goes back to demo mode.
+            prop_assert_eq!(after.platform.is_some(), activated.platform.is_some());
+            if left.is_empty() && activated.platform.is_some() {
+                prop_assert!(!after.platform.is_some_and(|e| e.is_valid_at(NOW)), "lapsed");
+            }
+        }
     }
 }

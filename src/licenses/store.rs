@@ -1,48 +1,30 @@
-//! Persistence of licenses: the list, staging an upload with its preview, confirming it in one
-//! transaction, deleting everything, and the data of a license request.
-use std::collections::{HashMap, HashSet};
+//! What Settings > Licenses reads and stages: the list, staging an upload with its preview, and
+//! the data of a license request. Confirming a package and deleting everything change license
+//! state: they are the ledger's (`ledger::packages`).
+use std::collections::HashSet;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::domain::{Expiry, Status, status, waits_until};
-use super::entity::{certificate, package, pending_upload};
-use super::format::{
-    Binding, Certificate, LicenseRequest, LicenseType, Mode, RequestTenant, Usage,
-};
+use super::entity::{certificate, pending_upload};
+use super::format::{Binding, LicenseRequest, LicenseType, Mode, RequestTenant, Usage};
 use super::model::{
-    Confirmed, LicensePage, LicenseRow, ListQuery, PAGE_SIZE, SortColumn, TenantLicense,
-    UploadOutcome,
+    LicensePage, LicenseRow, ListQuery, PAGE_SIZE, SortColumn, TenantLicense, UploadOutcome,
 };
-use super::plan::{self, TenantState};
-use super::verify::{self, Checks, VerifiedCertificate};
+use super::plan;
+use super::verify::Checks;
 use crate::audit::model::AuditKind;
 use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, internal};
-use crate::installation::entity as installation;
+use crate::ledger::packages::{installed_among, revocations, verify_blocking, with_window};
+use crate::ledger::platform::tenant_states;
 use crate::tenants::{Tenant, entity as tenant};
 use crate::users::entity as user;
-
-/// Begins a transaction that changes licenses. Its first statement writes the installation row,
-/// so license writes are serialised: SQLite takes its write lock at once (no upgrade deadlock),
-/// and PostgreSQL holds the row lock until commit, across every instance sharing the database.
-pub async fn begin_license_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, AppError> {
-    let txn = db.begin().await?;
-    installation::Entity::update_many()
-        .col_expr(
-            installation::Column::CreatedAt,
-            Expr::col(installation::Column::CreatedAt),
-        )
-        .filter(installation::Column::Id.eq(1))
-        .exec(&txn)
-        .await?;
-    Ok(txn)
-}
 
 pub async fn tenant_licenses(db: &impl ConnectionTrait) -> Result<Vec<TenantLicense>, AppError> {
     let rows = tenant::Entity::find()
@@ -64,7 +46,7 @@ pub async fn count(db: &impl ConnectionTrait) -> Result<u64, AppError> {
 }
 
 /// The SQL condition for "has this status at `now`", mirroring [`super::domain::status`].
-pub(crate) fn status_condition(s: Status, now: i64) -> Condition {
+pub fn status_condition(s: Status, now: i64) -> Condition {
     use certificate::Column as C;
     let not_revoked = C::RevokedBy.is_null();
     let within_not_after = Condition::any()
@@ -240,130 +222,6 @@ pub async fn list(
     })
 }
 
-/// Stores a tenant's platform and unlimited-agents expiry. While the unlimited-agents license is
-/// valid every agent of the tenant is licensed by it, so the floating licenses they hold go back
-/// to the pool, for other tenants' agents.
-pub async fn write_tenant_expiry(
-    txn: &impl ConnectionTrait,
-    t: &TenantState,
-    now: i64,
-) -> Result<(), AppError> {
-    let (platform_until, platform_permanent) =
-        t.platform.map(Expiry::to_parts).unwrap_or((None, false));
-    let (unlimited_until, unlimited_permanent) = t
-        .unlimited_agents
-        .map(Expiry::to_parts)
-        .unwrap_or((None, false));
-    tenant::Entity::update_many()
-        .col_expr(tenant::Column::PlatformUntil, Expr::value(platform_until))
-        .col_expr(
-            tenant::Column::PlatformPermanent,
-            Expr::value(platform_permanent),
-        )
-        .col_expr(
-            tenant::Column::UnlimitedAgentsUntil,
-            Expr::value(unlimited_until),
-        )
-        .col_expr(
-            tenant::Column::UnlimitedAgentsPermanent,
-            Expr::value(unlimited_permanent),
-        )
-        .filter(tenant::Column::Id.eq(t.id.clone()))
-        .exec(txn)
-        .await?;
-    if t.unlimited_agents.is_some_and(|e| e.is_valid_at(now)) {
-        crate::agents::manage::release_floating_of_tenant(txn, &t.id).await?;
-    }
-    Ok(())
-}
-
-pub fn tenant_state(t: tenant::Model) -> TenantState {
-    TenantState {
-        platform: Expiry::from_parts(t.platform_until, t.platform_permanent),
-        unlimited_agents: Expiry::from_parts(
-            t.unlimited_agents_until,
-            t.unlimited_agents_permanent,
-        ),
-        id: t.id,
-        name: t.name,
-    }
-}
-
-async fn tenant_states(db: &impl ConnectionTrait) -> Result<Vec<TenantState>, AppError> {
-    Ok(tenant::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(tenant_state)
-        .collect())
-}
-
-/// Every installed certificate that withdraws others: its id and `revokes`. The condition is
-/// written literally so that the partial index `idx_certificates_revokers` serves it.
-pub fn revokers() -> sea_orm::Select<certificate::Entity> {
-    certificate::Entity::find()
-        .select_only()
-        .column(certificate::Column::Id)
-        .column(certificate::Column::Revokes)
-        .filter(Expr::cust("revokes <> '[]'"))
-}
-
-/// Which certificates of a package arrive withdrawn, and by which certificate (see
-/// [`plan::revocations`]). Few certificates revoke others, so all that do are read, through the
-/// partial index `idx_certificates_revokers` (whose condition the filter repeats literally: a
-/// bound parameter would not match it).
-async fn revocations(
-    db: &impl ConnectionTrait,
-    certs: &[(Certificate, plan::Window)],
-) -> Result<HashMap<String, String>, AppError> {
-    let revokers: Vec<(String, String)> = revokers().into_tuple().all(db).await?;
-    let installed_revokers = revokers.into_iter().map(|(id, revokes)| {
-        // Written by `confirm` from a verified certificate: a JSON array of ids.
-        let ids: Vec<String> = serde_json::from_str(&revokes).unwrap_or_default();
-        (id, ids)
-    });
-    Ok(plan::revocations(certs, installed_revokers))
-}
-
-/// Which of `ids` are installed already.
-async fn installed_among(
-    db: &impl ConnectionTrait,
-    ids: impl Iterator<Item = String>,
-) -> Result<HashSet<String>, AppError> {
-    let ids: Vec<String> = ids.collect();
-    let mut found = HashSet::new();
-    for chunk in ids.chunks(500) {
-        let rows: Vec<String> = certificate::Entity::find()
-            .select_only()
-            .column(certificate::Column::Id)
-            .filter(certificate::Column::Id.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        found.extend(rows);
-    }
-    Ok(found)
-}
-
-/// Each certificate with its dates read as times.
-fn with_window(certs: &[VerifiedCertificate]) -> Vec<(Certificate, plan::Window)> {
-    certs
-        .iter()
-        .map(|v| {
-            let c = &v.certificate;
-            let at =
-                |date: &Option<String>, read: fn(&str) -> Option<chrono::DateTime<chrono::Utc>>| {
-                    date.as_deref().and_then(read).map(|t| t.timestamp_millis())
-                };
-            let window = plan::Window {
-                not_before: at(&c.not_before, verify::parse_date_start),
-                not_after: at(&c.not_after, verify::parse_date_end),
-            };
-            (c.clone(), window)
-        })
-        .collect()
-}
-
 /// Verifies an upload and keeps it, with its preview or refusal, for the administrator to look at
 /// and confirm. Nothing about licenses changes here.
 pub async fn stage_upload(
@@ -477,23 +335,6 @@ pub fn sanitize_file_name(raw: &str) -> String {
     }
 }
 
-async fn verify_blocking(
-    checks: &Checks<'_>,
-    bytes: Vec<u8>,
-    now: i64,
-) -> Result<Result<Vec<VerifiedCertificate>, super::format::PackageRefusal>, AppError> {
-    let keys = checks.keys.clone();
-    let installation_id = checks.installation_id.to_string();
-    let limits = checks.limits.clone();
-    let now = chrono::DateTime::from_timestamp_millis(now)
-        .ok_or_else(|| internal("clock out of range"))?;
-    tokio::task::spawn_blocking(move || {
-        verify::verify_package(&bytes, &keys, &installation_id, now, &limits)
-    })
-    .await
-    .map_err(internal)
-}
-
 pub async fn upload_outcome(
     db: &impl ConnectionTrait,
     _who: &Granted<cap::UploadLicenses>,
@@ -504,371 +345,6 @@ pub async fn upload_outcome(
         .await?
         .ok_or(AppError::NotFound)?;
     serde_json::from_str(&row.outcome).map_err(internal)
-}
-
-/// Stores a staged package in one transaction: new certificates, their activations, the tenants'
-/// new expiries and revocations. Certificates already installed (by an earlier or a racing upload)
-/// change nothing.
-pub async fn confirm(
-    db: &DatabaseConnection,
-    who: &Granted<cap::UploadLicenses>,
-    checks: &Checks<'_>,
-    id: &str,
-    now: i64,
-) -> Result<Confirmed, AppError> {
-    let txn = begin_license_write(db).await?;
-    let row = pending_upload::Entity::find_by_id(id.to_string())
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let certs = match verify_blocking(checks, row.content.clone().into_bytes(), now).await? {
-        Ok(certs) => certs,
-        // It verified when staged: keys or time changed since. Refuse, changing nothing.
-        Err(_) => return Err(AppError::NotFound),
-    };
-    let paired = with_window(&certs);
-    let installed = installed_among(&txn, certs.iter().map(|c| c.certificate.id.clone())).await?;
-    let revoked = revocations(&txn, &paired).await?;
-    let mut tenants = tenant_states(&txn).await?;
-    let before = tenants.clone();
-    let steps = plan::plan(&paired, &installed, &revoked, &mut tenants, now);
-
-    let fresh: Vec<(&VerifiedCertificate, &plan::Step, plan::Window)> = certs
-        .iter()
-        .zip(&steps)
-        .zip(&paired)
-        .filter(|((c, _), _)| !installed.contains(&c.certificate.id))
-        .map(|((c, s), (_, window))| (c, s, *window))
-        .collect();
-    let result = Confirmed {
-        installed: fresh.len(),
-        already_installed: certs.len() - fresh.len(),
-    };
-    if !fresh.is_empty() {
-        let package_id = uuid::Uuid::new_v4().to_string();
-        package::ActiveModel {
-            id: Set(package_id.clone()),
-            file_name: Set(row.file_name.clone()),
-            sha256: Set(verify::sha256_hex(row.content.as_bytes())),
-            uploaded_by: Set(who.viewer().name.clone()),
-            uploaded_at: Set(now),
-            certificate_count: Set(fresh.len() as i32),
-        }
-        .insert(&txn)
-        .await?;
-        let models: Vec<certificate::ActiveModel> = fresh
-            .iter()
-            .map(|(v, step, window)| {
-                let c = &v.certificate;
-                let (expires_at, permanent) = step
-                    .activation
-                    .map(Expiry::to_parts)
-                    .unwrap_or((None, false));
-                Ok(certificate::ActiveModel {
-                    id: Set(c.id.clone()),
-                    package_id: Set(package_id.clone()),
-                    block: Set(v.block as i32),
-                    kid: Set(v.kid.clone()),
-                    payload: Set(v.payload_json.clone()),
-                    sig: Set(v.sig.clone()),
-                    product: Set(c.product.clone()),
-                    product_name: Set(c.product_name.clone()),
-                    license_type: Set(c.license_type.as_str().to_string()),
-                    mode: Set(c.mode.as_str().to_string()),
-                    validity_days: Set(c.validity_days.map(|d| d as i32)),
-                    not_before: Set(c.not_before.clone()),
-                    not_after: Set(c.not_after.clone()),
-                    not_before_at: Set(window.not_before),
-                    not_after_at: Set(window.not_after),
-                    seats: Set(c.seats.map(|s| s as i32)),
-                    binding: Set(c.binding.map(|b| b.as_str().to_string())),
-                    feature: Set(c.feature.clone()),
-                    tenant_id: Set(c.tenant_id.clone()),
-                    company_id: Set(c.company_id.clone()),
-                    issued_at: Set(c.issued_at.clone()),
-                    revokes: Set(serde_json::to_string(&c.revokes).map_err(internal)?),
-                    installed_at: Set(now),
-                    activated_at: Set(step.activation.map(|_| now)),
-                    expires_at: Set(expires_at),
-                    permanent: Set(permanent),
-                    assigned_tenant_id: Set(step.tenant_id.clone()),
-                    bound_agent_id: Set(None),
-                    revoked_by: Set(revoked.get(&c.id).cloned()),
-                    ended_reason: Set(None),
-                })
-            })
-            .collect::<Result<_, AppError>>()?;
-        for chunk in models.chunks(200) {
-            certificate::Entity::insert_many(chunk.to_vec())
-                .exec(&txn)
-                .await?;
-        }
-        for (t, old) in tenants.iter().zip(&before) {
-            if t != old {
-                write_tenant_expiry(&txn, t, now).await?;
-            }
-        }
-        // Tenants whose platform licenses in force this package withdraws: restacked below.
-        let mut restack: Vec<String> = Vec::new();
-        for (v, _, _) in &fresh {
-            if !v.certificate.revokes.is_empty() {
-                let withdrawn: Vec<Option<String>> = certificate::Entity::find()
-                    .select_only()
-                    .column(certificate::Column::AssignedTenantId)
-                    .filter(certificate::Column::Id.is_in(v.certificate.revokes.clone()))
-                    .filter(certificate::Column::RevokedBy.is_null())
-                    .filter(certificate::Column::ActivatedAt.is_not_null())
-                    .filter(certificate::Column::LicenseType.is_in(PLATFORM_TYPES))
-                    .into_tuple()
-                    .all(&txn)
-                    .await?;
-                restack.extend(withdrawn.into_iter().flatten());
-                certificate::Entity::update_many()
-                    .col_expr(
-                        certificate::Column::RevokedBy,
-                        Expr::value(v.certificate.id.clone()),
-                    )
-                    .filter(certificate::Column::Id.is_in(v.certificate.revokes.clone()))
-                    .filter(certificate::Column::RevokedBy.is_null())
-                    .exec(&txn)
-                    .await?;
-            }
-        }
-        restack.sort();
-        restack.dedup();
-        for tenant_id in &restack {
-            restack_platform(&txn, tenant_id, now).await?;
-        }
-    }
-    pending_upload::Entity::delete_by_id(id.to_string())
-        .exec(&txn)
-        .await?;
-    crate::audit::store::record(
-        &txn,
-        Entry::by(who.viewer(), now, AuditKind::LicenseConfirm, &row.file_name).detail(format!(
-            "{} installed, {} already installed",
-            result.installed, result.already_installed
-        )),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(result)
-}
-
-/// The two platform license types, as stored.
-const PLATFORM_TYPES: [&str; 2] = [
-    LicenseType::Platform.as_str(),
-    LicenseType::PlatformUnlimitedAgents.as_str(),
-];
-
-/// Sets a tenant's platform (and unlimited agents) to what its platform licenses still in force
-/// make it: each activated one that is not revoked, stacked again at the time and in the order it
-/// was activated. Without a revocation that is exactly what the activations did, so this takes
-/// out only what a withdrawn license added. Each license's own expiry follows.
-async fn restack_platform(
-    txn: &impl ConnectionTrait,
-    tenant_id: &str,
-    now: i64,
-) -> Result<(), AppError> {
-    use certificate::Column as C;
-    let Some(t) = tenant::Entity::find_by_id(tenant_id.to_string())
-        .one(txn)
-        .await?
-    else {
-        return Ok(());
-    };
-    let in_force = certificate::Entity::find()
-        .filter(C::AssignedTenantId.eq(tenant_id))
-        .filter(C::LicenseType.is_in(PLATFORM_TYPES))
-        .filter(C::ActivatedAt.is_not_null())
-        .filter(C::RevokedBy.is_null())
-        .order_by_asc(C::ActivatedAt)
-        .order_by_asc(C::InstalledAt)
-        .order_by_asc(C::Block)
-        .order_by_asc(C::Id)
-        .all(txn)
-        .await?;
-    let before = tenant_state(t);
-    let mut state = TenantState {
-        platform: None,
-        unlimited_agents: None,
-        ..before.clone()
-    };
-    for c in &in_force {
-        let at = c.activated_at.unwrap_or(now);
-        let until = state.extend(
-            c.validity_days.and_then(|d| u32::try_from(d).ok()),
-            c.not_after_at,
-            c.license_type == LicenseType::PlatformUnlimitedAgents.as_str(),
-            at,
-        );
-        if c.state().expires != Some(until) {
-            certificate::activate(&c.id, at, until).exec(txn).await?;
-        }
-    }
-    // Left with none in force, the tenant has lapsed (now, or when it ran out): withdrawing its
-    // licenses does not put it back in demo mode.
-    let lapsed = |had: Option<Expiry>| {
-        had.map(|e| match e {
-            Expiry::At(t) if t < now => Expiry::At(t),
-            _ => Expiry::At(now),
-        })
-    };
-    state.platform = state.platform.or(lapsed(before.platform));
-    state.unlimited_agents = state.unlimited_agents.or(lapsed(before.unlimited_agents));
-    write_tenant_expiry(txn, &state, now).await
-}
-
-/// The certificates [`activate_due`] activates at `now`: not activated, not withdrawn or ended,
-/// their `not_before` reached, and either a server license or a platform license assigned to its
-/// tenant. The partial index `idx_certificates_waiting` serves it (its condition is implied).
-pub fn due_condition(now: i64) -> Condition {
-    use certificate::Column as C;
-    Condition::all()
-        .add(C::ActivatedAt.is_null())
-        .add(C::RevokedBy.is_null())
-        .add(C::EndedReason.is_null())
-        .add(C::NotBeforeAt.lte(now))
-        .add(
-            Condition::any()
-                .add(C::NotAfterAt.is_null())
-                .add(C::NotAfterAt.gt(now)),
-        )
-        .add(
-            Condition::any()
-                .add(C::LicenseType.eq(LicenseType::Server.as_str()))
-                .add(
-                    Condition::all()
-                        .add(C::LicenseType.is_in(PLATFORM_TYPES))
-                        .add(C::AssignedTenantId.is_not_null()),
-                ),
-        )
-}
-
-/// Activates the licenses whose first valid day (`not_before`) has come and that activate by
-/// themselves: a platform license assigned to its tenant before that day (on upload, or by an
-/// administrator) and a server license. Each activates as of its `not_before`, so a sweep that
-/// runs late (Tessera was stopped) neither adds nor loses days. Returns how many it activated.
-pub async fn activate_due(db: &DatabaseConnection, now: i64) -> Result<usize, AppError> {
-    use certificate::Column as C;
-    let due = || certificate::Entity::find().filter(due_condition(now));
-    // Every sweep asks; a write transaction only when something is due.
-    if due().count(db).await? == 0 {
-        return Ok(0);
-    }
-    let txn = begin_license_write(db).await?;
-    let certs = due()
-        .order_by_asc(C::NotBeforeAt)
-        .order_by_asc(C::InstalledAt)
-        .order_by_asc(C::Id)
-        .all(&txn)
-        .await?;
-    let mut tenants = tenant_states(&txn).await?;
-    let before = tenants.clone();
-    let mut activated = 0;
-    for c in &certs {
-        let at = std::cmp::Ord::min(c.not_before_at.unwrap_or(now), now);
-        let kind = LicenseType::parse(&c.license_type);
-        let subject = match kind {
-            Some(kind @ (LicenseType::Platform | LicenseType::PlatformUnlimitedAgents)) => {
-                let tenant = c
-                    .assigned_tenant_id
-                    .as_ref()
-                    .and_then(|id| tenants.iter_mut().find(|t| &t.id == id));
-                let Some(t) = tenant else {
-                    // Its tenant was deleted meanwhile: it waits to be assigned again.
-                    certificate::Entity::update_many()
-                        .col_expr(C::AssignedTenantId, Expr::value(Option::<String>::None))
-                        .filter(C::Id.eq(c.id.clone()))
-                        .exec(&txn)
-                        .await?;
-                    continue;
-                };
-                let until = t.extend(
-                    c.validity_days.and_then(|d| u32::try_from(d).ok()),
-                    c.not_after_at,
-                    kind == LicenseType::PlatformUnlimitedAgents,
-                    at,
-                );
-                certificate::activate(&c.id, at, until).exec(&txn).await?;
-                t.name.clone()
-            }
-            _ => {
-                certificate::activate(&c.id, at, c.activation_until(None, at))
-                    .exec(&txn)
-                    .await?;
-                c.feature.clone().unwrap_or_default()
-            }
-        };
-        crate::audit::store::record(
-            &txn,
-            Entry::named(SYSTEM_ACTOR, now, AuditKind::LicenseActivate, &subject)
-                .detail(format!("license {} ({})", c.id, c.product_name)),
-        )
-        .await?;
-        activated += 1;
-    }
-    for (t, old) in tenants.iter().zip(&before) {
-        if t != old {
-            write_tenant_expiry(&txn, t, now).await?;
-        }
-    }
-    txn.commit().await?;
-    Ok(activated)
-}
-
-/// Who the audit log names for what Tessera does by itself.
-pub const SYSTEM_ACTOR: &str = "tessera";
-
-/// Deletes every license and package: back to demo mode. The audit log stays (it is not
-/// licenses, and the database refuses to delete it anyway).
-pub async fn delete_all(
-    db: &DatabaseConnection,
-    who: &Granted<cap::DeleteLicenses>,
-    now: i64,
-) -> Result<u64, AppError> {
-    let txn = begin_license_write(db).await?;
-    let deleted = certificate::Entity::delete_many()
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    package::Entity::delete_many().exec(&txn).await?;
-    pending_upload::Entity::delete_many().exec(&txn).await?;
-    crate::seats::entity::Entity::delete_many()
-        .exec(&txn)
-        .await?;
-    crate::agents::entity::Entity::update_many()
-        .col_expr(
-            crate::agents::entity::Column::LicenseId,
-            Expr::value(Option::<String>::None),
-        )
-        .exec(&txn)
-        .await?;
-    tenant::Entity::update_many()
-        .col_expr(
-            tenant::Column::PlatformUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(tenant::Column::PlatformPermanent, Expr::value(false))
-        .col_expr(
-            tenant::Column::UnlimitedAgentsUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(tenant::Column::UnlimitedAgentsPermanent, Expr::value(false))
-        .exec(&txn)
-        .await?;
-    crate::audit::store::record(
-        &txn,
-        Entry::by(
-            who.viewer(),
-            now,
-            AuditKind::LicensesDeleteAll,
-            format!("{deleted} certificates"),
-        ),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(deleted)
 }
 
 /// The license request of this installation, as of `now`.

@@ -50,7 +50,8 @@ pub async fn apply_seats(
         let who = require::<ManageSeats>()?;
         let state = crate::server::state::app_state()?;
         let now = state.clock.now_ms();
-        let done = super::store::apply(&state.db, &who, &product, &user_ids, now).await?;
+        let done =
+            crate::ledger::seats::apply(&state.ledger, &who, &product, &user_ids, now).await?;
         tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats given");
         back_to(back.as_deref(), &product, "applied");
         Ok(done)
@@ -71,7 +72,8 @@ pub async fn recall_seats(
         let who = require::<ManageSeats>()?;
         let state = crate::server::state::app_state()?;
         let now = state.clock.now_ms();
-        let done = super::store::recall(&state.db, &who, &product, &user_ids, now).await?;
+        let done =
+            crate::ledger::seats::recall(&state.ledger, &who, &product, &user_ids, now).await?;
         tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats recalled");
         back_to(back.as_deref(), &product, "recalled");
         Ok(done)

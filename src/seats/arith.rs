@@ -116,3 +116,53 @@ mod tests {
         );
     }
 }
+
+/// Properties of seat arithmetic on generated licenses.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn pools() -> impl Strategy<Value = Vec<Pool>> {
+        prop::collection::vec((0u32..50, 0u32..60, any::<bool>()), 0..8).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (seats, held, valid))| Pool {
+                    certificate_id: format!("c{i}"),
+                    seats,
+                    held,
+                    valid,
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn totals_add_up(pools in pools()) {
+            let t = totals(&pools);
+            prop_assert_eq!(t.used + t.free, t.total);
+            prop_assert_eq!(t.free, pools.iter().map(Pool::free).sum::<u32>());
+        }
+
+        #[test]
+        fn allocation_gives_all_or_nothing_and_never_more_than_free(pools in pools(), n in 0u32..200) {
+            let free = totals(&pools).free;
+            match allocate(&pools, n) {
+                Err(said) => {
+                    prop_assert!(n > free);
+                    prop_assert_eq!(said, free);
+                }
+                Ok(from) => {
+                    prop_assert!(n <= free);
+                    prop_assert_eq!(from.len() as u32, n);
+                    for p in &pools {
+                        let taken = from.iter().filter(|c| **c == p.certificate_id).count() as u32;
+                        prop_assert!(taken <= p.free(), "{} takes {taken} of {}", p.certificate_id, p.free());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -148,7 +148,7 @@ async fn move_test_clock(
         ));
     };
     state.clock.advance(ms);
-    state.grants.forget_all();
+    state.ledger.time_moved();
     super::sweep(&state, None).await;
     axum::Json(serde_json::json!({ "now_ms": state.clock.now_ms() })).into_response()
 }

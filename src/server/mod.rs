@@ -70,6 +70,7 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
             &installed.installation_id,
         )),
         installation_id: installed.installation_id.into(),
+        ledger: crate::ledger::Ledger::new(db.clone()),
         db,
         config: Arc::new(config),
         passwords,
@@ -77,7 +78,6 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         leptos,
         vendor_keys: Arc::new(vendor_keys),
         limits,
-        grants: Arc::default(),
     })
 }
 
@@ -138,18 +138,16 @@ fn spawn_sweeper(state: AppState) {
 /// One round of the sweeper's work (tests call it after moving the clock).
 pub async fn sweep(state: &AppState, client: Option<&reqwest::Client>) {
     let now = state.clock.now_ms();
-    match crate::agents::manage::release_silent(&state.db, now).await {
+    match crate::ledger::holdings::release_silent(&state.ledger, now).await {
         Ok(0) => {}
         Ok(n) => {
-            state.grants.forget_all();
             tracing::info!(released = n, "released floating licenses of silent agents");
         }
         Err(e) => tracing::warn!(error = %e, "releasing silent agents' licenses failed"),
     }
-    match crate::licenses::store::activate_due(&state.db, now).await {
+    match crate::ledger::platform::activate_due(&state.ledger, now).await {
         Ok(0) => {}
         Ok(n) => {
-            state.grants.forget_all();
             tracing::info!(activated = n, "activated licenses on their first valid day");
         }
         Err(e) => tracing::warn!(error = %e, "activating licenses that fell due failed"),

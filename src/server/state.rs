@@ -7,7 +7,6 @@ use sea_orm::DatabaseConnection;
 
 use super::clock::Clock;
 use super::config::Config;
-use crate::agents::grants::Grants;
 use crate::auth::server::passwords::PasswordHasher;
 use crate::auth::server::tokens::TokenKeys;
 use crate::licenses::verify::{Checks, Limits, TrustedKeys};
@@ -23,8 +22,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub vendor_keys: Arc<TrustedKeys>,
     pub limits: Limits,
-    /// Checkout grants remembered for a moment (see `agents::grants`).
-    pub grants: Arc<Grants>,
+    /// The one owner of license state, and the checkout grants remembered from it.
+    pub ledger: crate::ledger::Ledger,
 }
 
 impl AppState {

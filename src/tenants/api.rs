@@ -29,7 +29,7 @@ pub async fn create_tenant(name: String) -> Result<Tenant, AppError> {
     audited(AuditKind::TenantCreate, name.clone(), async move {
         let who = require::<ManageTenants>()?;
         let state = crate::server::state::app_state()?;
-        let t = super::store::create(&state.db, &who, &name, state.clock.now_ms()).await?;
+        let t = super::store::create(&state.ledger, &who, &name, state.clock.now_ms()).await?;
         tracing::info!(by = %who.viewer().name, tenant = %t.name, "tenant created");
         done("created");
         Ok(t)
@@ -43,7 +43,7 @@ pub async fn rename_tenant(tenant_id: String, name: String) -> Result<(), AppErr
         let who = require::<ManageTenants>()?;
         let state = crate::server::state::app_state()?;
         let now = state.clock.now_ms();
-        super::store::rename(&state.db, &who, &tenant_id, &name, now).await?;
+        super::store::rename(&state.ledger, &who, &tenant_id, &name, now).await?;
         tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "tenant renamed");
         done("renamed");
         Ok(())
@@ -56,7 +56,7 @@ pub async fn delete_tenant(tenant_id: String) -> Result<(), AppError> {
     audited(AuditKind::TenantDelete, tenant_id.clone(), async move {
         let who = require::<ManageTenants>()?;
         let state = crate::server::state::app_state()?;
-        super::store::delete(&state.db, &who, &tenant_id, state.clock.now_ms()).await?;
+        super::store::delete(&state.ledger, &who, &tenant_id, state.clock.now_ms()).await?;
         tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "tenant deleted");
         done("deleted");
         Ok(())
@@ -113,21 +113,20 @@ async fn assign(tenant_id: String, license_id: String) -> Result<(), AppError> {
     let who = require::<ManageTenants>()?;
     let state = crate::server::state::app_state()?;
     let tenant = Some(tenant_id.trim()).filter(|t| !t.is_empty());
-    let kind = super::store::assign(
-        &state.db,
+    let kind = crate::ledger::platform::assign(
+        &state.ledger,
         &who,
         tenant,
         license_id.trim(),
         state.clock.now_ms(),
     )
     .await?;
-    state.grants.forget_all();
     tracing::info!(
         by = %who.viewer().name, license = %license_id, tenant = ?tenant, ?kind,
         "license assigned"
     );
     done(match kind {
-        super::store::Assigned::Scheduled { .. } => "scheduled",
+        crate::ledger::platform::Assigned::Scheduled { .. } => "scheduled",
         _ => "assigned",
     });
     Ok(())

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::model::{
@@ -18,10 +18,11 @@ use crate::audit::model::AuditKind;
 use crate::audit::store::{Entry, record};
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
-use crate::licenses::domain::{Status, status, waits_until};
+use crate::ledger::Ledger;
+use crate::ledger::platform::tenant_state;
+use crate::licenses::domain::{Status, status};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::{Binding, LicenseType};
-use crate::licenses::store::{begin_license_write, tenant_state, write_tenant_expiry};
 use crate::users::entity as user;
 
 /// All tenants, the default first, then by name.
@@ -213,13 +214,13 @@ async fn name_taken(
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
+    ledger: &Ledger,
     who: &Granted<cap::ManageTenants>,
     name: &str,
     now: i64,
 ) -> Result<Tenant, AppError> {
     let name = validate_tenant_name(name)?;
-    let txn = begin_license_write(db).await?;
+    let txn = ledger.begin().await?;
     if name_taken(&txn, &name, None).await? {
         return Err(AppError::invalid(Field::TenantName, Problem::Taken));
     }
@@ -237,24 +238,25 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    record(
-        &txn,
-        Entry::by(who.viewer(), now, AuditKind::TenantCreate, &model.name),
-    )
+    txn.commit(Entry::by(
+        who.viewer(),
+        now,
+        AuditKind::TenantCreate,
+        &model.name,
+    ))
     .await?;
-    txn.commit().await?;
     Ok(model.into())
 }
 
 pub async fn rename(
-    db: &DatabaseConnection,
+    ledger: &Ledger,
     who: &Granted<cap::ManageTenants>,
     id: &str,
     name: &str,
     now: i64,
 ) -> Result<(), AppError> {
     let name = validate_tenant_name(name)?;
-    let txn = begin_license_write(db).await?;
+    let txn = ledger.begin().await?;
     let old = find(&txn, id).await?;
     if name_taken(&txn, &name, Some(id)).await? {
         return Err(AppError::invalid(Field::TenantName, Problem::Taken));
@@ -266,20 +268,19 @@ pub async fn rename(
         .filter(entity::Column::Id.eq(id))
         .exec(&txn)
         .await?;
-    record(&txn, entry).await?;
-    txn.commit().await?;
+    txn.commit(entry).await?;
     Ok(())
 }
 
 /// Deletes a tenant that is not the default and has no agents or users. Its agent licenses go
 /// back to the shared pool; platform licenses activated on it stay, as history.
 pub async fn delete(
-    db: &DatabaseConnection,
+    ledger: &Ledger,
     who: &Granted<cap::ManageTenants>,
     id: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    let txn = begin_license_write(db).await?;
+    let txn = ledger.begin().await?;
     let t = find(&txn, id).await?;
     if t.is_default {
         return Err(AppError::conflict(ConflictKind::DefaultTenant));
@@ -295,25 +296,17 @@ pub async fn delete(
     if agents + users > 0 {
         return Err(AppError::conflict(ConflictKind::TenantInUse));
     }
-    certificate::Entity::update_many()
-        .col_expr(
-            certificate::Column::AssignedTenantId,
-            Expr::value(Option::<String>::None),
-        )
-        .filter(certificate::Column::AssignedTenantId.eq(id))
-        .filter(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
-        .filter(certificate::Column::BoundAgentId.is_null())
-        .exec(&txn)
-        .await?;
+    crate::ledger::platform::return_pool_to_shared(&txn, id).await?;
     entity::Entity::delete_by_id(id.to_string())
         .exec(&txn)
         .await?;
-    record(
-        &txn,
-        Entry::by(who.viewer(), now, AuditKind::TenantDelete, &t.name),
-    )
+    txn.commit(Entry::by(
+        who.viewer(),
+        now,
+        AuditKind::TenantDelete,
+        &t.name,
+    ))
     .await?;
-    txn.commit().await?;
     Ok(())
 }
 
@@ -370,130 +363,4 @@ pub async fn set_release_after(
     .await?;
     txn.commit().await?;
     Ok(())
-}
-
-/// What [`assign`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Assigned {
-    /// A platform license activated on the tenant.
-    Platform,
-    /// A platform license assigned before its first valid day (`not_before`, Unix ms): the
-    /// sweeper activates it on the tenant then.
-    Scheduled { from: i64 },
-    /// An agent license put in a tenant's pool (or the shared one).
-    AgentPool,
-}
-
-/// Assigns a license to a tenant: an unused platform license activates on it, extending its
-/// platform as validity stacks; an unbound agent license joins its pool (`tenant_id` `None`: the
-/// shared pool, which serves every tenant).
-pub async fn assign(
-    db: &DatabaseConnection,
-    who: &Granted<cap::ManageTenants>,
-    tenant_id: Option<&str>,
-    license_id: &str,
-    now: i64,
-) -> Result<Assigned, AppError> {
-    let txn = begin_license_write(db).await?;
-    let c = certificate::Entity::find_by_id(license_id.to_string())
-        .one(&txn)
-        .await?
-        .ok_or(AppError::invalid(Field::License, Problem::Unknown))?;
-    let tenant = match tenant_id {
-        Some(id) => Some(find(&txn, id).await?),
-        None => None,
-    };
-    let tenant_name = tenant.as_ref().map(|t| t.name.clone());
-    let kind = LicenseType::parse(&c.license_type);
-    if matches!(status(&c.state(), now), Status::Expired | Status::Revoked) {
-        return Err(AppError::conflict(ConflictKind::LicenseUnusable));
-    }
-    let done = match kind {
-        Some(kind @ (LicenseType::Platform | LicenseType::PlatformUnlimitedAgents)) => {
-            if c.activated_at.is_some() || c.assigned_tenant_id.is_some() {
-                return Err(AppError::conflict(ConflictKind::AlreadyAssigned));
-            }
-            let t = tenant.ok_or(AppError::invalid(Field::Tenant, Problem::Required))?;
-            if let Some(from) = waits_until(&c.state(), now) {
-                certificate::Entity::update_many()
-                    .col_expr(certificate::Column::AssignedTenantId, Expr::value(t.id))
-                    .filter(certificate::Column::Id.eq(c.id.clone()))
-                    .exec(&txn)
-                    .await?;
-                return finish(txn, who, now, &c, tenant_name, Assigned::Scheduled { from }).await;
-            }
-            let mut state = tenant_state(t);
-            let until = state.extend(
-                c.validity_days.and_then(|d| u32::try_from(d).ok()),
-                c.not_after_at,
-                kind == LicenseType::PlatformUnlimitedAgents,
-                now,
-            );
-            certificate::activate(&c.id, now, until)
-                .col_expr(
-                    certificate::Column::AssignedTenantId,
-                    Expr::value(state.id.clone()),
-                )
-                .exec(&txn)
-                .await?;
-            write_tenant_expiry(&txn, &state, now).await?;
-            Assigned::Platform
-        }
-        Some(LicenseType::Agent) => {
-            if c.bound_agent_id.is_some() {
-                return Err(AppError::conflict(ConflictKind::AlreadyBound));
-            }
-            certificate::Entity::update_many()
-                .col_expr(
-                    certificate::Column::AssignedTenantId,
-                    Expr::value(tenant.map(|t| t.id)),
-                )
-                .filter(certificate::Column::Id.eq(c.id.clone()))
-                .filter(certificate::Column::BoundAgentId.is_null())
-                .exec(&txn)
-                .await?;
-            Assigned::AgentPool
-        }
-        _ => return Err(AppError::invalid(Field::License, Problem::WrongType)),
-    };
-    finish(txn, who, now, &c, tenant_name, done).await
-}
-
-/// Records what [`assign`] did and commits it.
-async fn finish(
-    txn: DatabaseTransaction,
-    who: &Granted<cap::ManageTenants>,
-    now: i64,
-    c: &certificate::Model,
-    tenant_name: Option<String>,
-    done: Assigned,
-) -> Result<Assigned, AppError> {
-    let kind = match done {
-        Assigned::Platform | Assigned::Scheduled { .. } => AuditKind::TenantAssign,
-        Assigned::AgentPool => AuditKind::TenantPool,
-    };
-    let detail = match done {
-        Assigned::Scheduled { from } => format!(
-            "license {} ({}), activates on {}",
-            c.id,
-            c.product_name,
-            chrono::DateTime::from_timestamp_millis(from)
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default()
-        ),
-        _ => format!("license {} ({})", c.id, c.product_name),
-    };
-    record(
-        &txn,
-        Entry::by(
-            who.viewer(),
-            now,
-            kind,
-            tenant_name.as_deref().unwrap_or("shared pool"),
-        )
-        .detail(detail),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(done)
 }

@@ -247,46 +247,104 @@ async fn a_hundred_agents_race_for_ten_floating_licenses(backend: Backend) {
     app.stop().await;
 }
 
-/// Two more Tessera processes on the test's PostgreSQL database; 100 agents, half through each,
-/// race for 10 floating licenses, twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_on_one_postgresql_grant_no_more_than_bought() {
+/// How many of a race's answers were licenses (and how many distinct), and how many refusals.
+fn tally(results: &[Reply]) -> (usize, usize, usize) {
+    let licensed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .map(|r| r.body["license_id"].as_str().expect("a license id"))
+        .collect();
+    let refused = results
+        .iter()
+        .filter(|r| r.status == StatusCode::PAYMENT_REQUIRED)
+        .count();
+    let distinct: std::collections::HashSet<_> = licensed.iter().collect();
+    (licensed.len(), distinct.len(), refused)
+}
+
+/// Every agent of `tokens` checks out at once.
+async fn checkout_all(app: &TestApp, tokens: &[String]) -> Vec<Reply> {
+    futures::future::join_all(tokens.iter().map(|t| post(app, "checkout", Some(t), None))).await
+}
+
+/// A claim never refuses while a license is free, however many race: `N` agents racing for
+/// exactly `N` floating licenses all get one; after they give them back, `N + M` racing for the
+/// `N`: exactly `N` licensed, `M` refused. (PostgreSQL once refused 2 of 500 first checkouts while
+/// licenses were free: every claimer tried the same first row and gave up after 16 lost races.)
+async fn racing_agents_take_every_free_license_and_no_more(backend: Backend) {
+    const N: usize = 100;
+    const M: usize = 30;
     let vendor = Vendor::new(1);
-    let app = TestApp::start_with_vendor(Backend::Postgres, &vendor, &[]).await;
-    install_floating(&app, &vendor, 10).await;
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    install_floating(&app, &vendor, N).await;
     let key = enrollment_key(&app).await;
     let mut tokens = Vec::new();
-    for i in 0..100 {
+    for i in 0..N + M {
+        tokens.push(register(&app, &key, &format!("machine-{i}")).await.1);
+    }
+    let exact = checkout_all(&app, &tokens[..N]).await;
+    assert_eq!(tally(&exact), (N, N, 0), "N agents for N licenses");
+
+    let released = futures::future::join_all(
+        tokens[..N]
+            .iter()
+            .map(|t| post(&app, "release", Some(t), None)),
+    )
+    .await;
+    assert!(released.iter().all(|r| r.status == StatusCode::OK));
+
+    let more = checkout_all(&app, &tokens).await;
+    assert_eq!(tally(&more), (N, N, M), "N + M agents for N licenses");
+    app.stop().await;
+}
+
+/// Two more Tessera processes on the test's PostgreSQL database, the agents split between them:
+/// `N` agents race for exactly `N` floating licenses and all get one; after giving them back,
+/// `N + M` race for them: exactly `N` licensed, `M` refused; the database agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgresql_grant_every_free_license_and_no_more() {
+    const N: usize = 60;
+    const M: usize = 20;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(Backend::Postgres, &vendor, &[]).await;
+    install_floating(&app, &vendor, N).await;
+    let key = enrollment_key(&app).await;
+    let mut tokens = Vec::new();
+    for i in 0..N + M {
         tokens.push(register(&app, &key, &format!("machine-{i}")).await.1);
     }
     let processes = [
         Process::start(&app.database_url).await,
         Process::start(&app.database_url).await,
     ];
-    for round in 0..2 {
-        let results = futures::future::join_all(
+    // Each agent always talks to the same process, so the one that releases its license is the
+    // one that forgets its grant.
+    let checkout_all = async |tokens: &[String]| {
+        futures::future::join_all(
             tokens
                 .iter()
                 .enumerate()
                 .map(|(i, t)| processes[i % 2].checkout(t)),
         )
-        .await;
-        let licensed: std::collections::HashSet<&str> = results
+        .await
+    };
+
+    let exact = checkout_all(&tokens[..N]).await;
+    assert_eq!(tally(&exact), (N, N, 0), "N agents for N licenses");
+
+    let released = futures::future::join_all(
+        tokens[..N]
             .iter()
-            .filter(|r| r.status == StatusCode::OK)
-            .map(|r| r.body["license_id"].as_str().unwrap())
-            .collect();
-        let ok = results
-            .iter()
-            .filter(|r| r.status == StatusCode::OK)
-            .count();
-        let refused = results
-            .iter()
-            .filter(|r| r.status == StatusCode::PAYMENT_REQUIRED)
-            .count();
-        assert_eq!((ok, refused, licensed.len()), (10, 90, 10), "round {round}");
-    }
-    // And the database agrees: ten licenses held, each by one agent.
+            .enumerate()
+            .map(|(i, t)| processes[i % 2].release(t)),
+    )
+    .await;
+    assert!(released.iter().all(|r| r.status == StatusCode::OK));
+
+    let more = checkout_all(&tokens).await;
+    assert_eq!(tally(&more), (N, N, M), "N + M agents for N licenses");
+
+    // And the database agrees: N licenses held, each by one agent.
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let held = tessera::licenses::entity::certificate::Entity::find()
         .filter(tessera::licenses::entity::certificate::Column::BoundAgentId.is_not_null())
@@ -298,7 +356,7 @@ async fn two_processes_on_one_postgresql_grant_no_more_than_bought() {
         .count(&app.state.db)
         .await
         .unwrap();
-    assert_eq!((held, holders), (10, 10));
+    assert_eq!((held, holders), (N as u64, N as u64));
     drop(processes);
     app.stop().await;
 }
@@ -363,4 +421,5 @@ on_both_databases!(
     register_checkout_and_heartbeat,
     bad_input_gets_a_clear_4xx,
     a_hundred_agents_race_for_ten_floating_licenses,
+    racing_agents_take_every_free_license_and_no_more,
 );

@@ -7,6 +7,7 @@ mod expiry;
 mod faults;
 mod first_day;
 mod language;
+mod ledger;
 mod licenses;
 mod model;
 mod resilience;

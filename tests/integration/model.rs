@@ -1337,7 +1337,7 @@ impl<'v> World<'v> {
                 let by = i64::from(*days) * DAY + i64::from(*hours) * HOUR;
                 self.model.now += by;
                 self.app.state.clock.advance(by);
-                self.app.state.grants.forget_all();
+                self.app.state.ledger.time_moved();
                 // Sessions end as time passes.
                 self.sign_in_again().await;
                 match self.model.may_manage() {

@@ -1,7 +1,7 @@
 //! Tessera as a process: a stop signal lets the requests in flight finish (none gets a 5xx) and
 //! exits 0; no password, hash, token or key reaches the log or an error body.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use reqwest::{Client, StatusCode};
 
@@ -345,9 +345,17 @@ async fn killed_mid_write_it_keeps_every_operation_whole() {
         .await;
         assert_eq!(status, StatusCode::OK);
         let stop = Arc::new(AtomicBool::new(false));
+        // What this round saw done: packages confirmed, seats given (answers 200).
+        let confirmed = Arc::new(AtomicUsize::new(0));
+        let applied = Arc::new(AtomicUsize::new(0));
         // Packages of 30 new certificates, uploaded and confirmed one after another.
         let packages = {
-            let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
+            let (client, base, stop, confirmed) = (
+                client.clone(),
+                base.clone(),
+                stop.clone(),
+                confirmed.clone(),
+            );
             let texts: Vec<String> = (0..30)
                 .map(|_| {
                     let certs: Vec<_> = (0..30)
@@ -367,23 +375,32 @@ async fn killed_mid_write_it_keeps_every_operation_whole() {
                         break;
                     };
                     let staged = staged_id(&r).unwrap_or_default();
-                    if post_form_ok(&client, &base, "licenses/confirm", &[("id", &staged)])
-                        .await
-                        .is_none()
+                    match post_form_ok(&client, &base, "licenses/confirm", &[("id", &staged)]).await
                     {
-                        break;
+                        None => break,
+                        Some(StatusCode::OK) => {
+                            confirmed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(_) => {}
                     }
                 }
             })
         };
         // Seats given and recalled in groups of three.
         let seats = {
-            let (client, base, stop, users) =
-                (client.clone(), base.clone(), stop.clone(), users.clone());
+            let (client, base, stop, users, applied) = (
+                client.clone(),
+                base.clone(),
+                stop.clone(),
+                users.clone(),
+                applied.clone(),
+            );
             tokio::spawn(async move {
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let group: Vec<&String> = users.iter().skip(i % 4 * 3).take(3).collect();
+                    // Each group of three is given its seats, then recalled: whatever a kill left held is
+                    // recalled within one cycle, so seats are given again in every round.
+                    let group: Vec<&String> = users.iter().skip(i / 2 % 4 * 3).take(3).collect();
                     let mut form = vec![("product", "crm".to_string())];
                     for (n, u) in group.iter().enumerate() {
                         form.push((
@@ -398,11 +415,12 @@ async fn killed_mid_write_it_keeps_every_operation_whole() {
                     } else {
                         "seats/recall"
                     };
-                    if post_form_ok(&client, &base, endpoint, &form)
-                        .await
-                        .is_none()
-                    {
-                        break;
+                    match post_form_ok(&client, &base, endpoint, &form).await {
+                        None => break,
+                        Some(StatusCode::OK) if endpoint == "seats/apply" => {
+                            applied.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(_) => {}
                     }
                     i += 1;
                 }
@@ -430,7 +448,18 @@ async fn killed_mid_write_it_keeps_every_operation_whole() {
                 })
             })
             .collect();
-        tokio::time::sleep(std::time::Duration::from_millis(500 + 400 * round)).await;
+        // Killed only once this round has seen a package confirmed and seats given, so a busy
+        // machine cannot kill it before any work is done; then at a point that moves from round
+        // to round, with more confirmations and applications on their way.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while confirmed.load(Ordering::Relaxed) == 0 || applied.load(Ordering::Relaxed) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: no package confirmed or no seats given in five minutes"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(37 * round)).await;
         let _ = process.child.kill();
         let _ = process.child.wait();
         stop.store(true, Ordering::Relaxed);
@@ -475,9 +504,10 @@ async fn killed_mid_write_it_keeps_every_operation_whole() {
             "round {round}: seats go in whole groups of three"
         );
     }
-    // Work was being done when it was killed: packages confirmed and seats given by the process.
+    // Work was being done when it was killed: packages confirmed and seats given by the process,
+    // in every round (two packages were confirmed before the first).
     let db = &app.state.db;
-    assert!(number(db, "SELECT COUNT(*) FROM packages").await > 2);
+    assert!(number(db, "SELECT COUNT(*) FROM packages").await >= 2 + 5);
     assert!(
         number(
             db,

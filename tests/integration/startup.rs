@@ -112,17 +112,18 @@ async fn an_unreachable_database_stops_start_up_naming_it() {
 #[tokio::test]
 async fn frequent_questions_are_read_through_their_indexes() {
     use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
-    use tessera::licenses::{entity::certificate, store};
+    use tessera::ledger::{packages::revokers, platform::due_condition};
+    use tessera::licenses::entity::certificate;
     let app = TestApp::start(Backend::Sqlite).await;
     let db = &app.state.db;
     let backend = db.get_database_backend();
     let due = certificate::Entity::find()
         .select_only()
         .column(certificate::Column::Id)
-        .filter(store::due_condition(app.state.clock.now_ms()));
+        .filter(due_condition(app.state.clock.now_ms()));
     for (query, index) in [
         (
-            store::revokers().build(backend),
+            revokers().build(backend),
             "USING COVERING INDEX idx_certificates_revokers",
         ),
         (due.build(backend), "USING INDEX idx_certificates_"),

@@ -20,13 +20,55 @@ pub struct TestApp {
     pub state: AppState,
     /// The database it runs on, for other processes to share.
     pub database_url: String,
-    cleanup: Cleanup,
+    /// Taken by [`TestApp::stop`]; a test that fails before it leaves it to `Drop`.
+    cleanup: Option<Cleanup>,
     server: tokio::task::JoinHandle<()>,
 }
 
+/// What a test's database leaves behind, removed by [`TestApp::stop`] or, when the test failed
+/// before reaching it, by `Drop`.
 enum Cleanup {
     File(std::path::PathBuf),
     Database { admin_url: String, name: String },
+}
+
+impl Cleanup {
+    async fn run(self) {
+        match self {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Database { admin_url, name } => {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    admin.close().await.ok();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    /// A failed assertion unwinds past `stop`: the database is dropped all the same, on a thread
+    /// of its own (the test's runtime may be the one unwinding).
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some(cleanup) = self.cleanup.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(cleanup.run());
+                }
+            })
+            .join();
+        }
+    }
 }
 
 fn postgres_base() -> String {
@@ -86,7 +128,7 @@ impl TestApp {
             base,
             state,
             database_url: url,
-            cleanup,
+            cleanup: Some(cleanup),
             server,
         }
     }
@@ -105,23 +147,12 @@ impl TestApp {
     }
 
     /// Stops the server and removes its database.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.server.abort();
-        let _ = self.server.await;
+        let _ = (&mut self.server).await;
         self.state.db.clone().close().await.ok();
-        match self.cleanup {
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Cleanup::Database { admin_url, name } => {
-                if let Ok(admin) = Database::connect(&admin_url).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            }
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup.run().await;
         }
     }
 
@@ -490,12 +521,20 @@ impl Process {
     }
 
     pub async fn checkout(&self, token: &str) -> Reply {
+        self.agent_call("checkout", token).await
+    }
+
+    pub async fn release(&self, token: &str) -> Reply {
+        self.agent_call("release", token).await
+    }
+
+    async fn agent_call(&self, path: &str, token: &str) -> Reply {
         let r = Client::new()
-            .post(format!("{}/api/v1/agents/checkout", self.base))
+            .post(format!("{}/api/v1/agents/{path}", self.base))
             .bearer_auth(token)
             .send()
             .await
-            .expect("checkout");
+            .expect("an agent's call");
         Reply::read(r).await
     }
 }

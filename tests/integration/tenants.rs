@@ -541,7 +541,7 @@ async fn shutting_down_frees_a_floating_license_for_another_agent(backend: Backe
 }
 
 async fn silent_agents_lose_their_floating_license_only_where_the_tenant_says(backend: Backend) {
-    use tessera::agents::manage::release_silent;
+    use tessera::ledger::holdings::release_silent;
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
     let admin = app.admin().await;
@@ -557,7 +557,7 @@ async fn silent_agents_lose_their_floating_license_only_where_the_tenant_says(ba
     // Off by default: an hour of silence changes nothing.
     app.state.clock.advance(60 * 60_000);
     assert_eq!(
-        release_silent(&app.state.db, app.state.clock.now_ms())
+        release_silent(&app.state.ledger, app.state.clock.now_ms())
             .await
             .unwrap(),
         0
@@ -589,14 +589,14 @@ async fn silent_agents_lose_their_floating_license_only_where_the_tenant_says(ba
     );
     app.state.clock.advance(29 * 60_000);
     assert_eq!(
-        release_silent(&app.state.db, app.state.clock.now_ms())
+        release_silent(&app.state.ledger, app.state.clock.now_ms())
             .await
             .unwrap(),
         0
     );
     app.state.clock.advance(2 * 60_000);
     assert_eq!(
-        release_silent(&app.state.db, app.state.clock.now_ms())
+        release_silent(&app.state.ledger, app.state.clock.now_ms())
             .await
             .unwrap(),
         1

@@ -1,0 +1,488 @@
+//! Agents' licenses: the checkout claim of a floating license, binding a fixed one, giving a
+//! floating one back (by the agent, on shut down, for a silent agent, when an unlimited-agents
+//! license covers its tenant), and deleting an agent.
+//!
+//! Never more than bought: a floating license is claimed with a compare-and-set
+//! (`... WHERE bound_agent_id IS NULL`) inside a change that first writes the agent's own row, so
+//! one agent cannot claim twice and no license is held by two agents, whatever the number of
+//! racing agents or Tessera instances sharing the database. Lock order, everywhere: the agent's
+//! row first, then certificates; administrative changes take the installation row before both.
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::Ledger;
+use crate::agents::decide::{Decision, Held, decide};
+use crate::agents::entity as agent;
+use crate::agents::grants::SEEN_EVERY_MS;
+use crate::agents::model::{AgentState, Basis, CheckedOut};
+use crate::audit::model::AuditKind;
+use crate::audit::store::Entry;
+use crate::auth::server::{Granted, cap};
+use crate::error::{AppError, ConflictKind, Field, Problem, internal};
+use crate::licenses::domain::{Expiry, Status, status, waits_until};
+use crate::licenses::entity::certificate;
+use crate::licenses::format::{Binding, LicenseType};
+use crate::tenants::entity as tenant;
+
+/// Why a certificate ended other than by time.
+pub const ENDED_AGENT_DELETED: &str = "agent_deleted";
+
+/// Usable, unbound licenses of one binding, optionally only those a tenant's agents may take.
+pub fn free_condition(binding: Binding, now: i64) -> sea_orm::Condition {
+    use certificate::Column as C;
+    sea_orm::Condition::all()
+        .add(C::LicenseType.eq(LicenseType::Agent.as_str()))
+        .add(C::Binding.eq(binding.as_str()))
+        .add(C::BoundAgentId.is_null())
+        .add(C::RevokedBy.is_null())
+        .add(C::EndedReason.is_null())
+        .add(
+            sea_orm::Condition::any()
+                .add(C::NotAfterAt.is_null())
+                .add(C::NotAfterAt.gt(now)),
+        )
+        .add(
+            sea_orm::Condition::any()
+                .add(C::ActivatedAt.is_null())
+                .add(C::Permanent.eq(true))
+                .add(C::ExpiresAt.gt(now)),
+        )
+        // Not before its first valid day (one activated already was past it).
+        .add(
+            sea_orm::Condition::any()
+                .add(C::NotBeforeAt.is_null())
+                .add(C::NotBeforeAt.lte(now))
+                .add(C::ActivatedAt.is_not_null()),
+        )
+}
+
+pub fn held_of(c: &certificate::Model) -> Held {
+    Held {
+        id: c.id.clone(),
+        binding: c
+            .binding
+            .as_deref()
+            .and_then(Binding::parse)
+            .unwrap_or(Binding::Floating),
+        state: c.state(),
+    }
+}
+
+/// The license an agent holds, as stored.
+pub async fn held(
+    db: &impl ConnectionTrait,
+    a: &agent::Model,
+) -> Result<Option<certificate::Model>, AppError> {
+    Ok(match &a.license_id {
+        Some(id) => certificate::Entity::find_by_id(id.clone()).one(db).await?,
+        None => None,
+    })
+}
+
+async fn find(db: &impl ConnectionTrait, id: &str) -> Result<agent::Model, AppError> {
+    agent::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or(AppError::invalid(Field::Agent, Problem::Unknown))
+}
+
+/// What checkout decides for an agent as stored in `conn` now.
+async fn decision_for(
+    conn: &impl ConnectionTrait,
+    a: &agent::Model,
+    now: i64,
+) -> Result<Decision, AppError> {
+    let state = AgentState::parse(&a.state).unwrap_or(AgentState::ShutDown);
+    let t = tenant::Entity::find_by_id(a.tenant_id.clone())
+        .one(conn)
+        .await?
+        .ok_or_else(|| internal("an agent's tenant is missing"))?;
+    let unlimited = Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent);
+    let held = match &a.license_id {
+        Some(id) => {
+            certificate::Entity::find_by_id(id.clone())
+                .one(conn)
+                .await?
+        }
+        None => None,
+    };
+    Ok(decide(
+        state,
+        held.as_ref().map(held_of).as_ref(),
+        unlimited,
+        now,
+    ))
+}
+
+/// Checks an agent out for one inference request.
+///
+/// Most checkouts change nothing: an agent that is licensed is answered from reads alone (its
+/// last-seen time is written at most every [`SEEN_EVERY_MS`], off the request's path). Anything else (taking a floating
+/// license, a refusal to count) is decided again inside a transaction that first writes the
+/// agent's row, which takes its lock (PostgreSQL) or the write lock (SQLite): one such checkout
+/// of an agent at a time, and no read-then-write upgrade to deadlock on.
+///
+/// `generation` is the grants' generation read before the agent was looked up; the answer comes
+/// with the generation under which it may be remembered (the same one, or that of its own
+/// change's commit).
+pub async fn check_out(
+    ledger: &Ledger,
+    a: &agent::Model,
+    generation: u64,
+    now: i64,
+) -> Result<(CheckedOut, u64), AppError> {
+    if let Decision::Licensed(out) = decision_for(&ledger.db, a, now).await? {
+        if now - a.last_seen_at >= SEEN_EVERY_MS {
+            // Not on the request's time: the answer does not depend on it.
+            let (db, id) = (ledger.db.clone(), a.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = seen(&db, &id, now).await {
+                    tracing::warn!(error = %e, "recording an agent's last-seen time failed");
+                }
+            });
+        }
+        return Ok((out, generation));
+    }
+    let mut txn = ledger.begin_for_agent(&a.id, now).await?;
+    let a = agent::Entity::find_by_id(a.id.clone())
+        .one(&txn)
+        .await?
+        .ok_or(AppError::BadAgentCredentials)?;
+    let decision = decision_for(&txn, &a, now).await?;
+    let replacing = decision == Decision::ReplaceFloating;
+    let outcome = match decision {
+        Decision::Licensed(out) => Ok(out),
+        Decision::ShutDown => Err(AppError::AgentShutDown),
+        Decision::Expired => Err(AppError::LicenseExpired),
+        Decision::Revoked => Err(AppError::LicenseRevoked),
+        Decision::TakeFloating => claim_floating(&txn, &a, now)
+            .await?
+            .ok_or(AppError::NoLicenseFree),
+        Decision::ReplaceFloating => {
+            let held = held(&txn, &a).await?;
+            release_floating(&txn, &a, held.as_ref()).await?;
+            claim_floating(&txn, &a, now)
+                .await?
+                .ok_or(AppError::NoLicenseFree)
+        }
+    };
+    if outcome.is_err() {
+        agent::Entity::update_many()
+            .col_expr(
+                agent::Column::RefusedCount,
+                Expr::col(agent::Column::RefusedCount).add(1),
+            )
+            .filter(agent::Column::Id.eq(a.id.clone()))
+            .exec(&txn)
+            .await?;
+        if !replacing {
+            // Refused, holding what it held: only the count changed.
+            txn.stale = super::Stale::Nothing;
+        }
+    }
+    let generation = txn.commit_unaudited().await?;
+    outcome.map(|out| (out, generation))
+}
+
+/// Binds the first free floating license (the tenant's pool first, then unassigned ones) to the
+/// agent; `None` only when none is free.
+///
+/// On PostgreSQL each claimer locks the row it takes and the first look skips rows other claimers
+/// hold (`FOR UPDATE SKIP LOCKED`), so racing claimers spread over the free licenses instead of
+/// all trying the first one. When that look finds nothing, some licenses may only be locked by
+/// claims still in flight, which can yet roll back: a second look waits for those locks
+/// (`FOR UPDATE`) and PostgreSQL checks each row again once its holder has finished, so the claim
+/// is refused only when no license is free and none is being claimed. SQLite has no row locks and
+/// needs none: this transaction wrote the agent's row first and so holds the database's write
+/// lock, and its reads see every committed claim.
+async fn claim_floating(
+    txn: &impl ConnectionTrait,
+    a: &agent::Model,
+    now: i64,
+) -> Result<Option<CheckedOut>, AppError> {
+    use certificate::Column as C;
+    let free = || {
+        certificate::Entity::find()
+            .filter(
+                free_condition(Binding::Floating, now).add(
+                    Condition::any()
+                        .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
+                        .add(C::AssignedTenantId.is_null()),
+                ),
+            )
+            .order_by(Expr::col(C::AssignedTenantId).is_null(), Order::Asc)
+            .order_by(C::InstalledAt, Order::Asc)
+            .order_by(C::Id, Order::Asc)
+            .limit(1)
+    };
+    let looks = [
+        free().lock_with_behavior(LockType::Update, LockBehavior::SkipLocked),
+        free().lock_exclusive(),
+    ];
+    for look in looks {
+        let Some(c) = look.one(txn).await? else {
+            continue;
+        };
+        // Its validity runs from its first activation: a license released and taken again
+        // keeps the expiry it had.
+        let (activated_at, until) = match c.state().expires {
+            Some(until) => (c.activated_at.unwrap_or(now), until),
+            None => (now, c.activation_until(None, now)),
+        };
+        // The row is ours (locked, or SQLite's write lock); the condition stays as a guard.
+        let claimed = certificate::activate(&c.id, activated_at, until)
+            .col_expr(C::BoundAgentId, Expr::value(a.id.clone()))
+            .filter(C::BoundAgentId.is_null())
+            .exec(txn)
+            .await?
+            .rows_affected;
+        if claimed != 1 {
+            return Err(internal("a locked free license was taken by another claim"));
+        }
+        agent::Entity::update_many()
+            .col_expr(agent::Column::LicenseId, Expr::value(c.id.clone()))
+            .filter(agent::Column::Id.eq(a.id.clone()))
+            .exec(txn)
+            .await?;
+        return Ok(Some(CheckedOut::new(Basis::Floating, Some(c.id), until)));
+    }
+    Ok(None)
+}
+
+/// Releases the floating license an agent holds, if any. The agent's row is written first.
+pub(crate) async fn release_floating(
+    txn: &impl ConnectionTrait,
+    a: &agent::Model,
+    h: Option<&certificate::Model>,
+) -> Result<(), AppError> {
+    let Some(c) = h.filter(|c| c.binding.as_deref() == Some(Binding::Floating.as_str())) else {
+        return Ok(());
+    };
+    agent::Entity::update_many()
+        .col_expr(
+            agent::Column::LicenseId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(agent::Column::Id.eq(a.id.clone()))
+        .filter(agent::Column::LicenseId.eq(c.id.clone()))
+        .exec(txn)
+        .await?;
+    certificate::Entity::update_many()
+        .col_expr(
+            certificate::Column::BoundAgentId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(certificate::Column::Id.eq(c.id.clone()))
+        .filter(certificate::Column::BoundAgentId.eq(a.id.clone()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Releases the floating licenses the agents of a tenant hold (its unlimited-agents license
+/// licenses them all now).
+pub async fn release_floating_of_tenant(
+    txn: &impl ConnectionTrait,
+    tenant_id: &str,
+) -> Result<(), AppError> {
+    let holders = agent::Entity::find()
+        .filter(agent::Column::TenantId.eq(tenant_id))
+        .filter(agent::Column::LicenseId.is_not_null())
+        .all(txn)
+        .await?;
+    for a in holders {
+        let h = held(txn, &a).await?;
+        release_floating(txn, &a, h.as_ref()).await?;
+    }
+    Ok(())
+}
+
+/// Binds a fixed agent license to an agent, for good. The agent's licensed time stacks: the new
+/// license counts from the end of the fixed license it holds, if still valid. A floating license
+/// it held goes back to the pool.
+pub async fn bind(
+    ledger: &Ledger,
+    who: &Granted<cap::BindAgents>,
+    agent_id: &str,
+    license_id: &str,
+    now: i64,
+) -> Result<Expiry, AppError> {
+    let txn = ledger.begin().await?;
+    let a = find(&txn, agent_id).await?;
+    let c = certificate::Entity::find_by_id(license_id.to_string())
+        .one(&txn)
+        .await?
+        .ok_or(AppError::invalid(Field::License, Problem::Unknown))?;
+    if c.license_type != LicenseType::Agent.as_str()
+        || c.binding.as_deref() != Some(Binding::Fixed.as_str())
+    {
+        return Err(AppError::invalid(Field::License, Problem::WrongType));
+    }
+    if c.bound_agent_id.is_some() {
+        return Err(AppError::conflict(ConflictKind::AlreadyBound));
+    }
+    if !matches!(status(&c.state(), now), Status::Unused) {
+        return Err(AppError::conflict(ConflictKind::LicenseUnusable));
+    }
+    if let Some(from) = waits_until(&c.state(), now) {
+        return Err(AppError::NotYetValid { from });
+    }
+    if c.assigned_tenant_id
+        .as_ref()
+        .is_some_and(|t| t != &a.tenant_id)
+    {
+        return Err(AppError::conflict(ConflictKind::OtherTenant));
+    }
+    let h = held(&txn, &a).await?;
+    let current = h
+        .as_ref()
+        .filter(|h| h.binding.as_deref() == Some(Binding::Fixed.as_str()))
+        .filter(|h| status(&h.state(), now) == Status::Activated)
+        .and_then(|h| h.state().expires);
+    release_floating(&txn, &a, h.as_ref()).await?;
+    let until = c.activation_until(current, now);
+    agent::Entity::update_many()
+        .col_expr(agent::Column::LicenseId, Expr::value(c.id.clone()))
+        .filter(agent::Column::Id.eq(a.id.clone()))
+        .exec(&txn)
+        .await?;
+    let bound = certificate::activate(&c.id, now, until)
+        .col_expr(certificate::Column::BoundAgentId, Expr::value(a.id.clone()))
+        .filter(certificate::Column::BoundAgentId.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if bound != 1 {
+        return Err(AppError::conflict(ConflictKind::AlreadyBound));
+    }
+    txn.commit(
+        Entry::by(who.viewer(), now, AuditKind::AgentBind, &a.machine_id)
+            .detail(format!("license {} ({})", c.id, c.product_name)),
+    )
+    .await?;
+    Ok(until)
+}
+
+/// Shuts an agent's machine down: checkout refuses it until it registers again, and its
+/// floating license goes back to the pool. A fixed license stays bound.
+pub async fn shut_down(
+    ledger: &Ledger,
+    who: &Granted<cap::BindAgents>,
+    agent_id: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    let txn = ledger.begin().await?;
+    agent::Entity::update_many()
+        .col_expr(
+            agent::Column::State,
+            Expr::value(AgentState::ShutDown.as_str()),
+        )
+        .filter(agent::Column::Id.eq(agent_id))
+        .exec(&txn)
+        .await?;
+    let a = find(&txn, agent_id).await?;
+    let h = held(&txn, &a).await?;
+    release_floating(&txn, &a, h.as_ref()).await?;
+    txn.commit(Entry::by(
+        who.viewer(),
+        now,
+        AuditKind::AgentShutDown,
+        &a.machine_id,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// An agent giving its floating license back (it stops serving); it stays registered.
+pub async fn release(ledger: &Ledger, a: &agent::Model, now: i64) -> Result<(), AppError> {
+    let txn = ledger.begin_for_agent(&a.id, now).await?;
+    let a = find(&txn, &a.id).await?;
+    let h = held(&txn, &a).await?;
+    release_floating(&txn, &a, h.as_ref()).await?;
+    txn.commit_unaudited().await.map(drop)
+}
+
+/// Deletes an agent. Every license bound to it ends (Expired); its token stops working.
+pub async fn delete(
+    ledger: &Ledger,
+    who: &Granted<cap::DeleteAgents>,
+    agent_id: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    let txn = ledger.begin().await?;
+    let a = find(&txn, agent_id).await?;
+    agent::Entity::delete_by_id(agent_id.to_string())
+        .exec(&txn)
+        .await?;
+    certificate::Entity::update_many()
+        .col_expr(
+            certificate::Column::EndedReason,
+            Expr::value(ENDED_AGENT_DELETED),
+        )
+        .filter(certificate::Column::BoundAgentId.eq(agent_id))
+        .filter(certificate::Column::EndedReason.is_null())
+        .exec(&txn)
+        .await?;
+    txn.commit(Entry::by(
+        who.viewer(),
+        now,
+        AuditKind::AgentDelete,
+        &a.machine_id,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Releases the floating licenses of agents silent for longer than their tenant allows (only in
+/// tenants that set a limit). Returns how many were released.
+pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> {
+    let db = &ledger.db;
+    let limits: Vec<(String, i64)> = tenant::Entity::find()
+        .filter(tenant::Column::ReleaseAfterMinutes.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|t| Some((t.id, i64::from(t.release_after_minutes?) * 60_000)))
+        .collect();
+    let mut released = 0;
+    for (tenant_id, after_ms) in limits {
+        let cutoff = now - after_ms;
+        let silent = agent::Entity::find()
+            .filter(agent::Column::TenantId.eq(tenant_id))
+            .filter(agent::Column::LicenseId.is_not_null())
+            .filter(agent::Column::LastSeenAt.lt(cutoff))
+            .all(db)
+            .await?;
+        for a in silent {
+            let txn = ledger.begin().await?;
+            // Still silent, and still holding it, now that the lock is ours.
+            let Some(a) = agent::Entity::find_by_id(a.id)
+                .filter(agent::Column::LastSeenAt.lt(cutoff))
+                .one(&txn)
+                .await?
+            else {
+                continue;
+            };
+            let h = held(&txn, &a).await?;
+            if h.as_ref().and_then(|c| c.binding.as_deref()) == Some(Binding::Floating.as_str()) {
+                release_floating(&txn, &a, h.as_ref()).await?;
+                released += 1;
+            }
+            txn.commit_unaudited().await?;
+        }
+    }
+    Ok(released)
+}
+
+/// Writes an agent's last-seen time (its heartbeat; not license state).
+pub async fn seen(db: &impl ConnectionTrait, agent_id: &str, now: i64) -> Result<(), AppError> {
+    agent::Entity::update_many()
+        .col_expr(agent::Column::LastSeenAt, Expr::value(now))
+        .filter(agent::Column::Id.eq(agent_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

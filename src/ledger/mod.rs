@@ -1,0 +1,180 @@
+//! The ledger: the one owner of license state. Who holds which license until when (certificate
+//! activation, assignment, binding and revocation, agents' holdings, personal seats, each tenant's
+//! platform expiry) is written here and nowhere else; capabilities change it only by calling the
+//! operations below, each one [`Change`]: one transaction whose commit also writes its audit entry
+//! and forgets the checkout grants it may have made stale, so no caller invalidates by hand and
+//! none can forget to.
+//!
+//! The decisions the operations apply (validity stacking, restacking after a withdrawal, lapse,
+//! the first valid day, status) are pure functions in `licenses::plan` and `licenses::domain`,
+//! with their unit and property tests; this module reads, applies them, and writes.
+//!
+//! - [`packages`]: installing a confirmed package (certificates, activations, revocations) and
+//!   deleting everything;
+//! - [`platform`]: activating platform and server licenses (on upload, by assignment, on their
+//!   first valid day), restacking a tenant after a withdrawal, agent pools;
+//! - [`holdings`]: agents' licenses: the checkout claim, binding, releasing, shutting down,
+//!   deleting, silent agents;
+//! - [`seats`]: giving and recalling personal seats.
+use std::sync::Arc;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, ExecResult, QueryFilter, QueryResult, Statement, TransactionTrait,
+};
+
+use crate::agents::entity as agent;
+use crate::agents::grants::Grants;
+use crate::audit::store::Entry;
+use crate::error::AppError;
+use crate::installation::entity as installation;
+
+pub mod holdings;
+pub mod packages;
+pub mod platform;
+pub mod seats;
+
+/// Who the audit log names for what Tessera does by itself.
+pub const SYSTEM_ACTOR: &str = "tessera";
+
+/// The database and the checkout grants remembered from it: every change to license state goes
+/// through here.
+#[derive(Clone)]
+pub struct Ledger {
+    db: DatabaseConnection,
+    grants: Arc<Grants>,
+}
+
+/// Which remembered checkout grants a change can make stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stale {
+    /// Any agent's (licenses, tenants or agents changed): all are forgotten.
+    Every,
+    /// One agent's own (its claim, its release): only its grants are forgotten, so agents claiming
+    /// do not empty everyone else's.
+    Agent(String),
+    /// None: a refused checkout changes no holding (it only counts the refusal).
+    Nothing,
+}
+
+impl Ledger {
+    pub fn new(db: DatabaseConnection) -> Ledger {
+        Ledger {
+            db,
+            grants: Arc::default(),
+        }
+    }
+
+    /// The checkout grants remembered from the ledger (read by the checkout fast path).
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// The test clock moved: grants were computed for another time. Only the test clock's route
+    /// calls this.
+    pub fn time_moved(&self) {
+        self.grants.forget_all();
+    }
+
+    /// Begins a change that may touch any license, tenant or agent. Its first statement writes
+    /// the installation row, so such changes are serialised: SQLite takes its write lock at once
+    /// (no upgrade deadlock), and PostgreSQL holds the row lock until commit, across every
+    /// instance sharing the database. Its commit forgets every grant.
+    pub(crate) async fn begin(&self) -> Result<Change, AppError> {
+        let txn = self.db.begin().await?;
+        installation::Entity::update_many()
+            .col_expr(
+                installation::Column::CreatedAt,
+                Expr::col(installation::Column::CreatedAt),
+            )
+            .filter(installation::Column::Id.eq(1))
+            .exec(&txn)
+            .await?;
+        Ok(Change {
+            txn,
+            grants: self.grants.clone(),
+            stale: Stale::Every,
+        })
+    }
+
+    /// Begins a change of one agent's own holding (its claim at checkout, its release). Its first
+    /// statement writes the agent's last-seen time, which takes the agent's row lock (PostgreSQL)
+    /// or the write lock (SQLite): one such change per agent at a time, and the lock order is the
+    /// agent's row, then certificates. Its commit forgets only this agent's grants.
+    pub(crate) async fn begin_for_agent(
+        &self,
+        agent_id: &str,
+        now: i64,
+    ) -> Result<Change, AppError> {
+        let txn = self.db.begin().await?;
+        agent::Entity::update_many()
+            .col_expr(agent::Column::LastSeenAt, Expr::value(now))
+            .filter(agent::Column::Id.eq(agent_id))
+            .exec(&txn)
+            .await?;
+        Ok(Change {
+            txn,
+            grants: self.grants.clone(),
+            stale: Stale::Agent(agent_id.to_string()),
+        })
+    }
+}
+
+/// One change of license state in progress: a transaction (it reads and writes like one) that
+/// is either committed with [`Change::commit`] or, when dropped, rolled back, changing nothing.
+pub struct Change {
+    txn: DatabaseTransaction,
+    grants: Arc<Grants>,
+    stale: Stale,
+}
+
+impl Change {
+    /// Writes the change's audit entry and commits; then forgets the grants it made stale.
+    pub(crate) async fn commit(self, entry: Entry) -> Result<(), AppError> {
+        crate::audit::store::record(&self.txn, entry).await?;
+        self.commit_unaudited().await.map(drop)
+    }
+
+    /// Commits a change the audit log does not record: an agent's own claim or release, which the
+    /// usage record will keep instead, and what Tessera does for silent agents. Answers the grants'
+    /// generation as of this commit: a grant decided inside this change may be remembered under
+    /// it (see `Grants::put`), and any later change refuses it.
+    pub(crate) async fn commit_unaudited(self) -> Result<u64, AppError> {
+        self.txn.commit().await?;
+        Ok(match &self.stale {
+            Stale::Every => self.grants.forget_all(),
+            Stale::Agent(id) => self.grants.forget_agent(id),
+            Stale::Nothing => self.grants.generation(),
+        })
+    }
+}
+
+/// A change reads and writes as its transaction does. Delegated by hand: sea-orm implements the
+/// trait for its own connection types only.
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for Change {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+}

@@ -1,0 +1,113 @@
+//! The ledger's reads agree with its pure rules, on the database itself.
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use tessera::licenses::domain::{Status, status};
+use tessera::licenses::entity::{certificate, package};
+use tessera::licenses::store::status_condition;
+
+use crate::on_both_databases;
+use crate::support::{Backend, TestApp};
+
+const NOW: i64 = 1_800_000_000_000;
+const DAY: i64 = 86_400_000;
+
+/// Every combination of what decides a certificate's status (activated or not; an expiry in the
+/// past, exactly now, in the future or none; permanent; revoked; ended; `not_after` past, exactly
+/// now, future or none), 256 certificates: the SQL condition of each status selects exactly those
+/// the pure `status` gives it, so the list's status filter and sort say what the pages say.
+async fn the_sql_status_condition_agrees_with_the_pure_status(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let db = &app.state.db;
+    package::ActiveModel {
+        id: Set("p".into()),
+        file_name: Set("p.lcs".into()),
+        sha256: Set(String::new()),
+        uploaded_by: Set("test".into()),
+        uploaded_at: Set(NOW),
+        certificate_count: Set(256),
+    }
+    .insert(db)
+    .await
+    .expect("a package");
+    let times = [None, Some(NOW - DAY), Some(NOW), Some(NOW + DAY)];
+    let mut made = Vec::new();
+    for activated in [false, true] {
+        for expires_at in times {
+            for permanent in [false, true] {
+                for revoked in [false, true] {
+                    for ended in [false, true] {
+                        for not_after_at in times {
+                            let id = format!("c{:03}", made.len());
+                            let c = certificate::ActiveModel {
+                                id: Set(id.clone()),
+                                package_id: Set("p".into()),
+                                block: Set(made.len() as i32),
+                                kid: Set("k".into()),
+                                payload: Set("{}".into()),
+                                sig: Set(String::new()),
+                                product: Set("ai".into()),
+                                product_name: Set("AI".into()),
+                                license_type: Set("agent".into()),
+                                mode: Set("subscription".into()),
+                                validity_days: Set(Some(30)),
+                                not_before: Set(None),
+                                not_before_at: Set(None),
+                                not_after: Set(None),
+                                not_after_at: Set(not_after_at),
+                                seats: Set(None),
+                                binding: Set(Some("floating".into())),
+                                feature: Set(None),
+                                tenant_id: Set(None),
+                                company_id: Set("acme".into()),
+                                issued_at: Set("2026-01-01T00:00:00Z".into()),
+                                revokes: Set("[]".into()),
+                                installed_at: Set(NOW - 2 * DAY),
+                                activated_at: Set(activated.then_some(NOW - 2 * DAY)),
+                                expires_at: Set(expires_at),
+                                permanent: Set(permanent),
+                                assigned_tenant_id: Set(None),
+                                bound_agent_id: Set(None),
+                                revoked_by: Set(revoked.then(|| "r".to_string())),
+                                ended_reason: Set(ended.then(|| "agent_deleted".to_string())),
+                            }
+                            .insert(db)
+                            .await
+                            .expect("a certificate");
+                            made.push(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(made.len(), 256);
+    let mut seen = 0;
+    for s in [
+        Status::Unused,
+        Status::Activated,
+        Status::Expired,
+        Status::Revoked,
+    ] {
+        let mut by_sql: Vec<String> = certificate::Entity::find()
+            .select_only()
+            .column(certificate::Column::Id)
+            .filter(status_condition(s, NOW))
+            .filter(certificate::Column::PackageId.eq("p"))
+            .into_tuple()
+            .all(db)
+            .await
+            .expect("the status query");
+        by_sql.sort();
+        let by_rule: Vec<String> = made
+            .iter()
+            .filter(|c| status(&c.state(), NOW) == s)
+            .map(|c| c.id.clone())
+            .collect();
+        assert_eq!(by_sql, by_rule, "{s:?}");
+        assert!(!by_rule.is_empty(), "{s:?}: the combinations reach it");
+        seen += by_rule.len();
+    }
+    assert_eq!(seen, 256, "each certificate has exactly one status");
+    app.stop().await;
+}
+
+on_both_databases!(the_sql_status_condition_agrees_with_the_pure_status);
