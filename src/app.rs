@@ -7,9 +7,8 @@ use leptos_router::{SsrMode, path};
 use crate::agents::pages::{AgentPage, AgentsPage};
 use crate::audit::pages::AuditLogPage;
 use crate::auth::api::{Logout, whoami};
-use crate::auth::model::{Permission, Viewer};
+use crate::auth::model::Permission;
 use crate::auth::pages::LoginPage;
-use crate::error::AppError;
 use crate::expiry::pages::NotificationsPage;
 use crate::i18n::*;
 use crate::licenses::pages::{LicensesPage, RequestPage, UploadPage, UploadPreviewPage};
@@ -17,6 +16,7 @@ use crate::seats::pages::ProductPage;
 use crate::tenants::pages::TenantsPage;
 use crate::ui::layout::{Header, RequirePermission, SettingsLayout};
 use crate::ui::pages::{HomePage, NotFoundPage};
+use crate::ui::session::Session;
 use crate::users::pages::UsersPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -35,17 +35,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
-}
-
-/// Who is signed in, for the page being rendered.
-#[derive(Clone, Copy)]
-pub struct Session {
-    pub logout: ServerAction<Logout>,
-    pub viewer: Resource<Result<Option<Viewer>, AppError>>,
-}
-
-pub fn use_session() -> Session {
-    expect_context::<Session>()
 }
 
 #[component]

@@ -11,7 +11,8 @@ use super::model::RegisterRequest;
 use super::store;
 use crate::error::{AppError, Field, Problem};
 use crate::ledger::holdings;
-use crate::server::http::{Route, error_response};
+use crate::server::respond::error_response;
+use crate::server::route::Route;
 use crate::server::state::AppState;
 
 /// The largest agent request body.

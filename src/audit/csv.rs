@@ -10,7 +10,7 @@ use super::model::{AuditFilter, AuditRow};
 use crate::auth::server::cap::ViewAudit;
 use crate::auth::server::guard::{Authenticated, grant};
 use crate::error::AppError;
-use crate::server::http::error_response;
+use crate::server::respond::error_response;
 use crate::server::state::AppState;
 
 /// Entries read from the database at a time.

@@ -136,7 +136,7 @@ pub async fn audited<T>(
         && let Some(who) = crate::auth::server::current()
         && let Ok(state) = crate::server::state::app_state()
     {
-        let entry = Entry::by(&who.viewer, state.clock.now_ms(), kind, subject);
+        let entry = Entry::by(who.viewer(), state.clock.now_ms(), kind, subject);
         record_refusal(&state.db, entry, err).await;
     }
     result

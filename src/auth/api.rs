@@ -112,14 +112,14 @@ async fn sign_in(
             exp: session.expires_at / 1000,
         })
         .map_err(crate::error::internal)?;
-    crate::server::http::append_set_cookie(&middleware::session_cookie(
+    crate::server::respond::append_set_cookie(&middleware::session_cookie(
         &token,
         state.config.session_ttl_secs,
         middleware::secure_cookies(&state)?,
     ))?;
     if let Some(locale) = &user.locale {
         // The language this user chose follows them to any browser.
-        crate::server::http::append_set_cookie(&crate::ui::language::locale_cookie(locale))?;
+        crate::server::respond::append_set_cookie(&crate::ui::language::locale_cookie(locale))?;
     }
     tracing::info!(user = %user.name, "signed in");
     // While anything licensed has expired, those who can renew land where they renew it.
@@ -153,9 +153,9 @@ pub async fn logout() -> Result<(), AppError> {
         ),
     )
     .await?;
-    crate::server::http::append_set_cookie(&middleware::clear_cookie(middleware::secure_cookies(
-        &state,
-    )?))?;
+    crate::server::respond::append_set_cookie(&middleware::clear_cookie(
+        middleware::secure_cookies(&state)?,
+    ))?;
     leptos_axum::redirect("/login");
     Ok(())
 }

@@ -12,7 +12,7 @@ pub async fn get_alerts() -> Result<Alerts, AppError> {
     let Some(who) = crate::auth::server::current() else {
         return Ok(Alerts::default());
     };
-    let role = who.viewer.role;
+    let role = who.viewer().role;
     if !role.can_view_licenses() {
         return Ok(Alerts::default());
     }

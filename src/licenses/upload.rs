@@ -12,7 +12,7 @@ use crate::audit::store::{Entry, record_refusal};
 use crate::auth::server::cap::UploadLicenses;
 use crate::auth::server::guard::{Authenticated, grant};
 use crate::error::{AppError, Field, Problem};
-use crate::server::http::error_response;
+use crate::server::respond::error_response;
 use crate::server::state::AppState;
 
 pub async fn upload_package(
@@ -22,8 +22,8 @@ pub async fn upload_package(
     multipart: Multipart,
 ) -> Response {
     let who = who.map(|w| w.0);
-    let viewer = who.as_ref().map(|w| w.viewer.clone());
-    let browser = crate::server::http::wants_html(&headers);
+    let viewer = who.as_ref().map(|w| w.viewer().clone());
+    let browser = crate::server::respond::wants_html(&headers);
     match stage(&state, who, multipart).await {
         Ok(Staged {
             id,

@@ -86,5 +86,5 @@ pub async fn recall_seats(
 pub async fn my_licenses() -> Result<Vec<MyLicense>, AppError> {
     let who = crate::auth::server::signed_in()?;
     let state = crate::server::state::app_state()?;
-    super::store::mine(&state.db, &who.viewer.id, state.clock.now_ms()).await
+    super::store::mine(&state.db, &who.viewer().id, state.clock.now_ms()).await
 }

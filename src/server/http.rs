@@ -4,11 +4,10 @@ use std::sync::OnceLock;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::handler::Handler;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
-use http::header::{CONTENT_TYPE, HOST, ORIGIN};
+use axum::routing::post;
+use http::header::{HOST, ORIGIN};
 use http::{HeaderMap, Method, StatusCode};
 use leptos::prelude::provide_context;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
@@ -17,6 +16,8 @@ use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::config::Config;
+use super::respond::error_response;
+use super::route::Route;
 use super::state::AppState;
 use crate::app::{App, shell};
 use crate::auth::server::middleware::resolve_session;
@@ -83,41 +84,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A route besides the pages and the server functions. The router is built from [`routes`], and
-/// the authorization test walks the same table, so no route can be added without an answer for
-/// who may call it.
-pub struct Route {
-    pub method: Method,
-    pub path: &'static str,
-    handler: MethodRouter<AppState>,
-}
-
-impl Route {
-    pub fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
-        Route {
-            method: Method::GET,
-            path,
-            handler: get(handler),
-        }
-    }
-
-    pub fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
-        Route {
-            method: Method::POST,
-            path,
-            handler: post(handler),
-        }
-    }
-
-    /// The route with its own body limit in place of axum's default.
-    pub fn body_limit(self, limit: DefaultBodyLimit) -> Route {
-        Route {
-            handler: self.handler.layer(limit),
-            ..self
-        }
-    }
-}
-
 /// Every route that is neither a page nor a server function.
 pub fn routes(config: &Config) -> Vec<Route> {
     let mut routes = vec![Route::get("/healthz", || async { "ok" })];
@@ -151,58 +117,6 @@ async fn move_test_clock(
     state.ledger.time_moved();
     super::sweep(&state, None).await;
     axum::Json(serde_json::json!({ "now_ms": state.clock.now_ms() })).into_response()
-}
-
-/// Adds a `Set-Cookie` to the answer of the current server function.
-pub fn append_set_cookie(value: &str) -> Result<(), AppError> {
-    let header = http::HeaderValue::from_str(value).map_err(crate::error::internal)?;
-    let response = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
-        .ok_or_else(|| crate::error::internal("no response options in context"))?;
-    response.append_header(http::header::SET_COOKIE, header);
-    Ok(())
-}
-
-/// A JSON error answer with the error's own status.
-pub fn error_response(err: &AppError) -> Response {
-    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_string(err).unwrap_or_else(|_| "{}".to_string());
-    let mut response = (status, [(CONTENT_TYPE, "application/json")], body).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("5"),
-        );
-    }
-    response
-}
-
-/// Whether the client asks for a page (a browser's navigation or form post), not for JSON.
-pub fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
-}
-
-/// The answer to a page asked for while the database cannot be reached: a plain page in both
-/// languages (nothing else can be rendered without the database), 503 with `Retry-After`.
-pub fn unavailable_page() -> Response {
-    const PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
-        <meta http-equiv=\"refresh\" content=\"5\"><title>Tessera</title></head>\
-        <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto\">\
-        <h1>Tessera cannot reach its database</h1>\
-        <p>Nothing was changed. This page tries again every 5 seconds.</p>\
-        <p lang=\"ru\">Tessera не может связаться с базой данных. Ничего не изменено; \
-        страница повторит попытку через 5 секунд.</p></body></html>";
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (CONTENT_TYPE, "text/html; charset=utf-8"),
-            (http::header::RETRY_AFTER, "5"),
-        ],
-        PAGE,
-    )
-        .into_response()
 }
 
 /// Leptos answers every server function error with 500; give each its own status instead, so a

@@ -3,6 +3,8 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod respond;
+pub mod route;
 pub mod state;
 
 use std::sync::Arc;

@@ -27,9 +27,9 @@ pub async fn set_language(locale: String) -> Result<String, AppError> {
     };
     if let Some(who) = crate::auth::server::current() {
         let state = crate::server::state::app_state()?;
-        crate::users::store::set_locale(&state.db, &who.viewer.id, locale.as_str()).await?;
+        crate::users::store::set_locale(&state.db, &who.viewer().id, locale.as_str()).await?;
     }
-    crate::server::http::append_set_cookie(&locale_cookie(locale.as_str()))?;
+    crate::server::respond::append_set_cookie(&locale_cookie(locale.as_str()))?;
     Ok(locale.as_str().to_string())
 }
 

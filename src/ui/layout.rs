@@ -3,13 +3,13 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_location;
 
-use crate::app::use_session;
 use crate::auth::model::{Permission, Viewer};
 use crate::expiry::pages::RenewalPage;
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
 use crate::ui::language::LanguageSwitch;
 use crate::ui::pages::ForbiddenPage;
+use crate::ui::session::use_session;
 
 #[component]
 pub fn Header() -> impl IntoView {

@@ -8,6 +8,7 @@ pub mod language;
 pub mod layout;
 pub mod pager;
 pub mod pages;
+pub mod session;
 
 /// Sets the HTTP status of the page being rendered on the server; nothing in the browser.
 pub fn set_status(code: u16) {

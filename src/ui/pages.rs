@@ -2,9 +2,9 @@
 use leptos::prelude::*;
 use leptos_router::components::{A, Redirect};
 
-use crate::app::use_session;
 use crate::auth::model::Viewer;
 use crate::i18n::*;
+use crate::ui::session::use_session;
 
 #[component]
 pub fn HomePage() -> impl IntoView {

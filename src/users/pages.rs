@@ -6,7 +6,6 @@ use leptos_router::hooks::use_query_map;
 
 use super::api::{CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole, list_users};
 use super::model::{SeatProduct, USERS_PAGE, UserRow};
-use crate::app::use_session;
 use crate::auth::model::Role;
 use crate::error::AppError;
 use crate::i18n::*;
@@ -15,6 +14,7 @@ use crate::tenants::Tenant;
 use crate::ui::errors::ErrorMessage;
 use crate::ui::layout::encode_component;
 use crate::ui::pager::Pager;
+use crate::ui::session::use_session;
 
 #[derive(Clone, Copy)]
 struct Actions {

@@ -5,11 +5,18 @@ use std::marker::PhantomData;
 use crate::auth::model::{Permission, Viewer};
 use crate::error::AppError;
 
-/// Who is calling: resolved once per request by the session middleware.
+/// Who is calling: resolved once per request by the session middleware, the only place that
+/// makes one (its fields are the auth module's), so no other code can claim to be someone.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub viewer: Viewer,
-    pub session_id: String,
+    pub(in crate::auth) viewer: Viewer,
+    pub(in crate::auth) session_id: String,
+}
+
+impl Authenticated {
+    pub fn viewer(&self) -> &Viewer {
+        &self.viewer
+    }
 }
 
 /// A permission, as a type.

@@ -71,11 +71,11 @@ pub async fn resolve_session(
                 // rather than answer as if the caller were signed out.
                 Err(e) => {
                     let page = req.method() == http::Method::GET
-                        && crate::server::http::wants_html(req.headers());
+                        && crate::server::respond::wants_html(req.headers());
                     return if page && e == crate::error::AppError::Unavailable {
-                        crate::server::http::unavailable_page()
+                        crate::server::respond::unavailable_page()
                     } else {
-                        crate::server::http::error_response(&e)
+                        crate::server::respond::error_response(&e)
                     };
                 }
             }
