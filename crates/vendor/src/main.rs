@@ -12,13 +12,11 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use serde::Deserialize;
 use serde_json::Value;
-use tessera::licenses::format::{
+use tessera_license::{
     Binding, CERTIFICATE_BLOCK, Certificate, Envelope, FORMAT_VERSION, LicenseRequest, LicenseType,
-    Mode, PackageRefusal,
-};
-use tessera::licenses::verify::{
-    Limits, MAX_SEATS, MAX_VALIDITY_DAYS, TrustedKeys, armored_blocks, decode_request, key_id,
-    key_pair_pem, parse_date_end, parse_date_start, sign_certificate, verify_package,
+    Limits, MAX_SEATS, MAX_VALIDITY_DAYS, Mode, PackageRefusal, TrustedKeys, armored_blocks,
+    decode_request, key_id, key_pair_pem, parse_date_end, parse_date_start, sign_certificate,
+    verify_package,
 };
 
 const USAGE: &str = "usage:

@@ -6,10 +6,9 @@ use std::process::{Command, Output};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use tessera::licenses::format::{LicenseRequest, LicenseType, PackageRefusal, Refusal, Usage};
-use tessera::licenses::verify::{
-    Limits, TrustedKeys, VerifiedCertificate, armor, armored_blocks, decode_request,
-    encode_request, verify_package,
+use tessera_license::{
+    LicenseRequest, LicenseType, Limits, PackageRefusal, Refusal, TrustedKeys, Usage,
+    VerifiedCertificate, armor, armored_blocks, decode_request, encode_request, verify_package,
 };
 
 const INSTALLATION: &str = "8d1b5a0e-2f47-4c1a-9e3b-0c6f4f1e2a77";
