@@ -6,11 +6,10 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use tessera_fuzz::format::PackageRefusal;
-use tessera_fuzz::verify::{Limits, sign_certificate};
 use tessera_fuzz::{
     INSTALLATION, SMALL_LIMITS, checks, rotated_key, stranger_key, vendor_key, verify,
 };
+use tessera_license::{Limits, PackageRefusal, sign_certificate};
 
 fn cert(id: &str, license_type: &str) -> Value {
     let mut c = json!({

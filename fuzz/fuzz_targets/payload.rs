@@ -10,9 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera_fuzz::format::{PackageRefusal, Refusal};
-use tessera_fuzz::verify::{Limits, key_id, sign_certificate};
 use tessera_fuzz::{VENDOR_KEY, check_outcome, checks, verify};
+use tessera_license::{Limits, PackageRefusal, Refusal, key_id, sign_certificate};
 
 const MAX_PAYLOADS: usize = 6;
 

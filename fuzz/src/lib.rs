@@ -10,19 +10,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use serde_json::Value;
-
-/// The package format and its verification, compiled from the server's own source files: the
-/// same code `stage_upload` runs, without building (and instrumenting) the rest of the server.
-#[path = "../../src/licenses/format.rs"]
-pub mod format;
-#[path = "../../src/licenses/verify.rs"]
-pub mod verify;
-
-use format::{
-    BlockRefusal, CERTIFICATE_BLOCK, Envelope, FORMAT_VERSION, LicenseType, PackageRefusal, Refusal,
-};
-use verify::{
-    Checks, Limits, MAX_SEATS, MAX_VALIDITY_DAYS, TrustedKeys, VerifiedCertificate, armor,
+// The package format and its verification from the format crate (crates/license-format): the
+// same code `stage_upload` runs, without building (and instrumenting) the rest of the server.
+use tessera_license::{
+    BlockRefusal, CERTIFICATE_BLOCK, Checks, Envelope, FORMAT_VERSION, LicenseType, Limits,
+    MAX_SEATS, MAX_VALIDITY_DAYS, PackageRefusal, Refusal, TrustedKeys, VerifiedCertificate, armor,
     armored_blocks, key_id, key_pair_pem, parse_date_end, verify_package,
 };
 
@@ -72,7 +64,7 @@ pub const SMALL_LIMITS: Limits = Limits {
     max_certificates: 4,
 };
 
-/// A bug this fuzzer's limit check caught (issue 9), fixed in src/licenses/verify.rs: a package
+/// A bug this fuzzer's limit check caught (issue 9), fixed in crates/license-format/src/package.rs: a package
 /// that opened with two UTF-8 byte-order marks got one block past `max_certificates` (the count
 /// stripped one mark, the block reader two). Kept as a switch, off: the seed
 /// fuzz/corpus/package/seed-double-bom.lcs, replayed first by every run, must pass without it.
