@@ -22,7 +22,7 @@ if [ -z "${TESSERA_BENCH_NO_BUILD:-}" ]; then
   scripts/bootstrap.sh
   export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
   cargo leptos build --release
-  LEPTOS_OUTPUT_NAME=tessera cargo build --release --no-default-features --features ssr --bin tessera-vendor
+  cargo build --release -p tessera-vendor
 fi
 built=$(date +%s)
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -50,7 +50,7 @@ if [ -z "$vendor" ]; then
   done
 fi
 if [ -z "$vendor" ] || [ ! -x "$vendor" ]; then
-  echo "soak: no tessera-vendor beside $binary nor in target/release (LEPTOS_OUTPUT_NAME=tessera cargo build --release --no-default-features --features ssr --bin tessera-vendor); this script does not build" >&2
+  echo "soak: no tessera-vendor beside $binary nor in target/release (cargo build --release -p tessera-vendor); this script does not build" >&2
   exit 1
 fi
 site=${LEPTOS_SITE_ROOT:-target/site}

@@ -15,11 +15,14 @@ step "lint: server build (ssr)"
 cargo clippy --features ssr --all-targets -- -D warnings
 step "lint: client build (hydrate)"
 cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
+step "lint: the format crate (with and without verify) and the vendor tool"
+cargo clippy -p tessera-license -p tessera-vendor --all-targets -- -D warnings
+cargo clippy -p tessera-license --no-default-features -- -D warnings
 
 step "release build (server, WASM client, and the vendor tool the browser tests issue packages with)"
 cargo leptos build --release
-# The same LEPTOS_OUTPUT_NAME as cargo-leptos, or the leptos crates would be rebuilt for it.
-LEPTOS_OUTPUT_NAME=tessera cargo build --release --no-default-features --features ssr --bin tessera-vendor
+# Its own crate, on the format crate alone: none of the server's dependencies.
+cargo build --release -p tessera-vendor
 
 step "PostgreSQL at 127.0.0.1:5432"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -30,6 +33,8 @@ fi
 step "unit and integration tests (SQLite and PostgreSQL)"
 TESSERA_TEST_POSTGRES="${TESSERA_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}" \
   cargo test --features ssr
+step "the format crate, and the vendor tool against OpenSSL"
+cargo test -p tessera-license -p tessera-vendor
 
 step "browser tests (Playwright, Debian's Chromium)"
 (cd end2end && npx playwright test)
