@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Starts the release build for the browser tests on a fresh database, trusting a vendor key made
-# for this run (the tests issue packages with it through tessera-vendor).
+# Starts the release build for the browser tests on a fresh database of its own (.data/PORT/),
+# trusting a vendor key made for this run (the tests issue packages with it through
+# tessera-vendor). Usage: serve.sh PORT [clock]. playwright.config.ts starts two: the specs that
+# move the clock get a server of their own, the only one that lets them.
 set -euo pipefail
 cd "$(dirname "$0")"
-rm -rf .data && mkdir -p .data
-../target/release/tessera-vendor keygen --out .data/vendor >/dev/null 2>&1
-export TESSERA_VENDOR_KEYS=".data/vendor.pub"
-export TESSERA_DATABASE_URL="sqlite://.data/e2e.db"
+port="${1:-3210}"
+data=".data/$port"
+rm -rf "$data" && mkdir -p "$data"
+../target/release/tessera-vendor keygen --out "$data/vendor" >/dev/null 2>&1
+export TESSERA_VENDOR_KEYS="$data/vendor.pub"
+export TESSERA_DATABASE_URL="sqlite://$data/e2e.db"
 export TESSERA_ADMIN_PASSWORD="admin-password-1"
-export LEPTOS_SITE_ADDR="127.0.0.1:${1:-3210}"
+export LEPTOS_SITE_ADDR="127.0.0.1:$port"
 export LEPTOS_SITE_ROOT="../target/site"
-# Mounts POST /__test/clock, which zz-expiry.spec.ts moves the clock with.
-export TESSERA_TEST_CLOCK=1
+# Mounts POST /__test/clock, which the clock project's specs move the clock with.
+if [ "${2:-}" = clock ]; then export TESSERA_TEST_CLOCK=1; fi
 exec ../target/release/tessera

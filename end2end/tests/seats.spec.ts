@@ -1,92 +1,119 @@
-import { expect, test, type Page } from '@playwright/test';
-import { createUser, open, signIn, signInAsAdmin } from './helpers';
+import { expect, newPage, open, row, shot, signIn, signInAsAdmin, test, type Seed } from './helpers';
+import type { Page } from '@playwright/test';
 
-// Runs after licenses.spec.ts, which installed "CRM Sales": a personal license of 5 seats.
-test.describe.configure({ mode: 'serial' });
+// Form spec: runs with JavaScript on (project js) and off (project no-js). Each test installs a
+// personal license of 5 seats for a product of its own, and makes its own users.
 
-async function openProduct(page: Page) {
-  await open(page, '/settings/licenses');
-  await page.getByRole('link', { name: 'CRM Sales' }).click();
-  await expect(page.getByRole('heading', { name: 'CRM Sales' })).toBeVisible();
+type Product = { code: string; name: string; users: Record<string, { name: string; id: string }> };
+
+/** A product of 5 seats, and users named after the tag ('manager' is a License manager, the others Users). */
+async function seatProduct(seed: Seed, tag: string, users: string[]): Promise<Product> {
+  const product = { code: `seats-${tag}`, name: `Seats ${tag}`, users: {} as Product['users'] };
+  await seed.install([
+    { type: 'personal', product: product.code, product_name: product.name, mode: 'buyout', permanent: true, seats: 5 },
+  ]);
+  for (const who of users) {
+    const name = `${tag}-${who}`;
+    product.users[who] = { name, id: await seed.user(name, 'seat-password-1', who === 'manager' ? 'license_manager' : 'user') };
+  }
+  return product;
+}
+
+async function openProduct(page: Page, product: Product) {
+  await open(page, `/settings/licenses?q=${product.code}`);
+  await page.getByRole('link', { name: product.name }).click();
+  await expect(page.getByRole('heading', { name: product.name, level: 1 })).toBeVisible();
 }
 
 function seatNumbers(page: Page, used: number, free: number) {
-  return expect(page.getByTestId('seat-numbers')).toHaveText(new RegExp(`Used\\s*${used}\\s*Free\\s*${free}\\s*Total\\s*5`));
+  return expect(page.getByText(new RegExp(`^Used\\s*${used}\\s*Free\\s*${free}\\s*Total\\s*5$`))).toBeVisible();
 }
 
-async function give(page: Page, names: string[]) {
+/** Finds the candidates named after the tag, checks the users' boxes and applies. */
+async function give(page: Page, tag: string, names: string[]) {
+  await page.getByLabel('Search users by name, tenant or role').fill(tag);
+  await page.getByRole('button', { name: 'Find' }).click();
   for (const name of names) {
-    await page.getByTestId('picker').getByLabel(name, { exact: true }).check();
+    // The candidates' boxes are labelled with their names, in the list of candidates.
+    await page.getByRole('listitem').getByLabel(name, { exact: true }).check();
   }
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(page.getByRole('status')).toHaveText('Seats given.');
 }
 
 async function recall(page: Page, name: string) {
-  await page.getByTestId('holders').getByRole('row').filter({ hasText: name }).getByRole('button', { name: 'Recall' }).click();
+  await row(page, name).getByRole('button', { name: 'Recall' }).click();
   await expect(page.getByRole('status')).toHaveText('Seats recalled: they are free again.');
 }
 
-test('the administrator gives seats, recalls one and gives it to another', async ({ page }) => {
+test('the administrator gives seats, recalls one and gives it to another', async ({ page, seed, tag }) => {
+  const product = await seatProduct(seed, tag, ['a', 'b', 'c', 'd']);
+  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((k) => product.users[k].name);
   await signInAsAdmin(page);
-  for (const name of ['seat-a', 'seat-b', 'seat-c', 'seat-d', 'seat-e']) {
-    await createUser(page, name, 'seat-password-1', 'User');
-  }
-  await openProduct(page);
+  await openProduct(page, product);
   await seatNumbers(page, 0, 5);
-  await give(page, ['seat-a', 'seat-b', 'seat-c']);
+  await give(page, tag, [a, b, c]);
   await seatNumbers(page, 3, 2);
-  await expect(page.getByTestId('holders')).toContainText('seat-b');
-  await page.screenshot({ path: 'test-results/product.png', fullPage: true });
-  await recall(page, 'seat-a');
+  await expect(row(page, b)).toBeVisible();
+  await shot(page, 'product');
+  await recall(page, a);
   await seatNumbers(page, 2, 3);
-  await give(page, ['seat-d']);
+  await expect(row(page, a)).toHaveCount(0);
+  await give(page, tag, [d]);
   await seatNumbers(page, 3, 2);
 });
 
-test('a License manager does the same; a User cannot reach the page', async ({ browser }) => {
-  const admin = await (await browser.newContext()).newPage();
-  await signInAsAdmin(admin);
-  await createUser(admin, 'seat-manager', 'seat-password-1', 'License manager');
+test('a License manager does the same; a User cannot reach the page', async ({ browser, seed, tag }) => {
+  const product = await seatProduct(seed, tag, ['manager', 'b', 'c', 'e']);
+  const { manager, b, c, e } = product.users;
+  await seed.giveSeats(product.code, [b.id, c.id]);
 
-  const page = await (await browser.newContext()).newPage();
-  await signIn(page, 'seat-manager', 'seat-password-1');
-  await openProduct(page);
-  await recall(page, 'seat-b');
+  const page = await newPage(browser);
+  await signIn(page, manager.name, 'seat-password-1');
+  await openProduct(page, product);
   await seatNumbers(page, 2, 3);
-  await page.getByLabel('Search users by name, tenant or role').fill('seat-e');
+  await recall(page, b.name);
+  await seatNumbers(page, 1, 4);
+  await page.getByLabel('Search users by name, tenant or role').fill(e.name);
   await page.getByRole('button', { name: 'Find' }).click();
-  await expect(page.getByTestId('picker').getByRole('listitem')).toHaveCount(1);
-  await give(page, ['seat-e']);
-  await seatNumbers(page, 3, 2);
+  await expect(page.getByRole('listitem').getByRole('checkbox')).toHaveCount(1);
+  await page.getByRole('listitem').getByLabel(e.name, { exact: true }).check();
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.getByRole('status')).toHaveText('Seats given.');
+  await seatNumbers(page, 2, 3);
 
-  const user = await (await browser.newContext()).newPage();
-  await signIn(user, 'seat-c', 'seat-password-1');
+  const user = await newPage(browser);
+  await signIn(user, c.name, 'seat-password-1');
   // A User sees their own seat on their start page.
-  await expect(user.getByTestId('my-licenses')).toContainText('CRM Sales');
-  const url = new URL(page.url());
-  const response = await user.goto(url.pathname);
+  await expect(user.getByRole('listitem').filter({ hasText: product.name })).toBeVisible();
+  const response = await user.goto(new URL(page.url()).pathname);
   expect(response?.status()).toBe(403);
 });
 
-test('Settings > Users: a License manager gives a seat to one user and recalls it', async ({ page }) => {
-  await signIn(page, 'seat-manager', 'seat-password-1');
+test('Settings > Users: a License manager gives a seat to one user and recalls it', async ({ page, seed, tag }) => {
+  const product = await seatProduct(seed, tag, ['manager', 'a', 'c']);
+  const { manager, a, c } = product.users;
+  await seed.giveSeats(product.code, [c.id]);
+
+  await signIn(page, manager.name, 'seat-password-1');
   await open(page, '/settings/users');
   // The list, without the administrators' user management.
   await expect(page.getByRole('heading', { name: 'New user' })).toHaveCount(0);
   await expect(page.getByRole('link', { name: 'Upload licenses' })).toHaveCount(0);
-  await page.getByLabel('Search users by name or tenant').fill('seat-a');
+  await page.getByLabel('Search users by name or tenant').fill(a.name);
   await page.getByRole('button', { name: 'Find' }).click();
-  await expect(page.getByTestId('users').getByRole('row')).toHaveCount(2);
-  await page.getByLabel('Give a seat to seat-a').selectOption({ label: 'CRM Sales' });
-  await page.getByRole('button', { name: 'Give' }).click();
+  await expect(page.getByRole('table').getByRole('row')).toHaveCount(2);
+  await page.getByLabel(`Give a seat to ${a.name}`).selectOption({ label: product.name });
+  await page.getByRole('button', { name: 'Give', exact: true }).click();
   await expect(page.getByRole('status')).toHaveText('Seats given.');
-  const row = page.getByTestId('users').getByRole('row').filter({ hasText: 'seat-a' });
-  await expect(row).toContainText('CRM Sales');
-  await page.screenshot({ path: 'test-results/users-seats.png', fullPage: true });
-  await row.getByRole('button', { name: 'Recall CRM Sales (seat-a)' }).click();
+  await open(page, `/settings/users?q=${tag}`);
+  await expect(row(page, a.name)).toContainText(product.name);
+  await shot(page, 'users-seats');
+  await row(page, a.name).getByRole('button', { name: `Recall ${product.name} (${a.name})` }).click();
   await expect(page.getByRole('status')).toHaveText('Seats recalled: they are free again.');
-  await expect(page.getByTestId('users').getByRole('row').filter({ hasText: 'seat-c' })).toContainText('CRM Sales');
+  await open(page, `/settings/users?q=${tag}`);
+  await expect(row(page, a.name)).not.toContainText(product.name);
+  await expect(row(page, c.name)).toContainText(product.name);
 });
 
 test('Settings > Users offers Request and Upload licenses to the administrator', async ({ page }) => {

@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { expect, open, Seed, shot, signIn, signInAsAdmin, test } from './helpers';
+
+test('the audit log lists what was done, filters by kind and user, and downloads as CSV', async ({ page, seed, tag, baseURL }) => {
+  // What the log shows, done by users named after the tag: an administrator confirms a package,
+  // a License manager gives a seat of it, and someone fails to sign in as the manager.
+  const [admin, manager] = [`${tag}-admin`, `${tag}-manager`];
+  await seed.user(admin, 'audit-password-1', 'administrator');
+  await seed.user(manager, 'audit-password-1', 'license_manager');
+  const holder = await seed.user(`${tag}-user`, 'audit-password-1', 'user');
+  const asAdmin = await Seed.as(baseURL!, admin, 'audit-password-1');
+  await asAdmin.install([
+    { type: 'personal', product: `audit-${tag}`, product_name: `Audit ${tag}`, mode: 'buyout', permanent: true, seats: 1 },
+  ]);
+  await asAdmin.dispose();
+  const asManager = await Seed.as(baseURL!, manager, 'audit-password-1');
+  await asManager.giveSeats(`audit-${tag}`, [holder]);
+  await asManager.dispose();
+  await signIn(page, manager, 'not-the-password');
+  await expect(page.getByRole('alert')).toBeVisible();
+
+  await signInAsAdmin(page);
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.getByLabel('User', { exact: true }).fill(tag);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  const table = page.getByRole('table');
+  await expect(table).toContainText('Package confirmed');
+  await expect(table).toContainText('Seats given');
+  await expect(table).toContainText('Failed sign-in');
+  await shot(page, 'audit');
+
+  await open(page, '/settings/audit');
+  await page.getByLabel('What').selectOption({ label: 'Seats given' });
+  await page.getByLabel('User', { exact: true }).fill(manager);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/kind=seats_apply/);
+  // The entries: the rows with cells (the first row holds the column headers).
+  const rows = table.getByRole('row').filter({ has: page.getByRole('cell') });
+  await expect(rows).toHaveCount(1);
+  await expect(rows).toContainText('Seats given');
+  await expect(rows).toContainText(manager);
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download CSV' }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe('tessera-audit.csv');
+  const csv = readFileSync(await download.path(), 'utf8');
+  expect(csv.split('\n')[0]).toContain('kind');
+  expect(csv).toContain('seats_apply');
+  expect(csv).toContain(manager);
+  expect(csv).not.toContain('license_confirm');
+});
+
+test('a License manager cannot open the audit log', async ({ page, seed, tag }) => {
+  const manager = `${tag}-manager`;
+  await seed.user(manager, 'audit-password-1', 'license_manager');
+  await signIn(page, manager, 'audit-password-1');
+  await expect(page).toHaveURL(/\/settings\/licenses$/);
+  await expect(page.getByRole('link', { name: 'Audit log' })).toHaveCount(0);
+  const response = await page.goto('/settings/audit');
+  expect(response?.status()).toBe(403);
+});
