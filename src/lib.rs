@@ -10,6 +10,8 @@ pub mod auth;
 pub mod error;
 pub mod expiry;
 pub mod installation;
+#[cfg(test)]
+mod layers;
 pub mod licenses;
 pub mod seats;
 pub mod tenants;

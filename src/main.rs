@@ -87,15 +87,9 @@ async fn request(config: &Config, args: &[String]) -> Result<(), String> {
     let state = server::prepare(config.clone(), Clock::default())
         .await
         .map_err(|e| e.to_string())?;
-    let request = tessera::licenses::store::license_request(
-        &state.db,
-        &state.installation_id,
-        company_id.trim(),
-        target_version.trim(),
-        state.clock.now_ms(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let request = server::command_line_request(&state, company_id.trim(), target_version.trim())
+        .await
+        .map_err(|e| e.to_string())?;
     let text = tessera::licenses::verify::encode_request(&request);
     match out {
         Some(path) => {

@@ -1,19 +1,19 @@
 //! The agent API under `/api/v1/`: JSON in and out, a bearer token per agent, described by the
 //! OpenAPI document at `/api/v1/openapi.json`. Every refusal is a JSON `AppError` with its status.
 use axum::Json;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
-use http::header::AUTHORIZATION;
 
 use super::model::RegisterRequest;
 use super::store;
+use crate::auth::server::{Agent, Anyone};
 use crate::error::{AppError, Field, Problem};
+use crate::ledger::grants::Computed;
 use crate::ledger::holdings;
+use crate::server::caller::Caller;
 use crate::server::respond::error_response;
 use crate::server::route::Route;
-use crate::server::state::AppState;
 
 /// The largest agent request body.
 const AGENT_BODY_LIMIT: usize = 16 * 1024;
@@ -51,28 +51,20 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
     })
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
-
+/// Registering proves itself with the tenant's enrollment key, which the store checks.
 async fn register(
-    State(state): State<AppState>,
+    who: Caller<Anyone>,
     json: Result<Json<RegisterRequest>, JsonRejection>,
 ) -> Response {
     answer(
         async {
             let req = body(json)?;
             store::register(
-                &state.db,
-                &state.ledger,
+                who.db(),
+                who.ledger(),
                 &req.enrollment_key,
                 &req.machine_id,
-                state.clock.now_ms(),
+                who.now(),
             )
             .await
         }
@@ -80,52 +72,59 @@ async fn register(
     )
 }
 
-async fn check_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn check_out(who: Caller<Agent>) -> Response {
     answer(
         async {
-            let hash = store::token_hash(bearer(&headers))?;
-            let now = state.clock.now_ms();
-            let grants = state.ledger.grants();
-            if let Some(hit) = grants.get(&hash, now) {
-                if hit.write_seen {
-                    let db = state.db.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = holdings::seen(&db, &hit.agent_id, now).await {
-                            tracing::warn!(error = %e, "recording an agent's last-seen time failed");
-                        }
-                    });
+            let now = who.now();
+            match who.proof() {
+                Agent::Remembered(hit) => {
+                    if hit.write_seen {
+                        let (ledger, agent_id) = (who.ledger().clone(), hit.agent_id.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = holdings::seen(&ledger, &agent_id, now).await {
+                                tracing::warn!(error = %e, "recording an agent's last-seen time failed");
+                            }
+                        });
+                    }
+                    Ok(hit.out.clone())
                 }
-                return Ok(hit.out);
+                Agent::Found {
+                    agent,
+                    token_hash,
+                    generation,
+                } => {
+                    let (out, generation) =
+                        holdings::check_out(who.ledger(), agent, *generation, now).await?;
+                    let computed = Computed {
+                        generation,
+                        agent_id: &agent.id,
+                        tenant_id: &agent.tenant_id,
+                    };
+                    who.ledger()
+                        .grants()
+                        .put(computed, token_hash.clone(), out.clone(), now);
+                    Ok(out)
+                }
             }
-            let generation = grants.generation();
-            let agent = store::authenticate(&state.db, &hash).await?;
-            let (out, generation) =
-                holdings::check_out(&state.ledger, &agent, generation, now).await?;
-            grants.put(generation, hash, agent.id, out.clone(), now);
-            Ok(out)
         }
         .await,
     )
 }
 
-async fn heartbeat(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn heartbeat(who: Caller<Agent>) -> Response {
     answer(
         async {
-            let agent =
-                store::authenticate(&state.db, &store::token_hash(bearer(&headers))?).await?;
-            holdings::seen(&state.db, &agent.id, state.clock.now_ms()).await?;
+            holdings::seen(who.ledger(), who.id(), who.now()).await?;
             Ok(serde_json::json!({ "ok": true }))
         }
         .await,
     )
 }
 
-async fn release(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn release(who: Caller<Agent>) -> Response {
     answer(
         async {
-            let agent =
-                store::authenticate(&state.db, &store::token_hash(bearer(&headers))?).await?;
-            holdings::release(&state.ledger, &agent, state.clock.now_ms()).await?;
+            holdings::release(who.ledger(), who.id(), who.now()).await?;
             Ok(serde_json::json!({ "ok": true }))
         }
         .await,

@@ -12,14 +12,13 @@ pub async fn list_agents(
 ) -> Result<AgentsListing, AppError> {
     use crate::auth::server::{cap::BindAgents, require};
     let who = require::<BindAgents>()?;
-    let state = crate::server::state::app_state()?;
     let tenant = tenant.filter(|t| !t.is_empty());
     super::manage::listing(
-        &state.db,
+        who.db(),
         &who,
         tenant.as_deref(),
         page.unwrap_or(1),
-        state.clock.now_ms(),
+        who.now(),
     )
     .await
 }
@@ -28,8 +27,7 @@ pub async fn list_agents(
 pub async fn get_agent(agent_id: String) -> Result<AgentDetail, AppError> {
     use crate::auth::server::{cap::BindAgents, require};
     let who = require::<BindAgents>()?;
-    let state = crate::server::state::app_state()?;
-    super::manage::detail(&state.db, &who, &agent_id, state.clock.now_ms()).await
+    super::manage::detail(who.db(), &who, &agent_id, who.now()).await
 }
 
 /// Binds a fixed license to an agent for good: `understood` must be set (the form's "cannot be
@@ -68,15 +66,8 @@ async fn bind(
     {
         return Err(AppError::invalid(Field::Confirmation, Problem::Required));
     }
-    let state = crate::server::state::app_state()?;
-    crate::ledger::holdings::bind(
-        &state.ledger,
-        &who,
-        &agent_id,
-        license_id.trim(),
-        state.clock.now_ms(),
-    )
-    .await?;
+    crate::ledger::holdings::bind(who.ledger(), &who, &agent_id, license_id.trim(), who.now())
+        .await?;
     tracing::info!(by = %who.viewer().name, agent = %agent_id, license = %license_id, "fixed license bound");
     leptos_axum::redirect(&format!("/settings/agents/{agent_id}?done=bound"));
     Ok(())
@@ -89,9 +80,7 @@ pub async fn shut_down_agent(agent_id: String) -> Result<(), AppError> {
     use crate::auth::server::{cap::BindAgents, require};
     audited(AuditKind::AgentShutDown, agent_id.clone(), async move {
         let who = require::<BindAgents>()?;
-        let state = crate::server::state::app_state()?;
-        crate::ledger::holdings::shut_down(&state.ledger, &who, &agent_id, state.clock.now_ms())
-            .await?;
+        crate::ledger::holdings::shut_down(who.ledger(), &who, &agent_id, who.now()).await?;
         tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent shut down");
         Ok(())
     })
@@ -105,9 +94,7 @@ pub async fn delete_agent(agent_id: String) -> Result<(), AppError> {
     use crate::auth::server::{cap::DeleteAgents, require};
     audited(AuditKind::AgentDelete, agent_id.clone(), async move {
         let who = require::<DeleteAgents>()?;
-        let state = crate::server::state::app_state()?;
-        crate::ledger::holdings::delete(&state.ledger, &who, &agent_id, state.clock.now_ms())
-            .await?;
+        crate::ledger::holdings::delete(who.ledger(), &who, &agent_id, who.now()).await?;
         tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent deleted");
         leptos_axum::redirect("/settings/agents?done=deleted");
         Ok(())

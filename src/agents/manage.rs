@@ -127,7 +127,7 @@ pub async fn listing(
         .collect();
     // Counted in the database: an installation holds tens of thousands of agent licenses.
     let floating = || {
-        use crate::licenses::store::status_condition;
+        use crate::ledger::status::status_condition;
         certificate::Entity::find()
             .filter(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
             .filter(certificate::Column::Binding.eq(Binding::Floating.as_str()))

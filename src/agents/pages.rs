@@ -7,11 +7,11 @@ use super::console::{BindAgentLicense, DeleteAgent, ShutDownAgent, get_agent, li
 use super::model::{AGENTS_PAGE, AgentRow, AgentState, Basis, FixedLicense, HeldLicense};
 use crate::i18n::*;
 use crate::licenses::format::Binding;
-use crate::licenses::pages::{ExpiryText, StatusBadge};
 use crate::ui::dates::format_time_ms;
 use crate::ui::errors::ErrorMessage;
-use crate::ui::layout::encode_component;
+use crate::ui::names::{ExpiryText, StatusBadge};
 use crate::ui::pager::Pager;
+use crate::ui::url::encode_component;
 
 #[component]
 fn Breadcrumbs(#[prop(optional)] here: Option<String>) -> impl IntoView {

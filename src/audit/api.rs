@@ -11,6 +11,5 @@ pub async fn list_audit(filter: AuditFilter) -> Result<AuditPage, AppError> {
     use crate::auth::server::{cap::ViewAudit, require};
     let who = require::<ViewAudit>()?;
     let filter = filter.check()?;
-    let state = crate::server::state::app_state()?;
-    super::store::list(&state.db, &who, &filter).await
+    super::store::list(who.db(), &who, &filter).await
 }

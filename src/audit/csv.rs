@@ -2,16 +2,16 @@
 //! quoting, and a cell a spreadsheet would take for a formula is made plain text.
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 
 use super::model::{AuditFilter, AuditRow};
+use crate::auth::server::Granted;
 use crate::auth::server::cap::ViewAudit;
-use crate::auth::server::guard::{Authenticated, grant};
 use crate::error::AppError;
+use crate::server::caller::Caller;
 use crate::server::respond::error_response;
-use crate::server::state::AppState;
 
 /// Entries read from the database at a time.
 const BATCH: u64 = 1000;
@@ -64,12 +64,11 @@ pub fn row_record(r: &AuditRow) -> String {
 }
 
 pub async fn export(
-    State(state): State<AppState>,
-    who: Option<axum::Extension<Authenticated>>,
+    who: Caller<Granted<ViewAudit>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let filter = AuditFilter::from_params(|k| params.get(k).cloned());
-    match body(&state, who.map(|w| w.0), &filter).await {
+    match body(&who, &filter).await {
         Ok(csv) => (
             [
                 (CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -87,17 +86,12 @@ pub async fn export(
 }
 
 /// Every matching entry, newest first, read a batch at a time.
-async fn body(
-    state: &AppState,
-    who: Option<Authenticated>,
-    filter: &AuditFilter,
-) -> Result<String, AppError> {
-    let who = grant::<ViewAudit>(who)?;
+async fn body(who: &Caller<Granted<ViewAudit>>, filter: &AuditFilter) -> Result<String, AppError> {
     let filter = filter.check()?;
     let mut out = record(HEADER);
     let mut before = None;
     loop {
-        let rows = super::store::batch(&state.db, &who, &filter, before, BATCH).await?;
+        let rows = super::store::batch(who.db(), who, &filter, before, BATCH).await?;
         for r in &rows {
             out.push_str(&row_record(r));
         }

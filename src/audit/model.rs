@@ -229,7 +229,7 @@ impl AuditFilter {
             ("to", &self.to),
         ] {
             if let Some(v) = non_empty(value) {
-                parts.push(format!("{name}={}", crate::ui::layout::encode_component(v)));
+                parts.push(format!("{name}={}", crate::ui::url::encode_component(v)));
             }
         }
         if let Some(p) = page.filter(|p| *p > 1) {

@@ -133,11 +133,10 @@ pub async fn audited<T>(
 ) -> Result<T, AppError> {
     let result = op.await;
     if let Err(err) = &result
-        && let Some(who) = crate::auth::server::current()
-        && let Ok(state) = crate::server::state::app_state()
+        && let Ok(who) = crate::auth::server::signed_in()
     {
-        let entry = Entry::by(who.viewer(), state.clock.now_ms(), kind, subject);
-        record_refusal(&state.db, entry, err).await;
+        let entry = Entry::by(who.viewer(), who.now(), kind, subject);
+        record_refusal(who.db(), entry, err).await;
     }
     result
 }

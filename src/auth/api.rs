@@ -20,9 +20,9 @@ pub async fn login(
         && !typed.trim().is_empty()
     {
         // The name as typed, never the password.
-        let state = crate::server::state::app_state()?;
-        let entry = store::Entry::named(&typed, state.clock.now_ms(), AuditKind::SignInFailed, "");
-        store::record_refusal(&state.db, entry, err).await;
+        let who = super::server::anyone()?;
+        let entry = store::Entry::named(&typed, who.now(), AuditKind::SignInFailed, "");
+        store::record_refusal(who.db(), entry, err).await;
     }
     result
 }
@@ -35,25 +35,25 @@ async fn sign_in(
 ) -> Result<Option<String>, AppError> {
     use super::model::{Role, safe_next, validate_user_name};
     use super::server::{middleware, sessions, throttle, tokens::Claims};
-    use crate::server::state::app_state;
     use crate::users::entity as user;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-    let state = app_state()?;
-    let now = state.clock.now_ms();
+    // Signing in is how a caller becomes known: nobody is, yet.
+    let who = super::server::anyone()?;
+    let (state, db, now) = (who.state(), who.db(), who.now());
     if user_name.trim().is_empty() {
         return Err(AppError::invalid(
             crate::error::Field::UserName,
             crate::error::Problem::Required,
         ));
     }
-    throttle::check(&state.db, &user_name, now).await?;
+    throttle::check(db, &user_name, now).await?;
 
     let found = match validate_user_name(&user_name) {
         Ok(name) => {
             user::Entity::find()
                 .filter(user::Column::Name.eq(name))
-                .one(&state.db)
+                .one(db)
                 .await?
         }
         Err(_) => None,
@@ -65,7 +65,7 @@ async fn sign_in(
     let user = match found {
         Some(u) if matches => u,
         _ => {
-            throttle::record_failure(&state.db, &user_name, now).await?;
+            throttle::record_failure(db, &user_name, now).await?;
             tracing::info!(user_name = %throttle::key(&user_name), "failed sign-in");
             return Err(AppError::BadCredentials);
         }
@@ -77,10 +77,10 @@ async fn sign_in(
         crate::error::internal(format_args!("user {} has an unknown role", user.id))
     })?;
 
-    throttle::clear(&state.db, &user_name).await?;
+    throttle::clear(db, &user_name).await?;
     let ttl_ms = state.config.session_ttl_secs * 1000;
     // The session and its entry in the audit log are made together.
-    let txn = state.db.begin().await?;
+    let txn = db.begin().await?;
     let session = sessions::create(&txn, &user.id, now, ttl_ms).await?;
     let viewer = Viewer {
         id: user.id.clone(),
@@ -115,7 +115,7 @@ async fn sign_in(
     crate::server::respond::append_set_cookie(&middleware::session_cookie(
         &token,
         state.config.session_ttl_secs,
-        middleware::secure_cookies(&state)?,
+        middleware::secure_cookies(state)?,
     ))?;
     if let Some(locale) = &user.locale {
         // The language this user chose follows them to any browser.
@@ -123,13 +123,12 @@ async fn sign_in(
     }
     tracing::info!(user = %user.name, "signed in");
     // While anything licensed has expired, those who can renew land where they renew it.
-    let to = if role.can_view_licenses()
-        && crate::expiry::store::anything_expired(&state.db, now).await?
-    {
-        "/settings/licenses".to_string()
-    } else {
-        safe_next(next.as_deref(), role)
-    };
+    let to =
+        if role.can_view_licenses() && crate::ledger::platform::anything_expired(db, now).await? {
+            "/settings/licenses".to_string()
+        } else {
+            safe_next(next.as_deref(), role)
+        };
     leptos_axum::redirect(&to);
     Ok(user.locale)
 }
@@ -138,23 +137,21 @@ async fn sign_in(
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
     use super::server::{middleware, sessions, signed_in};
-    use crate::server::state::app_state;
 
-    let state = app_state()?;
     let who = signed_in()?;
-    sessions::end(&state.db, &who.session_id).await?;
+    sessions::end(who.db(), &who.session_id).await?;
     crate::audit::store::record(
-        &state.db,
+        who.db(),
         crate::audit::store::Entry::by(
             &who.viewer,
-            state.clock.now_ms(),
+            who.now(),
             crate::audit::model::AuditKind::SignOut,
             &who.viewer.name,
         ),
     )
     .await?;
     crate::server::respond::append_set_cookie(&middleware::clear_cookie(
-        middleware::secure_cookies(&state)?,
+        middleware::secure_cookies(who.state())?,
     ))?;
     leptos_axum::redirect("/login");
     Ok(())

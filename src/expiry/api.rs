@@ -9,38 +9,31 @@ use crate::error::AppError;
 #[server(endpoint = "notifications/alerts")]
 pub async fn get_alerts() -> Result<Alerts, AppError> {
     use crate::auth::model::Role;
-    let Some(who) = crate::auth::server::current() else {
+    let Ok(who) = crate::auth::server::signed_in() else {
         return Ok(Alerts::default());
     };
     let role = who.viewer().role;
     if !role.can_view_licenses() {
         return Ok(Alerts::default());
     }
-    let state = crate::server::state::app_state()?;
-    super::store::alerts(&state.db, role == Role::Administrator, state.clock.now_ms()).await
+    super::store::alerts(who.db(), role == Role::Administrator, who.now()).await
 }
 
 /// Every recent reminder, newest first.
 #[server(endpoint = "notifications/list")]
 pub async fn list_notifications() -> Result<Notifications, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
-    let _who = require::<ViewLicenses>()?;
-    let state = crate::server::state::app_state()?;
-    super::store::list(&state.db).await
+    let who = require::<ViewLicenses>()?;
+    super::store::list(who.db()).await
 }
 
 /// Marks one reminder read, or all of them without an `id`; returns to the notifications.
 #[server(endpoint = "notifications/mark_read")]
 pub async fn mark_read(id: Option<String>) -> Result<u64, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
-    let _who = require::<ViewLicenses>()?;
-    let state = crate::server::state::app_state()?;
-    let n = super::store::mark_read(
-        &state.db,
-        id.as_deref().filter(|s| !s.is_empty()),
-        state.clock.now_ms(),
-    )
-    .await?;
+    let who = require::<ViewLicenses>()?;
+    let n = super::store::mark_read(who.db(), id.as_deref().filter(|s| !s.is_empty()), who.now())
+        .await?;
     leptos_axum::redirect("/settings/notifications");
     Ok(n)
 }

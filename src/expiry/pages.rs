@@ -1,13 +1,13 @@
 //! What people see of expiry: the bell and the banner in the header, the notifications page,
-//! the renewal page of a lapsed tenant, and the clock warning on Settings > Licenses.
+//! and the renewal page of a lapsed tenant.
 use leptos::prelude::*;
 
 use super::api::{MarkRead, get_alerts, list_notifications};
-use super::model::{ClockWarning, Reminder, SubjectKind};
+use super::model::{Reminder, SubjectKind};
 use crate::i18n::*;
-use crate::licenses::pages::LicenseTypeName;
 use crate::ui::dates::{format_date_ms, format_time_ms};
 use crate::ui::errors::ErrorMessage;
+use crate::ui::names::LicenseTypeName;
 
 /// The header's alerts, asked once per page for the bell and the banner.
 #[derive(Clone, Copy)]
@@ -236,21 +236,5 @@ pub fn RenewalPage(expired_at: i64, can_upload: bool) -> impl IntoView {
                 view! { <p>{t!(i18n, expiry.renewal_ask)}</p> }.into_any()
             }}
         </div>
-    }
-}
-
-/// The clock warning on Settings > Licenses.
-#[component]
-pub fn ClockWarningNote(warning: ClockWarning) -> impl IntoView {
-    let i18n = use_i18n();
-    view! {
-        <p class="error" role="alert" data-testid="clock-warning">
-            {t!(
-                i18n,
-                expiry.clock_warning,
-                system = move || format_time_ms(i18n.get_locale(), warning.system_ms),
-                seen = move || format_time_ms(i18n.get_locale(), warning.seen_ms)
-            )}
-        </p>
     }
 }

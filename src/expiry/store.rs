@@ -17,54 +17,6 @@ use crate::licenses::entity::certificate;
 use crate::licenses::format::LicenseType;
 use crate::tenants::entity as tenant;
 
-/// When the platform of `tenant_id` lapsed, if it has (see [`super::platform_lapse`]).
-pub async fn platform_expired_at(
-    db: &impl ConnectionTrait,
-    tenant_id: &str,
-    now: i64,
-) -> Result<Option<i64>, AppError> {
-    Ok(tenant::Entity::find_by_id(tenant_id.to_string())
-        .one(db)
-        .await?
-        .and_then(|t| lapse_of(&t, now)))
-}
-
-fn lapse_of(t: &tenant::Model, now: i64) -> Option<i64> {
-    super::platform_lapse(
-        Expiry::from_parts(t.platform_until, t.platform_permanent),
-        Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent),
-        now,
-    )
-}
-
-/// Whether anything licensed has expired and not been renewed: a tenant's platform, or an
-/// activated agent, personal or server license. An Administrator or License manager who signs
-/// in then lands on Settings > Licenses.
-pub async fn anything_expired(db: &impl ConnectionTrait, now: i64) -> Result<bool, AppError> {
-    if tenant::Entity::find()
-        .all(db)
-        .await?
-        .iter()
-        .any(|t| lapse_of(t, now).is_some())
-    {
-        return Ok(true);
-    }
-    let expired = certificate::Entity::find()
-        .filter(certificate::Column::ActivatedAt.is_not_null())
-        .filter(certificate::Column::RevokedBy.is_null())
-        .filter(certificate::Column::LicenseType.is_in([
-            LicenseType::Agent.as_str(),
-            LicenseType::Personal.as_str(),
-            LicenseType::Server.as_str(),
-        ]))
-        .filter(certificate::Column::Permanent.eq(false))
-        .filter(certificate::Column::ExpiresAt.lte(now))
-        .filter(certificate::Column::EndedReason.is_null())
-        .count(db)
-        .await?;
-    Ok(expired > 0)
-}
-
 /// Something that expires and is reminded of.
 struct Subject {
     kind: SubjectKind,

@@ -99,7 +99,7 @@ pub async fn ensure(
             tracing::info!("created the administrator \"admin\" with TESSERA_ADMIN_PASSWORD");
         }
     }
-    crate::agents::store::ensure_enrollment_keys(&txn).await?;
+    crate::tenants::store::ensure_enrollment_keys(&txn).await?;
     txn.commit().await?;
 
     let token_secret = STANDARD

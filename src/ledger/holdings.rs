@@ -14,9 +14,9 @@ use sea_orm::{
 };
 
 use super::Ledger;
+use super::grants::{SEEN_EVERY_MS, Scope};
 use crate::agents::decide::{Decision, Held, decide};
 use crate::agents::entity as agent;
-use crate::agents::grants::SEEN_EVERY_MS;
 use crate::agents::model::{AgentState, Basis, CheckedOut};
 use crate::audit::model::AuditKind;
 use crate::audit::store::Entry;
@@ -137,9 +137,9 @@ pub async fn check_out(
     if let Decision::Licensed(out) = decision_for(&ledger.db, a, now).await? {
         if now - a.last_seen_at >= SEEN_EVERY_MS {
             // Not on the request's time: the answer does not depend on it.
-            let (db, id) = (ledger.db.clone(), a.id.clone());
+            let (ledger, id) = (ledger.clone(), a.id.clone());
             tokio::spawn(async move {
-                if let Err(e) = seen(&db, &id, now).await {
+                if let Err(e) = seen(&ledger, &id, now).await {
                     tracing::warn!(error = %e, "recording an agent's last-seen time failed");
                 }
             });
@@ -180,7 +180,7 @@ pub async fn check_out(
             .await?;
         if !replacing {
             // Refused, holding what it held: only the count changed.
-            txn.stale = super::Stale::Nothing;
+            txn.reaches(None);
         }
     }
     let generation = txn.commit_unaudited().await?;
@@ -310,7 +310,9 @@ pub async fn bind(
     license_id: &str,
     now: i64,
 ) -> Result<Expiry, AppError> {
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
+    // Only this agent's grants: a license it gives back was nobody else's.
+    txn.reaches(Some(Scope::Agent(agent_id.to_string())));
     let a = find(&txn, agent_id).await?;
     let c = certificate::Entity::find_by_id(license_id.to_string())
         .one(&txn)
@@ -374,7 +376,9 @@ pub async fn shut_down(
     agent_id: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
+    // Only this agent's grants: a license it gives back was nobody else's.
+    txn.reaches(Some(Scope::Agent(agent_id.to_string())));
     agent::Entity::update_many()
         .col_expr(
             agent::Column::State,
@@ -397,9 +401,13 @@ pub async fn shut_down(
 }
 
 /// An agent giving its floating license back (it stops serving); it stays registered.
-pub async fn release(ledger: &Ledger, a: &agent::Model, now: i64) -> Result<(), AppError> {
-    let txn = ledger.begin_for_agent(&a.id, now).await?;
-    let a = find(&txn, &a.id).await?;
+pub async fn release(ledger: &Ledger, agent_id: &str, now: i64) -> Result<(), AppError> {
+    let txn = ledger.begin_for_agent(agent_id, now).await?;
+    // Deleted since its token was checked: the token no longer names an agent.
+    let a = agent::Entity::find_by_id(agent_id.to_string())
+        .one(&txn)
+        .await?
+        .ok_or(AppError::BadAgentCredentials)?;
     let h = held(&txn, &a).await?;
     release_floating(&txn, &a, h.as_ref()).await?;
     txn.commit_unaudited().await.map(drop)
@@ -412,7 +420,9 @@ pub async fn delete(
     agent_id: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
+    // Only this agent's grants: a license it gives back was nobody else's.
+    txn.reaches(Some(Scope::Agent(agent_id.to_string())));
     let a = find(&txn, agent_id).await?;
     agent::Entity::delete_by_id(agent_id.to_string())
         .exec(&txn)
@@ -457,7 +467,8 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
             .all(db)
             .await?;
         for a in silent {
-            let txn = ledger.begin().await?;
+            let mut txn = ledger.begin().await?;
+            txn.reaches(Some(Scope::Agent(a.id.clone())));
             // Still silent, and still holding it, now that the lock is ours.
             let Some(a) = agent::Entity::find_by_id(a.id)
                 .filter(agent::Column::LastSeenAt.lt(cutoff))
@@ -478,11 +489,11 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
 }
 
 /// Writes an agent's last-seen time (its heartbeat; not license state).
-pub async fn seen(db: &impl ConnectionTrait, agent_id: &str, now: i64) -> Result<(), AppError> {
+pub async fn seen(ledger: &Ledger, agent_id: &str, now: i64) -> Result<(), AppError> {
     agent::Entity::update_many()
         .col_expr(agent::Column::LastSeenAt, Expr::value(now))
         .filter(agent::Column::Id.eq(agent_id))
-        .exec(db)
+        .exec(&ledger.db)
         .await?;
     Ok(())
 }

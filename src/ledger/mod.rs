@@ -25,15 +25,17 @@ use sea_orm::{
 };
 
 use crate::agents::entity as agent;
-use crate::agents::grants::Grants;
 use crate::audit::store::Entry;
 use crate::error::AppError;
 use crate::installation::entity as installation;
+use grants::{Grants, Scope};
 
+pub mod grants;
 pub mod holdings;
 pub mod packages;
 pub mod platform;
 pub mod seats;
+pub mod status;
 
 /// Who the audit log names for what Tessera does by itself.
 pub const SYSTEM_ACTOR: &str = "tessera";
@@ -44,18 +46,6 @@ pub const SYSTEM_ACTOR: &str = "tessera";
 pub struct Ledger {
     db: DatabaseConnection,
     grants: Arc<Grants>,
-}
-
-/// Which remembered checkout grants a change can make stale.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Stale {
-    /// Any agent's (licenses, tenants or agents changed): all are forgotten.
-    Every,
-    /// One agent's own (its claim, its release): only its grants are forgotten, so agents claiming
-    /// do not empty everyone else's.
-    Agent(String),
-    /// None: a refused checkout changes no holding (it only counts the refusal).
-    Nothing,
 }
 
 impl Ledger {
@@ -74,13 +64,14 @@ impl Ledger {
     /// The test clock moved: grants were computed for another time. Only the test clock's route
     /// calls this.
     pub fn time_moved(&self) {
-        self.grants.forget_all();
+        self.grants.forget(Scope::Every);
     }
 
     /// Begins a change that may touch any license, tenant or agent. Its first statement writes
     /// the installation row, so such changes are serialised: SQLite takes its write lock at once
     /// (no upgrade deadlock), and PostgreSQL holds the row lock until commit, across every
-    /// instance sharing the database. Its commit forgets every grant.
+    /// instance sharing the database. Its commit forgets every grant, unless the change says it
+    /// reaches less ([`Change::reaches`]).
     pub(crate) async fn begin(&self) -> Result<Change, AppError> {
         let txn = self.db.begin().await?;
         installation::Entity::update_many()
@@ -94,7 +85,7 @@ impl Ledger {
         Ok(Change {
             txn,
             grants: self.grants.clone(),
-            stale: Stale::Every,
+            stale: Some(Scope::Every),
         })
     }
 
@@ -116,7 +107,7 @@ impl Ledger {
         Ok(Change {
             txn,
             grants: self.grants.clone(),
-            stale: Stale::Agent(agent_id.to_string()),
+            stale: Some(Scope::Agent(agent_id.to_string())),
         })
     }
 }
@@ -126,10 +117,17 @@ impl Ledger {
 pub struct Change {
     txn: DatabaseTransaction,
     grants: Arc<Grants>,
-    stale: Stale,
+    /// The grants its commit forgets; `None` when it changes nothing an agent is granted by.
+    stale: Option<Scope>,
 }
 
 impl Change {
+    /// Narrows what the commit forgets to the grants this change can have made stale: one
+    /// tenant's agents, one agent, or none (`None`: seats, a tenant's name, a refused claim).
+    pub(crate) fn reaches(&mut self, scope: Option<Scope>) {
+        self.stale = scope;
+    }
+
     /// Writes the change's audit entry and commits; then forgets the grants it made stale.
     pub(crate) async fn commit(self, entry: Entry) -> Result<(), AppError> {
         crate::audit::store::record(&self.txn, entry).await?;
@@ -142,10 +140,9 @@ impl Change {
     /// it (see `Grants::put`), and any later change refuses it.
     pub(crate) async fn commit_unaudited(self) -> Result<u64, AppError> {
         self.txn.commit().await?;
-        Ok(match &self.stale {
-            Stale::Every => self.grants.forget_all(),
-            Stale::Agent(id) => self.grants.forget_agent(id),
-            Stale::Nothing => self.grants.generation(),
+        Ok(match self.stale {
+            Some(scope) => self.grants.forget(scope),
+            None => self.grants.generation(),
         })
     }
 }

@@ -7,6 +7,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
+use super::grants::Scope;
 use super::{Change, Ledger, SYSTEM_ACTOR};
 use crate::audit::model::AuditKind;
 use crate::audit::store::Entry;
@@ -268,7 +269,7 @@ pub async fn assign(
     license_id: &str,
     now: i64,
 ) -> Result<Assigned, AppError> {
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
     let c = certificate::Entity::find_by_id(license_id.to_string())
         .one(&txn)
         .await?
@@ -293,6 +294,8 @@ pub async fn assign(
                 return Err(AppError::conflict(ConflictKind::AlreadyAssigned));
             }
             let t = tenant.ok_or(AppError::invalid(Field::Tenant, Problem::Required))?;
+            // The tenant's platform changes: its agents' grants, no one else's.
+            txn.reaches(Some(Scope::Tenant(t.id.clone())));
             if let Some(from) = waits_until(&c.state(), now) {
                 certificate::Entity::update_many()
                     .col_expr(certificate::Column::AssignedTenantId, Expr::value(t.id))
@@ -310,6 +313,8 @@ pub async fn assign(
             if c.bound_agent_id.is_some() {
                 return Err(AppError::conflict(ConflictKind::AlreadyBound));
             }
+            // A license no agent holds moves between pools: no grant rests on it.
+            txn.reaches(None);
             certificate::Entity::update_many()
                 .col_expr(
                     certificate::Column::AssignedTenantId,
@@ -376,4 +381,52 @@ pub(crate) async fn return_pool_to_shared(txn: &Change, tenant_id: &str) -> Resu
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// When the platform of `tenant_id` lapsed, if it has (see [`crate::expiry::platform_lapse`]).
+pub async fn platform_expired_at(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    now: i64,
+) -> Result<Option<i64>, AppError> {
+    Ok(tenant::Entity::find_by_id(tenant_id.to_string())
+        .one(db)
+        .await?
+        .and_then(|t| lapse_of(&t, now)))
+}
+
+fn lapse_of(t: &tenant::Model, now: i64) -> Option<i64> {
+    crate::expiry::platform_lapse(
+        Expiry::from_parts(t.platform_until, t.platform_permanent),
+        Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent),
+        now,
+    )
+}
+
+/// Whether anything licensed has expired and not been renewed: a tenant's platform, or an
+/// activated agent, personal or server license. An Administrator or License manager who signs
+/// in then lands on Settings > Licenses.
+pub async fn anything_expired(db: &impl ConnectionTrait, now: i64) -> Result<bool, AppError> {
+    if tenant::Entity::find()
+        .all(db)
+        .await?
+        .iter()
+        .any(|t| lapse_of(t, now).is_some())
+    {
+        return Ok(true);
+    }
+    let expired = certificate::Entity::find()
+        .filter(certificate::Column::ActivatedAt.is_not_null())
+        .filter(certificate::Column::RevokedBy.is_null())
+        .filter(certificate::Column::LicenseType.is_in([
+            LicenseType::Agent.as_str(),
+            LicenseType::Personal.as_str(),
+            LicenseType::Server.as_str(),
+        ]))
+        .filter(certificate::Column::Permanent.eq(false))
+        .filter(certificate::Column::ExpiresAt.lte(now))
+        .filter(certificate::Column::EndedReason.is_null())
+        .count(db)
+        .await?;
+    Ok(expired > 0)
 }

@@ -144,7 +144,9 @@ pub async fn apply(
     now: i64,
 ) -> Result<SeatCount, AppError> {
     let ids = user_ids(raw_user_ids)?;
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
+    // Seats are people's licenses: no agent's grant depends on them.
+    txn.reaches(None);
     let users = users_by_id(&txn, &ids).await?;
     if users.len() != ids.len() {
         return Err(AppError::invalid(Field::User, Problem::Unknown));
@@ -236,7 +238,9 @@ pub async fn recall(
     now: i64,
 ) -> Result<SeatCount, AppError> {
     let ids = user_ids(raw_user_ids)?;
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
+    // Seats are people's licenses: no agent's grant depends on them.
+    txn.reaches(None);
     let mut held = 0;
     for chunk in ids.chunks(500) {
         held += seat::Entity::find()

@@ -10,19 +10,18 @@ use crate::error::AppError;
 #[server(endpoint = "licenses/summary")]
 pub async fn get_licenses_summary() -> Result<LicensesSummary, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
-    use crate::server::state::app_state;
     let who = require::<ViewLicenses>()?;
-    let state = app_state()?;
     let role = who.viewer().role;
     Ok(LicensesSummary {
-        installation_id: state.installation_id.to_string(),
-        tenants: super::store::tenant_licenses(&state.db).await?,
-        licenses_installed: super::store::count(&state.db).await?,
-        vendor_keys: state.vendor_keys.ids(),
+        installation_id: who.state().installation_id.to_string(),
+        tenants: super::store::tenant_licenses(who.db()).await?,
+        licenses_installed: super::store::count(who.db()).await?,
+        vendor_keys: who.state().vendor_keys.ids(),
         can_upload: role.can_upload(),
         can_delete: role.allows(crate::auth::model::Permission::DeleteLicenses),
         can_request: role.allows(crate::auth::model::Permission::RequestLicenses),
-        clock_warning: state
+        clock_warning: who
+            .state()
             .clock
             .tampering()
             .map(|t| crate::expiry::model::ClockWarning {
@@ -35,10 +34,8 @@ pub async fn get_licenses_summary() -> Result<LicensesSummary, AppError> {
 #[server(endpoint = "licenses/list")]
 pub async fn list_licenses(query: ListQuery) -> Result<LicensePage, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
-    use crate::server::state::app_state;
     let who = require::<ViewLicenses>()?;
-    let state = app_state()?;
-    super::store::list(&state.db, &who, &query, state.clock.now_ms()).await
+    super::store::list(who.db(), &who, &query, who.now()).await
 }
 
 /// A license request for the vendor: the `.tlr` text and its file name.
@@ -62,9 +59,7 @@ async fn request(company_id: String, target_version: String) -> Result<RequestFi
     use crate::audit::{model::AuditKind, store};
     use crate::auth::server::{cap::RequestLicenses, require};
     use crate::error::{Field, Problem};
-    use crate::server::state::app_state;
     let who = require::<RequestLicenses>()?;
-    let state = app_state()?;
     let company_id = company_id.trim();
     let target_version = target_version.trim();
     for (field, value) in [
@@ -79,19 +74,19 @@ async fn request(company_id: String, target_version: String) -> Result<RequestFi
         }
     }
     let request = super::store::license_request(
-        &state.db,
-        &state.installation_id,
+        who.db(),
+        &who.state().installation_id,
         company_id,
         target_version,
-        state.clock.now_ms(),
+        who.now(),
     )
     .await?;
     // Nothing changes: the entry is all that is written.
     store::record(
-        &state.db,
+        who.db(),
         store::Entry::by(
             who.viewer(),
-            state.clock.now_ms(),
+            who.now(),
             AuditKind::LicenseRequest,
             company_id,
         )
@@ -104,7 +99,7 @@ async fn request(company_id: String, target_version: String) -> Result<RequestFi
         .unwrap_or("request")
         .to_string();
     Ok(RequestFile {
-        file_name: format!("tessera-{}-{day}.tlr", &state.installation_id[..8]),
+        file_name: format!("tessera-{}-{day}.tlr", &who.state().installation_id[..8]),
         text: super::verify::encode_request(&request),
     })
 }
@@ -113,10 +108,8 @@ async fn request(company_id: String, target_version: String) -> Result<RequestFi
 #[server(endpoint = "licenses/upload_outcome")]
 pub async fn get_upload_outcome(id: String) -> Result<UploadOutcome, AppError> {
     use crate::auth::server::{cap::UploadLicenses, require};
-    use crate::server::state::app_state;
     let who = require::<UploadLicenses>()?;
-    let state = app_state()?;
-    super::store::upload_outcome(&state.db, &who, &id).await
+    super::store::upload_outcome(who.db(), &who, &id).await
 }
 
 /// Stores a staged package, then goes back to the list.
@@ -129,15 +122,13 @@ pub async fn confirm_upload(id: String) -> Result<Confirmed, AppError> {
 #[cfg(feature = "ssr")]
 async fn confirm(id: String) -> Result<Confirmed, AppError> {
     use crate::auth::server::{cap::UploadLicenses, require};
-    use crate::server::state::app_state;
     let who = require::<UploadLicenses>()?;
-    let state = app_state()?;
     let done = crate::ledger::packages::confirm(
-        &state.ledger,
+        who.ledger(),
         &who,
-        &state.package_checks(),
+        &who.state().package_checks(),
         &id,
-        state.clock.now_ms(),
+        who.now(),
     )
     .await?;
     tracing::info!(
@@ -164,14 +155,11 @@ pub async fn delete_all_licenses(confirmation: String) -> Result<u64, AppError> 
 async fn delete_all(confirmation: String) -> Result<u64, AppError> {
     use crate::auth::server::{cap::DeleteLicenses, require};
     use crate::error::{Field, Problem};
-    use crate::server::state::app_state;
     let who = require::<DeleteLicenses>()?;
     if confirmation.trim() != "DELETE" {
         return Err(AppError::invalid(Field::Confirmation, Problem::Mismatch));
     }
-    let state = app_state()?;
-    let deleted =
-        crate::ledger::packages::delete_all(&state.ledger, &who, state.clock.now_ms()).await?;
+    let deleted = crate::ledger::packages::delete_all(who.ledger(), &who, who.now()).await?;
     tracing::warn!(by = %who.viewer().name, deleted, "all licenses deleted");
     leptos_axum::redirect("/settings/licenses");
     Ok(deleted)

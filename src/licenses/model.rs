@@ -122,10 +122,7 @@ impl ListQuery {
     pub fn to_params(&self) -> String {
         let mut parts = Vec::new();
         if !self.q.is_empty() {
-            parts.push(format!(
-                "q={}",
-                crate::ui::layout::encode_component(&self.q)
-            ));
+            parts.push(format!("q={}", crate::ui::url::encode_component(&self.q)));
         }
         if let Some(s) = self.status {
             parts.push(format!("status={}", s.as_str()));

@@ -12,11 +12,13 @@ use super::format::{Binding, BlockRefusal, LicenseType, Mode, PackageRefusal, Re
 use super::model::{
     Effect, LicensePage, LicenseRow, LicensesSummary, ListQuery, Preview, SortColumn, UploadOutcome,
 };
+use crate::expiry::model::ClockWarning;
 use crate::i18n::*;
-use crate::ui::dates::format_date_ms;
+use crate::ui::dates::{format_date_ms, format_time_ms};
 use crate::ui::errors::ErrorMessage;
-use crate::ui::layout::encode_component;
+use crate::ui::names::{ExpiryText, LicenseTypeName, StatusBadge, StatusName};
 use crate::ui::pager::Pager;
+use crate::ui::url::encode_component;
 
 #[component]
 fn Breadcrumbs(#[prop(optional)] here: Option<AnyView>) -> impl IntoView {
@@ -31,31 +33,6 @@ fn Breadcrumbs(#[prop(optional)] here: Option<AnyView>) -> impl IntoView {
     }
 }
 
-/// A date, or "permanent", in the reader's language.
-#[component]
-pub fn ExpiryText(expiry: Option<Expiry>) -> impl IntoView {
-    let i18n = use_i18n();
-    match expiry {
-        None => view! { <span class="muted">"—"</span> }.into_any(),
-        Some(Expiry::Never) => t!(i18n, licenses.permanent).into_any(),
-        Some(Expiry::At(ms)) => (move || format_date_ms(i18n.get_locale(), ms)).into_any(),
-    }
-}
-
-#[component]
-pub fn LicenseTypeName(license_type: LicenseType) -> impl IntoView {
-    let i18n = use_i18n();
-    match license_type {
-        LicenseType::Platform => t!(i18n, license_types.platform).into_any(),
-        LicenseType::PlatformUnlimitedAgents => {
-            t!(i18n, license_types.platform_unlimited_agents).into_any()
-        }
-        LicenseType::Agent => t!(i18n, license_types.agent).into_any(),
-        LicenseType::Personal => t!(i18n, license_types.personal).into_any(),
-        LicenseType::Server => t!(i18n, license_types.server).into_any(),
-    }
-}
-
 #[component]
 fn ModeName(mode: Mode) -> impl IntoView {
     let i18n = use_i18n();
@@ -63,16 +40,6 @@ fn ModeName(mode: Mode) -> impl IntoView {
         Mode::Subscription => t!(i18n, modes.subscription).into_any(),
         Mode::Buyout => t!(i18n, modes.buyout).into_any(),
         Mode::Test => t!(i18n, modes.test).into_any(),
-    }
-}
-
-#[component]
-pub fn StatusBadge(status: Status) -> impl IntoView {
-    let class = format!("status status-{}", status.as_str());
-    view! {
-        <span class=class>
-            <StatusName status />
-        </span>
     }
 }
 
@@ -152,7 +119,7 @@ fn SummaryView(summary: LicensesSummary) -> impl IntoView {
     let keys = summary.vendor_keys.clone();
     let clock = summary
         .clock_warning
-        .map(|warning| view! { <crate::expiry::pages::ClockWarningNote warning /> });
+        .map(|warning| view! { <ClockWarningNote warning /> });
     view! {
         {clock}
         <div class="actions">
@@ -284,17 +251,6 @@ fn ListFilters(query: Memo<ListQuery>) -> impl IntoView {
             />
             <button type="submit" class="button-quiet">{t!(i18n, licenses.apply_filters)}</button>
         </form>
-    }
-}
-
-#[component]
-fn StatusName(status: Status) -> impl IntoView {
-    let i18n = use_i18n();
-    match status {
-        Status::Unused => t!(i18n, statuses.unused).into_any(),
-        Status::Activated => t!(i18n, statuses.activated).into_any(),
-        Status::Expired => t!(i18n, statuses.expired).into_any(),
-        Status::Revoked => t!(i18n, statuses.revoked).into_any(),
     }
 }
 
@@ -818,5 +774,21 @@ fn BlockRefusalView(refusal: BlockRefusal) -> impl IntoView {
             ": "
             {reason}
         </li>
+    }
+}
+
+/// The clock warning on Settings > Licenses.
+#[component]
+pub fn ClockWarningNote(warning: ClockWarning) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <p class="error" role="alert" data-testid="clock-warning">
+            {t!(
+                i18n,
+                expiry.clock_warning,
+                system = move || format_time_ms(i18n.get_locale(), warning.system_ms),
+                seen = move || format_time_ms(i18n.get_locale(), warning.seen_ms)
+            )}
+        </p>
     }
 }

@@ -23,6 +23,7 @@ use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, internal};
 use crate::ledger::packages::{installed_among, revocations, verify_blocking, with_window};
 use crate::ledger::platform::tenant_states;
+use crate::ledger::status::status_condition;
 use crate::tenants::{Tenant, entity as tenant};
 use crate::users::entity as user;
 
@@ -43,39 +44,6 @@ pub async fn tenant_licenses(db: &impl ConnectionTrait) -> Result<Vec<TenantLice
 
 pub async fn count(db: &impl ConnectionTrait) -> Result<u64, AppError> {
     Ok(certificate::Entity::find().count(db).await?)
-}
-
-/// The SQL condition for "has this status at `now`", mirroring [`super::domain::status`].
-pub fn status_condition(s: Status, now: i64) -> Condition {
-    use certificate::Column as C;
-    let not_revoked = C::RevokedBy.is_null();
-    let within_not_after = Condition::any()
-        .add(C::NotAfterAt.is_null())
-        .add(C::NotAfterAt.gt(now));
-    let still_valid = Condition::any()
-        .add(C::Permanent.eq(true))
-        .add(C::ExpiresAt.is_null())
-        .add(C::ExpiresAt.gt(now));
-    let live = Condition::all()
-        .add(not_revoked.clone())
-        .add(C::EndedReason.is_null())
-        .add(within_not_after.clone());
-    match s {
-        Status::Revoked => Condition::all().add(C::RevokedBy.is_not_null()),
-        Status::Unused => live.add(C::ActivatedAt.is_null()),
-        Status::Activated => live.add(C::ActivatedAt.is_not_null()).add(still_valid),
-        Status::Expired => Condition::all().add(not_revoked).add(
-            Condition::any()
-                .add(C::EndedReason.is_not_null())
-                .add(C::NotAfterAt.lte(now))
-                .add(
-                    Condition::all()
-                        .add(C::ActivatedAt.is_not_null())
-                        .add(C::Permanent.eq(false))
-                        .add(C::ExpiresAt.lte(now)),
-                ),
-        ),
-    }
 }
 
 /// A sortable rank of the status at `now` (Unused, Activated, Expired, Revoked), built from the

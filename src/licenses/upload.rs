@@ -3,28 +3,35 @@
 //! redirect to the preview page. A package refused whole is answered 413 or 422: a browser is
 //! sent to the preview page, which says why (and is itself served with that status); any other
 //! client gets the JSON error, naming the reason and that page.
-use axum::extract::{Multipart, State};
+use axum::extract::Multipart;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::store::Staged;
 use crate::audit::model::AuditKind;
 use crate::audit::store::{Entry, record_refusal};
+use crate::auth::model::Viewer;
 use crate::auth::server::cap::UploadLicenses;
-use crate::auth::server::guard::{Authenticated, grant};
+use crate::auth::server::{Granted, Refused};
 use crate::error::{AppError, Field, Problem};
+use crate::server::caller::Caller;
 use crate::server::respond::error_response;
-use crate::server::state::AppState;
 
 pub async fn upload_package(
-    State(state): State<AppState>,
-    who: Option<axum::Extension<Authenticated>>,
+    who: Result<Caller<Granted<UploadLicenses>>, Refused>,
     headers: http::HeaderMap,
     multipart: Multipart,
 ) -> Response {
-    let who = who.map(|w| w.0);
-    let viewer = who.as_ref().map(|w| w.viewer().clone());
     let browser = crate::server::respond::wants_html(&headers);
-    match stage(&state, who, multipart).await {
+    let who = match who {
+        Ok(who) => who,
+        Err(refused) => {
+            if let Some(signed_in) = &refused.signed_in {
+                record(signed_in, signed_in.viewer(), &refused.error).await;
+            }
+            return refused.into_response();
+        }
+    };
+    match stage(&who, multipart).await {
         Ok(Staged {
             id,
             refusal: Some(refusal),
@@ -37,22 +44,23 @@ pub async fn upload_package(
         }
         Err(e) => {
             // A staged upload records itself; a refused one is recorded here.
-            if let Some(v) = &viewer {
-                let entry = Entry::by(v, state.clock.now_ms(), AuditKind::LicenseUpload, "");
-                record_refusal(&state.db, entry, &e).await;
-            }
+            record(&who, who.viewer(), &e).await;
             error_response(&e)
         }
     }
 }
 
+/// Records a refused upload in the name of who tried it.
+async fn record<P>(who: &Caller<P>, viewer: &Viewer, e: &AppError) {
+    let entry = Entry::by(viewer, who.now(), AuditKind::LicenseUpload, "");
+    record_refusal(who.db(), entry, e).await;
+}
+
 async fn stage(
-    state: &AppState,
-    who: Option<Authenticated>,
+    who: &Caller<Granted<UploadLicenses>>,
     mut multipart: Multipart,
 ) -> Result<Staged, AppError> {
-    let who = grant::<UploadLicenses>(who)?;
-    let limit = state.limits.max_bytes;
+    let limit = who.state().limits.max_bytes;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| {
         AppError::invalid(
             Field::File,
@@ -86,11 +94,11 @@ async fn stage(
             }
             bytes.extend_from_slice(&chunk);
         }
-        let now = state.clock.now_ms();
+        let now = who.now();
         return super::store::stage_upload(
-            &state.db,
-            &who,
-            &state.package_checks(),
+            who.db(),
+            who,
+            &who.state().package_checks(),
             &file_name,
             bytes,
             now,

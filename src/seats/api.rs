@@ -13,7 +13,7 @@ fn back_to(back: Option<&str>, product: &str, done: &str) {
     } else {
         leptos_axum::redirect(&format!(
             "/settings/licenses/product/{}?done={done}",
-            crate::ui::layout::encode_component(product)
+            crate::ui::url::encode_component(product)
         ));
     }
 }
@@ -23,9 +23,8 @@ fn back_to(back: Option<&str>, product: &str, done: &str) {
 pub async fn get_product(product: String, page: Option<u64>) -> Result<ProductSeats, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
     let who = require::<ViewLicenses>()?;
-    let state = crate::server::state::app_state()?;
     let page = page.unwrap_or(1);
-    super::store::product(&state.db, &who, &product, page, state.clock.now_ms()).await
+    super::store::product(who.db(), &who, &product, page, who.now()).await
 }
 
 /// Users who could be given a seat of `product`, by name, tenant or role.
@@ -33,8 +32,7 @@ pub async fn get_product(product: String, page: Option<u64>) -> Result<ProductSe
 pub async fn seat_candidates(product: String, q: String) -> Result<Vec<Candidate>, AppError> {
     use crate::auth::server::{cap::ManageSeats, require};
     let who = require::<ManageSeats>()?;
-    let state = crate::server::state::app_state()?;
-    super::store::candidates(&state.db, &who, &product, &q).await
+    super::store::candidates(who.db(), &who, &product, &q).await
 }
 
 /// Gives each user a seat of `product`: all of them, or none (409 saying how many are free).
@@ -48,10 +46,9 @@ pub async fn apply_seats(
     use crate::auth::server::{cap::ManageSeats, require};
     audited(AuditKind::SeatsApply, product.clone(), async move {
         let who = require::<ManageSeats>()?;
-        let state = crate::server::state::app_state()?;
-        let now = state.clock.now_ms();
+        let now = who.now();
         let done =
-            crate::ledger::seats::apply(&state.ledger, &who, &product, &user_ids, now).await?;
+            crate::ledger::seats::apply(who.ledger(), &who, &product, &user_ids, now).await?;
         tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats given");
         back_to(back.as_deref(), &product, "applied");
         Ok(done)
@@ -70,10 +67,9 @@ pub async fn recall_seats(
     use crate::auth::server::{cap::ManageSeats, require};
     audited(AuditKind::SeatsRecall, product.clone(), async move {
         let who = require::<ManageSeats>()?;
-        let state = crate::server::state::app_state()?;
-        let now = state.clock.now_ms();
+        let now = who.now();
         let done =
-            crate::ledger::seats::recall(&state.ledger, &who, &product, &user_ids, now).await?;
+            crate::ledger::seats::recall(who.ledger(), &who, &product, &user_ids, now).await?;
         tracing::info!(by = %who.viewer().name, %product, users = user_ids.len(), "seats recalled");
         back_to(back.as_deref(), &product, "recalled");
         Ok(done)
@@ -85,6 +81,5 @@ pub async fn recall_seats(
 #[server(endpoint = "seats/mine")]
 pub async fn my_licenses() -> Result<Vec<MyLicense>, AppError> {
     let who = crate::auth::server::signed_in()?;
-    let state = crate::server::state::app_state()?;
-    super::store::mine(&state.db, &who.viewer().id, state.clock.now_ms()).await
+    super::store::mine(who.db(), &who.viewer().id, who.now()).await
 }

@@ -7,10 +7,10 @@ use super::api::{ApplySeats, RecallSeats, get_product, my_licenses, seat_candida
 use super::model::{Candidate, HOLDERS_PAGE, Holder, ProductLicense, SeatCount};
 use crate::i18n::*;
 use crate::licenses::domain::Expiry;
-use crate::licenses::pages::{ExpiryText, LicenseTypeName, StatusBadge};
 use crate::ui::errors::ErrorMessage;
+use crate::ui::names::RoleName;
+use crate::ui::names::{ExpiryText, LicenseTypeName, StatusBadge};
 use crate::ui::pager::Pager;
-use crate::users::pages::RoleName;
 
 #[component]
 pub fn ProductPage() -> impl IntoView {
@@ -203,7 +203,7 @@ fn HoldersPager(product: String, current: u64, total: u64) -> impl IntoView {
     (pages > 1).then(|| {
         let path = format!(
             "/settings/licenses/product/{}",
-            crate::ui::layout::encode_component(&product)
+            crate::ui::url::encode_component(&product)
         );
         view! { <Pager current pages total href=move |n| format!("{path}?hp={n}") /> }
     })

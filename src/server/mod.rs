@@ -1,4 +1,5 @@
 //! The server: configuration, database, the HTTP stack, and start-up.
+pub mod caller;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -81,6 +82,23 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         vendor_keys: Arc::new(vendor_keys),
         limits,
     })
+}
+
+/// The license request made at the command line (`tessera request`): whoever runs the binary
+/// against the database holds the installation already, so no permission is asked.
+pub async fn command_line_request(
+    state: &AppState,
+    company_id: &str,
+    target_version: &str,
+) -> Result<crate::licenses::format::LicenseRequest, crate::error::AppError> {
+    crate::licenses::store::license_request(
+        &state.db,
+        &state.installation_id,
+        company_id,
+        target_version,
+        state.clock.now_ms(),
+    )
+    .await
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.

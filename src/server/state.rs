@@ -13,7 +13,9 @@ use crate::licenses::verify::{Checks, Limits, TrustedKeys};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    /// Private to the server module: requests reach it through a [`super::caller::Caller`],
+    /// which only a proof of who is calling makes.
+    pub(in crate::server) db: DatabaseConnection,
     pub config: Arc<Config>,
     pub installation_id: Arc<str>,
     pub tokens: Arc<TokenKeys>,
@@ -27,6 +29,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The connection, for the server's own work (start-up, background jobs) and for
+    /// [`super::caller::Caller`].
+    pub(in crate::server) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Closes the database connections, at shutdown (an instance in a test, a finished command).
+    pub async fn close(&self) {
+        if let Err(e) = self.db.clone().close().await {
+            tracing::warn!(error = %e, "closing the database connections failed");
+        }
+    }
+
     /// What an uploaded package is checked against.
     pub fn package_checks(&self) -> Checks<'_> {
         Checks {
@@ -41,11 +56,4 @@ impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos.clone()
     }
-}
-
-/// The state, inside a server function or a page rendered on the server.
-pub fn app_state() -> Result<AppState, crate::error::AppError> {
-    leptos::prelude::use_context::<AppState>().ok_or_else(|| {
-        crate::error::internal("the application state is missing from the request context")
-    })
 }

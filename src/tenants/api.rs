@@ -20,16 +20,14 @@ fn done(what: &str) {
 #[server(endpoint = "tenants/list")]
 pub async fn list_tenants() -> Result<TenantsListing, AppError> {
     let who = require::<ManageTenants>()?;
-    let state = crate::server::state::app_state()?;
-    super::store::listing(&state.db, &who, state.clock.now_ms()).await
+    super::store::listing(who.db(), &who, who.now()).await
 }
 
 #[server(endpoint = "tenants/create")]
 pub async fn create_tenant(name: String) -> Result<Tenant, AppError> {
     audited(AuditKind::TenantCreate, name.clone(), async move {
         let who = require::<ManageTenants>()?;
-        let state = crate::server::state::app_state()?;
-        let t = super::store::create(&state.ledger, &who, &name, state.clock.now_ms()).await?;
+        let t = super::store::create(who.ledger(), &who, &name, who.now()).await?;
         tracing::info!(by = %who.viewer().name, tenant = %t.name, "tenant created");
         done("created");
         Ok(t)
@@ -41,9 +39,8 @@ pub async fn create_tenant(name: String) -> Result<Tenant, AppError> {
 pub async fn rename_tenant(tenant_id: String, name: String) -> Result<(), AppError> {
     audited(AuditKind::TenantRename, tenant_id.clone(), async move {
         let who = require::<ManageTenants>()?;
-        let state = crate::server::state::app_state()?;
-        let now = state.clock.now_ms();
-        super::store::rename(&state.ledger, &who, &tenant_id, &name, now).await?;
+        let now = who.now();
+        super::store::rename(who.ledger(), &who, &tenant_id, &name, now).await?;
         tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "tenant renamed");
         done("renamed");
         Ok(())
@@ -55,8 +52,7 @@ pub async fn rename_tenant(tenant_id: String, name: String) -> Result<(), AppErr
 pub async fn delete_tenant(tenant_id: String) -> Result<(), AppError> {
     audited(AuditKind::TenantDelete, tenant_id.clone(), async move {
         let who = require::<ManageTenants>()?;
-        let state = crate::server::state::app_state()?;
-        super::store::delete(&state.ledger, &who, &tenant_id, state.clock.now_ms()).await?;
+        super::store::delete(who.ledger(), &who, &tenant_id, who.now()).await?;
         tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "tenant deleted");
         done("deleted");
         Ok(())
@@ -69,9 +65,7 @@ pub async fn delete_tenant(tenant_id: String) -> Result<(), AppError> {
 pub async fn rotate_enrollment_key(tenant_id: String) -> Result<String, AppError> {
     audited(AuditKind::TenantRotateKey, tenant_id.clone(), async move {
         let who = require::<ManageTenants>()?;
-        let state = crate::server::state::app_state()?;
-        let key =
-            super::store::rotate_key(&state.db, &who, &tenant_id, state.clock.now_ms()).await?;
+        let key = super::store::rotate_key(who.db(), &who, &tenant_id, who.now()).await?;
         tracing::info!(by = %who.viewer().name, tenant = %tenant_id, "enrollment key rotated");
         done("rotated");
         Ok(key)
@@ -86,9 +80,8 @@ pub async fn set_release_after(tenant_id: String, minutes: String) -> Result<(),
     audited(AuditKind::TenantSetRelease, tenant_id.clone(), async move {
         let who = require::<ManageTenants>()?;
         let minutes = super::model::parse_release_after(&minutes)?;
-        let state = crate::server::state::app_state()?;
-        let now = state.clock.now_ms();
-        super::store::set_release_after(&state.db, &who, &tenant_id, minutes, now).await?;
+        let now = who.now();
+        super::store::set_release_after(who.db(), &who, &tenant_id, minutes, now).await?;
         done("saved");
         Ok(())
     })
@@ -111,16 +104,10 @@ pub async fn assign_license(tenant_id: String, license_id: String) -> Result<(),
 #[cfg(feature = "ssr")]
 async fn assign(tenant_id: String, license_id: String) -> Result<(), AppError> {
     let who = require::<ManageTenants>()?;
-    let state = crate::server::state::app_state()?;
     let tenant = Some(tenant_id.trim()).filter(|t| !t.is_empty());
-    let kind = crate::ledger::platform::assign(
-        &state.ledger,
-        &who,
-        tenant,
-        license_id.trim(),
-        state.clock.now_ms(),
-    )
-    .await?;
+    let kind =
+        crate::ledger::platform::assign(who.ledger(), &who, tenant, license_id.trim(), who.now())
+            .await?;
     tracing::info!(
         by = %who.viewer().name, license = %license_id, tenant = ?tenant, ?kind,
         "license assigned"

@@ -11,10 +11,10 @@ use super::model::{AssignableLicense, TenantRow};
 use crate::error::AppError;
 use crate::i18n::*;
 use crate::licenses::format::{Binding, LicenseType};
-use crate::licenses::pages::{ExpiryText, LicenseTypeName};
 use crate::ui::copy::CopyField;
 use crate::ui::errors::ErrorMessage;
-use crate::ui::layout::encode_component;
+use crate::ui::names::{ExpiryText, LicenseTypeName};
+use crate::ui::url::encode_component;
 
 #[derive(Clone, Copy)]
 struct Actions {

@@ -13,7 +13,6 @@ use super::model::{
 };
 use super::{Tenant, entity};
 use crate::agents::entity as agent;
-use crate::agents::store::new_enrollment_key;
 use crate::audit::model::AuditKind;
 use crate::audit::store::{Entry, record};
 use crate::auth::server::{Granted, cap};
@@ -220,7 +219,9 @@ pub async fn create(
     now: i64,
 ) -> Result<Tenant, AppError> {
     let name = validate_tenant_name(name)?;
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
+    // No agent's grant depends on a tenant's name, nor on a tenant without agents.
+    txn.reaches(None);
     if name_taken(&txn, &name, None).await? {
         return Err(AppError::invalid(Field::TenantName, Problem::Taken));
     }
@@ -256,7 +257,9 @@ pub async fn rename(
     now: i64,
 ) -> Result<(), AppError> {
     let name = validate_tenant_name(name)?;
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
+    // No agent's grant depends on a tenant's name, nor on a tenant without agents.
+    txn.reaches(None);
     let old = find(&txn, id).await?;
     if name_taken(&txn, &name, Some(id)).await? {
         return Err(AppError::invalid(Field::TenantName, Problem::Taken));
@@ -280,7 +283,9 @@ pub async fn delete(
     id: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    let txn = ledger.begin().await?;
+    let mut txn = ledger.begin().await?;
+    // No agent's grant depends on a tenant's name, nor on a tenant without agents.
+    txn.reaches(None);
     let t = find(&txn, id).await?;
     if t.is_default {
         return Err(AppError::conflict(ConflictKind::DefaultTenant));
@@ -362,5 +367,33 @@ pub async fn set_release_after(
     )
     .await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// A new enrollment key for a tenant.
+pub(crate) fn new_enrollment_key() -> Result<String, AppError> {
+    Ok(format!(
+        "tek_{}",
+        crate::auth::server::tokens::random_token()?
+    ))
+}
+
+/// Gives every tenant without one an enrollment key (first start, and tenants older than keys).
+pub async fn ensure_enrollment_keys(db: &impl ConnectionTrait) -> Result<(), AppError> {
+    let missing = entity::Entity::find()
+        .filter(entity::Column::EnrollmentKey.is_null())
+        .all(db)
+        .await?;
+    for t in missing {
+        entity::Entity::update_many()
+            .col_expr(
+                entity::Column::EnrollmentKey,
+                Expr::value(new_enrollment_key()?),
+            )
+            .filter(entity::Column::Id.eq(t.id))
+            .filter(entity::Column::EnrollmentKey.is_null())
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }

@@ -25,9 +25,9 @@ pub async fn set_language(locale: String) -> Result<String, AppError> {
     let Some(locale) = parse_locale(&locale) else {
         return Err(AppError::invalid(Field::Language, Problem::Unknown));
     };
-    if let Some(who) = crate::auth::server::current() {
-        let state = crate::server::state::app_state()?;
-        crate::users::store::set_locale(&state.db, &who.viewer().id, locale.as_str()).await?;
+    if let Ok(who) = crate::auth::server::signed_in() {
+        crate::auth::server::sessions::remember_locale(who.db(), &who.viewer().id, locale.as_str())
+            .await?;
     }
     crate::server::respond::append_set_cookie(&locale_cookie(locale.as_str()))?;
     Ok(locale.as_str().to_string())

@@ -5,10 +5,10 @@ pub mod errors;
 #[cfg(test)]
 mod i18n_check;
 pub mod language;
-pub mod layout;
+pub mod names;
 pub mod pager;
-pub mod pages;
 pub mod session;
+pub mod url;
 
 /// Sets the HTTP status of the page being rendered on the server; nothing in the browser.
 pub fn set_status(code: u16) {

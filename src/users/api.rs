@@ -12,14 +12,12 @@ use crate::error::AppError;
 pub async fn list_users(q: Option<String>, page: Option<u64>) -> Result<UsersListing, AppError> {
     use crate::auth::model::Permission;
     use crate::auth::server::{cap::ManageSeats, require};
-    use crate::server::state::app_state;
     let who = require::<ManageSeats>()?;
-    let state = app_state()?;
     let page = page.unwrap_or(1).max(1);
-    let tenants = crate::tenants::store::all(&state.db).await?;
-    let products = crate::seats::store::seat_products(&state.db, state.clock.now_ms()).await?;
+    let tenants = crate::tenants::store::all(who.db()).await?;
+    let products = crate::seats::store::seat_products(who.db(), who.now()).await?;
     let (users, total) = super::store::list(
-        &state.db,
+        who.db(),
         &who,
         &tenants,
         &products,
@@ -65,22 +63,19 @@ async fn create(
     tenant_id: String,
 ) -> Result<UserRow, AppError> {
     use crate::auth::server::{cap::ManageUsers, require};
-    use crate::server::state::app_state;
     let who = require::<ManageUsers>()?;
-    let state = app_state()?;
     let new = super::store::NewUser {
         name: user_name,
         password,
         role,
         tenant_id,
     };
-    let row =
-        super::store::create(&state.db, &state.passwords, &who, new, state.clock.now_ms()).await?;
+    let row = super::store::create(who.db(), &who.state().passwords, &who, new, who.now()).await?;
     tracing::info!(by = %who.viewer().name, user = %row.name, "user created");
     // A form post returns to the list, which says what was made.
     leptos_axum::redirect(&format!(
         "/settings/users?created={}",
-        crate::ui::layout::encode_component(&row.name)
+        crate::ui::url::encode_component(&row.name)
     ));
     Ok(row)
 }
@@ -89,11 +84,9 @@ async fn create(
 pub async fn set_user_role(user_id: String, role: Role) -> Result<(), AppError> {
     use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::ManageUsers, require};
-    use crate::server::state::app_state;
     audited(AuditKind::UserSetRole, user_id.clone(), async move {
         let who = require::<ManageUsers>()?;
-        let state = app_state()?;
-        super::store::set_role(&state.db, &who, &user_id, role, state.clock.now_ms()).await
+        super::store::set_role(who.db(), &who, &user_id, role, who.now()).await
     })
     .await
 }
@@ -102,7 +95,6 @@ pub async fn set_user_role(user_id: String, role: Role) -> Result<(), AppError> 
 pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), AppError> {
     use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::ManageUsers, require};
-    use crate::server::state::app_state;
     let kind = if disabled {
         AuditKind::UserDisable
     } else {
@@ -110,9 +102,8 @@ pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), Ap
     };
     audited(kind, user_id.clone(), async move {
         let who = require::<ManageUsers>()?;
-        let state = app_state()?;
-        let now = state.clock.now_ms();
-        super::store::set_disabled(&state.db, &who, &user_id, disabled, now).await
+        let now = who.now();
+        super::store::set_disabled(who.db(), &who, &user_id, disabled, now).await
     })
     .await
 }
@@ -121,13 +112,18 @@ pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), Ap
 pub async fn reset_user_password(user_id: String, password: String) -> Result<(), AppError> {
     use crate::audit::{model::AuditKind, store::audited};
     use crate::auth::server::{cap::ManageUsers, require};
-    use crate::server::state::app_state;
     audited(AuditKind::UserResetPassword, user_id.clone(), async move {
         let who = require::<ManageUsers>()?;
-        let state = app_state()?;
-        let now = state.clock.now_ms();
-        super::store::reset_password(&state.db, &state.passwords, &who, &user_id, password, now)
-            .await
+        let now = who.now();
+        super::store::reset_password(
+            who.db(),
+            &who.state().passwords,
+            &who,
+            &user_id,
+            password,
+            now,
+        )
+        .await
     })
     .await
 }

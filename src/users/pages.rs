@@ -12,9 +12,10 @@ use crate::i18n::*;
 use crate::seats::api::{ApplySeats, RecallSeats};
 use crate::tenants::Tenant;
 use crate::ui::errors::ErrorMessage;
-use crate::ui::layout::encode_component;
+use crate::ui::names::RoleName;
 use crate::ui::pager::Pager;
 use crate::ui::session::use_session;
+use crate::ui::url::encode_component;
 
 #[derive(Clone, Copy)]
 struct Actions {
@@ -406,16 +407,6 @@ fn RoleSelect(name: &'static str, selected: Role, label: String) -> impl IntoVie
                 })
                 .collect_view()}
         </select>
-    }
-}
-
-#[component]
-pub fn RoleName(role: Role) -> impl IntoView {
-    let i18n = use_i18n();
-    match role {
-        Role::Administrator => t!(i18n, roles.administrator).into_any(),
-        Role::LicenseManager => t!(i18n, roles.license_manager).into_any(),
-        Role::User => t!(i18n, roles.user).into_any(),
     }
 }
 

@@ -281,20 +281,3 @@ pub async fn reset_password(
     txn.commit().await?;
     Ok(())
 }
-
-/// Remembers the language a user chose (any signed-in user, for themselves).
-pub async fn set_locale(
-    db: &impl ConnectionTrait,
-    user_id: &str,
-    locale: &str,
-) -> Result<(), AppError> {
-    user::Entity::update_many()
-        .col_expr(
-            user::Column::Locale,
-            sea_orm::sea_query::Expr::value(locale),
-        )
-        .filter(user::Column::Id.eq(user_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}

@@ -8,7 +8,7 @@ use crate::support::{Backend, Process, Reply, TestApp, Vendor};
 pub(crate) async fn enrollment_key(app: &TestApp) -> String {
     use sea_orm::EntityTrait;
     tessera::tenants::entity::Entity::find()
-        .all(&app.state.db)
+        .all(&app.db)
         .await
         .unwrap()
         .into_iter()
@@ -109,7 +109,7 @@ async fn register_checkout_and_heartbeat(backend: Backend) {
     );
     use sea_orm::EntityTrait;
     let expired = tessera::licenses::entity::certificate::Entity::find_by_id(license.clone())
-        .one(&app.state.db)
+        .one(&app.db)
         .await
         .unwrap()
         .expect("the expired license is kept");
@@ -124,7 +124,7 @@ async fn register_checkout_and_heartbeat(backend: Backend) {
     assert_ne!(r.body["license_id"], license.as_str());
 
     let refused = tessera::agents::entity::Entity::find_by_id(id.clone())
-        .one(&app.state.db)
+        .one(&app.db)
         .await
         .unwrap()
         .unwrap()
@@ -348,12 +348,12 @@ async fn two_processes_on_one_postgresql_grant_every_free_license_and_no_more() 
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let held = tessera::licenses::entity::certificate::Entity::find()
         .filter(tessera::licenses::entity::certificate::Column::BoundAgentId.is_not_null())
-        .count(&app.state.db)
+        .count(&app.db)
         .await
         .unwrap();
     let holders = tessera::agents::entity::Entity::find()
         .filter(tessera::agents::entity::Column::LicenseId.is_not_null())
-        .count(&app.state.db)
+        .count(&app.db)
         .await
         .unwrap();
     assert_eq!((held, holders), (N as u64, N as u64));
@@ -376,7 +376,7 @@ async fn the_agents_list_pages_and_filters_by_tenant(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let branch = tessera::tenants::entity::Entity::find()
         .filter(tessera::tenants::entity::Column::Name.eq("Branch"))
-        .one(&app.state.db)
+        .one(&app.db)
         .await
         .unwrap()
         .unwrap();

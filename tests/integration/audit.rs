@@ -281,7 +281,7 @@ async fn entries_cannot_be_changed_and_outlive_delete_all(backend: Backend) {
         "DELETE FROM audit_log",
         "DELETE FROM audit_log WHERE kind = 'license_confirm'",
     ] {
-        let r = app.state.db.execute_unprepared(sql).await;
+        let r = app.db.execute_unprepared(sql).await;
         let err = r.expect_err(sql).to_string();
         assert!(
             err.contains("audit log entries cannot be changed"),

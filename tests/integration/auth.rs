@@ -198,7 +198,7 @@ async fn every_kind_of_bad_token_is_refused(backend: Backend) {
     let secret = {
         use sea_orm::EntityTrait;
         let row = tessera::installation::entity::Entity::find_by_id(1)
-            .one(&app.state.db)
+            .one(&app.db)
             .await
             .unwrap()
             .unwrap();

@@ -32,7 +32,7 @@ async fn register_machine(app: &TestApp, key: &str) -> crate::support::Reply {
 async fn platform_until(app: &TestApp) -> i64 {
     use sea_orm::EntityTrait;
     tessera::tenants::entity::Entity::find()
-        .all(&app.state.db)
+        .all(&app.db)
         .await
         .expect("tenants")
         .into_iter()
@@ -98,7 +98,7 @@ async fn reminders_are_made_once_and_after_a_restart_only_if_missed(backend: Bac
     sweep(&restarted).await;
     sweep(&restarted).await;
     assert_eq!(reminders(&app).await, vec![45, 30, 7]);
-    restarted.db.clone().close().await.ok();
+    restarted.close().await;
 
     // Mark as read: the bell goes quiet.
     let admin = app.admin().await;

@@ -37,7 +37,7 @@ fn platform_of(summary: &Value, tenant: &str) -> Value {
 async fn activations_audited(app: &TestApp) -> usize {
     use sea_orm::EntityTrait;
     tessera::audit::entity::Entity::find()
-        .all(&app.state.db)
+        .all(&app.db)
         .await
         .expect("audit rows")
         .into_iter()

@@ -1,8 +1,8 @@
 //! The ledger's reads agree with its pure rules, on the database itself.
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use tessera::ledger::status::status_condition;
 use tessera::licenses::domain::{Status, status};
 use tessera::licenses::entity::{certificate, package};
-use tessera::licenses::store::status_condition;
 
 use crate::on_both_databases;
 use crate::support::{Backend, TestApp};
@@ -16,7 +16,7 @@ const DAY: i64 = 86_400_000;
 /// the pure `status` gives it, so the list's status filter and sort say what the pages say.
 async fn the_sql_status_condition_agrees_with_the_pure_status(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let db = &app.state.db;
+    let db = &app.db;
     package::ActiveModel {
         id: Set("p".into()),
         file_name: Set("p.lcs".into()),

@@ -976,7 +976,7 @@ impl<'v> World<'v> {
         assert_eq!(r.status, StatusCode::OK, "create Branch: {:?}", r.body);
         let branch = r.body["id"].as_str().expect("the tenant's id").to_string();
         let branch_key = tessera::tenants::entity::Entity::find_by_id(branch.clone())
-            .one(&app.state.db)
+            .one(&app.db)
             .await
             .expect("read the tenant")
             .and_then(|t| t.enrollment_key)
@@ -1445,7 +1445,7 @@ impl<'v> World<'v> {
         use tessera::licenses::entity::certificate;
         use tessera::seats::entity as seat;
         use tessera::tenants::entity as tenant;
-        let db = &self.app.state.db;
+        let db = &self.app.db;
         let slack = self.slack();
         let mut certs = BTreeMap::new();
         for r in certificate::Entity::find()

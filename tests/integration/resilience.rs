@@ -239,7 +239,7 @@ async fn no_secret_reaches_the_log_or_an_error_body(backend: Backend) {
     assert!(log.contains("signed in"), "the log was captured: {log}");
 
     // Every secret the installation holds.
-    let db = &app.state.db;
+    let db = &app.db;
     let backend_kind = db.get_database_backend();
     let column = |sql: &str| {
         let sql = sql.to_string();
@@ -469,7 +469,7 @@ async fn killed_mid_write_it_keeps_every_operation_whole() {
             let _ = c.await;
         }
 
-        let db = &app.state.db;
+        let db = &app.db;
         let check = db
             .query_one_raw(Statement::from_string(
                 db.get_database_backend(),
@@ -506,7 +506,7 @@ async fn killed_mid_write_it_keeps_every_operation_whole() {
     }
     // Work was being done when it was killed: packages confirmed and seats given by the process,
     // in every round (two packages were confirmed before the first).
-    let db = &app.state.db;
+    let db = &app.db;
     assert!(number(db, "SELECT COUNT(*) FROM packages").await >= 2 + 5);
     assert!(
         number(

@@ -15,11 +15,11 @@ async fn the_installation_id_is_made_once_and_kept(backend: Backend) {
     let config = (*app.state.config).clone();
     let again = server::prepare(config, Clock::default()).await.unwrap();
     assert_eq!(&*again.installation_id, first.as_str());
-    let tenants = tessera::tenants::store::all(&again.db).await.unwrap();
+    let tenants = tessera::tenants::store::all(&app.db).await.unwrap();
     assert_eq!(tenants.len(), 1);
     assert!(tenants[0].is_default);
     assert_eq!(tenants[0].name, "Default");
-    again.db.close().await.ok();
+    again.close().await;
     app.admin().await;
     app.stop().await;
 }
@@ -48,7 +48,7 @@ async fn an_upgrade_reads_the_stored_not_before(backend: Backend) {
     app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
     let stored = || async {
         let mut rows: Vec<(String, Option<i64>)> = certificate::Entity::find()
-            .all(&app.state.db)
+            .all(&app.db)
             .await
             .expect("certificates")
             .into_iter()
@@ -69,15 +69,12 @@ async fn an_upgrade_reads_the_stored_not_before(backend: Backend) {
     assert_eq!(stored().await, expected, "as uploaded");
 
     // Back to the schema before the column (and the revokers' index), then up again.
-    Migrator::down(&app.state.db, Some(2)).await.expect("down");
+    Migrator::down(&app.db, Some(2)).await.expect("down");
     assert!(
-        certificate::Entity::find()
-            .all(&app.state.db)
-            .await
-            .is_err(),
+        certificate::Entity::find().all(&app.db).await.is_err(),
         "the column is gone"
     );
-    Migrator::up(&app.state.db, None).await.expect("up");
+    Migrator::up(&app.db, None).await.expect("up");
     assert_eq!(stored().await, expected, "filled in by the migration");
     app.stop().await;
 }
@@ -115,7 +112,7 @@ async fn frequent_questions_are_read_through_their_indexes() {
     use tessera::ledger::{packages::revokers, platform::due_condition};
     use tessera::licenses::entity::certificate;
     let app = TestApp::start(Backend::Sqlite).await;
-    let db = &app.state.db;
+    let db = &app.db;
     let backend = db.get_database_backend();
     let due = certificate::Entity::find()
         .select_only()

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use reqwest::{Client, StatusCode};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::Value;
 use tessera::server::{self, clock::Clock, config::Config, state::AppState};
 
@@ -18,6 +18,9 @@ pub enum Backend {
 pub struct TestApp {
     pub base: String,
     pub state: AppState,
+    /// The test's own connection to the database, for looking at what the server wrote
+    /// (the server's is private to it: requests reach it only through a checked caller).
+    pub db: DatabaseConnection,
     /// The database it runs on, for other processes to share.
     pub database_url: String,
     /// Taken by [`TestApp::stop`]; a test that fails before it leaves it to `Drop`.
@@ -113,6 +116,9 @@ impl TestApp {
             map.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration");
+        let db = server::db::connect(&config)
+            .await
+            .expect("the test's own connection");
         let state = server::prepare(config, Clock::default())
             .await
             .expect("Tessera starts");
@@ -127,6 +133,7 @@ impl TestApp {
         TestApp {
             base,
             state,
+            db,
             database_url: url,
             cleanup: Some(cleanup),
             server,
@@ -150,7 +157,8 @@ impl TestApp {
     pub async fn stop(mut self) {
         self.server.abort();
         let _ = (&mut self.server).await;
-        self.state.db.clone().close().await.ok();
+        self.state.close().await;
+        self.db.clone().close().await.ok();
         if let Some(cleanup) = self.cleanup.take() {
             cleanup.run().await;
         }

@@ -1,4 +1,5 @@
 //! The server half of sign-in: sessions, tokens, passwords, throttling and the permission check.
+pub mod agent;
 pub mod entity;
 pub mod guard;
 pub mod middleware;
@@ -7,4 +8,7 @@ pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 
-pub use guard::{Authenticated, Granted, cap, current, require, signed_in};
+pub use agent::Agent;
+pub use guard::{
+    Anyone, Authenticated, Granted, Proof, Refused, anyone, cap, current, require, signed_in,
+};

@@ -50,7 +50,7 @@ pub async fn resolve(
         return Ok(None);
     };
     let platform_expired_at =
-        crate::expiry::store::platform_expired_at(db, &u.tenant_id, now).await?;
+        crate::ledger::platform::platform_expired_at(db, &u.tenant_id, now).await?;
     Ok(Some(Viewer {
         id: u.id,
         name: u.name,
@@ -78,6 +78,23 @@ pub async fn end_all_for_user(db: &impl ConnectionTrait, user_id: &str) -> Resul
 pub async fn purge_expired(db: &impl ConnectionTrait, now: i64) -> Result<(), AppError> {
     session::Entity::delete_many()
         .filter(session::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Remembers the language a user chose (any signed-in user, for themselves).
+pub async fn remember_locale(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    locale: &str,
+) -> Result<(), AppError> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::Locale,
+            sea_orm::sea_query::Expr::value(locale),
+        )
+        .filter(user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
     Ok(())

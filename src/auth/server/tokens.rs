@@ -3,6 +3,8 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{AppError, internal};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user's id.
@@ -51,6 +53,14 @@ impl TokenKeys {
         let leeway = self.validation.leeway as i64;
         (claims.exp > now - leeway && claims.nbf <= now + leeway).then_some(claims)
     }
+}
+
+/// 32 random bytes, URL-safe base64: the secret of an agent token or an enrollment key.
+pub fn random_token() -> Result<String, AppError> {
+    use base64::Engine;
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf).map_err(|e| internal(format_args!("getrandom: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
 }
 
 #[cfg(test)]

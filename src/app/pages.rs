@@ -49,7 +49,7 @@ pub fn HomePage() -> impl IntoView {
 #[component]
 pub fn ForbiddenPage() -> impl IntoView {
     let i18n = use_i18n();
-    super::set_status(403);
+    crate::ui::set_status(403);
     view! {
         <div class="page narrow status-page">
             <p class="status-code">"403"</p>
@@ -65,7 +65,7 @@ pub fn ForbiddenPage() -> impl IntoView {
 #[component]
 pub fn NotFoundPage() -> impl IntoView {
     let i18n = use_i18n();
-    super::set_status(404);
+    crate::ui::set_status(404);
     view! {
         <div class="page narrow status-page">
             <p class="status-code">"404"</p>

@@ -3,12 +3,12 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_location;
 
+use super::pages::ForbiddenPage;
 use crate::auth::model::{Permission, Viewer};
 use crate::expiry::pages::RenewalPage;
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
 use crate::ui::language::LanguageSwitch;
-use crate::ui::pages::ForbiddenPage;
 use crate::ui::session::use_session;
 
 #[component]
@@ -152,7 +152,7 @@ pub fn RequirePermission(permission: Permission, children: ChildrenFn) -> impl I
                                 location.pathname.get_untracked(),
                                 location.search.get_untracked(),
                             );
-                            let to = format!("/login?next={}", encode_component(&here));
+                            let to = format!("/login?next={}", crate::ui::url::encode_component(&here));
                             view! { <Redirect path=to /> }.into_any()
                         }
                         Err(err) => view! { <ErrorMessage err /> }.into_any(),
@@ -160,29 +160,5 @@ pub fn RequirePermission(permission: Permission, children: ChildrenFn) -> impl I
                 })
             }}
         </Suspense>
-    }
-}
-
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
-pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn encodes_a_path_with_its_query() {
-        assert_eq!(
-            super::encode_component("/settings/licenses?q=a b&x=1"),
-            "/settings/licenses%3Fq%3Da%20b%26x%3D1"
-        );
     }
 }

@@ -1,4 +1,7 @@
 //! The application: the HTML shell, the routes, and who is signed in.
+mod layout;
+mod pages;
+
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
@@ -14,10 +17,10 @@ use crate::i18n::*;
 use crate::licenses::pages::{LicensesPage, RequestPage, UploadPage, UploadPreviewPage};
 use crate::seats::pages::ProductPage;
 use crate::tenants::pages::TenantsPage;
-use crate::ui::layout::{Header, RequirePermission, SettingsLayout};
-use crate::ui::pages::{HomePage, NotFoundPage};
 use crate::ui::session::Session;
 use crate::users::pages::UsersPage;
+use layout::{Header, RequirePermission, SettingsLayout};
+use pages::{HomePage, NotFoundPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {

@@ -1,0 +1,311 @@
+//! The checkout fast path. Checkout runs on every inference request, so a grant the database made
+//! is remembered in memory for [`FRESH_MS`] (never past the license's own expiry) and answered
+//! from there. The ledger forgets them as its changes commit, only as widely as the change
+//! reaches: one agent's (its claim, release, binding), one tenant's (its pool, its platform), or
+//! all (a package, the shared pool). Another instance sharing the database sees a change within
+//! [`FRESH_MS`]. Claims of floating licenses always go to the database, so no license is ever
+//! held by two agents there.
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use crate::agents::model::CheckedOut;
+
+/// How long a grant is answered from memory.
+pub const FRESH_MS: i64 = 2_000;
+/// How often a cached agent's last-seen time is written to the database.
+pub const SEEN_EVERY_MS: i64 = 30_000;
+/// How many recent forgettings are kept to judge a grant computed meanwhile; a grant computed
+/// before the oldest of them is not kept (only a cache miss).
+const FORGOTTEN_KEPT: usize = 4_096;
+
+struct Grant {
+    agent_id: String,
+    tenant_id: String,
+    out: CheckedOut,
+    fresh_until: i64,
+    seen_written: i64,
+}
+
+/// A remembered grant, and whether the agent's last-seen time is due to be written.
+pub struct Hit {
+    pub agent_id: String,
+    pub out: CheckedOut,
+    pub write_seen: bool,
+}
+
+/// Which remembered grants a change of license state can make stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Any agent's: licenses arrived or ended, the shared pool changed.
+    Every,
+    /// The agents of one tenant: its pool or its platform license changed, or it was deleted.
+    Tenant(String),
+    /// One agent's own: its claim, release, binding, shutdown or deletion.
+    Agent(String),
+}
+
+impl Scope {
+    fn reaches(&self, agent_id: &str, tenant_id: &str) -> bool {
+        match self {
+            Scope::Every => true,
+            Scope::Tenant(t) => t == tenant_id,
+            Scope::Agent(a) => a == agent_id,
+        }
+    }
+}
+
+/// Who a grant is for, and the generation read before it was computed.
+pub struct Computed<'a> {
+    pub generation: u64,
+    pub agent_id: &'a str,
+    pub tenant_id: &'a str,
+}
+
+#[derive(Default)]
+pub struct Grants {
+    by_token_hash: RwLock<HashMap<String, Grant>>,
+    /// Bumped by every forgetting, so a grant computed before a change it reaches is not kept.
+    generation: AtomicU64,
+    /// The latest forgettings, oldest first, with the generation each made.
+    forgotten: Mutex<VecDeque<(u64, Scope)>>,
+}
+
+impl Grants {
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn get(&self, token_hash: &str, now: i64) -> Option<Hit> {
+        {
+            let map = self.by_token_hash.read().ok()?;
+            let g = map.get(token_hash)?;
+            if now >= g.fresh_until {
+                return None;
+            }
+            if now - g.seen_written < SEEN_EVERY_MS {
+                return Some(Hit {
+                    agent_id: g.agent_id.clone(),
+                    out: g.out.clone(),
+                    write_seen: false,
+                });
+            }
+        }
+        // Due for a last-seen write: only one caller gets to do it.
+        let mut map = self.by_token_hash.write().ok()?;
+        let g = map.get_mut(token_hash)?;
+        let write_seen = now - g.seen_written >= SEEN_EVERY_MS;
+        if write_seen {
+            g.seen_written = now;
+        }
+        Some(Hit {
+            agent_id: g.agent_id.clone(),
+            out: g.out.clone(),
+            write_seen,
+        })
+    }
+
+    /// Remembers a grant made at `now`, unless a change that reaches its agent was forgotten
+    /// since its generation was read (the grant may predate that change).
+    pub fn put(&self, computed: Computed<'_>, token_hash: String, out: CheckedOut, now: i64) {
+        // Agents' grants go stale at spread-out times (up to 0.56 s early, by the last hex digit of
+        // the token's hash), so many agents granted at once do not all return to the database together.
+        let spread = token_hash
+            .bytes()
+            .last()
+            .map_or(0, |b| i64::from(b % 16) * (FRESH_MS / 32));
+        let fresh_until = match out.expires_at {
+            Some(t) => t.min(now + FRESH_MS - spread),
+            None => now + FRESH_MS - spread,
+        };
+        // The map's lock is held across the check, so no forgetting slips between the two.
+        let Ok(mut map) = self.by_token_hash.write() else {
+            return;
+        };
+        if self.changed_since(&computed) {
+            return;
+        }
+        // Bounded: a stale entry is dropped at the next change, and agents are few.
+        if map.len() >= 100_000 {
+            map.clear();
+        }
+        map.insert(
+            token_hash,
+            Grant {
+                agent_id: computed.agent_id.to_string(),
+                tenant_id: computed.tenant_id.to_string(),
+                out,
+                fresh_until,
+                seen_written: now,
+            },
+        );
+    }
+
+    /// Whether a forgetting since `computed.generation` reaches its agent (or is too old to tell).
+    fn changed_since(&self, computed: &Computed<'_>) -> bool {
+        let now = self.generation();
+        if now == computed.generation {
+            return false;
+        }
+        let Ok(forgotten) = self.forgotten.lock() else {
+            return true;
+        };
+        let oldest_known = forgotten.front().map_or(now, |(g, _)| *g);
+        if computed.generation + 1 < oldest_known {
+            return true;
+        }
+        forgotten
+            .iter()
+            .filter(|(g, _)| *g > computed.generation)
+            .any(|(_, scope)| scope.reaches(computed.agent_id, computed.tenant_id))
+    }
+
+    /// Forgets the grants a committed change reaches. Only the ledger calls it, as its changes
+    /// commit, and the test clock's route. Answers the new generation.
+    pub(crate) fn forget(&self, scope: Scope) -> u64 {
+        let mut map = self
+            .by_token_hash
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &scope {
+            Scope::Every => map.clear(),
+            _ => map.retain(|_, g| !scope.reaches(&g.agent_id, &g.tenant_id)),
+        }
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut forgotten = self
+            .forgotten
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if forgotten.len() >= FORGOTTEN_KEPT {
+            forgotten.pop_front();
+        }
+        forgotten.push_back((generation, scope));
+        generation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::model::Basis;
+
+    fn put(g: &Grants, generation: u64, hash: &str, agent: &str, out: CheckedOut, now: i64) {
+        let computed = Computed {
+            generation,
+            agent_id: agent,
+            tenant_id: "t",
+        };
+        g.put(computed, hash.into(), out, now);
+    }
+
+    fn out(expires_at: Option<i64>) -> CheckedOut {
+        CheckedOut {
+            licensed: true,
+            basis: Basis::Floating,
+            license_id: Some("c".into()),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn a_grant_is_answered_until_it_is_stale_or_its_license_expires() {
+        let g = Grants::default();
+        // A hash ending in "0" goes stale after the whole FRESH_MS; others up to 0.56 s earlier.
+        put(&g, g.generation(), "a0", "a", out(None), 1_000);
+        assert!(g.get("a0", 1_000 + FRESH_MS - 1).is_some());
+        assert!(g.get("a0", 1_000 + FRESH_MS).is_none());
+        put(&g, g.generation(), "af", "a", out(None), 1_000);
+        assert!(g.get("af", 1_000 + FRESH_MS / 2).is_some());
+        assert!(g.get("af", 1_000 + FRESH_MS - 1).is_none());
+        put(&g, g.generation(), "a0", "a", out(Some(1_500)), 1_000);
+        assert!(g.get("a0", 1_499).is_some());
+        assert!(
+            g.get("a0", 1_500).is_none(),
+            "never past the license's expiry"
+        );
+    }
+
+    #[test]
+    fn forgetting_drops_grants_and_refuses_those_computed_before() {
+        let g = Grants::default();
+        let before = g.generation();
+        put(&g, before, "h", "a", out(None), 0);
+        g.forget(Scope::Every);
+        assert!(g.get("h", 1).is_none());
+        put(&g, before, "h", "a", out(None), 0);
+        assert!(
+            g.get("h", 1).is_none(),
+            "computed before the change: not kept"
+        );
+    }
+
+    #[test]
+    fn a_change_forgets_only_the_grants_it_reaches() {
+        let g = Grants::default();
+        let at = |agent: &'static str, tenant: &'static str, generation| Computed {
+            generation,
+            agent_id: agent,
+            tenant_id: tenant,
+        };
+        let before = g.generation();
+        g.put(at("a1", "t1", before), "h1".into(), out(None), 0);
+        g.put(at("a2", "t1", before), "h2".into(), out(None), 0);
+        g.put(at("a3", "t2", before), "h3".into(), out(None), 0);
+
+        // One agent's claim: its own grant goes, its neighbours' stay.
+        g.forget(Scope::Agent("a1".into()));
+        assert!(g.get("h1", 1).is_none());
+        assert!(g.get("h2", 1).is_some() && g.get("h3", 1).is_some());
+        // A grant for another agent computed before that claim is still kept; one for a1 is not.
+        g.put(at("a2", "t1", before), "h2".into(), out(None), 0);
+        assert!(g.get("h2", 1).is_some());
+        g.put(at("a1", "t1", before), "h1".into(), out(None), 0);
+        assert!(g.get("h1", 1).is_none(), "computed before its own claim");
+
+        // A change of tenant t1's pool: t1's agents go, t2's stay.
+        g.forget(Scope::Tenant("t1".into()));
+        assert!(g.get("h2", 1).is_none());
+        assert!(g.get("h3", 1).is_some());
+        g.put(at("a3", "t2", before), "h3".into(), out(None), 0);
+        assert!(g.get("h3", 1).is_some());
+        g.put(at("a2", "t1", before), "h2".into(), out(None), 0);
+        assert!(g.get("h2", 1).is_none(), "computed before its pool changed");
+
+        // Everything: nothing computed before is kept.
+        g.forget(Scope::Every);
+        assert!(g.get("h3", 1).is_none());
+        g.put(at("a3", "t2", before), "h3".into(), out(None), 0);
+        assert!(g.get("h3", 1).is_none());
+    }
+
+    #[test]
+    fn a_grant_older_than_the_forgettings_kept_is_not_kept() {
+        let g = Grants::default();
+        let before = g.generation();
+        for i in 0..=FORGOTTEN_KEPT {
+            g.forget(Scope::Agent(format!("other{i}")));
+        }
+        let computed = Computed {
+            generation: before,
+            agent_id: "a",
+            tenant_id: "t",
+        };
+        g.put(computed, "h".into(), out(None), 0);
+        assert!(g.get("h", 1).is_none(), "cannot tell what reached it");
+    }
+
+    #[test]
+    fn the_last_seen_write_falls_due_once_per_period() {
+        let g = Grants::default();
+        // A long-lived grant, to see the last-seen period pass.
+        let mut map_out = out(None);
+        map_out.expires_at = None;
+        put(&g, g.generation(), "h", "a", map_out, 0);
+        if let Ok(mut m) = g.by_token_hash.write() {
+            m.get_mut("h").unwrap().fresh_until = i64::MAX;
+        }
+        assert!(!g.get("h", SEEN_EVERY_MS - 1).unwrap().write_seen);
+        assert!(g.get("h", SEEN_EVERY_MS).unwrap().write_seen);
+        assert!(!g.get("h", SEEN_EVERY_MS + 1).unwrap().write_seen);
+    }
+}
