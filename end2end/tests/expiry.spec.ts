@@ -41,7 +41,7 @@ test('10 days before expiry the bell and the banner show what expires and when',
   await expect(banner).toContainText(/Platform license of tenant Default expires on \w+ \d+, \d{4}/);
   await shot(page, 'expiry-banner');
   await page.getByRole('link', { name: /^Notifications: [1-9]\d* unread$/ }).click();
-  await expect(page.getByRole('heading', { name: 'Notifications' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Notifications', level: 1 })).toBeVisible();
   await expect(
     page.getByRole('listitem').filter({ hasText: /Platform license of tenant Default/ }).filter({ hasText: 'reminder 15 days before' }),
   ).toBeVisible();
@@ -75,7 +75,7 @@ test('past expiry a User sees the renewal page; the administrator renews and it 
   ]);
   await uploadAndConfirm(admin, pkg);
   await open(admin, '/settings/users');
-  await expect(admin.getByRole('heading', { name: 'Users' })).toBeVisible();
+  await expect(admin.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
 
   // The User's pages are back, without a restart.
   await open(page, '/');

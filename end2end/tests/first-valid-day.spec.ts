@@ -67,12 +67,12 @@ test('a platform license assigned before its first valid day waits for it', asyn
   await expect(page.getByRole('status')).toHaveText(
     'License assigned: it cannot be activated yet, and activates by itself on its first valid day.',
   );
-  await expect(card).toContainText(/Platform\s*none/);
+  await expect(card).toContainText(/Platform license\s*none/);
   await shot(page, 'tenants-scheduled');
 
   // On that day it licenses the tenant.
   await moveClock(page, 5 * DAY + 60_000);
   await signInAsAdmin(page);
   await open(page, '/settings/tenants');
-  await expect(card).toContainText(/Platform\s*\w+ \d+, \d{4}/);
+  await expect(card).toContainText(/Platform license\s*\w+ \d+, \d{4}/);
 });

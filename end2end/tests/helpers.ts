@@ -63,12 +63,16 @@ export function row(scope: Page | Locator, name: string): Locator {
 
 /**
  * A tenant's card on Settings > Tenants. The card is a <section> with the tenant's name as its
- * heading but no accessible name, so it is not yet a region: the fallback finds the section by
- * its heading until the card is labelled by it (then the first half alone is enough).
+ * (level 2) heading but no accessible name, so it is not a region: until it is labelled by its
+ * heading (then the first half alone finds it), the fallback finds the section holding that
+ * heading but not the page's own (level 1) heading, i.e. the card and not the settings section
+ * around all the cards.
  */
 export function tenantCard(page: Page, name: string): Locator {
-  const heading = page.getByRole('heading', { name, exact: true });
-  return page.getByRole('region', { name, exact: true }).or(page.locator('section').filter({ has: heading }));
+  const heading = page.getByRole('heading', { name, exact: true, level: 2 });
+  return page
+    .getByRole('region', { name, exact: true })
+    .or(page.locator('section').filter({ has: heading }).filter({ hasNot: page.getByRole('heading', { level: 1 }) }));
 }
 
 /** Creates a user through the form of Settings > Users, and finds them in the list. */

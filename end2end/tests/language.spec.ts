@@ -8,7 +8,7 @@ test('switching to Russian is remembered for the user, and errors speak Russian'
   await signIn(page, name, 'lang-password-1');
   await expect(page).toHaveURL(/\/settings\/licenses$/);
   await page.getByRole('button', { name: 'Русский' }).click();
-  await expect(page.getByRole('heading', { name: 'Лицензии' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Лицензии', level: 1 })).toBeVisible();
   await page.getByRole('button', { name: 'Выйти' }).click();
   await expect(page).toHaveURL(/\/login$/);
 
@@ -20,7 +20,7 @@ test('switching to Russian is remembered for the user, and errors speak Russian'
   await elsewhere.getByLabel('Password').fill('lang-password-1');
   await elsewhere.getByRole('button', { name: 'Sign in' }).click();
   await expect(elsewhere.getByRole('link', { name: 'Настройки' }).first()).toBeVisible();
-  await expect(elsewhere.getByRole('heading', { name: 'Лицензии' })).toBeVisible();
+  await expect(elsewhere.getByRole('heading', { name: 'Лицензии', level: 1 })).toBeVisible();
   await expect(elsewhere.getByRole('navigation', { name: 'breadcrumbs' })).toHaveText('Настройки > Лицензии');
 
   // An upload error, in Russian.

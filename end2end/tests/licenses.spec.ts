@@ -57,14 +57,26 @@ test('request, issue with tessera-vendor, upload, preview, confirm, and find the
   await open(page, `/settings/licenses?type=agent&q=${tag}`);
   await expect(table.getByRole('row')).toHaveCount(11);
 
-  // Sort by product, both ways.
+  // Sort by product name, both ways, in this test's licenses alone (the search narrows the list,
+  // and the sort keeps it). The names sort as "AI Server agent t-…" (10 of them) < "AI Server t-…"
+  // < "CRM Sales t-…": the tag starts with "t", after "agent".
   await open(page, `/settings/licenses?q=${tag}`);
+  await expect(table.getByRole('row')).toHaveCount(13);
   await page.getByRole('link', { name: 'Product' }).click();
   await expect(page).toHaveURL(/sort=product&dir=asc/);
-  await expect(table.getByRole('row').nth(1)).toContainText(platform);
+  await expect(page).toHaveURL(new RegExp(`q=${tag}`));
+  const rows = table.getByRole('row');
+  await expect(rows).toHaveCount(13);
+  await expect(rows.nth(1)).toContainText(agent);
+  await expect(rows.nth(11)).toContainText(platform);
+  await expect(rows.nth(12)).toContainText(crm);
   await page.getByRole('link', { name: /Product/ }).click();
   await expect(page).toHaveURL(/sort=product&dir=desc/);
-  await expect(table.getByRole('row').nth(1)).toContainText(crm);
+  await expect(page).toHaveURL(new RegExp(`q=${tag}`));
+  await expect(rows).toHaveCount(13);
+  await expect(rows.nth(1)).toContainText(crm);
+  await expect(rows.nth(2)).toContainText(platform);
+  await expect(rows.nth(12)).toContainText(agent);
 
   // The same package again changes nothing.
   await open(page, '/settings/licenses/upload');

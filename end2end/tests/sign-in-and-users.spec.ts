@@ -4,7 +4,7 @@ import { ADMIN_PASSWORD, createUser, expect, newPage, open, row, shot, signIn, s
 
 test('the administrator signs in and sees the installation id in Settings > Licenses', async ({ page }) => {
   await signInAsAdmin(page);
-  await expect(page.getByRole('heading', { name: 'Licenses' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Licenses', level: 1 })).toBeVisible();
   await expect(page.getByText(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)).toBeVisible();
   // The tenants, the Default one marked.
   await expect(page.getByRole('listitem').filter({ hasText: /^Default default ·/ })).toBeVisible();
@@ -54,7 +54,7 @@ test('a wrong password is told where it happened, and the right one then signs i
   await page.getByLabel('Password').fill('right-password-1');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/settings\/licenses$/);
-  await expect(page.getByRole('heading', { name: 'Licenses' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Licenses', level: 1 })).toBeVisible();
 });
 
 test('an anonymous visitor to a settings page signs in and comes back to it', async ({ page }) => {
@@ -64,5 +64,5 @@ test('an anonymous visitor to a settings page signs in and comes back to it', as
   await page.getByLabel('Password').fill(ADMIN_PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/settings\/users$/);
-  await expect(page.getByRole('heading', { name: 'Users' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
 });

@@ -27,7 +27,7 @@ test('tenants get platform licenses, agents get fixed and floating ones', async 
   await page.getByRole('button', { name: 'Create tenant' }).click();
   await expect(page.getByRole('status')).toHaveText('Tenant created.');
   const card = tenantCard(page, tenant);
-  await expect(card).toContainText(/Platform\s*none/);
+  await expect(card).toContainText(/Platform license\s*none/);
   const key = await card.getByLabel('Enrollment key').inputValue();
   expect(key).toMatch(/^tek_/);
   if (javaScriptEnabled) {
@@ -50,7 +50,7 @@ test('tenants get platform licenses, agents get fixed and floating ones', async 
   await page.getByLabel('Tenant', { exact: true }).selectOption({ label: tenant });
   await page.getByRole('button', { name: 'Assign', exact: true }).click();
   await expect(page.getByRole('status')).toHaveText('License assigned.');
-  await expect(card).toContainText(/Platform\s*\w+ \d+, \d{4}/);
+  await expect(card).toContainText(/Platform license\s*\w+ \d+, \d{4}/);
   // The floating license joins the tenant's pool.
   await page.getByLabel('License', { exact: true }).selectOption({ label: `${floating} · Agent · floating · 90 days` });
   await page.getByLabel('Tenant', { exact: true }).selectOption({ label: tenant });
