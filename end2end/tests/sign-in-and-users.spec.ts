@@ -5,7 +5,11 @@ import { ADMIN_PASSWORD, createUser, expect, newPage, open, row, shot, signIn, s
 test('the administrator signs in and sees the installation id in Settings > Licenses', async ({ page }) => {
   await signInAsAdmin(page);
   await expect(page.getByRole('heading', { name: 'Licenses', level: 1 })).toBeVisible();
-  await expect(page.getByText(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)).toBeVisible();
+  // The installation id, among the facts above the list (whose Agent column shows ids too).
+  await expect(page.getByRole('term').filter({ hasText: /^Installation id$/ })).toBeVisible();
+  await expect(
+    page.getByRole('definition').getByText(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+  ).toBeVisible();
   // The tenants, the Default one marked.
   await expect(page.getByRole('listitem').filter({ hasText: /^Default default ·/ })).toBeVisible();
   await shot(page, 'settings-licenses');
