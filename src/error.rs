@@ -24,6 +24,7 @@ pub enum Field {
     License,
     Agent,
     ReleaseAfter,
+    MaxAgents,
     Product,
     /// The kind of an audit log entry (a filter).
     AuditKind,
@@ -89,6 +90,11 @@ pub enum ConflictKind {
     AlreadyHolds,
     /// The user holds no seat of this product.
     NotHeld,
+    /// The machine has an agent already: registering again takes that agent's own token, or an
+    /// administrator resetting its registration.
+    MachineRegistered,
+    /// The tenant has as many agents as it allows.
+    AgentLimit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::model::RegisterRequest;
 use super::store;
+use crate::auth::server::agent::presented_token_hash;
 use crate::auth::server::{Agent, Anyone};
 use crate::error::{AppError, Field, Problem};
 use crate::ledger::grants::Computed;
@@ -54,6 +55,7 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
 /// Registering proves itself with the tenant's enrollment key, which the store checks.
 async fn register(
     who: Caller<Anyone>,
+    headers: http::HeaderMap,
     json: Result<Json<RegisterRequest>, JsonRejection>,
 ) -> Response {
     answer(
@@ -64,6 +66,7 @@ async fn register(
                 who.ledger(),
                 &req.enrollment_key,
                 &req.machine_id,
+                presented_token_hash(&headers).as_deref(),
                 who.now(),
             )
             .await
@@ -155,12 +158,13 @@ pub fn openapi_document() -> serde_json::Value {
         "paths": {
             "/api/v1/agents/register": {
                 "post": {
-                    "summary": "Register this machine's agent (one per machine id and tenant; again returns the same agent with a new token)",
+                    "summary": "Register this machine's agent (one per machine id and tenant). Registering a machine again takes its agent's own token as the bearer (the same agent, a new token, its state kept), or an administrator's reset of its registration; the enrollment key alone is refused 409",
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RegisterRequest" } } } },
                     "responses": {
                         "200": { "description": "Registered", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Registered" } } } },
                         "400": error("Malformed JSON, a wrong type, or a missing or too long machine_id"),
                         "401": error("Unknown or rotated enrollment key"),
+                        "409": error("The machine is registered already and the request does not carry its agent's token (kind: machine_registered), or the tenant has as many agents as it allows (kind: agent_limit)"),
                         "413": error("Body over 16 KiB")
                     }
                 }

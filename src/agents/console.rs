@@ -101,3 +101,24 @@ pub async fn delete_agent(agent_id: String) -> Result<(), AppError> {
     })
     .await
 }
+
+/// Revokes an agent's token and lets its machine register once more with the enrollment key
+/// (a machine rebuilt, a token lost or stolen). Administrators only.
+#[server(endpoint = "agents/reset_registration")]
+pub async fn reset_agent_registration(agent_id: String) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
+    use crate::auth::server::{cap::DeleteAgents, require};
+    audited(
+        AuditKind::AgentResetRegistration,
+        agent_id.clone(),
+        async move {
+            let who = require::<DeleteAgents>()?;
+            crate::ledger::holdings::reset_registration(who.ledger(), &who, &agent_id, who.now())
+                .await?;
+            tracing::info!(by = %who.viewer().name, agent = %agent_id, "agent registration reset");
+            leptos_axum::redirect(&format!("/settings/agents/{agent_id}?done=reset"));
+            Ok(())
+        },
+    )
+    .await
+}

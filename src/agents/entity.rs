@@ -14,6 +14,8 @@ pub struct Model {
     pub refused_count: i64,
     pub last_seen_at: i64,
     pub created_at: i64,
+    /// An administrator reset the registration: the next one of this machine is accepted.
+    pub registration_open: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

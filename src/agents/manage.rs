@@ -97,7 +97,7 @@ async fn fixed_free(
 /// Settings > Agents: every agent, the fixed licenses free to bind, and floating usage.
 pub async fn listing(
     db: &impl ConnectionTrait,
-    _who: &Granted<cap::BindAgents>,
+    who: &Granted<cap::BindAgents>,
     tenant_id: Option<&str>,
     page: u64,
     now: i64,
@@ -107,6 +107,10 @@ pub async fn listing(
     let mut find = agent::Entity::find();
     if let Some(t) = tenant_id {
         find = find.filter(agent::Column::TenantId.eq(t));
+    }
+    // A License manager sees their own tenant's agents only.
+    if let Some(own) = who.tenant_scope() {
+        find = find.filter(agent::Column::TenantId.eq(own));
     }
     let total = find.clone().count(db).await?;
     let page = Ord::clamp(page, 1, Ord::max(total.div_ceil(AGENTS_PAGE), 1));
@@ -177,6 +181,7 @@ pub async fn detail(
     let a = agent::Entity::find_by_id(id.to_string())
         .one(db)
         .await?
+        .filter(|a| who.reaches_tenant(&a.tenant_id))
         .ok_or(AppError::NotFound)?;
     let tenants = tenants_by_id(db).await?;
     let h = held(db, &a).await?;

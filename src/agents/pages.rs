@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::console::{BindAgentLicense, DeleteAgent, ShutDownAgent, get_agent, list_agents};
+use super::console::{
+    BindAgentLicense, DeleteAgent, ResetAgentRegistration, ShutDownAgent, get_agent, list_agents,
+};
 use super::model::{AGENTS_PAGE, AgentRow, AgentState, Basis, FixedLicense, HeldLicense};
 use crate::i18n::*;
 use crate::licenses::format::Binding;
@@ -235,17 +237,27 @@ pub fn AgentPage() -> impl IntoView {
     let bind = ServerAction::<BindAgentLicense>::new();
     let shut_down = ServerAction::<ShutDownAgent>::new();
     let delete = ServerAction::<DeleteAgent>::new();
+    let reset = ServerAction::<ResetAgentRegistration>::new();
     let detail = Resource::new(
-        move || (id(), bind.version().get(), shut_down.version().get()),
-        |(id, _, _)| get_agent(id),
+        move || {
+            (
+                id(),
+                bind.version().get(),
+                shut_down.version().get(),
+                reset.version().get(),
+            )
+        },
+        |(id, _, _, _)| get_agent(id),
     );
     let query = use_query_map();
     let bound = move || query.read().get("done").is_some_and(|d| d == "bound");
+    let was_reset = move || query.read().get("done").is_some_and(|d| d == "reset");
     let error = move || {
         [
             bind.value().get().and_then(Result::err),
             shut_down.value().get().and_then(Result::err),
             delete.value().get().and_then(Result::err),
+            reset.value().get().and_then(Result::err),
         ]
         .into_iter()
         .flatten()
@@ -266,6 +278,9 @@ pub fn AgentPage() -> impl IntoView {
                                 <h1>{a.machine_id.clone()}</h1>
                                 <Show when=bound>
                                     <p class="notice" role="status">{t!(i18n, agents.done_bound)}</p>
+                                </Show>
+                                <Show when=was_reset>
+                                    <p class="notice" role="status">{t!(i18n, agents.done_reset)}</p>
                                 </Show>
                                 {move || error().map(|err| view! { <ErrorMessage err /> })}
                                 <dl class="facts">
@@ -305,6 +320,23 @@ pub fn AgentPage() -> impl IntoView {
                                                     <input type="hidden" name="agent_id" value=id />
                                                     <button type="submit" class="button-quiet">
                                                         {t!(i18n, agents.shut_down_action)}
+                                                    </button>
+                                                </ActionForm>
+                                            </section>
+                                        }
+                                    })}
+                                {d
+                                    .can_delete
+                                    .then(|| {
+                                        let id = agent_id.clone();
+                                        view! {
+                                            <section class="card">
+                                                <h2>{t!(i18n, agents.reset_title)}</h2>
+                                                <p class="muted">{t!(i18n, agents.reset_help)}</p>
+                                                <ActionForm action=reset attr:class="inline">
+                                                    <input type="hidden" name="agent_id" value=id />
+                                                    <button type="submit" class="button-quiet">
+                                                        {t!(i18n, agents.reset_action)}
                                                     </button>
                                                 </ActionForm>
                                             </section>

@@ -1,24 +1,31 @@
 //! Persistence of agents: registration and the bearer token. Enrollment keys are the tenants'
 //! (`tenants::store`), checking a token is the auth module's (`auth::server::agent`), and what
 //! agents hold (checkout's claim, releases) is the ledger's (`ledger::holdings`).
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Set,
+};
 
 use super::entity as agent;
 use super::model::{AgentState, Registered};
-use crate::error::{AppError, Field, Problem};
+use crate::error::{AppError, ConflictKind, Field, Problem};
 use crate::ledger::Ledger;
 use crate::ledger::grants::Scope;
 use crate::licenses::verify::sha256_hex;
 use crate::tenants::entity as tenant;
 
-/// Registers the agent of a machine in the tenant whose enrollment key it presents; registering
-/// again returns the same agent, running, with a new token. A ledger change: it makes the agent's
-/// remembered grants stale (its old token, a shut-down state).
+/// Registers the agent of a machine in the tenant whose enrollment key it presents. A machine
+/// registered already registers again only with its agent's own token (`presented`, the hash of
+/// the bearer token sent; the agent keeps its state, a shut down included), or once after an
+/// administrator reset its registration; anyone else holding the enrollment key gets
+/// `MachineRegistered`, and nothing changes. A new machine is refused `AgentLimit` when the tenant
+/// has as many agents as it allows. A ledger change: a new token makes the old one's grants stale.
 pub async fn register(
     db: &DatabaseConnection,
     ledger: &Ledger,
     enrollment_key: &str,
     machine_id: &str,
+    presented: Option<&str>,
     now: i64,
 ) -> Result<Registered, AppError> {
     let machine_id = machine_id.trim();
@@ -57,17 +64,35 @@ pub async fn register(
     let again = existing.is_some();
     let id = match existing {
         Some(a) => {
+            let own_token = presented.is_some_and(|hash| hash == a.token_hash);
+            if !own_token && !a.registration_open {
+                return Err(AppError::conflict(ConflictKind::MachineRegistered));
+            }
             let id = a.id.clone();
             // Its old token's grant goes; no other agent's can.
             txn.reaches(Some(Scope::Agent(id.clone())));
+            let reopened = a.registration_open;
             let mut m: agent::ActiveModel = a.into();
             m.token_hash = Set(sha256_hex(token.as_bytes()));
-            m.state = Set(AgentState::Running.as_str().to_string());
+            m.registration_open = Set(false);
+            if reopened {
+                // An administrator reopened the machine: it starts again, running.
+                m.state = Set(AgentState::Running.as_str().to_string());
+            }
             m.last_seen_at = Set(now);
             m.update(&txn).await?;
             id
         }
         None => {
+            if let Some(max) = t.max_agents {
+                let agents = agent::Entity::find()
+                    .filter(agent::Column::TenantId.eq(t.id.clone()))
+                    .count(&txn)
+                    .await?;
+                if agents >= u64::try_from(max).unwrap_or(0) {
+                    return Err(AppError::conflict(ConflictKind::AgentLimit));
+                }
+            }
             // A new agent: nobody's grant depends on it.
             txn.reaches(None);
             let id = uuid::Uuid::new_v4().to_string();
@@ -81,6 +106,7 @@ pub async fn register(
                 refused_count: Set(0),
                 last_seen_at: Set(now),
                 created_at: Set(now),
+                registration_open: Set(false),
             }
             .insert(&txn)
             .await?;

@@ -26,10 +26,14 @@ pub enum AuditKind {
     TenantPool,
     TenantRotateKey,
     TenantSetRelease,
+    /// The most agents a tenant may register.
+    TenantSetAgentLimit,
     AgentRegister,
     AgentBind,
     AgentShutDown,
     AgentDelete,
+    /// An agent's token revoked and its machine reopened for one registration.
+    AgentResetRegistration,
     SeatsApply,
     SeatsRecall,
     SignIn,
@@ -43,7 +47,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 26] = [
+    pub const ALL: [AuditKind; 28] = [
         AuditKind::LicenseRequest,
         AuditKind::LicenseUpload,
         AuditKind::LicenseConfirm,
@@ -56,10 +60,12 @@ impl AuditKind {
         AuditKind::TenantPool,
         AuditKind::TenantRotateKey,
         AuditKind::TenantSetRelease,
+        AuditKind::TenantSetAgentLimit,
         AuditKind::AgentRegister,
         AuditKind::AgentBind,
         AuditKind::AgentShutDown,
         AuditKind::AgentDelete,
+        AuditKind::AgentResetRegistration,
         AuditKind::SeatsApply,
         AuditKind::SeatsRecall,
         AuditKind::SignIn,
@@ -86,9 +92,11 @@ impl AuditKind {
             AuditKind::TenantPool => "tenant_pool",
             AuditKind::TenantRotateKey => "tenant_rotate_key",
             AuditKind::TenantSetRelease => "tenant_set_release",
+            AuditKind::TenantSetAgentLimit => "tenant_set_agent_limit",
             AuditKind::AgentRegister => "agent_register",
             AuditKind::AgentBind => "agent_bind",
             AuditKind::AgentShutDown => "agent_shut_down",
+            AuditKind::AgentResetRegistration => "agent_reset_registration",
             AuditKind::AgentDelete => "agent_delete",
             AuditKind::SeatsApply => "seats_apply",
             AuditKind::SeatsRecall => "seats_recall",

@@ -187,9 +187,13 @@ fn KindName(kind: AuditKind) -> impl IntoView {
         AuditKind::TenantPool => t!(i18n, audit_kinds.tenant_pool).into_any(),
         AuditKind::TenantRotateKey => t!(i18n, audit_kinds.tenant_rotate_key).into_any(),
         AuditKind::TenantSetRelease => t!(i18n, audit_kinds.tenant_set_release).into_any(),
+        AuditKind::TenantSetAgentLimit => t!(i18n, audit_kinds.tenant_set_agent_limit).into_any(),
         AuditKind::AgentRegister => t!(i18n, audit_kinds.agent_register).into_any(),
         AuditKind::AgentBind => t!(i18n, audit_kinds.agent_bind).into_any(),
         AuditKind::AgentShutDown => t!(i18n, audit_kinds.agent_shut_down).into_any(),
+        AuditKind::AgentResetRegistration => {
+            t!(i18n, audit_kinds.agent_reset_registration).into_any()
+        }
         AuditKind::AgentDelete => t!(i18n, audit_kinds.agent_delete).into_any(),
         AuditKind::SeatsApply => t!(i18n, audit_kinds.seats_apply).into_any(),
         AuditKind::SeatsRecall => t!(i18n, audit_kinds.seats_recall).into_any(),

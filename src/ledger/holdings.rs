@@ -82,6 +82,22 @@ pub async fn held(
     })
 }
 
+/// The agent, if the caller's tenant scope reaches it; another tenant's agent is as unknown to a
+/// License manager as a missing one.
+async fn find_in_scope<C: crate::auth::server::guard::Capability>(
+    db: &impl ConnectionTrait,
+    who: &Granted<C>,
+    id: &str,
+) -> Result<agent::Model, AppError> {
+    let mut find = agent::Entity::find_by_id(id.to_string());
+    if let Some(t) = who.tenant_scope() {
+        find = find.filter(agent::Column::TenantId.eq(t));
+    }
+    find.one(db)
+        .await?
+        .ok_or(AppError::invalid(Field::Agent, Problem::Unknown))
+}
+
 async fn find(db: &impl ConnectionTrait, id: &str) -> Result<agent::Model, AppError> {
     agent::Entity::find_by_id(id.to_string())
         .one(db)
@@ -207,11 +223,18 @@ async fn claim_floating(
     let free = || {
         certificate::Entity::find()
             .filter(
-                free_condition(Binding::Floating, now).add(
-                    Condition::any()
-                        .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
-                        .add(C::AssignedTenantId.is_null()),
-                ),
+                free_condition(Binding::Floating, now)
+                    .add(
+                        Condition::any()
+                            .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
+                            .add(C::AssignedTenantId.is_null()),
+                    )
+                    // A license issued for a tenant serves that tenant only.
+                    .add(
+                        Condition::any()
+                            .add(C::TenantId.is_null())
+                            .add(C::TenantId.eq(a.tenant_id.clone())),
+                    ),
             )
             .order_by(Expr::col(C::AssignedTenantId).is_null(), Order::Asc)
             .order_by(C::InstalledAt, Order::Asc)
@@ -313,7 +336,7 @@ pub async fn bind(
     let mut txn = ledger.begin().await?;
     // Only this agent's grants: a license it gives back was nobody else's.
     txn.reaches(Some(Scope::Agent(agent_id.to_string())));
-    let a = find(&txn, agent_id).await?;
+    let a = find_in_scope(&txn, who, agent_id).await?;
     let c = certificate::Entity::find_by_id(license_id.to_string())
         .one(&txn)
         .await?
@@ -335,6 +358,7 @@ pub async fn bind(
     if c.assigned_tenant_id
         .as_ref()
         .is_some_and(|t| t != &a.tenant_id)
+        || c.tenant_id.as_ref().is_some_and(|t| t != &a.tenant_id)
     {
         return Err(AppError::conflict(ConflictKind::OtherTenant));
     }
@@ -368,7 +392,41 @@ pub async fn bind(
     Ok(until)
 }
 
-/// Shuts an agent's machine down: checkout refuses it until it registers again, and its
+/// Resets an agent's registration: its token stops working at once (checkout answers 401), and
+/// the next registration of its machine with the tenant's enrollment key is accepted, once,
+/// starting the agent again. What it holds stays; a floating license goes back at the next
+/// release or silence as usual.
+pub async fn reset_registration(
+    ledger: &Ledger,
+    who: &Granted<cap::DeleteAgents>,
+    agent_id: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    let mut txn = ledger.begin().await?;
+    txn.reaches(Some(Scope::Agent(agent_id.to_string())));
+    let a = find(&txn, agent_id).await?;
+    // The hash of a token nobody was given: a fresh random one, thrown away.
+    let revoked = crate::licenses::verify::sha256_hex(
+        crate::auth::server::tokens::random_token()?.as_bytes(),
+    );
+    agent::Entity::update_many()
+        .col_expr(agent::Column::TokenHash, Expr::value(revoked))
+        .col_expr(agent::Column::RegistrationOpen, Expr::value(true))
+        .filter(agent::Column::Id.eq(agent_id))
+        .exec(&txn)
+        .await?;
+    txn.commit(Entry::by(
+        who.viewer(),
+        now,
+        AuditKind::AgentResetRegistration,
+        &a.machine_id,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Shuts an agent's machine down: checkout refuses it until an administrator resets its
+/// registration and it registers again, and its
 /// floating license goes back to the pool. A fixed license stays bound.
 pub async fn shut_down(
     ledger: &Ledger,
@@ -379,6 +437,7 @@ pub async fn shut_down(
     let mut txn = ledger.begin().await?;
     // Only this agent's grants: a license it gives back was nobody else's.
     txn.reaches(Some(Scope::Agent(agent_id.to_string())));
+    let a = find_in_scope(&txn, who, agent_id).await?;
     agent::Entity::update_many()
         .col_expr(
             agent::Column::State,
@@ -387,7 +446,6 @@ pub async fn shut_down(
         .filter(agent::Column::Id.eq(agent_id))
         .exec(&txn)
         .await?;
-    let a = find(&txn, agent_id).await?;
     let h = held(&txn, &a).await?;
     release_floating(&txn, &a, h.as_ref()).await?;
     txn.commit(Entry::by(

@@ -148,7 +148,8 @@ pub async fn apply(
     // Seats are people's licenses: no agent's grant depends on them.
     txn.reaches(None);
     let users = users_by_id(&txn, &ids).await?;
-    if users.len() != ids.len() {
+    // Another tenant's user is as unknown to a License manager as a missing one.
+    if users.len() != ids.len() || !users.iter().all(|u| who.reaches_tenant(&u.tenant_id)) {
         return Err(AppError::invalid(Field::User, Problem::Unknown));
     }
     if users.iter().any(|u| u.disabled) {
@@ -241,6 +242,10 @@ pub async fn recall(
     let mut txn = ledger.begin().await?;
     // Seats are people's licenses: no agent's grant depends on them.
     txn.reaches(None);
+    let users = users_by_id(&txn, &ids).await?;
+    if users.len() != ids.len() || !users.iter().all(|u| who.reaches_tenant(&u.tenant_id)) {
+        return Err(AppError::invalid(Field::User, Problem::Unknown));
+    }
     let mut held = 0;
     for chunk in ids.chunks(500) {
         held += seat::Entity::find()
@@ -252,7 +257,6 @@ pub async fn recall(
     if held != ids.len() as u64 {
         return Err(AppError::conflict(ConflictKind::NotHeld));
     }
-    let users = users_by_id(&txn, &ids).await?;
     delete_seats(&txn, product, &ids).await?;
     let (_, pools) = pools(&txn, product, now).await?;
     txn.commit(Entry::by(who.viewer(), now, AuditKind::SeatsRecall, product).detail(names(&users)))

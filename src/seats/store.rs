@@ -174,7 +174,7 @@ async fn tenant_names(db: &impl ConnectionTrait) -> Result<HashMap<String, Strin
 /// Enabled users without a seat of `product` whose name, tenant or role contains `q`.
 pub async fn candidates(
     db: &impl ConnectionTrait,
-    _who: &Granted<cap::ManageSeats>,
+    who: &Granted<cap::ManageSeats>,
     product: &str,
     q: &str,
 ) -> Result<Vec<Candidate>, AppError> {
@@ -193,6 +193,10 @@ pub async fn candidates(
                     .to_owned(),
             ),
         );
+    // A License manager gives seats to their own tenant's users only.
+    if let Some(own) = who.tenant_scope() {
+        find = find.filter(user::Column::TenantId.eq(own));
+    }
     if !q.is_empty() {
         let pattern = format!("%{}%", q.replace(['%', '_'], ""));
         let in_tenants: Vec<String> = tenants

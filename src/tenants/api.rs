@@ -88,6 +88,23 @@ pub async fn set_release_after(tenant_id: String, minutes: String) -> Result<(),
     .await
 }
 
+/// The most agents the tenant may register; empty turns the cap off.
+#[server(endpoint = "tenants/set_max_agents")]
+pub async fn set_max_agents(tenant_id: String, max: String) -> Result<(), AppError> {
+    audited(
+        AuditKind::TenantSetAgentLimit,
+        tenant_id.clone(),
+        async move {
+            let who = require::<ManageTenants>()?;
+            let max = super::model::parse_max_agents(&max)?;
+            super::store::set_max_agents(who.db(), &who, &tenant_id, max, who.now()).await?;
+            done("saved");
+            Ok(())
+        },
+    )
+    .await
+}
+
 /// Assigns a platform license to a tenant (it activates, and the tenant's platform is extended),
 /// or an agent license to a tenant's pool (`tenant_id` empty: the shared pool).
 #[server(endpoint = "tenants/assign")]

@@ -15,6 +15,8 @@ pub struct Model {
     pub unlimited_agents_permanent: bool,
     pub enrollment_key: Option<String>,
     pub release_after_minutes: Option<i32>,
+    /// The most agents it may register; `None`: no cap.
+    pub max_agents: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

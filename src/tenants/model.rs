@@ -20,6 +20,8 @@ pub struct TenantRow {
     pub enrollment_key: String,
     /// Minutes without a heartbeat after which a floating license is released; `None`: never.
     pub release_after_minutes: Option<u32>,
+    /// The most agents it may register; `None`: no limit.
+    pub max_agents: Option<u32>,
     pub agents: u32,
     /// Agents that hold a license of their own.
     pub agents_with_license: u32,
@@ -82,6 +84,28 @@ pub fn validate_tenant_name(raw: &str) -> Result<String, crate::error::AppError>
     Ok(name.to_string())
 }
 
+/// The largest agent limit a tenant can be given.
+pub const MAX_AGENTS_MAX: u32 = 1_000_000;
+
+/// The agent limit as typed in the form: empty is no limit, else 0 to a million.
+pub fn parse_max_agents(raw: &str) -> Result<Option<u32>, crate::error::AppError> {
+    use crate::error::{AppError, Field, Problem};
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<u32>() {
+        Ok(n) if n <= MAX_AGENTS_MAX => Ok(Some(n)),
+        _ => Err(AppError::invalid(
+            Field::MaxAgents,
+            Problem::OutOfRange {
+                min: 0,
+                max: MAX_AGENTS_MAX,
+            },
+        )),
+    }
+}
+
 /// The release setting as typed in the form: empty (or 0) is off, else 1 to a week in minutes.
 pub fn parse_release_after(raw: &str) -> Result<Option<u32>, crate::error::AppError> {
     use crate::error::{AppError, Field, Problem};
@@ -119,6 +143,16 @@ mod tests {
             validate_tenant_name("Отдел продаж").unwrap(),
             "Отдел продаж"
         );
+    }
+
+    #[test]
+    fn the_agent_limit_is_off_or_a_count() {
+        assert_eq!(parse_max_agents(" ").unwrap(), None);
+        assert_eq!(parse_max_agents("0").unwrap(), Some(0));
+        assert_eq!(parse_max_agents(" 25 ").unwrap(), Some(25));
+        assert!(parse_max_agents("1000001").is_err());
+        assert!(parse_max_agents("-1").is_err());
+        assert!(parse_max_agents("many").is_err());
     }
 
     #[test]

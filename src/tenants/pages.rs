@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::api::{
-    AssignLicense, CreateTenant, DeleteTenant, RenameTenant, RotateEnrollmentKey, SetReleaseAfter,
-    list_tenants,
+    AssignLicense, CreateTenant, DeleteTenant, RenameTenant, RotateEnrollmentKey, SetMaxAgents,
+    SetReleaseAfter, list_tenants,
 };
 use super::model::{AssignableLicense, TenantRow};
 use crate::error::AppError;
@@ -23,6 +23,7 @@ struct Actions {
     delete: ServerAction<DeleteTenant>,
     rotate: ServerAction<RotateEnrollmentKey>,
     release: ServerAction<SetReleaseAfter>,
+    max_agents: ServerAction<SetMaxAgents>,
     assign: ServerAction<AssignLicense>,
 }
 
@@ -34,6 +35,7 @@ impl Actions {
             self.delete.value().get().and_then(Result::err),
             self.rotate.value().get().and_then(Result::err),
             self.release.value().get().and_then(Result::err),
+            self.max_agents.value().get().and_then(Result::err),
             self.assign.value().get().and_then(Result::err),
         ]
         .into_iter()
@@ -47,6 +49,7 @@ impl Actions {
             + self.delete.version().get()
             + self.rotate.version().get()
             + self.release.version().get()
+            + self.max_agents.version().get()
             + self.assign.version().get()
     }
 }
@@ -60,6 +63,7 @@ pub fn TenantsPage() -> impl IntoView {
         delete: ServerAction::new(),
         rotate: ServerAction::new(),
         release: ServerAction::new(),
+        max_agents: ServerAction::new(),
         assign: ServerAction::new(),
     };
     let listing = Resource::new(move || actions.version(), |_| list_tenants());
@@ -133,6 +137,7 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
         unlimited_agents,
         enrollment_key,
         release_after_minutes,
+        max_agents,
         agents,
         agents_with_license,
         users,
@@ -143,15 +148,18 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
     let all_agents = format!("/settings/agents?tenant={}", encode_component(&id));
     let key_id = format!("key-{id}");
     let release_id = format!("release-{id}");
+    let max_agents_id = format!("max-agents-{id}");
+    let id5 = id.clone();
     let rename_id = format!("rename-{id}");
+    let heading_id = format!("tenant-{id}");
     let (id1, id2, id3, id4) = (id.clone(), id.clone(), id.clone(), id.clone());
     let unlimited_valid = unlimited_agents.is_some();
     let can_delete = !is_default && agents == 0 && users == 0;
     let (data_name, heading) = (name.clone(), name.clone());
     view! {
-        <section class="card tenant-card" data-tenant=data_name>
+        <section class="card tenant-card" data-tenant=data_name aria-labelledby=heading_id.clone()>
             <header class="tenant-head">
-                <h2>{heading}</h2>
+                <h2 id=heading_id>{heading}</h2>
                 {is_default.then(|| view! { <span class="tag">{t!(i18n, tenants.default)}</span> })}
             </header>
             <dl class="facts compact">
@@ -224,6 +232,27 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
                     <ActionForm action=actions.rotate attr:class="inline">
                         <input type="hidden" name="tenant_id" value=id1 />
                         <button type="submit" class="button-quiet">{t!(i18n, tenants.rotate)}</button>
+                    </ActionForm>
+                </dd>
+                <dd class="muted small">{t!(i18n, tenants.key_help)}</dd>
+                <dt>
+                    <label for=max_agents_id.clone()>{t!(i18n, tenants.max_agents)}</label>
+                </dt>
+                <dd>
+                    <ActionForm action=actions.max_agents attr:class="inline">
+                        <input type="hidden" name="tenant_id" value=id5 />
+                        <input
+                            id=max_agents_id
+                            name="max"
+                            type="number"
+                            min="0"
+                            max="1000000"
+                            class="short"
+                            placeholder=move || t_string!(i18n, tenants.max_agents_none).to_string()
+                            value=max_agents.map(|m| m.to_string()).unwrap_or_default()
+                        />
+                        <span class="muted">{t!(i18n, tenants.agents_unit)}</span>
+                        <button type="submit" class="button-quiet">{t!(i18n, tenants.save)}</button>
                     </ActionForm>
                 </dd>
                 <dt>

@@ -143,6 +143,7 @@ pub async fn listing(
                 unlimited_agents: state.unlimited_agents,
                 enrollment_key: t.enrollment_key.unwrap_or_default(),
                 release_after_minutes: t.release_after_minutes.and_then(|m| u32::try_from(m).ok()),
+                max_agents: t.max_agents.and_then(|m| u32::try_from(m).ok()),
                 id: t.id,
                 name: t.name,
                 is_default: t.is_default,
@@ -236,6 +237,7 @@ pub async fn create(
         unlimited_agents_permanent: Set(false),
         enrollment_key: Set(Some(new_enrollment_key()?)),
         release_after_minutes: Set(None),
+        max_agents: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -363,6 +365,37 @@ pub async fn set_release_after(
         Entry::by(who.viewer(), now, AuditKind::TenantSetRelease, &t.name).detail(match minutes {
             Some(m) => format!("{m} minutes"),
             None => "off".to_string(),
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The most agents a tenant may register (`None`: no cap). Agents it has beyond a new cap stay;
+/// only new machines are refused.
+pub async fn set_max_agents(
+    db: &DatabaseConnection,
+    who: &Granted<cap::ManageTenants>,
+    id: &str,
+    max: Option<u32>,
+    now: i64,
+) -> Result<(), AppError> {
+    let txn = db.begin().await?;
+    let t = find(&txn, id).await?;
+    entity::Entity::update_many()
+        .col_expr(
+            entity::Column::MaxAgents,
+            Expr::value(max.map(|m| i32::try_from(m).unwrap_or(i32::MAX))),
+        )
+        .filter(entity::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::TenantSetAgentLimit, &t.name).detail(match max {
+            Some(m) => format!("{m} agents"),
+            None => "no limit".to_string(),
         }),
     )
     .await?;

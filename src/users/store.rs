@@ -33,7 +33,7 @@ pub struct NewUser {
 /// holds. Administrators and License managers (who give seats here) may list them.
 pub async fn list(
     db: &impl ConnectionTrait,
-    _who: &Granted<ManageSeats>,
+    who: &Granted<ManageSeats>,
     tenants: &[Tenant],
     products: &[SeatProduct],
     q: &str,
@@ -41,6 +41,10 @@ pub async fn list(
 ) -> Result<(Vec<UserRow>, u64), AppError> {
     let q = q.trim().to_lowercase();
     let mut find = user::Entity::find();
+    // A License manager lists their own tenant's users only.
+    if let Some(own) = who.tenant_scope() {
+        find = find.filter(user::Column::TenantId.eq(own));
+    }
     if !q.is_empty() {
         let pattern = format!("%{}%", q.replace(['%', '_'], ""));
         let by_tenant: Vec<String> = tenants

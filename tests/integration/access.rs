@@ -1,6 +1,7 @@
 //! Everything the router serves (server functions, the agent API and other routes, and pages),
 //! called over HTTP as anonymous, User, License manager, Administrator, an administrator of
-//! another tenant, and an agent: exactly the allowed callers get through.
+//! another tenant, a License manager of another tenant, and an agent: exactly the allowed callers
+//! get through, and a License manager never reaches another tenant's agents or users.
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tessera::server::config::Config;
@@ -16,18 +17,37 @@ enum Caller {
     Administrator,
     /// An administrator whose account belongs to a tenant other than the one the calls act on.
     OtherTenantAdministrator,
+    /// A License manager of a tenant other than the one the calls act on: admitted where a
+    /// License manager is, but the agents and users of the calls are not theirs to touch.
+    OtherTenantLicenseManager,
     /// A registered agent, with its bearer token and no session.
     Agent,
 }
 
-const CALLERS: [Caller; 6] = [
+const CALLERS: [Caller; 7] = [
     Caller::Anonymous,
     Caller::User,
     Caller::LicenseManager,
     Caller::Administrator,
     Caller::OtherTenantAdministrator,
+    Caller::OtherTenantLicenseManager,
     Caller::Agent,
 ];
+
+/// What a License manager of another tenant gets from a call on this tenant's agent or users: the
+/// agent or user is as unknown to them as a missing one (its existence is not told either).
+fn out_of_scope(entry: &str, caller: Caller) -> Option<(StatusCode, &'static str)> {
+    if caller != Caller::OtherTenantLicenseManager {
+        return None;
+    }
+    match entry {
+        "agents/get" => Some((StatusCode::NOT_FOUND, "not_found")),
+        "agents/bind" | "agents/shut_down" | "seats/apply" | "seats/recall" => {
+            Some((StatusCode::BAD_REQUEST, "invalid"))
+        }
+        _ => None,
+    }
+}
 
 impl Caller {
     /// Signed in to the console (agents and strangers are not).
@@ -46,7 +66,7 @@ impl Caller {
 fn allowed(entry: &str, caller: Caller) -> bool {
     use Caller::*;
     let admin = matches!(caller, Administrator | OtherTenantAdministrator);
-    let manager = admin || caller == LicenseManager;
+    let manager = admin || matches!(caller, LicenseManager | OtherTenantLicenseManager);
     match entry {
         "whoami" | "login" | "language" | "notifications/alerts" => true,
         "notifications/list" | "notifications/mark_read" => manager,
@@ -64,9 +84,10 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         | "tenants/delete"
         | "tenants/rotate_key"
         | "tenants/set_release"
+        | "tenants/set_max_agents"
         | "tenants/assign" => admin,
         "agents/list" | "agents/get" | "agents/bind" | "agents/shut_down" => manager,
-        "agents/delete" => admin,
+        "agents/reset_registration" | "agents/delete" => admin,
         "audit/list" => admin,
         "seats/apply" | "seats/recall" | "seats/product" | "seats/candidates" => manager,
 
@@ -163,11 +184,13 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
         ],
         "tenants/delete" | "tenants/rotate_key" => vec![("tenant_id", f.spare_tenant.clone())],
         "tenants/set_release" => vec![("tenant_id", f.tenant.clone()), ("minutes", "15".into())],
+        // No cap: the matrix registers an agent for every call.
+        "tenants/set_max_agents" => vec![("tenant_id", f.tenant.clone()), ("max", String::new())],
         "tenants/assign" => vec![
             ("tenant_id", f.tenant.clone()),
             ("license_id", f.pool_license.clone()),
         ],
-        "agents/get" | "agents/shut_down" | "agents/delete" => {
+        "agents/get" | "agents/shut_down" | "agents/reset_registration" | "agents/delete" => {
             vec![("agent_id", f.agent.clone())]
         }
         "seats/product" => vec![("product", "ai-server".into())],
@@ -190,7 +213,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 36] = [
+const ENDPOINTS: [&str; 38] = [
     "whoami",
     "language",
     "login",
@@ -211,11 +234,13 @@ const ENDPOINTS: [&str; 36] = [
     "tenants/delete",
     "tenants/rotate_key",
     "tenants/set_release",
+    "tenants/set_max_agents",
     "tenants/assign",
     "agents/list",
     "agents/get",
     "agents/bind",
     "agents/shut_down",
+    "agents/reset_registration",
     "agents/delete",
     "seats/apply",
     "seats/recall",
@@ -445,10 +470,26 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
     let package = vendor.package(&[vendor.certificate(&inst, "agent")]);
     app.create_user(&admin, "plain", "user").await;
     app.create_user(&admin, "manager", "license_manager").await;
-    // The other administrator's account lives in a tenant of its own.
+    // The other administrator's and License manager's accounts live in a tenant of their own.
     let other_tenant = app
         .call(&admin, "tenants/create", &[("name", "Elsewhere")])
         .await;
+    let r = app
+        .call(
+            &admin,
+            "users/create",
+            &[
+                ("user_name", "elsewhere-manager"),
+                ("password", &password_of("elsewhere-manager")),
+                ("role", "license_manager"),
+                (
+                    "tenant_id",
+                    other_tenant.body["id"].as_str().expect("a tenant id"),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = app
         .call(
             &admin,
@@ -496,6 +537,11 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
             Caller::Administrator => (app.admin().await, None),
             Caller::OtherTenantAdministrator => (
                 app.sign_in("elsewhere-admin", &password_of("elsewhere-admin"))
+                    .await,
+                None,
+            ),
+            Caller::OtherTenantLicenseManager => (
+                app.sign_in("elsewhere-manager", &password_of("elsewhere-manager"))
                     .await,
                 None,
             ),
@@ -593,6 +639,10 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
                         "elsewhere-admin".to_string(),
                         password_of("elsewhere-admin"),
                     ),
+                    Caller::OtherTenantLicenseManager => (
+                        "elsewhere-manager".to_string(),
+                        password_of("elsewhere-manager"),
+                    ),
                     _ => ("admin".to_string(), ADMIN_PASSWORD.to_string()),
                 };
                 fresh = Who {
@@ -655,7 +705,14 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
                     .expect("request"),
             )
             .await;
-            if allow {
+            if let (true, Some(expected)) = (allow, out_of_scope(endpoint, caller)) {
+                assert_eq!(
+                    (r.status, r.error()),
+                    (expected.0, Some(expected.1)),
+                    "{endpoint} as {caller:?}: another tenant's, so unknown: {:?}",
+                    r.body
+                );
+            } else if allow {
                 assert_eq!(
                     r.status,
                     StatusCode::OK,

@@ -48,6 +48,27 @@ pub(crate) async fn register(app: &TestApp, key: &str, machine: &str) -> (String
     )
 }
 
+/// Registers a machine again, proving it with its agent's own token.
+pub(crate) async fn register_again(
+    app: &TestApp,
+    key: &str,
+    machine: &str,
+    token: &str,
+) -> (String, String) {
+    let r = post(
+        app,
+        "register",
+        Some(token),
+        Some(json!({ "enrollment_key": key, "machine_id": machine })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    (
+        r.body["agent_id"].as_str().unwrap().to_string(),
+        r.body["token"].as_str().unwrap().to_string(),
+    )
+}
+
 /// Installs `n` floating agent licenses.
 pub(crate) async fn install_floating(app: &TestApp, vendor: &Vendor, n: usize) {
     let admin = app.admin().await;
@@ -63,8 +84,9 @@ async fn register_checkout_and_heartbeat(backend: Backend) {
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
     let key = enrollment_key(&app).await;
     let (id, token) = register(&app, &key, "machine-a").await;
-    // Registering again is the same agent, with a new token; the old one stops working.
-    let (id2, token2) = register(&app, &key, "machine-a").await;
+    // Registering again (with its own token) is the same agent, with a new token; the old one
+    // stops working.
+    let (id2, token2) = register_again(&app, &key, "machine-a", &token).await;
     assert_eq!(id, id2);
     assert_ne!(token, token2);
     assert_eq!(

@@ -207,7 +207,8 @@ enum Step {
     CheckOut(usize),
     /// An administrator shuts the agent's machine down.
     ShutDown(usize),
-    /// The agent registers again (after a shut-down, it runs again).
+    /// The agent registers again with its own token: a new token, its state kept (a shut-down
+    /// machine stays shut down; only an administrator's reset starts it again).
     Register(usize),
     /// Seats of a product for these users, all or none.
     Distribute { users: Vec<usize>, product: usize },
@@ -786,7 +787,6 @@ impl Model {
         if let Some(on) = self.lapse(AGENT_TENANT[a]) {
             return Err(AppError::PlatformExpired { on });
         }
-        self.agents[a].running = true;
         Ok(())
     }
 
@@ -1063,6 +1063,16 @@ impl<'v> World<'v> {
             r.body
         );
         for (a, t) in AGENT_TENANT.iter().enumerate() {
+            // An administrator reopens each machine, which starts it again.
+            let r = self
+                .app
+                .call(
+                    &self.admin,
+                    "agents/reset_registration",
+                    &[("agent_id", &self.agent_ids[a])],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "reset registration: {:?}", r.body);
             let (id, token) =
                 register(&self.app, &self.enrollment_keys[*t], &format!("A{a}")).await;
             assert_eq!(id, self.agent_ids[a], "registered again: the same agent");
@@ -1305,7 +1315,8 @@ impl<'v> World<'v> {
                     "enrollment_key": self.enrollment_keys[t],
                     "machine_id": format!("A{a}"),
                 });
-                let r = post(&self.app, "register", None, Some(body)).await;
+                let token = self.tokens[*a].clone();
+                let r = post(&self.app, "register", Some(&token), Some(body)).await;
                 match expected {
                     Ok(()) => {
                         assert_eq!(r.status, StatusCode::OK, "{ctx}: {:?}", r.body);

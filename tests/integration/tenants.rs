@@ -198,7 +198,12 @@ async fn a_rotated_enrollment_key_stops_registering(backend: Backend) {
         post(&app, "heartbeat", Some(&token), None).await.status,
         StatusCode::OK
     );
-    assert_eq!(register(&app, &new, "machine-a").await.0, agent);
+    assert_eq!(
+        crate::agents::register_again(&app, &new, "machine-a", &token)
+            .await
+            .0,
+        agent
+    );
     app.stop().await;
 }
 
@@ -355,6 +360,324 @@ async fn agent_detail(app: &TestApp, client: &reqwest::Client, agent: &str) -> V
     let r = app.call(client, "agents/get", &[("agent_id", agent)]).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.body
+}
+
+/// The attack of issue 20, item 4: anyone holding the enrollment key (every agent machine has
+/// it) re-registered another agent's machine id, took its fixed license under a new token, cut
+/// the real agent off, and undid an administrator's shut down. Now the machine registers again
+/// only with its agent's own token, or once after an administrator resets its registration.
+async fn an_enrollment_key_alone_cannot_take_over_a_machine(backend: Backend) {
+    use crate::agents::register_again;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let license = fixed(&vendor, &inst, Some(30));
+    install(&app, &admin, &vendor, std::slice::from_ref(&license)).await;
+    let key = enrollment_key(&app).await;
+    let (victim, token) = register(&app, &key, "victim").await;
+    let license_id = license["id"].as_str().unwrap();
+    let r = app
+        .call(
+            &admin,
+            "agents/bind",
+            &[
+                ("agent_id", &victim),
+                ("license_id", license_id),
+                ("understood", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        post(&app, "checkout", Some(&token), None).await.body["license_id"],
+        license_id
+    );
+
+    // The attacker: the enrollment key and the victim's machine id, with no token or a forged one.
+    let attack = json!({ "enrollment_key": key, "machine_id": "victim" });
+    for forged in [None, Some("forged-token")] {
+        let r = post(&app, "register", forged, Some(attack.clone())).await;
+        assert_eq!(
+            (r.status, r.error(), r.body["kind"].as_str()),
+            (
+                StatusCode::CONFLICT,
+                Some("conflict"),
+                Some("machine_registered")
+            ),
+            "{:?}",
+            r.body
+        );
+    }
+    // Nothing changed: the victim still checks out its fixed license with its token.
+    let r = post(&app, "checkout", Some(&token), None).await;
+    assert_eq!(
+        (r.status, r.body["license_id"].as_str()),
+        (StatusCode::OK, Some(license_id)),
+        "{:?}",
+        r.body
+    );
+
+    // Shut down, the machine stays down even when it registers again with its own token.
+    let r = app
+        .call(&admin, "agents/shut_down", &[("agent_id", &victim)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let (same, token) = register_again(&app, &key, "victim", &token).await;
+    assert_eq!(same, victim);
+    assert_eq!(
+        post(&app, "checkout", Some(&token), None).await.error(),
+        Some("agent_shut_down")
+    );
+    assert_eq!(
+        post(&app, "register", None, Some(attack.clone()))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+
+    // Only an Administrator resets a registration: a License manager may not.
+    app.create_user(&admin, "manager", "license_manager").await;
+    let manager = app
+        .sign_in("manager", &crate::support::password_of("manager"))
+        .await;
+    let r = app
+        .call(
+            &manager,
+            "agents/reset_registration",
+            &[("agent_id", &victim)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    // The reset revokes the token at once and lets the machine register once more, running.
+    let r = app
+        .call(
+            &admin,
+            "agents/reset_registration",
+            &[("agent_id", &victim)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        post(&app, "checkout", Some(&token), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let (same, fresh) = register(&app, &key, "victim").await;
+    assert_eq!(same, victim, "the same agent, its fixed license kept");
+    let r = post(&app, "checkout", Some(&fresh), None).await;
+    assert_eq!(
+        (r.status, r.body["license_id"].as_str()),
+        (StatusCode::OK, Some(license_id)),
+        "{:?}",
+        r.body
+    );
+    // Once: the enrollment key alone is refused again.
+    assert_eq!(
+        post(&app, "register", None, Some(attack)).await.status,
+        StatusCode::CONFLICT
+    );
+    // Recorded: the License manager's refusal and the Administrator's reset.
+    let audit = app
+        .call(
+            &admin,
+            "audit/list",
+            &[
+                ("filter[kind]", "agent_reset_registration"),
+                ("filter[page]", "1"),
+            ],
+        )
+        .await;
+    let outcomes: Vec<&str> = audit.body["rows"]
+        .as_array()
+        .map(|rows| rows.iter().filter_map(|r| r["outcome"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(outcomes.len(), 2, "{:?}", audit.body);
+    app.stop().await;
+}
+
+/// A tenant may cap its agents: a new machine beyond the cap is refused 409, and nothing is
+/// written; machines registered already register again with their tokens.
+async fn a_tenant_caps_its_agents(backend: Backend) {
+    use crate::agents::register_again;
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    let key = enrollment_key(&app).await;
+    let default = tenant(&tenants(&app, &admin).await, "Default")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, token) = register(&app, &key, "m1").await;
+    register(&app, &key, "m2").await;
+    for bad in ["-1", "lots", "1000001"] {
+        let r = app
+            .call(
+                &admin,
+                "tenants/set_max_agents",
+                &[("tenant_id", &default), ("max", bad)],
+            )
+            .await;
+        assert_invalid(&r, "max_agents", "out_of_range");
+    }
+    let r = app
+        .call(
+            &admin,
+            "tenants/set_max_agents",
+            &[("tenant_id", &default), ("max", "2")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        tenant(&tenants(&app, &admin).await, "Default")["max_agents"],
+        2
+    );
+    let r = post(
+        &app,
+        "register",
+        None,
+        Some(json!({ "enrollment_key": key, "machine_id": "m3" })),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["kind"].as_str()),
+        (StatusCode::CONFLICT, Some("agent_limit")),
+        "{:?}",
+        r.body
+    );
+    let listing = app.call(&admin, "agents/list", &[]).await.body;
+    assert_eq!(listing["total"], 2, "{listing:?}");
+    register_again(&app, &key, "m1", &token).await;
+    // No limit again: the third machine registers.
+    let r = app
+        .call(
+            &admin,
+            "tenants/set_max_agents",
+            &[("tenant_id", &default), ("max", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    register(&app, &key, "m3").await;
+    app.stop().await;
+}
+
+/// Issue 20, item 6: a License manager acts within their own tenant (its agents, users and
+/// seats, filtered inside the queries); a license issued for a tenant serves that tenant only.
+async fn a_license_manager_acts_within_their_tenant(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let acme = create_tenant(&app, &admin, "Acme").await;
+    let r = app
+        .call(
+            &admin,
+            "users/create",
+            &[
+                ("user_name", "acme-manager"),
+                ("password", &crate::support::password_of("acme-manager")),
+                ("role", "license_manager"),
+                ("tenant_id", &acme),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .call(
+            &admin,
+            "users/create",
+            &[
+                ("user_name", "acme-worker"),
+                ("password", &crate::support::password_of("acme-worker")),
+                ("role", "user"),
+                ("tenant_id", &acme),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let home_worker = app.create_user(&admin, "home-worker", "user").await;
+    let manager = app
+        .sign_in("acme-manager", &crate::support::password_of("acme-manager"))
+        .await;
+    let listing = tenants(&app, &admin).await;
+    let acme_key = tenant(&listing, "Acme")["enrollment_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let home_key = enrollment_key(&app).await;
+    let (home_agent, home_token) = register(&app, &home_key, "home-machine").await;
+    let (acme_agent, acme_token) = register(&app, &acme_key, "acme-machine").await;
+
+    // Lists: their tenant's agents and users only.
+    let agents = app.call(&manager, "agents/list", &[]).await;
+    assert_eq!(agents.status, StatusCode::OK, "{:?}", agents.body);
+    let ids: Vec<&str> = agents.body["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![acme_agent.as_str()]);
+    let users = app.call(&manager, "users/list", &[]).await;
+    assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
+    let names: Vec<&str> = users.body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"acme-worker")
+            && !names.contains(&"home-worker")
+            && !names.contains(&"admin"),
+        "{names:?}"
+    );
+
+    // Another tenant's agent is unknown to them: no detail, no shut down.
+    let r = app
+        .call(&manager, "agents/get", &[("agent_id", &home_agent)])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let r = app
+        .call(&manager, "agents/shut_down", &[("agent_id", &home_agent)])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+
+    // Seats: another tenant's user is unknown to them; nothing is given.
+    let inst = app.state.installation_id.to_string();
+    let mut personal = vendor.certificate(&inst, "personal");
+    personal["seats"] = 5.into();
+    let product = personal["product"].as_str().unwrap().to_string();
+    // A floating agent license issued for Acme, and one for any tenant.
+    let mut for_acme = vendor.certificate(&inst, "agent");
+    for_acme["tenant_id"] = acme.clone().into();
+    install(&app, &admin, &vendor, &[personal, for_acme.clone()]).await;
+    let r = app
+        .call(
+            &manager,
+            "seats/apply",
+            &[("product", &product), ("user_ids[0]", &home_worker)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let held = app
+        .call(&admin, "seats/product", &[("product", &product)])
+        .await;
+    assert_eq!(held.body["holders_total"], 0, "{:?}", held.body);
+
+    // The Acme license serves Acme's agent, never the Default tenant's.
+    let r = post(&app, "checkout", Some(&home_token), None).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{:?}", r.body);
+    let r = post(&app, "checkout", Some(&acme_token), None).await;
+    assert_eq!(
+        (r.status, r.body["license_id"].as_str()),
+        (StatusCode::OK, for_acme["id"].as_str()),
+        "{:?}",
+        r.body
+    );
+    // The Administrator acts on every tenant.
+    let r = app
+        .call(&admin, "agents/get", &[("agent_id", &home_agent)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.stop().await;
 }
 
 async fn a_fixed_license_binds_for_good_and_stacks(backend: Backend) {
@@ -616,4 +939,7 @@ on_both_databases!(
     a_fixed_license_binds_for_good_and_stacks,
     shutting_down_frees_a_floating_license_for_another_agent,
     silent_agents_lose_their_floating_license_only_where_the_tenant_says,
+    an_enrollment_key_alone_cannot_take_over_a_machine,
+    a_tenant_caps_its_agents,
+    a_license_manager_acts_within_their_tenant,
 );

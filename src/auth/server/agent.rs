@@ -63,9 +63,18 @@ impl FromRequestParts<AppState> for Caller<Agent> {
     }
 }
 
+/// The hash of the bearer token a request presents, if it presents a plausible one (registering
+/// again proves itself with it).
+pub fn presented_token_hash(headers: &http::HeaderMap) -> Option<String> {
+    token_hash(bearer_of(headers)).ok()
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+    bearer_of(&parts.headers)
+}
+
+fn bearer_of(headers: &http::HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)?
         .to_str()
         .ok()?

@@ -78,6 +78,19 @@ impl<C: Capability> Granted<C> {
     pub fn viewer(&self) -> &Viewer {
         &self.viewer
     }
+
+    /// The tenant the caller acts within: `None` for an Administrator, who acts on every tenant;
+    /// their own for anyone else (a License manager manages their tenant's agents, users and
+    /// seats only). Stores and the ledger filter their queries by it.
+    pub fn tenant_scope(&self) -> Option<&str> {
+        (self.viewer.role != crate::auth::model::Role::Administrator)
+            .then_some(self.viewer.tenant_id.as_str())
+    }
+
+    /// Whether the caller may act on something of `tenant_id`.
+    pub fn reaches_tenant(&self, tenant_id: &str) -> bool {
+        self.tenant_scope().is_none_or(|own| own == tenant_id)
+    }
 }
 
 /// Proof of nothing: the caller is not known yet. Made by [`anyone`] for what runs before anyone
