@@ -91,7 +91,7 @@ fn policy_nonce(csp: &str) -> String {
     rest.split_once('\'').expect("a quoted nonce").0.to_string()
 }
 
-fn header<'a>(r: &'a reqwest::header::HeaderMap, name: reqwest::header::HeaderName) -> &'a str {
+fn header(r: &reqwest::header::HeaderMap, name: reqwest::header::HeaderName) -> &str {
     r.get(&name)
         .unwrap_or_else(|| panic!("no {name} header"))
         .to_str()
@@ -263,6 +263,9 @@ async fn signing_in_never_redirects_off_the_site(backend: Backend) {
     app.stop().await;
 }
 
+/// A server function, its form, and the field its refusal names.
+type Call<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+
 /// Item 11: a page number past any listing (`u64::MAX`, whose offset overflows) and a search
 /// longer than any name are refused with 400, naming the field, by every listing's server
 /// function; sane ones still answer.
@@ -271,7 +274,7 @@ async fn listings_refuse_absurd_pages_and_searches(backend: Backend) {
     let admin = app.admin().await;
     let huge = u64::MAX.to_string();
     let long = "x".repeat(201);
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Call> = vec![
         (
             "licenses/list",
             vec![
