@@ -14,6 +14,8 @@ export TESSERA_DATABASE_URL="sqlite://$data/e2e.db"
 export TESSERA_ADMIN_PASSWORD="admin-password-1"
 export LEPTOS_SITE_ADDR="127.0.0.1:$port"
 export LEPTOS_SITE_ROOT="../target/site"
-# Mounts POST /__test/clock, which the clock project's specs move the clock with.
+# Mounts POST /__test/clock, which the clock project's specs move the clock with (as the
+# administrator): the release must have been built with the cargo feature `test-clock`
+# (scripts/test.sh: cargo leptos build --release --bin-features test-clock).
 if [ "${2:-}" = clock ]; then export TESSERA_TEST_CLOCK=1; fi
 exec ../target/release/tessera

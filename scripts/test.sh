@@ -19,8 +19,14 @@ step "lint: the format crate (with and without verify) and the vendor tool"
 cargo clippy -p tessera-license -p tessera-vendor --all-targets -- -D warnings
 cargo clippy -p tessera-license --no-default-features -- -D warnings
 
-step "release build (server, WASM client, and the vendor tool the browser tests issue packages with)"
-cargo leptos build --release
+step "release build with the test clock (server, WASM client, and the vendor tool the browser tests issue packages with)"
+# The browser tests' clock specs move the server's clock through POST /__test/clock, which only a
+# build with the cargo feature `test-clock` has (Administrators only, and only with
+# TESSERA_TEST_CLOCK=1). `--bin-features` replaces Cargo.toml's `bin-features` for the server
+# only (test-clock turns on ssr); the WASM client is built as always. That a build without the
+# feature has no such route is checked from the route table by the integration tests
+# (tests/integration/access.rs), which are built without it. scripts/run.sh builds without it.
+cargo leptos build --release --bin-features test-clock
 # Its own crate, on the format crate alone: none of the server's dependencies.
 cargo build --release -p tessera-vendor
 

@@ -32,6 +32,10 @@ pub enum Field {
     DateFrom,
     /// The last day of a date range.
     DateTo,
+    /// The page of a listing.
+    Page,
+    /// A listing's search text.
+    Search,
 }
 
 /// What is wrong with a field, in words the UI translates.

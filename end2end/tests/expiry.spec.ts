@@ -1,9 +1,9 @@
-import type { Page } from '@playwright/test';
 import {
   ADMIN_PASSWORD,
   DAY,
   expect,
   issue,
+  moveClock,
   newPage,
   open,
   requestLicenses,
@@ -22,11 +22,6 @@ test.describe.configure({ mode: 'serial' });
 
 const user = { name: '', password: 'expiry-password-1' };
 
-async function moveClock(page: Page, ms: number) {
-  const res = await page.request.post('/__test/clock', { data: { advance_ms: ms } });
-  expect(res.ok()).toBeTruthy();
-}
-
 test('10 days before expiry the bell and the banner show what expires and when', async ({ page, seed, tag }) => {
   user.name = `expiry-${tag}`;
   await seed.user(user.name, user.password, 'user');
@@ -34,7 +29,7 @@ test('10 days before expiry the bell and the banner show what expires and when',
   await seed.install((request) => [
     { type: 'platform', product: 'ai-server', product_name: `AI Server ${tag}`, mode: 'subscription', days: 365, tenant: tenantId(request, 'Default') },
   ]);
-  await moveClock(page, 355 * DAY);
+  await moveClock(355 * DAY);
   // Sessions last hours: after moving the clock by days, sign in again.
   await signInAsAdmin(page);
   const banner = page.getByRole('region', { name: 'Licenses expiring soon' });
@@ -50,7 +45,7 @@ test('10 days before expiry the bell and the banner show what expires and when',
 
 test('past expiry a User sees the renewal page; the administrator renews and it lifts', async ({ browser }) => {
   const page = await newPage(browser);
-  await moveClock(page, 11 * DAY);
+  await moveClock(11 * DAY);
   await signIn(page, user.name, user.password);
   await expect(page.getByRole('heading', { name: 'The platform license has expired' })).toBeVisible();
   await expect(page.getByText('Ask your administrator to upload a new license.')).toBeVisible();

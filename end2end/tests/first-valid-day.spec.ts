@@ -1,24 +1,11 @@
-import type { Page } from '@playwright/test';
-import { DAY, expect, issue, open, shot, signInAsAdmin, tenantCard, test } from './helpers';
+import { DAY, expect, issue, moveClock, open, serverNow, shot, signInAsAdmin, tenantCard, test } from './helpers';
 
 // Clock spec (project clock, a server of its own): each test reads the server's clock, issues a
 // license whose first valid day is some days on, and moves the clock to that day.
 
-/** The server's time now (moving the clock by nothing). */
-async function serverNow(page: Page): Promise<number> {
-  const clock = await page.request.post('/__test/clock', { data: { advance_ms: 0 } });
-  expect(clock.ok()).toBeTruthy();
-  return (await clock.json()).now_ms;
-}
-
-async function moveClock(page: Page, ms: number) {
-  const moved = await page.request.post('/__test/clock', { data: { advance_ms: ms } });
-  expect(moved.ok()).toBeTruthy();
-}
-
 test('a license waits for its first valid day, then activates by itself', async ({ page, seed, tag }) => {
   const name = `Next year ${tag}`;
-  const firstDay = new Date((await serverNow(page)) + 10 * DAY).toISOString().slice(0, 10);
+  const firstDay = new Date((await serverNow()) + 10 * DAY).toISOString().slice(0, 10);
   const pkg = issue(seed.dir, await seed.request(), [
     { type: 'server', product: 'ai-server', product_name: name, mode: 'subscription', days: 30, feature: `first-day-${tag}`, not_before: firstDay },
   ]);
@@ -43,7 +30,7 @@ test('a license waits for its first valid day, then activates by itself', async 
   await shot(page, 'licenses-not-before');
 
   // On that day the sweeper (run by the test clock's route) activates it.
-  await moveClock(page, 10 * DAY + 60_000);
+  await moveClock(10 * DAY + 60_000);
   await signInAsAdmin(page);
   await open(page, `/settings/licenses?status=activated&q=${tag}`);
   await expect(page.getByRole('table').getByRole('row').filter({ hasText: name })).toHaveCount(1);
@@ -51,7 +38,7 @@ test('a license waits for its first valid day, then activates by itself', async 
 
 test('a platform license assigned before its first valid day waits for it', async ({ page, seed, tag }) => {
   const [tenant, name] = [`Renewals ${tag}`, `Acme Renewal ${tag}`];
-  const firstDay = new Date((await serverNow(page)) + 5 * DAY).toISOString().slice(0, 10);
+  const firstDay = new Date((await serverNow()) + 5 * DAY).toISOString().slice(0, 10);
   // A tenant of its own: with several, an unnamed platform license awaits an assignment.
   await seed.tenant(tenant);
   await seed.install([
@@ -71,7 +58,7 @@ test('a platform license assigned before its first valid day waits for it', asyn
   await shot(page, 'tenants-scheduled');
 
   // On that day it licenses the tenant.
-  await moveClock(page, 5 * DAY + 60_000);
+  await moveClock(5 * DAY + 60_000);
   await signInAsAdmin(page);
   await open(page, '/settings/tenants');
   await expect(card).toContainText(/Platform license\s*\w+ \d+, \d{4}/);

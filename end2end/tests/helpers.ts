@@ -235,6 +235,30 @@ export class Seed {
   }
 }
 
+/**
+ * Moves the server's clock by `ms` (never back) and runs the sweeper; answers the server's time
+ * after. Only the clock server has the route (a build with the `test-clock` feature, started with
+ * TESSERA_TEST_CLOCK=1), and only an administrator may call it: each move signs in afresh, since
+ * moving the clock by days ends every session.
+ */
+export async function moveClock(ms: number): Promise<number> {
+  const admin = await Seed.as(base.info().project.use.baseURL!, 'admin', ADMIN_PASSWORD);
+  try {
+    const res = await admin.api.post('/__test/clock', { data: { advance_ms: ms } });
+    if (!res.ok()) {
+      throw new Error(`/__test/clock: ${res.status()} ${await res.text()}`);
+    }
+    return (await res.json()).now_ms;
+  } finally {
+    await admin.dispose();
+  }
+}
+
+/** The server's time now (moving the clock by nothing). */
+export async function serverNow(): Promise<number> {
+  return moveClock(0);
+}
+
 type Fixtures = {
   /** A name unique to this test's run, to name what it makes with. */
   tag: string;

@@ -223,7 +223,7 @@ impl AuditFilter {
             user,
             from_ms,
             until_ms,
-            page: self.page.filter(|p| *p >= 1).unwrap_or(1),
+            page: crate::ui::listing::page(self.page.filter(|p| *p >= 1))?,
         })
     }
 

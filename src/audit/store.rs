@@ -182,7 +182,7 @@ pub async fn list(
     let total = select.clone().count(db).await?;
     let rows = select
         .order_by(audit::Column::Id, Order::Desc)
-        .offset((filter.page - 1).saturating_mul(PAGE_SIZE))
+        .offset(crate::ui::listing::offset(filter.page, PAGE_SIZE)?)
         .limit(PAGE_SIZE)
         .all(db)
         .await?;

@@ -36,10 +36,13 @@ pub enum Permission {
     DeleteAgents,
     /// Read the audit log and export it.
     ViewAudit,
+    /// Move the server's clock: only in a build with the `test-clock` feature, for the browser
+    /// tests (the route does not exist otherwise).
+    MoveTestClock,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ViewLicenses,
         Permission::RequestLicenses,
         Permission::UploadLicenses,
@@ -50,12 +53,14 @@ impl Permission {
         Permission::ManageTenants,
         Permission::DeleteAgents,
         Permission::ViewAudit,
+        Permission::MoveTestClock,
     ];
 }
 
 impl Permission {
     /// Settings > Licenses keeps working when a tenant's platform license has expired, so that
     /// a new one can be requested and uploaded; every other management operation is refused.
+    /// (The browser tests move the clock past an expiry and on.)
     pub const fn works_while_platform_expired(self) -> bool {
         matches!(
             self,
@@ -63,6 +68,7 @@ impl Permission {
                 | Permission::RequestLicenses
                 | Permission::UploadLicenses
                 | Permission::DeleteLicenses
+                | Permission::MoveTestClock
         )
     }
 }
@@ -176,13 +182,45 @@ pub fn validate_new_password(password: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Where to go after signing in: only a path on this site, never another origin.
+/// Where to go after signing in: `next` if it is a path on this site, else the role's start page.
+/// Server only: it parses with the `url` crate, which the WASM client does not carry.
+#[cfg(feature = "ssr")]
 pub fn safe_next(next: Option<&str>, role: Role) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ if role.can_view_licenses() => "/settings/licenses".to_string(),
-        _ => "/".to_string(),
+    match next.and_then(same_site_path) {
+        Some(path) => path,
+        None if role.can_view_licenses() => "/settings/licenses".to_string(),
+        None => "/".to_string(),
     }
+}
+
+/// The longest `next` kept; a longer one is not a page of this site.
+#[cfg(feature = "ssr")]
+pub const NEXT_MAX: usize = 2048;
+
+/// `next` as a path (with its query and fragment) on this site, or `None`. Browsers forgive a
+/// lot in a `Location` (they drop tabs and newlines, read `\` as `/`, and take `//host` as
+/// another site), so the text must first be plain: one leading `/`, no white space, no control
+/// character, no backslash. Then it is resolved against an origin of our own, and must stay on
+/// it; what is answered is the resolved path, as the parser wrote it.
+#[cfg(feature = "ssr")]
+fn same_site_path(next: &str) -> Option<String> {
+    const OWN: &str = "http://tessera.invalid";
+    let plain = next.len() <= NEXT_MAX
+        && next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+    if !plain {
+        return None;
+    }
+    let own = url::Url::parse(OWN).ok()?;
+    let resolved = own.join(next).ok()?;
+    if resolved.origin() != own.origin() {
+        return None;
+    }
+    let path = &resolved[url::Position::BeforePath..];
+    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
 }
 
 #[cfg(test)]
@@ -259,6 +297,7 @@ mod tests {
         assert!(validate_user_name("ivan.petrov@corp").is_ok());
     }
 
+    #[cfg(feature = "ssr")]
     #[test]
     fn next_never_leaves_the_site() {
         assert_eq!(
@@ -272,5 +311,101 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example"), Role::User), "/");
         assert_eq!(safe_next(Some("/\\evil.example"), Role::User), "/");
         assert_eq!(safe_next(None, Role::LicenseManager), "/settings/licenses");
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn next_keeps_paths_of_this_site() {
+        for (next, kept) in [
+            ("/", "/"),
+            ("/settings/users", "/settings/users"),
+            (
+                "/settings/users?q=ivan&page=2",
+                "/settings/users?q=ivan&page=2",
+            ),
+            ("/settings/licenses#top", "/settings/licenses#top"),
+            ("/settings/agents/3f2b", "/settings/agents/3f2b"),
+            // Resolved as a browser would, and still on the site.
+            ("/settings/../settings/users", "/settings/users"),
+            (
+                "/settings/%2F%2Fevil.example",
+                "/settings/%2F%2Fevil.example",
+            ),
+            ("/%2F%2Fevil.example", "/%2F%2Fevil.example"),
+            (
+                "/settings?next=//evil.example",
+                "/settings?next=//evil.example",
+            ),
+            (
+                "/пользователи",
+                "/%D0%BF%D0%BE%D0%BB%D1%8C%D0%B7%D0%BE%D0%B2%D0%B0%D1%82%D0%B5%D0%BB%D0%B8",
+            ),
+        ] {
+            assert_eq!(safe_next(Some(next), Role::User), kept, "{next:?}");
+        }
+    }
+
+    /// What browsers read as another site, or as something other than the plain path written.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn next_refuses_every_way_off_the_site() {
+        let hostile = [
+            "",
+            " ",
+            "evil.example",
+            "evil.example/x",
+            "//evil.example",
+            "///evil.example",
+            "////evil.example",
+            "/\t/evil.example/x",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/\r\n/evil.example",
+            "\t//evil.example",
+            "/\u{0}/evil.example",
+            "/\u{1f}/evil.example",
+            "/\u{7f}/evil.example",
+            "/\u{85}/evil.example",
+            "/\u{a0}/evil.example",
+            "/\u{2028}/evil.example",
+            "/\u{3000}/evil.example",
+            "/ /evil.example",
+            " //evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "\\\\evil.example",
+            "/\\/evil.example",
+            "/x\\..\\..\\/evil.example",
+            "http://evil.example",
+            "https://evil.example/settings",
+            "HTTPS://evil.example",
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "http:evil.example",
+            "https:/evil.example",
+            "http:\\\\evil.example",
+            "/settings\n//evil.example",
+            "?next=//evil.example",
+            "#//evil.example",
+            "./evil.example",
+            "../evil.example",
+            // Dot segments that a parser folds into `//host`.
+            "/.//evil.example",
+            "/..//evil.example",
+            "/x/..//evil.example",
+            "/%2e//evil.example",
+        ];
+        for next in hostile {
+            assert_eq!(safe_next(Some(next), Role::User), "/", "{next:?}");
+            assert_eq!(
+                safe_next(Some(next), Role::Administrator),
+                "/settings/licenses",
+                "{next:?}"
+            );
+        }
+        let long = format!("/{}", "a".repeat(NEXT_MAX));
+        assert_eq!(safe_next(Some(&long), Role::User), "/");
     }
 }

@@ -63,9 +63,11 @@ pub async fn list(
     now: i64,
 ) -> Result<LicensePage, AppError> {
     use certificate::Column as C;
+    let q = crate::ui::listing::search(&query.q)?;
+    let offset = crate::ui::listing::offset(query.page, PAGE_SIZE)?;
     let mut select = certificate::Entity::find();
-    if !query.q.is_empty() {
-        let needle = format!("%{}%", query.q.to_lowercase().replace(['%', '_'], ""));
+    if !q.is_empty() {
+        let needle = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
         select = select.filter(
             Condition::any()
                 .add(Expr::expr(Func::lower(Expr::col(C::ProductName))).like(&needle))
@@ -107,7 +109,7 @@ pub async fn list(
         .order_by(C::Id, Order::Asc)
         .select_only()
         .column(C::Id)
-        .offset((query.page.saturating_sub(1)) * PAGE_SIZE)
+        .offset(offset)
         .limit(PAGE_SIZE)
         .into_tuple()
         .all(db)

@@ -32,7 +32,8 @@ pub async fn get_product(product: String, page: Option<u64>) -> Result<ProductSe
 pub async fn seat_candidates(product: String, q: String) -> Result<Vec<Candidate>, AppError> {
     use crate::auth::server::{cap::ManageSeats, require};
     let who = require::<ManageSeats>()?;
-    super::store::candidates(who.db(), &who, &product, &q).await
+    let q = crate::ui::listing::search(&q)?;
+    super::store::candidates(who.db(), &who, &product, q).await
 }
 
 /// Gives each user a seat of `product`: all of them, or none (409 saying how many are free).

@@ -64,7 +64,8 @@ pub struct Config {
     pub max_certificates: u64,
     /// Where reminders are posted as signed JSON, if anywhere.
     pub webhook: Option<WebhookConfig>,
-    /// Test builds of the browser tests only: a route that moves the clock.
+    /// `TESSERA_TEST_CLOCK=1`: mount `POST /__test/clock` (Administrators move the clock). Only
+    /// a build with the cargo feature `test-clock` has that route; any other ignores this.
     pub test_clock: bool,
 }
 
@@ -224,12 +225,17 @@ impl Config {
 
     /// The SQLite file's folder, to create before connecting.
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
-        let path = self.database_url.strip_prefix("sqlite://")?;
-        let path = path.split('?').next().unwrap_or(path);
-        PathBuf::from(path)
+        self.sqlite_file()?
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .map(PathBuf::from)
+    }
+
+    /// The SQLite database's file, if the database is SQLite on a file.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let path = self.database_url.strip_prefix("sqlite://")?;
+        let path = path.split('?').next().unwrap_or(path);
+        (!path.is_empty() && !path.starts_with(':')).then(|| PathBuf::from(path))
     }
 }
 

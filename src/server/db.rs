@@ -9,7 +9,7 @@ use super::config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbStartError {
-    #[error("TESSERA_DATABASE_URL: cannot create the folder {0}: {1}")]
+    #[error("TESSERA_DATABASE_URL: cannot create {0}: {1}")]
     Folder(String, std::io::Error),
     #[error("TESSERA_DATABASE_URL: cannot connect to the database: {0}")]
     Connect(sea_orm::DbErr),
@@ -22,8 +22,13 @@ pub enum DbStartError {
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbStartError> {
     let mut url = config.database_url.clone();
     if let Some(dir) = config.sqlite_dir() {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| DbStartError::Folder(dir.display().to_string(), e))?;
+        create_private_dir(&dir).map_err(|e| DbStartError::Folder(dir.display().to_string(), e))?;
+    }
+    // Unless the address asks for a mode of its own (read-only, in memory), the file is made
+    // here rather than by SQLite's `mode=rwc`.
+    if let Some(file) = config.sqlite_file().filter(|_| !url.contains("mode=")) {
+        create_private_file(&file)
+            .map_err(|e| DbStartError::Folder(file.display().to_string(), e))?;
     }
     if url.starts_with("sqlite:") && !url.contains("mode=") {
         url.push_str(if url.contains('?') {
@@ -51,6 +56,32 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbStartError
     Database::connect(options)
         .await
         .map_err(DbStartError::Connect)
+}
+
+/// Creates the database's folder, and any folder above it that is missing, readable by the
+/// owner only (0700): the file holds password hashes, session ids and agent token hashes. A
+/// folder that exists already is left as it is.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the SQLite file, if missing, readable and writable by the owner only (0600), before
+/// SQLite opens it (which would create it as the umask allows); SQLite gives its `-wal` and
+/// `-shm` files the main file's permissions.
+fn create_private_file(file: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbStartError> {

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use http::header::{HOST, ORIGIN};
 use http::{HeaderMap, Method, StatusCode};
@@ -41,15 +41,24 @@ pub fn router(state: AppState) -> Router {
     let pages = page_routes();
     let context = {
         let state = state.clone();
-        move || provide_context(state.clone())
+        move || {
+            provide_context(state.clone());
+            super::headers::provide_nonce();
+        }
     };
     let shell_fn = {
         let options = state.leptos.clone();
         move || shell(options.clone())
     };
-    if state.config.test_clock {
+    if state.config.test_clock && TEST_CLOCK_BUILT {
         tracing::warn!(
-            "TESSERA_TEST_CLOCK=1: POST /__test/clock moves the clock; never in production"
+            "TESSERA_TEST_CLOCK=1: POST /__test/clock lets Administrators move the clock; \
+             a test build, never in production"
+        );
+    } else if state.config.test_clock {
+        tracing::warn!(
+            "TESSERA_TEST_CLOCK=1 is ignored: this build has no test clock (cargo feature \
+             test-clock)"
         );
     }
     routes(&state.config)
@@ -81,6 +90,11 @@ pub fn router(state: AppState) -> Router {
             // The panic's text is logged by the panic hook, never sent.
             error_response(&crate::error::internal("a request handler panicked"))
         }))
+        // Outermost: every answer gets them, refusals and panics too.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::headers::security_headers,
+        ))
         .with_state(state)
 }
 
@@ -95,28 +109,52 @@ pub fn routes(config: &Config) -> Vec<Route> {
             .body_limit(DefaultBodyLimit::disable()),
     );
     routes.push(Route::get("/settings/audit.csv", crate::audit::csv::export));
+    #[cfg(feature = "test-clock")]
     if config.test_clock {
-        routes.push(Route::post("/__test/clock", move_test_clock));
+        routes.push(Route::post("/__test/clock", test_clock::move_clock));
     }
+    #[cfg(not(feature = "test-clock"))]
+    let _ = config;
     routes
 }
 
-/// `{"advance_ms": N}`: moves the clock by N ms and runs the sweeper's work at once. Mounted
-/// only with `TESSERA_TEST_CLOCK=1`, for the browser tests.
-async fn move_test_clock(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    axum::Json(body): axum::Json<serde_json::Value>,
-) -> Response {
-    let Some(ms) = body.get("advance_ms").and_then(serde_json::Value::as_i64) else {
-        return error_response(&AppError::invalid(
-            crate::error::Field::Request,
-            crate::error::Problem::Required,
-        ));
-    };
-    state.clock.advance(ms);
-    state.ledger.time_moved();
-    super::sweep(&state, None).await;
-    axum::Json(serde_json::json!({ "now_ms": state.clock.now_ms() })).into_response()
+/// Whether this build has the browser tests' clock route (cargo feature `test-clock`). Without
+/// it, `TESSERA_TEST_CLOCK=1` mounts nothing: the route's code is not even compiled in.
+pub const TEST_CLOCK_BUILT: bool = cfg!(feature = "test-clock");
+
+#[cfg(feature = "test-clock")]
+mod test_clock {
+    use axum::response::{IntoResponse, Response};
+
+    use crate::auth::server::{Granted, cap::MoveTestClock};
+    use crate::error::AppError;
+    use crate::server::caller::Caller;
+    use crate::server::respond::error_response;
+
+    /// `{"advance_ms": N}`: moves the clock by N ms (never back: the clock never goes back)
+    /// and runs the sweeper's work at once. Administrators only; mounted only in a build with
+    /// the `test-clock` feature and with `TESSERA_TEST_CLOCK=1`, for the browser tests.
+    pub async fn move_clock(
+        who: Caller<Granted<MoveTestClock>>,
+        axum::Json(body): axum::Json<serde_json::Value>,
+    ) -> Response {
+        let Some(ms) = body
+            .get("advance_ms")
+            .and_then(serde_json::Value::as_i64)
+            .filter(|ms| *ms >= 0)
+        else {
+            return error_response(&AppError::invalid(
+                crate::error::Field::Request,
+                crate::error::Problem::Required,
+            ));
+        };
+        let state = who.state();
+        tracing::warn!(by = %who.viewer().name, ms, "the test clock moved");
+        state.clock.advance(ms);
+        state.ledger.time_moved();
+        crate::server::sweep(state, None).await;
+        axum::Json(serde_json::json!({ "now_ms": state.clock.now_ms() })).into_response()
+    }
 }
 
 /// Leptos answers every server function error with 500; give each its own status instead, so a

@@ -3,6 +3,7 @@ pub mod caller;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod headers;
 pub mod http;
 pub mod respond;
 pub mod route;

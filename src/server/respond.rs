@@ -42,12 +42,13 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 /// languages (nothing else can be rendered without the database), 503 with `Retry-After`.
 pub fn unavailable_page() -> Response {
     const PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
-        <meta http-equiv=\"refresh\" content=\"5\"><title>Tessera</title></head>\
-        <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto\">\
+        <meta http-equiv=\"refresh\" content=\"5\"><title>Tessera</title>\
+        <link rel=\"stylesheet\" href=\"/pkg/tessera.css\"></head>\
+        <body><main>\
         <h1>Tessera cannot reach its database</h1>\
         <p>Nothing was changed. This page tries again every 5 seconds.</p>\
         <p lang=\"ru\">Tessera не может связаться с базой данных. Ничего не изменено; \
-        страница повторит попытку через 5 секунд.</p></body></html>";
+        страница повторит попытку через 5 секунд.</p></main></body></html>";
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [

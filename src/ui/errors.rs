@@ -105,6 +105,8 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::AuditKind => t!(i18n, fields.audit_kind).into_any(),
         Field::DateFrom => t!(i18n, fields.date_from).into_any(),
         Field::DateTo => t!(i18n, fields.date_to).into_any(),
+        Field::Page => t!(i18n, fields.page).into_any(),
+        Field::Search => t!(i18n, fields.search).into_any(),
     }
 }
 

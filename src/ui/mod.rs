@@ -5,6 +5,7 @@ pub mod errors;
 #[cfg(test)]
 mod i18n_check;
 pub mod language;
+pub mod listing;
 pub mod names;
 pub mod pager;
 pub mod session;

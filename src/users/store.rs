@@ -61,7 +61,7 @@ pub async fn list(
     let total = find.clone().count(db).await?;
     let rows = find
         .order_by_asc(user::Column::Name)
-        .offset(page.saturating_sub(1).saturating_mul(USERS_PAGE))
+        .offset(crate::ui::listing::offset(page, USERS_PAGE)?)
         .limit(USERS_PAGE)
         .all(db)
         .await?;

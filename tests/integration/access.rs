@@ -99,8 +99,8 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         | "POST /api/v1/agents/heartbeat"
         | "POST /api/v1/agents/release" => caller == Agent,
         "POST /licenses/upload" | "GET /settings/audit.csv" => admin,
-        // Mounted only in the browser tests' build (TESSERA_TEST_CLOCK=1).
-        "POST /__test/clock" => true,
+        // Only in a build with the `test-clock` feature, with TESSERA_TEST_CLOCK=1.
+        "POST /__test/clock" => admin,
 
         // Pages.
         "GET /login" => true,
@@ -288,13 +288,13 @@ fn test_config(vars: &[(&str, &str)]) -> Config {
 
 #[tokio::test]
 async fn everything_the_router_serves_is_in_the_matrix() {
-    // With the browser tests' clock route too, so that it has its entry.
+    // Asking for the browser tests' clock route too: a build with the `test-clock` feature
+    // serves it, and then it has its entry.
     let entries = served(&test_config(&[("TESSERA_TEST_CLOCK", "1")]));
     for expected in [
         "POST /api/v1/agents/checkout",
         "POST /licenses/upload",
         "GET /settings/audit.csv",
-        "POST /__test/clock",
         "GET /settings/licenses",
         "licenses/confirm",
     ] {
@@ -315,12 +315,15 @@ async fn everything_the_router_serves_is_in_the_matrix() {
     }
     let functions = entries.iter().filter(|e| !e.contains(' ')).count();
     assert_eq!(functions, ENDPOINTS.len());
-    // Without the flag, the clock route is not served at all.
-    assert!(
-        !served(&test_config(&[]))
-            .iter()
-            .any(|e| e.contains("__test"))
+    // A build without the `test-clock` feature (a release) has no clock route, even when
+    // asked for it; with the feature, only when asked.
+    let clock = |entries: &[String]| entries.iter().any(|e| e.contains("__test"));
+    assert_eq!(
+        clock(&entries),
+        tessera::server::http::TEST_CLOCK_BUILT,
+        "{entries:?}"
     );
+    assert!(!clock(&served(&test_config(&[]))));
 }
 
 /// Every server function the router serves, asked by a signed-in administrator from another site
@@ -430,6 +433,8 @@ async fn visit(
     let method = Method::from_bytes(method.as_bytes()).expect("a method");
     let mut req = who.request(app, method, &path);
     req = match pattern {
+        // Moving the clock by nothing, for the build with the `test-clock` feature.
+        "/__test/clock" => req.json(&serde_json::json!({ "advance_ms": 0 })),
         "/api/v1/agents/register" => req.json(&serde_json::json!({
             "enrollment_key": shared.enrollment_key,
             "machine_id": format!("m-{}", uuid::Uuid::new_v4().simple()),
@@ -462,7 +467,8 @@ async fn visit(
 
 async fn everything_served_admits_exactly_its_callers(backend: Backend) {
     let vendor = Vendor::new(1);
-    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    // The clock route asked for: served (and so called) in a build with `test-clock`.
+    let app = TestApp::start_with_vendor(backend, &vendor, &[("TESSERA_TEST_CLOCK", "1")]).await;
     let admin = app.admin().await;
     let tenant = app.default_tenant(&admin).await;
     let target = app.create_user(&admin, "target", "user").await;

@@ -16,3 +16,4 @@ mod startup;
 mod support;
 mod tenants;
 mod users;
+mod web;

@@ -9,6 +9,19 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const REQUEST_BLOCK: &str = "LICENSE REQUEST";
 pub const CERTIFICATE_BLOCK: &str = "CERTIFICATE";
 
+/// A certificate id as the format writes it, a UUID (`8-4-4-4-12` hexadecimal digits, any
+/// case), in lower case; `None` for anything else. Ids compare case-insensitively, so every id
+/// is kept and compared in this form.
+pub fn certificate_id(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let well_formed = bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    well_formed.then(|| text.to_ascii_lowercase())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LicenseType {

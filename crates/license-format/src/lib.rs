@@ -25,7 +25,7 @@ pub mod request;
 pub use format::{
     Binding, BlockRefusal, CERTIFICATE_BLOCK, Certificate, Envelope, FORMAT_VERSION,
     LicenseRequest, LicenseType, Mode, PackageRefusal, REQUEST_BLOCK, Refusal, RequestTenant,
-    Usage,
+    Usage, certificate_id,
 };
 
 #[cfg(feature = "verify")]

@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use crate::armor::{UTF8_BOM, armor, armored_blocks, count_begin_lines};
 use crate::dates::{parse_date_end, parse_date_start};
 use crate::format::{
-    BlockRefusal, CERTIFICATE_BLOCK, Certificate, Envelope, FORMAT_VERSION, PackageRefusal, Refusal,
+    BlockRefusal, CERTIFICATE_BLOCK, Certificate, Envelope, FORMAT_VERSION, PackageRefusal,
+    Refusal, certificate_id,
 };
 use crate::json::strict_object;
 use crate::keys::{TrustedKeys, key_id};
@@ -109,11 +110,21 @@ fn check_shape(c: &Map<String, Value>) -> Result<(), String> {
             return Err(format!("`{name}` must be {what}"));
         }
     }
-    if c.get("id")
-        .and_then(Value::as_str)
-        .is_some_and(str::is_empty)
+    if let Some(id) = c.get("id").and_then(Value::as_str)
+        && certificate_id(id).is_none()
     {
-        return Err("`id` is empty".into());
+        return Err(if id.is_empty() {
+            "`id` is empty".into()
+        } else {
+            "`id` is not a UUID".into()
+        });
+    }
+    if let Some(revokes) = c.get("revokes").and_then(Value::as_array)
+        && revokes
+            .iter()
+            .any(|r| r.as_str().and_then(certificate_id).is_none())
+    {
+        return Err("`revokes` must hold certificate ids (UUIDs)".into());
     }
     let text = |k: &str| c.get(k).and_then(Value::as_str);
     if let Some(v) = text("not_before")
@@ -235,7 +246,12 @@ fn check_block(
         Ok(fields) => fields,
         Err(e) => return (None, Err(malformed(format!("certificate: {e}")))),
     };
-    let id = fields.get("id").and_then(Value::as_str).map(String::from);
+    // In lower case when it is a UUID, so that duplicates are found in any case; as written
+    // otherwise, to name the refusal.
+    let id = fields
+        .get("id")
+        .and_then(Value::as_str)
+        .map(|id| certificate_id(id).unwrap_or_else(|| id.to_string()));
     let refuse = |r: Refusal| (id.clone(), Err(r));
     let sig_bytes = match URL_SAFE_NO_PAD.decode(envelope.sig.trim_end_matches('=')) {
         Ok(s) => s,
@@ -287,6 +303,18 @@ fn check_block(
     let mut typed = fields;
     if typed.get("revokes").is_some_and(Value::is_null) {
         typed.remove("revokes");
+    }
+    // Ids compare case-insensitively: the typed certificate holds them in lower case (the
+    // payload kept beside it stays exactly as signed).
+    if let Some(id) = &id {
+        typed.insert("id".into(), Value::String(id.clone()));
+    }
+    if let Some(Value::Array(revokes)) = typed.get_mut("revokes") {
+        for r in revokes.iter_mut() {
+            if let Some(lower) = r.as_str().and_then(certificate_id) {
+                *r = Value::String(lower);
+            }
+        }
     }
     let certificate: Certificate = match serde_json::from_value(Value::Object(typed)) {
         Ok(c) => c,

@@ -28,10 +28,23 @@ fn now() -> DateTime<Utc> {
     "2026-11-22T12:00:00Z".parse().unwrap()
 }
 
-/// A good agent certificate for [`INSTALLATION`].
-fn cert_json(id: &str) -> Value {
+/// The certificate id the tests call `name`: a UUID made from it, the same every time.
+fn id_of(name: &str) -> String {
+    let hex = sha256_hex(name.as_bytes());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// A good agent certificate for [`INSTALLATION`], its id made from `name` ([`id_of`]).
+fn cert_json(name: &str) -> Value {
     json!({
-        "format": 1, "id": id, "installation_id": INSTALLATION, "company_id": "acme",
+        "format": 1, "id": id_of(name), "installation_id": INSTALLATION, "company_id": "acme",
         "product": "ai-server", "product_name": "AI Server", "type": "agent",
         "mode": "subscription", "validity_days": 365, "not_before": null,
         "not_after": null, "binding": "floating", "tenant_id": null,
@@ -225,7 +238,7 @@ fn a_good_package_verifies_with_text_around_and_crlf() {
     let good = verify(&text, &trusted(&key)).unwrap();
     assert_eq!(good.len(), 2);
     assert_eq!((good[0].block, good[1].block), (1, 2));
-    assert_eq!(good[1].certificate.id, "b");
+    assert_eq!(good[1].certificate.id, id_of("b"));
     assert_eq!(good[1].certificate.binding, Some(Binding::Floating));
     assert_eq!(good[0].kid, kid(&key));
     assert_eq!(
@@ -331,7 +344,11 @@ fn every_refused_block_is_named_with_its_id() {
         blocks.iter().map(|b| (b.block, b.id.as_deref())).collect();
     assert_eq!(
         named,
-        vec![(2, Some("mode-x")), (3, None), (5, Some("stranger"))]
+        vec![
+            (2, Some(id_of("mode-x").as_str())),
+            (3, None),
+            (5, Some(id_of("stranger").as_str()))
+        ]
     );
     assert!(is_invalid(&blocks[0].refusal));
     assert!(is_malformed(&blocks[1].refusal));
@@ -436,6 +453,19 @@ fn a_missing_or_mistyped_field_is_malformed() {
         ("tenant_id", json!(5)),
         ("revokes", json!("abc")),
         ("revokes", json!([1, 2])),
+        // Ids are UUIDs (8-4-4-4-12 hexadecimal digits), nothing else.
+        ("id", json!("m")),
+        ("id", json!("x".repeat(4096))),
+        ("id", json!("0f8fad5b-d9cb-469f-a165-70867728950")),
+        ("id", json!("0f8fad5b-d9cb-469f-a165-70867728950ee")),
+        ("id", json!("0f8fad5bd9cb469fa16570867728950e")),
+        ("id", json!("{0f8fad5b-d9cb-469f-a165-70867728950e}")),
+        ("id", json!("urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e")),
+        ("id", json!("0f8fad5b-d9cb-469f-a165-70867728950g")),
+        ("id", json!(" 0f8fad5b-d9cb-469f-a165-70867728950e")),
+        ("id", json!("0f8fad5b_d9cb_469f_a165_70867728950e")),
+        ("revokes", json!(["not-an-id"])),
+        ("revokes", json!([id_of("r"), "x".repeat(100)])),
     ];
     for (field, value) in mistyped {
         let r = refusal_of(with("m", |c| {
@@ -732,7 +762,7 @@ fn each_type_with_what_it_needs_is_accepted() {
             c.insert("feature".into(), json!("telephony"));
             c.insert("not_before".into(), json!("2027-01-01"));
             c.insert("not_after".into(), json!("2028-01-01T00:00:00+03:00"));
-            c.insert("revokes".into(), json!(["old-1", "old-2"]));
+            c.insert("revokes".into(), json!([id_of("old-1"), id_of("old-2")]));
         }),
         // `revokes: null` and an absent `tenant_id` are the same as their absence.
         with("nulls", |c| {
@@ -758,7 +788,10 @@ fn each_type_with_what_it_needs_is_accepted() {
     assert_eq!(good[1].certificate.mode, Mode::Buyout);
     assert_eq!(good[3].certificate.seats, Some(25));
     assert_eq!(good[4].certificate.feature.as_deref(), Some("telephony"));
-    assert_eq!(good[4].certificate.revokes, vec!["old-1", "old-2"]);
+    assert_eq!(
+        good[4].certificate.revokes,
+        vec![id_of("old-1"), id_of("old-2")]
+    );
     assert!(good[5].certificate.revokes.is_empty());
 }
 
@@ -803,7 +836,7 @@ fn the_same_id_twice_is_a_duplicate_from_the_second_on() {
         [3, 4]
             .map(|block| BlockRefusal {
                 block,
-                id: Some("d".into()),
+                id: Some(id_of("d")),
                 refusal: Refusal::DuplicateInPackage
             })
             .to_vec()
@@ -929,6 +962,39 @@ fn the_first_reason_of_the_format_list_wins() {
 }
 
 #[test]
+fn ids_are_uuids_in_any_case_kept_in_lower_case() {
+    let key = signing_key(1);
+    let upper = id_of("upper").to_ascii_uppercase();
+    let revoked = id_of("revoked").to_ascii_uppercase();
+    let c = with("upper", |c| {
+        c.insert("id".into(), json!(upper));
+        c.insert("revokes".into(), json!([revoked]));
+    });
+    let good = verify(&package(&key, &[c]), &trusted(&key)).unwrap();
+    assert_eq!(good[0].certificate.id, id_of("upper"));
+    assert_eq!(good[0].certificate.revokes, vec![id_of("revoked")]);
+    // What was signed is kept as it was signed.
+    assert!(good[0].payload_json.contains(&upper));
+
+    // The same id in two cases is one id: the second block is a duplicate.
+    let mixed = with("twice", |c| {
+        c.insert("id".into(), json!(id_of("twice").to_ascii_uppercase()));
+    });
+    let r = verify(&package(&key, &[cert_json("twice"), mixed]), &trusted(&key));
+    match r {
+        Err(PackageRefusal::BadCertificates { blocks }) => {
+            assert_eq!(blocks.len(), 1);
+            assert_eq!(blocks[0].block, 2);
+            assert_eq!(blocks[0].refusal, Refusal::DuplicateInPackage);
+            assert_eq!(blocks[0].id.as_deref(), Some(id_of("twice").as_str()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(certificate_id(&upper), Some(id_of("upper")));
+    assert_eq!(certificate_id("m"), None);
+}
+
+#[test]
 fn unknown_fields_are_kept_and_ignored() {
     let key = signing_key(1);
     let c = with("extra", |c| {
@@ -936,7 +1002,7 @@ fn unknown_fields_are_kept_and_ignored() {
     });
     let good = verify(&package(&key, &[c]), &trusted(&key)).unwrap();
     assert!(good[0].payload_json.contains("vendor_note"));
-    assert_eq!(good[0].certificate.id, "extra");
+    assert_eq!(good[0].certificate.id, id_of("extra"));
 }
 
 // Dates and requests.
@@ -1047,7 +1113,7 @@ fn date() -> impl Strategy<Value = String> {
 
 prop_compose! {
     fn certificate()(
-        id in "[0-9a-f]{8}-[0-9a-f]{4}",
+        id in "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         company_id in "\\PC{0,20}",
         product in "[a-z-]{1,16}",
         product_name in "\\PC{0,40}",
@@ -1060,7 +1126,10 @@ prop_compose! {
         fixed in any::<bool>(),
         feature in "[a-z]{1,12}",
         tenant_id in proptest::option::of("[a-z0-9-]{1,12}"),
-        revokes in proptest::collection::vec("[0-9a-f]{8}", 0..3),
+        revokes in proptest::collection::vec(
+            "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            0..3
+        ),
     ) -> Certificate {
         Certificate {
             format: 1,

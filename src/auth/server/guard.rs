@@ -66,6 +66,7 @@ capabilities!(
     ManageTenants,
     DeleteAgents,
     ViewAudit,
+    MoveTestClock,
 );
 
 /// Proof that the caller holds `C`'s permission.
