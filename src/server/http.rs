@@ -23,8 +23,13 @@ use crate::app::{App, shell};
 use crate::auth::server::middleware::resolve_session;
 use crate::error::AppError;
 
-/// The largest request body accepted, at least (twice the package limit if that is more).
+/// The largest request body accepted, at least (twice the package limit if that is more): the
+/// package upload's.
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The largest body a server function takes: forms of names, ids and passwords. Anyone may post
+/// to some (signing in), so none reads megabytes before it knows who is asking.
+pub const SERVER_FN_BODY_LIMIT: usize = 64 * 1024;
 
 /// The pages' routes, generated once per process. Generating runs the whole app with resource
 /// loading suppressed by a process-wide flag, and a resource first polled by a page rendered
@@ -62,7 +67,11 @@ pub fn router(state: AppState) -> Router {
             post({
                 let context = context.clone();
                 move |req: Request| leptos_axum::handle_server_fns_with_context(context, req)
-            }),
+            })
+            // A body without a length is cut at the limit; one that says it is longer is refused
+            // before it is read.
+            .layer(RequestBodyLimitLayer::new(SERVER_FN_BODY_LIMIT))
+            .layer(middleware::from_fn(refuse_large_body)),
         )
         .leptos_routes_with_context(&state, pages, context.clone(), shell_fn)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
@@ -131,11 +140,37 @@ async fn api_error_status(req: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return error_response(&crate::error::internal("unreadable error body"));
     };
-    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+    let err = serde_json::from_slice::<AppError>(&bytes).ok();
+    if let Some(err) = &err {
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
-    Response::from_parts(parts, Body::from(bytes))
+    let mut response = Response::from_parts(parts, Body::from(bytes));
+    if let Some(err) = &err {
+        super::respond::set_retry_after(&mut response, err);
+    }
+    response
+}
+
+/// A server function's body that says it is longer than [`SERVER_FN_BODY_LIMIT`]: 413, saying
+/// the limit.
+async fn refuse_large_body(req: Request, next: Next) -> Response {
+    let length = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|n| n > SERVER_FN_BODY_LIMIT as u64) {
+        let mut res = error_response(&AppError::invalid(
+            crate::error::Field::Request,
+            crate::error::Problem::TooLong {
+                max: SERVER_FN_BODY_LIMIT as u32,
+            },
+        ));
+        *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return res;
+    }
+    next.run(req).await
 }
 
 /// Leptos does no CSRF check: a state-changing request that a browser marks as coming from

@@ -126,7 +126,8 @@ impl TestApp {
             .await
             .expect("a free port");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        let app = server::http::router(state.clone());
+        let app = server::http::router(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
