@@ -28,7 +28,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.net, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -161,7 +163,11 @@ mod tests {
             ip("198.51.100.1")
         );
         assert_eq!(
-            client_ip(ip("10.0.0.2"), ["1.2.3.4", "198.51.100.1, 10.0.0.3"], &proxies),
+            client_ip(
+                ip("10.0.0.2"),
+                ["1.2.3.4", "198.51.100.1, 10.0.0.3"],
+                &proxies
+            ),
             ip("198.51.100.1")
         );
         // No header, or nonsense in it: the proxy itself.

@@ -19,9 +19,9 @@ use std::net::IpAddr;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -169,7 +169,9 @@ pub async fn reserve(
     let earlier = Earlier {
         pair: recent(
             &txn,
-            Condition::all().add(by_name.clone()).add(by_address.clone()),
+            Condition::all()
+                .add(by_name.clone())
+                .add(by_address.clone()),
             row.id,
             PAIR_MAX,
             now,
@@ -252,9 +254,12 @@ impl Refusal {
     }
 }
 
-/// Counts a refused sign-in of `typed` from the attempt's address at `now`, in its window's row.
+/// Counts a refused sign-in of `typed` from the attempt's address at `now`, in its window's row:
+/// the name's own while the address has tried fewer than [`NAMES_PER_ADDRESS`] names in the
+/// window, else the address's "any name" row. Decided under the same locks as [`reserve`]'s, so
+/// racing refusals never make more rows than that.
 pub async fn count_refusal(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     typed: &str,
     attempt: &Attempt,
     now: i64,
@@ -262,42 +267,75 @@ pub async fn count_refusal(
 ) -> Result<(), AppError> {
     use sign_in_refusal::Column as C;
     let window = window_start(now);
-    let in_window = Condition::all()
-        .add(C::Address.eq(&attempt.address))
-        .add(C::WindowStart.eq(window));
-    let (name, shown) = {
-        let known = sign_in_refusal::Entity::find()
-            .filter(in_window.clone())
+    let shown: String = typed
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [lock_id("refusals", &attempt.address).into()],
+        ))
+        .await?;
+    }
+    // First counted under the name: on SQLite this write takes the database's write lock.
+    add_refusal(
+        &txn,
+        &attempt.name,
+        &shown,
+        &attempt.address,
+        window,
+        now,
+        refusal,
+    )
+    .await?;
+    let names = sign_in_refusal::Entity::find()
+        .filter(C::Address.eq(&attempt.address))
+        .filter(C::WindowStart.eq(window))
+        .filter(C::UserName.ne(""))
+        .count(&txn)
+        .await?;
+    if names > NAMES_PER_ADDRESS {
+        // The name's row is the one too many only if this refusal made it.
+        let row = sign_in_refusal::Entity::find()
+            .filter(C::Address.eq(&attempt.address))
+            .filter(C::WindowStart.eq(window))
             .filter(C::UserName.eq(&attempt.name))
-            .count(db)
-            .await?
-            > 0;
-        // Counted apart only while the address has tried few names; racing refusals may add a
-        // few more rows than that, never without bound.
-        if known
-            || sign_in_refusal::Entity::find()
-                .filter(in_window)
-                .count(db)
-                .await?
-                < NAMES_PER_ADDRESS
-        {
-            let shown: String = typed
-                .trim()
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect();
-            (attempt.name.clone(), shown)
-        } else {
-            (String::new(), ANY_NAME.to_string())
+            .one(&txn)
+            .await?;
+        if let Some(row) = row.filter(|r| r.failed + r.throttled + r.other == 1) {
+            sign_in_refusal::Entity::delete_by_id(row.id)
+                .exec(&txn)
+                .await?;
+            add_refusal(&txn, "", ANY_NAME, &attempt.address, window, now, refusal).await?;
         }
-    };
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Adds one refusal to the row of `name`, `address` and `window`, making it if need be.
+async fn add_refusal(
+    db: &impl ConnectionTrait,
+    name: &str,
+    shown: &str,
+    address: &str,
+    window: i64,
+    now: i64,
+    refusal: Refusal,
+) -> Result<(), AppError> {
+    use sea_orm::sea_query::ExprTrait as _;
+    use sign_in_refusal::Column as C;
     let one = |r: Refusal| i64::from(r == refusal);
     let row = sign_in_refusal::ActiveModel {
-        user_name: Set(name),
-        address: Set(attempt.address.clone()),
+        user_name: Set(name.to_string()),
+        address: Set(address.to_string()),
         window_start: Set(window),
-        shown_name: Set(shown),
+        shown_name: Set(shown.to_string()),
         first_at: Set(now),
         last_at: Set(now),
         failed: Set(one(Refusal::Failed)),
@@ -305,7 +343,6 @@ pub async fn count_refusal(
         other: Set(one(Refusal::Other)),
         ..Default::default()
     };
-    use sea_orm::sea_query::ExprTrait as _;
     let add = |c: C| Expr::col((sign_in_refusal::Entity, c)).add(Expr::col(("excluded", c)));
     sign_in_refusal::Entity::insert(row)
         .on_conflict(
@@ -337,17 +374,22 @@ pub fn audit_entry(row: &sign_in_refusal::Model) -> crate::audit::store::Entry {
     } else {
         "refused"
     };
-    Entry::named(&row.shown_name, row.last_at, AuditKind::SignInFailed, &row.address)
-        .detail(format!(
-            "{total} refused sign-ins from {} to {} UTC: {} wrong user name or password, {} too \
+    Entry::named(
+        &row.shown_name,
+        row.last_at,
+        AuditKind::SignInFailed,
+        &row.address,
+    )
+    .detail(format!(
+        "{total} refused sign-ins from {} to {} UTC: {} wrong user name or password, {} too \
              many attempts, {} other",
-            time(row.first_at),
-            time(row.last_at),
-            row.failed,
-            row.throttled,
-            row.other
-        ))
-        .outcome(outcome)
+        time(row.first_at),
+        time(row.last_at),
+        row.failed,
+        row.throttled,
+        row.other
+    ))
+    .outcome(outcome)
 }
 
 /// Appends one audit entry for each count whose window closed by `now`, and forgets attempts
@@ -514,7 +556,10 @@ mod tests {
 
     #[test]
     fn refusals_are_told_apart_and_server_failures_are_not_counted() {
-        assert_eq!(Refusal::of(&AppError::BadCredentials), Some(Refusal::Failed));
+        assert_eq!(
+            Refusal::of(&AppError::BadCredentials),
+            Some(Refusal::Failed)
+        );
         assert_eq!(
             Refusal::of(&AppError::TooManyAttempts { minutes: 1 }),
             Some(Refusal::Throttled)
@@ -550,7 +595,9 @@ mod tests {
         assert_eq!(e.outcome, "bad_credentials");
         assert_eq!(e.at, row.last_at);
         assert!(
-            e.detail.starts_with("300 refused sign-ins from 2026-11-30 00:00:00 to 2026-11-30 00:05:00 UTC: 10 wrong"),
+            e.detail.starts_with(
+                "300 refused sign-ins from 2026-11-30 00:00:00 to 2026-11-30 00:05:00 UTC: 10 wrong"
+            ),
             "{}",
             e.detail
         );
