@@ -27,9 +27,13 @@ use crate::error::AppError;
 /// package upload's.
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// The largest body a server function takes: forms of names, ids and passwords. Anyone may post
-/// to some (signing in), so none reads megabytes before it knows who is asking.
-pub const SERVER_FN_BODY_LIMIT: usize = 64 * 1024;
+/// The largest body any request but the upload's takes: server functions' forms of names, ids
+/// and passwords, and the agents' JSON. Anyone may post to some (signing in, registering), so
+/// none reads megabytes before it knows who is asking.
+pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+
+/// The routes that take large bodies (up to [`BODY_LIMIT`]): the package upload alone.
+pub const LARGE_BODY_PATHS: [&str; 1] = ["/licenses/upload"];
 
 /// The pages' routes, generated once per process. Generating runs the whole app with resource
 /// loading suppressed by a process-wide flag, and a resource first polled by a page rendered
@@ -67,11 +71,7 @@ pub fn router(state: AppState) -> Router {
             post({
                 let context = context.clone();
                 move |req: Request| leptos_axum::handle_server_fns_with_context(context, req)
-            })
-            // A body without a length is cut at the limit; one that says it is longer is refused
-            // before it is read.
-            .layer(RequestBodyLimitLayer::new(SERVER_FN_BODY_LIMIT))
-            .layer(middleware::from_fn(refuse_large_body)),
+            }),
         )
         .leptos_routes_with_context(&state, pages, context.clone(), shell_fn)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             resolve_session,
         ))
         .layer(middleware::from_fn(refuse_cross_site))
+        .layer(middleware::from_fn(small_bodies))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(|_panic| {
@@ -152,24 +153,29 @@ async fn api_error_status(req: Request, next: Next) -> Response {
     response
 }
 
-/// A server function's body that says it is longer than [`SERVER_FN_BODY_LIMIT`]: 413, saying
-/// the limit.
-async fn refuse_large_body(req: Request, next: Next) -> Response {
+/// Every body but the upload's is small: one that says it is longer than [`SMALL_BODY_LIMIT`] is
+/// refused unread (413, naming the limit), and one that does not say is cut off there (the
+/// server function then cannot read its arguments: 400).
+async fn small_bodies(req: Request, next: Next) -> Response {
+    if LARGE_BODY_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
     let length = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if length.is_some_and(|n| n > SERVER_FN_BODY_LIMIT as u64) {
+    if length.is_some_and(|n| n > SMALL_BODY_LIMIT as u64) {
         let mut res = error_response(&AppError::invalid(
             crate::error::Field::Request,
             crate::error::Problem::TooLong {
-                max: SERVER_FN_BODY_LIMIT as u32,
+                max: SMALL_BODY_LIMIT as u32,
             },
         ));
         *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
         return res;
     }
+    let req = req.map(|body| Body::new(http_body_util::Limited::new(body, SMALL_BODY_LIMIT)));
     next.run(req).await
 }
 
