@@ -145,8 +145,10 @@ async fn operations_and_refusals_are_recorded(backend: Backend) {
     assert!(has("manager", "sign_out", "manager", "ok"), "{all:?}");
     assert!(has("admin", "tenant_create", "Acme", "ok"), "{all:?}");
     assert!(has("admin", "tenant_create", "Acme", "invalid"), "{all:?}");
-    // Newest first.
-    assert_eq!(all[0].1, "tenant_create");
+    // Newest first: the refused sign-ins' entry, appended when their window closed, then the
+    // tenants.
+    assert_eq!(all[0].1, "sign_in_failed");
+    assert_eq!(all[1].1, "tenant_create");
     // No password anywhere in the log.
     let everything = list(&app, &admin, &[]).await.body.to_string();
     assert!(!everything.contains("not-the-password"));
