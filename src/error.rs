@@ -112,6 +112,9 @@ pub enum AppError {
     AccountDisabled,
     #[error("too many attempts, try again in {minutes} minutes")]
     TooManyAttempts { minutes: u32 },
+    /// Too many sign-ins are waiting for their password to be checked: none is queued further.
+    #[error("too many sign-ins are being checked, try again in {seconds} seconds")]
+    Busy { seconds: u32 },
     #[error("you are not allowed to do this")]
     Forbidden,
     #[error("refused: the request came from another site")]
@@ -175,7 +178,7 @@ impl AppError {
             AppError::LicenseExpired | AppError::LicenseRevoked | AppError::AgentShutDown => 403,
             AppError::PlatformExpired { .. } => 403,
             AppError::AccountDisabled | AppError::Forbidden | AppError::CrossSite => 403,
-            AppError::TooManyAttempts { .. } => 429,
+            AppError::TooManyAttempts { .. } | AppError::Busy { .. } => 429,
             AppError::Invalid { .. } => 400,
             AppError::Conflict { .. }
             | AppError::NotEnoughSeats { .. }
@@ -188,6 +191,18 @@ impl AppError {
             AppError::Unavailable => 503,
             AppError::Internal { .. } => 500,
             AppError::Transport { .. } => 502,
+        }
+    }
+}
+
+impl AppError {
+    /// The `Retry-After` this error is answered with, in seconds, if it asks the client to wait.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::Unavailable => Some(5),
+            AppError::Busy { seconds } => Some(u64::from(*seconds)),
+            AppError::TooManyAttempts { minutes } => Some(u64::from(*minutes) * 60),
+            _ => None,
         }
     }
 }
@@ -273,6 +288,7 @@ mod tests {
             AppError::BadCredentials,
             AppError::AccountDisabled,
             AppError::TooManyAttempts { minutes: 3 },
+            AppError::Busy { seconds: 1 },
             AppError::Forbidden,
             AppError::CrossSite,
             AppError::invalid(Field::Password, Problem::TooShort { min: 8 }),

@@ -13,6 +13,7 @@ mod m20261130_000008_certificate_state_index;
 mod m20261201_000009_not_before;
 mod m20261201_000010_revoker_index;
 mod m20261202_000011_agent_registration;
+mod m20261202_000012_sign_in_throttle;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_not_before::Migration),
             Box::new(m20261201_000010_revoker_index::Migration),
             Box::new(m20261202_000011_agent_registration::Migration),
+            Box::new(m20261202_000012_sign_in_throttle::Migration),
         ]
     }
 }

@@ -1,12 +1,14 @@
 //! The audit log as CSV (`GET /settings/audit.csv`, the page's filter in the address): RFC 4180
-//! quoting, and a cell a spreadsheet would take for a formula is made plain text.
+//! quoting, and a cell a spreadsheet would take for a formula is made plain text. The file is
+//! streamed a batch of entries at a time, so a log of any length never sits in memory whole.
 use std::collections::HashMap;
 
+use axum::body::Body;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 
-use super::model::{AuditFilter, AuditRow};
+use super::model::{AuditFilter, AuditRow, CheckedFilter};
 use crate::auth::server::Granted;
 use crate::auth::server::cap::ViewAudit;
 use crate::error::AppError;
@@ -67,40 +69,62 @@ pub async fn export(
     who: Caller<Granted<ViewAudit>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let filter = AuditFilter::from_params(|k| params.get(k).cloned());
-    match body(&who, &filter).await {
-        Ok(csv) => (
-            [
-                (CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    CONTENT_DISPOSITION,
-                    "attachment; filename=\"tessera-audit.csv\"",
-                ),
-                (CACHE_CONTROL, "no-store"),
-            ],
-            csv,
-        )
-            .into_response(),
-        Err(e) => error_response(&e),
-    }
+    let filter = match AuditFilter::from_params(|k| params.get(k).cloned()).check() {
+        Ok(filter) => filter,
+        Err(e) => return error_response(&e),
+    };
+    (
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                CONTENT_DISPOSITION,
+                "attachment; filename=\"tessera-audit.csv\"",
+            ),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(batches(who, filter)),
+    )
+        .into_response()
 }
 
-/// Every matching entry, newest first, read a batch at a time.
-async fn body(who: &Caller<Granted<ViewAudit>>, filter: &AuditFilter) -> Result<String, AppError> {
-    let filter = filter.check()?;
-    let mut out = record(HEADER);
-    let mut before = None;
-    loop {
-        let rows = super::store::batch(who.db(), who, &filter, before, BATCH).await?;
-        for r in &rows {
-            out.push_str(&row_record(r));
-        }
-        match rows.last() {
-            Some(last) if rows.len() as u64 == BATCH => before = Some(last.id),
-            _ => break,
-        }
-    }
-    Ok(out)
+/// Where the walk through the log is.
+enum Walk {
+    Header,
+    /// Entries older than this one are next (all, if `None`).
+    Before(Option<i64>),
+    Done,
+}
+
+/// The header, then every matching entry, newest first, one chunk per batch read. A read that
+/// fails ends the stream with an error, so the client sees a broken download, not a short file.
+fn batches(
+    who: Caller<Granted<ViewAudit>>,
+    filter: CheckedFilter,
+) -> impl futures::Stream<Item = Result<String, AppError>> + Send + 'static {
+    futures::stream::try_unfold(
+        (Walk::Header, who, filter),
+        |(walk, who, filter)| async move {
+            let before = match walk {
+                Walk::Header => {
+                    return Ok(Some((record(HEADER), (Walk::Before(None), who, filter))));
+                }
+                Walk::Before(before) => before,
+                Walk::Done => return Ok(None),
+            };
+            let rows = super::store::batch(who.db(), &who, &filter, before, BATCH)
+                .await
+                .inspect_err(|e| tracing::warn!("the audit CSV stopped: {e}"))?;
+            let next = match rows.last() {
+                Some(last) if rows.len() as u64 == BATCH => Walk::Before(Some(last.id)),
+                _ => Walk::Done,
+            };
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let chunk: String = rows.iter().map(row_record).collect();
+            Ok(Some((chunk, (next, who, filter))))
+        },
+    )
 }
 
 #[cfg(test)]

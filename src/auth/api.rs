@@ -13,41 +13,68 @@ pub async fn login(
     password: String,
     next: Option<String>,
 ) -> Result<Option<String>, AppError> {
-    use crate::audit::{model::AuditKind, store};
-    let typed = user_name.clone();
-    let result = sign_in(user_name, password, next).await;
+    use super::server::throttle::{self, Attempt, Refusal};
+    // Signing in is how a caller becomes known: nobody is, yet.
+    let who = super::server::anyone()?;
+    let client = crate::server::client::current(&who.state().config.trusted_proxies);
+    let attempt = Attempt::new(&user_name, client);
+    let result = sign_in(&who, &attempt, user_name.clone(), password, next).await;
     if let Err(err) = &result
-        && !typed.trim().is_empty()
+        && !user_name.trim().is_empty()
+        && let Some(refusal) = Refusal::of(err)
     {
-        // The name as typed, never the password.
-        let who = super::server::anyone()?;
-        let entry = store::Entry::named(&typed, who.now(), AuditKind::SignInFailed, "");
-        store::record_refusal(who.db(), entry, err).await;
+        // Counted, not written to the audit log one by one: the sweeper appends one entry per
+        // name, address and window (throttle::close_windows). The name as typed, never the
+        // password.
+        if let Err(e) =
+            throttle::count_refusal(who.db(), &user_name, &attempt, who.now(), refusal).await
+        {
+            tracing::warn!("could not count a refused sign-in: {e}");
+        }
     }
     result
 }
 
 #[cfg(feature = "ssr")]
 async fn sign_in(
+    who: &crate::server::caller::Caller<super::server::Anyone>,
+    attempt: &super::server::throttle::Attempt,
     user_name: String,
     password: String,
     next: Option<String>,
 ) -> Result<Option<String>, AppError> {
-    use super::model::{Role, safe_next, validate_user_name};
+    use super::model::{PASSWORD_MAX, Role, USER_NAME_MAX, safe_next, validate_user_name};
     use super::server::{middleware, sessions, throttle, tokens::Claims};
+    use crate::error::{Field, Problem};
     use crate::users::entity as user;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-    // Signing in is how a caller becomes known: nobody is, yet.
-    let who = super::server::anyone()?;
     let (state, db, now) = (who.state(), who.db(), who.now());
+    // What no account can have is refused before any work: no name, or one or a password longer
+    // than any that can be set.
     if user_name.trim().is_empty() {
+        return Err(AppError::invalid(Field::UserName, Problem::Required));
+    }
+    if user_name.trim().chars().count() > USER_NAME_MAX {
         return Err(AppError::invalid(
-            crate::error::Field::UserName,
-            crate::error::Problem::Required,
+            Field::UserName,
+            Problem::TooLong {
+                max: USER_NAME_MAX as u32,
+            },
         ));
     }
-    throttle::check(db, &user_name, now).await?;
+    if password.chars().count() > PASSWORD_MAX {
+        return Err(AppError::invalid(
+            Field::Password,
+            Problem::TooLong {
+                max: PASSWORD_MAX as u32,
+            },
+        ));
+    }
+    // A place in line for the password check first: when too many wait, refused at once.
+    let ticket = state.passwords.ticket()?;
+    // Counted before the password is checked, so that a burst cannot outrun the count.
+    let reservation = throttle::reserve(db, attempt, now).await?;
 
     let found = match validate_user_name(&user_name) {
         Ok(name) => {
@@ -58,18 +85,22 @@ async fn sign_in(
         }
         Err(_) => None,
     };
-    let matches = state
-        .passwords
+    let matches = ticket
         .verify(password, found.as_ref().map(|u| u.password_hash.clone()))
         .await?;
     let user = match found {
         Some(u) if matches => u,
         _ => {
-            throttle::record_failure(db, &user_name, now).await?;
-            tracing::info!(user_name = %throttle::key(&user_name), "failed sign-in");
+            // The reservation stays: it is this failure.
+            tracing::info!(
+                user_name = %attempt.name,
+                address = %attempt.address,
+                "failed sign-in"
+            );
             return Err(AppError::BadCredentials);
         }
     };
+    throttle::release(db, reservation).await?;
     if user.disabled {
         return Err(AppError::AccountDisabled);
     }
@@ -77,7 +108,6 @@ async fn sign_in(
         crate::error::internal(format_args!("user {} has an unknown role", user.id))
     })?;
 
-    throttle::clear(db, &user_name).await?;
     let ttl_ms = state.config.session_ttl_secs * 1000;
     // The session and its entry in the audit log are made together.
     let txn = db.begin().await?;

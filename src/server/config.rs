@@ -67,6 +67,10 @@ pub struct Config {
     /// `TESSERA_TEST_CLOCK=1`: mount `POST /__test/clock` (Administrators move the clock). Only
     /// a build with the cargo feature `test-clock` has that route; any other ignores this.
     pub test_clock: bool,
+    /// `TESSERA_TRUSTED_PROXIES`: the reverse proxies (addresses or blocks, comma-separated)
+    /// whose `X-Forwarded-For` names the client. Empty: the client is the socket's address, and
+    /// the header is ignored (anyone could write it).
+    pub trusted_proxies: Vec<super::client::Cidr>,
 }
 
 /// `TESSERA_WEBHOOK_URL` and the `TESSERA_WEBHOOK_SECRET` its deliveries are signed with.
@@ -205,10 +209,22 @@ impl Config {
             }
         };
         let test_clock = get("TESSERA_TEST_CLOCK").as_deref() == Some("1");
+        let trusted_proxies = super::client::parse_list(
+            &get("TESSERA_TRUSTED_PROXIES").unwrap_or_default(),
+        )
+        .map_err(|bad| {
+            err(
+                "TESSERA_TRUSTED_PROXIES",
+                format!(
+                    "{bad:?} is not an IP address or block: list the proxies' addresses, e.g. 10.0.0.5,fd00::/8"
+                ),
+            )
+        })?;
 
         Ok(Config {
             webhook,
             test_clock,
+            trusted_proxies,
             max_package_bytes,
             max_certificates,
             database_url,
@@ -315,17 +331,25 @@ mod tests {
         assert_eq!(c.sqlite_dir(), Some(PathBuf::from("data")));
         assert!(c.vendor_keys_pem.is_none());
         assert_eq!(c.secure_cookies, SecureCookies::Auto);
+        assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_blocks() {
+        let c = config(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.5, fd00::/8,")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
     }
 
     #[test]
     fn each_wrong_value_names_its_variable() {
-        let cases: [(&str, &str); 6] = [
+        let cases: [(&str, &str); 7] = [
             ("TESSERA_DATABASE_URL", "mysql://x"),
             ("TESSERA_DATABASE_URL", "postgres://[bad"),
             ("LEPTOS_SITE_ADDR", "localhost"),
             ("TESSERA_VENDOR_KEYS", "/nonexistent/keys.pem"),
             ("TESSERA_ADMIN_PASSWORD", "short"),
             ("TESSERA_SECURE_COOKIES", "maybe"),
+            ("TESSERA_TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
         ];
         for (var, value) in cases {
             let e = config(&[(var, value)]).unwrap_err();

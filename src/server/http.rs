@@ -23,8 +23,17 @@ use crate::app::{App, shell};
 use crate::auth::server::middleware::resolve_session;
 use crate::error::AppError;
 
-/// The largest request body accepted, at least (twice the package limit if that is more).
+/// The largest request body accepted, at least (twice the package limit if that is more): the
+/// package upload's.
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The largest body any request but the upload's takes: server functions' forms of names, ids
+/// and passwords, and the agents' JSON. Anyone may post to some (signing in, registering), so
+/// none reads megabytes before it knows who is asking.
+pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+
+/// The routes that take large bodies (up to [`BODY_LIMIT`]): the package upload alone.
+pub const LARGE_BODY_PATHS: [&str; 1] = ["/licenses/upload"];
 
 /// The pages' routes, generated once per process. Generating runs the whole app with resource
 /// loading suppressed by a process-wide flag, and a resource first polled by a page rendered
@@ -84,6 +93,7 @@ pub fn router(state: AppState) -> Router {
             resolve_session,
         ))
         .layer(middleware::from_fn(refuse_cross_site))
+        .layer(middleware::from_fn(small_bodies))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(|_panic| {
@@ -169,11 +179,42 @@ async fn api_error_status(req: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return error_response(&crate::error::internal("unreadable error body"));
     };
-    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+    let err = serde_json::from_slice::<AppError>(&bytes).ok();
+    if let Some(err) = &err {
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
-    Response::from_parts(parts, Body::from(bytes))
+    let mut response = Response::from_parts(parts, Body::from(bytes));
+    if let Some(err) = &err {
+        super::respond::set_retry_after(&mut response, err);
+    }
+    response
+}
+
+/// Every body but the upload's is small: one that says it is longer than [`SMALL_BODY_LIMIT`] is
+/// refused unread (413, naming the limit), and one that does not say is cut off there (the
+/// server function then cannot read its arguments: 400).
+async fn small_bodies(req: Request, next: Next) -> Response {
+    if LARGE_BODY_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let length = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|n| n > SMALL_BODY_LIMIT as u64) {
+        let mut res = error_response(&AppError::invalid(
+            crate::error::Field::Request,
+            crate::error::Problem::TooLong {
+                max: SMALL_BODY_LIMIT as u32,
+            },
+        ));
+        *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return res;
+    }
+    let req = req.map(|body| Body::new(http_body_util::Limited::new(body, SMALL_BODY_LIMIT)));
+    next.run(req).await
 }
 
 /// Leptos does no CSRF check: a state-changing request that a browser marks as coming from

@@ -1,5 +1,6 @@
 //! The server: configuration, database, the HTTP stack, and start-up.
 pub mod caller;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -114,6 +115,8 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
     // On SIGTERM or SIGINT: stop accepting, let the requests in flight finish, but not for longer
     // than the deadline.
     let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    // The socket's address is the client's (or its proxy's): sign-in throttling counts by it.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = stopping.send(true);
@@ -143,7 +146,8 @@ pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_sec
 
 /// Every 15 seconds: releases the floating licenses of agents silent for longer than their
 /// tenant allows, activates the licenses whose first valid day has come, makes the expiry reminders that fell due (with their webhook deliveries),
-/// posts the deliveries due, and keeps the latest time seen. Each instance sweeps; the work is
+/// posts the deliveries due, keeps the latest time seen, and turns the refused sign-ins of each
+/// closed window into audit entries. Each instance sweeps; the work is
 /// idempotent.
 fn spawn_sweeper(state: AppState) {
     tokio::spawn(async move {
@@ -182,6 +186,11 @@ pub async fn sweep(state: &AppState, client: Option<&reqwest::Client>) {
     }
     if let Err(e) = crate::expiry::store::keep_clock(&state.db, state.clock.now_ms()).await {
         tracing::warn!(error = %e, "keeping the latest time seen failed");
+    }
+    match crate::auth::server::throttle::close_windows(&state.db, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(entries = n, "counted refused sign-ins into the audit log"),
+        Err(e) => tracing::warn!(error = %e, "closing the refused sign-ins' windows failed"),
     }
     let webhook = state.config.webhook.as_ref();
     if let Err(e) = crate::expiry::store::sweep(&state.db, now, webhook.is_some()).await {

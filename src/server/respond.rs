@@ -21,13 +21,17 @@ pub fn error_response(err: &AppError) -> Response {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_string(err).unwrap_or_else(|_| "{}".to_string());
     let mut response = (status, [(CONTENT_TYPE, "application/json")], body).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("5"),
-        );
-    }
+    set_retry_after(&mut response, err);
     response
+}
+
+/// `Retry-After`, when the error asks the client to wait (503, 429).
+pub fn set_retry_after(response: &mut Response, err: &AppError) {
+    if let Some(secs) = err.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
 }
 
 /// Whether the client asks for a page (a browser's navigation or form post), not for JSON.

@@ -26,6 +26,7 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
             count = move || minutes as i32
         )
         .into_any(),
+        AppError::Busy { .. } => t!(i18n, errors.busy).into_any(),
         AppError::Forbidden => t!(i18n, errors.forbidden).into_any(),
         AppError::CrossSite => t!(i18n, errors.cross_site).into_any(),
         AppError::Invalid { field, problem } => view! {

@@ -63,7 +63,8 @@ async fn operations_and_refusals_are_recorded(backend: Backend) {
     app.create_user(&admin, "manager", "license_manager").await;
     let manager = app.sign_in("manager", &password_of("manager")).await;
 
-    // A failed sign-in names the name typed, never the password.
+    // A failed sign-in names the name typed, never the password (counted: its entry is made
+    // when its window closes, below).
     let r = app
         .call(
             &app.client(),
@@ -110,6 +111,9 @@ async fn operations_and_refusals_are_recorded(backend: Backend) {
         app.call(&admin, "tenants/create", &[("name", "Acme")])
             .await;
     }
+    // The refused sign-ins' window closes.
+    app.state.clock.advance(15 * 60 * 1000);
+    app.sweep().await;
 
     let all = rows(&list(&app, &admin, &[]).await);
     let has = |actor: &str, kind: &str, subject: &str, outcome: &str| {
@@ -141,8 +145,10 @@ async fn operations_and_refusals_are_recorded(backend: Backend) {
     assert!(has("manager", "sign_out", "manager", "ok"), "{all:?}");
     assert!(has("admin", "tenant_create", "Acme", "ok"), "{all:?}");
     assert!(has("admin", "tenant_create", "Acme", "invalid"), "{all:?}");
-    // Newest first.
-    assert_eq!(all[0].1, "tenant_create");
+    // Newest first: the refused sign-ins' entry, appended when their window closed, then the
+    // tenants.
+    assert_eq!(all[0].1, "sign_in_failed");
+    assert_eq!(all[1].1, "tenant_create");
     // No password anywhere in the log.
     let everything = list(&app, &admin, &[]).await.body.to_string();
     assert!(!everything.contains("not-the-password"));
@@ -218,6 +224,9 @@ async fn the_csv_holds_every_entry_quoted_and_only_administrators_get_it(backend
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
+    // Their entries are made when the window closes.
+    app.state.clock.advance(15 * 60 * 1000);
+    app.sweep().await;
     let res = csv(&app, &admin, "").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");

@@ -12,6 +12,7 @@ mod licenses;
 mod model;
 mod resilience;
 mod seats;
+mod sign_in_abuse;
 mod startup;
 mod support;
 mod tenants;

@@ -126,7 +126,8 @@ impl TestApp {
             .await
             .expect("a free port");
         let base = format!("http://{}", listener.local_addr().expect("address"));
-        let app = server::http::router(state.clone());
+        let app = server::http::router(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -186,6 +187,22 @@ impl TestApp {
         Reply::read(res).await
     }
 
+    /// A client like [`TestApp::client`] whose connections come from `ip` (any 127.x.y.z is this
+    /// machine), so the server sees another client address.
+    pub fn client_from(&self, ip: &str) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(ip.parse::<std::net::IpAddr>().expect("an address"))
+            .build()
+            .expect("client")
+    }
+
+    /// One round of the sweeper's work, as each instance runs it every 15 seconds.
+    pub async fn sweep(&self) {
+        server::sweep(&self.state, None).await;
+    }
+
     /// Signs in and returns the client holding the session cookie.
     pub async fn sign_in(&self, name: &str, password: &str) -> Client {
         let client = self.client();
@@ -240,6 +257,21 @@ impl TestApp {
             .await
             .expect("request")
     }
+}
+
+/// Serves another instance's state over HTTP as `TestApp` serves its own; answers its base URL
+/// and the server's task.
+pub async fn serve(state: AppState) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let app =
+        server::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, task)
 }
 
 /// A vendor: a signing key whose public half the app trusts (see [`TestApp::start_with_vendor`]).

@@ -1,11 +1,14 @@
 //! argon2id with the crate's defaults, run off the async threads and at most one per spare core,
-//! so a burst of sign-ins cannot starve the agents' checkouts.
+//! so a burst of sign-ins cannot starve the agents' checkouts. A sign-in takes a [`Ticket`] before
+//! anything else: while [`IN_LINE_PER_PERMIT`] times the permits are in line already, it is
+//! refused at once (429, `Retry-After`) rather than queued without end.
 //!
 //! Each run works in argon2's memory (19 MiB) taken from a few buffers made once and reused, one
 //! per permit. Left to the allocator, every thread that ever hashed kept its 19 MiB in its own
 //! malloc arena (glibc raises its mmap threshold after the first such block is freed), so the
 //! process grew by 19 MiB per arena, up to 16 arenas on two cores: the slow growth the soak showed
 //! (BENCHMARKS.md, "Hardening").
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -24,31 +27,78 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
         .map(|h| h.to_string())
 });
 
+/// Sign-ins in line (checking or waiting to) per permit, at most: with one permit and a check of
+/// some 30 ms, the last in line waits about half a second.
+pub const IN_LINE_PER_PERMIT: usize = 16;
+
+/// What a refused sign-in is told to wait, in seconds.
+pub const BUSY_RETRY_SECS: u32 = 1;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     /// argon2's working memory, one buffer per permit once used; a run takes one and gives it back.
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Sign-ins holding a [`Ticket`].
+    in_line: Arc<AtomicUsize>,
+    in_line_max: usize,
 }
 
 impl Default for PasswordHasher {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let permits = cores.saturating_sub(1).max(1);
         PasswordHasher {
-            permits: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            permits: Arc::new(Semaphore::new(permits)),
             memory: Arc::default(),
+            in_line: Arc::default(),
+            in_line_max: permits * IN_LINE_PER_PERMIT,
         }
     }
 }
 
+/// A place in line for one sign-in's password check; given back when dropped.
+pub struct Ticket {
+    hasher: PasswordHasher,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.hasher.in_line.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Ticket {
+    /// Whether `password` matches `hash`; with no hash (unknown user), checks against a dummy so
+    /// that the time taken does not tell which names exist, and answers false.
+    pub async fn verify(self, password: String, hash: Option<String>) -> Result<bool, AppError> {
+        self.hasher.verify(password, hash).await
+    }
+}
+
 impl PasswordHasher {
+    /// A place in line for a sign-in's check, or `Busy` when too many are in line already.
+    pub fn ticket(&self) -> Result<Ticket, AppError> {
+        let before = self.in_line.fetch_add(1, Ordering::AcqRel);
+        // Made first, so that a refusal gives its place back too.
+        let ticket = Ticket {
+            hasher: self.clone(),
+        };
+        if before >= self.in_line_max {
+            return Err(AppError::Busy {
+                seconds: BUSY_RETRY_SECS,
+            });
+        }
+        Ok(ticket)
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
         self.run(move |memory| hash_in(memory, password.as_bytes()))
             .await?
     }
 
-    /// Whether `password` matches `hash`; with no hash (unknown user), checks against a dummy so
-    /// that the time taken does not tell which names exist, and answers false.
+    /// Whether `password` matches `hash`; with no hash, false after checking a dummy. Sign-ins
+    /// call it through their [`Ticket`].
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, AppError> {
         self.run(move |memory| {
             let known = hash.is_some();
@@ -220,6 +270,27 @@ mod tests {
         let stored = hash_in(&mut memory, b"two").unwrap();
         assert!(verify_in(&mut memory, b"two", &stored));
         assert_eq!((memory.len(), memory.as_ptr()), (len, at));
+    }
+
+    #[test]
+    fn tickets_beyond_the_line_are_refused_and_given_back() {
+        let h = PasswordHasher {
+            in_line_max: 2,
+            ..PasswordHasher::default()
+        };
+        let first = h.ticket().unwrap();
+        let second = h.ticket().unwrap();
+        assert_eq!(
+            h.ticket().err(),
+            Some(AppError::Busy {
+                seconds: BUSY_RETRY_SECS
+            })
+        );
+        assert_eq!(h.in_line.load(Ordering::Acquire), 2);
+        drop(first);
+        let third = h.ticket().unwrap();
+        drop((second, third));
+        assert_eq!(h.in_line.load(Ordering::Acquire), 0);
     }
 
     #[tokio::test]
