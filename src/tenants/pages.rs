@@ -152,12 +152,13 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
     let id5 = id.clone();
     let rename_id = format!("rename-{id}");
     let heading_id = format!("tenant-{id}");
+    let labelled_by = heading_id.clone();
     let (id1, id2, id3, id4) = (id.clone(), id.clone(), id.clone(), id.clone());
     let unlimited_valid = unlimited_agents.is_some();
     let can_delete = !is_default && agents == 0 && users == 0;
     let (data_name, heading) = (name.clone(), name.clone());
     view! {
-        <section class="card tenant-card" data-tenant=data_name aria-labelledby=heading_id.clone()>
+        <section class="card tenant-card" data-tenant=data_name aria-labelledby=labelled_by>
             <header class="tenant-head">
                 <h2 id=heading_id>{heading}</h2>
                 {is_default.then(|| view! { <span class="tag">{t!(i18n, tenants.default)}</span> })}
