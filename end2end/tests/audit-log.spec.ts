@@ -3,7 +3,8 @@ import { expect, open, Seed, shot, signIn, signInAsAdmin, test } from './helpers
 
 test('the audit log lists what was done, filters by kind and user, and downloads as CSV', async ({ page, seed, tag, baseURL }) => {
   // What the log shows, done by users named after the tag: an administrator confirms a package,
-  // a License manager gives a seat of it, and someone fails to sign in as the manager.
+  // a License manager gives a seat of it, and someone fails to sign in as the manager (counted: the
+  // log gets one entry with the count when the window closes).
   const [admin, manager] = [`${tag}-admin`, `${tag}-manager`];
   await seed.user(admin, 'audit-password-1', 'administrator');
   await seed.user(manager, 'audit-password-1', 'license_manager');
@@ -26,7 +27,9 @@ test('the audit log lists what was done, filters by kind and user, and downloads
   const table = page.getByRole('table');
   await expect(table).toContainText('Package confirmed');
   await expect(table).toContainText('Seats given');
-  await expect(table).toContainText('Failed sign-in');
+  // A refused sign-in is counted, and written as one entry with the count when its 15-minute
+  // window closes (issue 20: the log cannot be flooded); tests/integration/sign_in_abuse.rs
+  // moves the clock to see it.
   await shot(page, 'audit');
 
   await open(page, '/settings/audit');
