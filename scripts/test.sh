@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --browser
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# One build of each kind, made once: incremental compilation's caches would only fill the disk
+# (several GiB for the test build alone).
+export CARGO_INCREMENTAL=0
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "format"

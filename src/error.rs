@@ -36,6 +36,12 @@ pub enum Field {
     Page,
     /// A listing's search text.
     Search,
+    /// The password the signed-in user has now (to change it).
+    CurrentPassword,
+    /// The password that replaces it.
+    NewPassword,
+    /// The new password typed a second time.
+    PasswordRepeat,
 }
 
 /// What is wrong with a field, in words the UI translates.
@@ -69,6 +75,10 @@ pub enum Problem {
     NotADate,
     /// A path where a plain file name belongs (`/`, `\\`, `..` or a control character).
     NotAFileName,
+    /// Not what is stored (the current password, when changing it).
+    Incorrect,
+    /// Typed twice, differently.
+    NotRepeated,
 }
 
 /// Why a change was refused although the input was well formed.
@@ -99,6 +109,9 @@ pub enum ConflictKind {
     MachineRegistered,
     /// The tenant has as many agents as it allows.
     AgentLimit,
+    /// Administrators change their own password as every user does, giving the current one:
+    /// resetting it on the users' page would let a borrowed session lock its owner out.
+    OwnPassword,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

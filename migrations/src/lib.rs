@@ -14,6 +14,8 @@ mod m20261201_000009_not_before;
 mod m20261201_000010_revoker_index;
 mod m20261202_000011_agent_registration;
 mod m20261202_000012_sign_in_throttle;
+mod m20261202_000013_session_idle;
+mod m20261202_000014_lower_case_ids;
 
 pub struct Migrator;
 
@@ -33,6 +35,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_revoker_index::Migration),
             Box::new(m20261202_000011_agent_registration::Migration),
             Box::new(m20261202_000012_sign_in_throttle::Migration),
+            Box::new(m20261202_000013_session_idle::Migration),
+            Box::new(m20261202_000014_lower_case_ids::Migration),
         ]
     }
 }

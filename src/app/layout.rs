@@ -48,9 +48,13 @@ fn SignedInMenu(viewer: Viewer) -> impl IntoView {
             <Show when=move || viewer.role.can_view_licenses()>
                 <crate::expiry::pages::Bell />
             </Show>
-            <span class="account-name" title=move || t_string!(i18n, nav.signed_in_as).to_string()>
+            <A
+                href="/account"
+                attr:class="account-name"
+                attr:title=move || t_string!(i18n, nav.account).to_string()
+            >
                 {viewer.name.clone()}
-            </span>
+            </A>
             <ActionForm action=logout>
                 <button type="submit" class="button-quiet">
                     {t!(i18n, nav.sign_out)}

@@ -59,6 +59,11 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=NotFoundPage>
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                         <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                        <Route
+                            path=path!("/account")
+                            view=crate::auth::pages::AccountPage
+                            ssr=SsrMode::Async
+                        />
                         <ParentRoute
                             path=path!("/settings")
                             view=SettingsLayout

@@ -44,10 +44,12 @@ pub enum AuditKind {
     UserDisable,
     UserEnable,
     UserResetPassword,
+    /// A user changed their own password (giving the current one).
+    PasswordChange,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 28] = [
+    pub const ALL: [AuditKind; 29] = [
         AuditKind::LicenseRequest,
         AuditKind::LicenseUpload,
         AuditKind::LicenseConfirm,
@@ -76,6 +78,7 @@ impl AuditKind {
         AuditKind::UserDisable,
         AuditKind::UserEnable,
         AuditKind::UserResetPassword,
+        AuditKind::PasswordChange,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -108,6 +111,7 @@ impl AuditKind {
             AuditKind::UserDisable => "user_disable",
             AuditKind::UserEnable => "user_enable",
             AuditKind::UserResetPassword => "user_reset_password",
+            AuditKind::PasswordChange => "password_change",
         }
     }
 

@@ -205,5 +205,6 @@ fn KindName(kind: AuditKind) -> impl IntoView {
         AuditKind::UserDisable => t!(i18n, audit_kinds.user_disable).into_any(),
         AuditKind::UserEnable => t!(i18n, audit_kinds.user_enable).into_any(),
         AuditKind::UserResetPassword => t!(i18n, audit_kinds.user_reset_password).into_any(),
+        AuditKind::PasswordChange => t!(i18n, audit_kinds.password_change).into_any(),
     }
 }

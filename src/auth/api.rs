@@ -187,6 +187,101 @@ pub async fn logout() -> Result<(), AppError> {
     Ok(())
 }
 
+/// Changes the signed-in user's own password. The current one is required, so that a session left
+/// open cannot be turned into its owner's lockout; a wrong one counts against the sign-in
+/// throttle as a wrong sign-in would. The user's other sessions end; this one stays.
+#[server(endpoint = "account/password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    password_repeat: String,
+) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
+    let who = super::server::signed_in()?;
+    let name = who.viewer.name.clone();
+    audited(AuditKind::PasswordChange, name, async move {
+        change_own_password(&who, current_password, new_password, password_repeat).await
+    })
+    .await
+}
+
+#[cfg(feature = "ssr")]
+async fn change_own_password(
+    who: &crate::server::caller::Caller<super::server::Authenticated>,
+    current_password: String,
+    new_password: String,
+    password_repeat: String,
+) -> Result<(), AppError> {
+    use super::model::{PASSWORD_MAX, validate_new_password};
+    use super::server::{sessions, throttle};
+    use crate::error::{Field, Problem};
+    use crate::users::entity as user;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+
+    let (state, db, now) = (who.state(), who.db(), who.now());
+    // What is wrong with the form is said before any password is checked.
+    if current_password.is_empty() {
+        return Err(AppError::invalid(Field::CurrentPassword, Problem::Required));
+    }
+    if current_password.chars().count() > PASSWORD_MAX {
+        return Err(AppError::invalid(
+            Field::CurrentPassword,
+            Problem::TooLong {
+                max: PASSWORD_MAX as u32,
+            },
+        ));
+    }
+    validate_new_password(&new_password).map_err(|e| match e {
+        AppError::Invalid { problem, .. } => AppError::invalid(Field::NewPassword, problem),
+        other => other,
+    })?;
+    if password_repeat != new_password {
+        return Err(AppError::invalid(
+            Field::PasswordRepeat,
+            Problem::NotRepeated,
+        ));
+    }
+    let me = user::Entity::find_by_id(who.viewer.id.clone())
+        .one(db)
+        .await?
+        .ok_or(AppError::NotSignedIn)?;
+    let ticket = state.passwords.ticket()?;
+    let client = crate::server::client::current(&state.config.trusted_proxies);
+    let attempt = throttle::Attempt::new(&me.name, client);
+    let reservation = throttle::reserve(db, &attempt, now).await?;
+    if !ticket
+        .verify(current_password, Some(me.password_hash.clone()))
+        .await?
+    {
+        // The reservation stays: it is this failure.
+        return Err(AppError::invalid(
+            Field::CurrentPassword,
+            Problem::Incorrect,
+        ));
+    }
+    throttle::release(db, reservation).await?;
+    let hash = state.passwords.hash(new_password).await?;
+    let txn = db.begin().await?;
+    let mut m: user::ActiveModel = me.into();
+    m.password_hash = Set(hash);
+    m.update(&txn).await?;
+    sessions::end_others_for_user(&txn, &who.viewer.id, &who.session_id).await?;
+    crate::audit::store::record(
+        &txn,
+        crate::audit::store::Entry::by(
+            &who.viewer,
+            now,
+            crate::audit::model::AuditKind::PasswordChange,
+            &who.viewer.name,
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(user = %who.viewer.name, "changed their password");
+    leptos_axum::redirect("/account?changed=1");
+    Ok(())
+}
+
 /// The signed-in user, or `None`. Anyone may ask.
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<Viewer>, AppError> {

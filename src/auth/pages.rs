@@ -1,10 +1,12 @@
-//! The sign-in page: a plain form, with or without JavaScript.
+//! The sign-in page and the signed-in user's own account: plain forms, with or without
+//! JavaScript.
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::api::Login;
+use super::api::{ChangePassword, Login};
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
+use crate::ui::names::RoleName;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -48,5 +50,102 @@ pub fn LoginPage() -> impl IntoView {
                 </ActionForm>
             </div>
         </div>
+    }
+}
+
+/// The signed-in user's own account: who they are, and changing their password (the current one
+/// required). A plain form, with or without JavaScript: the change returns here with `?changed`.
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let session = crate::ui::session::use_session();
+    let change = ServerAction::<ChangePassword>::new();
+    let query = use_query_map();
+    let changed = move || query.read().get("changed").is_some();
+    let error = move || change.value().get().and_then(|r| r.err());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match session.viewer.await {
+                    Ok(Some(viewer)) => {
+                        view! {
+                            <div class="page narrow">
+                                <h1>{t!(i18n, account.title)}</h1>
+                                <dl class="facts">
+                                    <dt>{t!(i18n, account.name)}</dt>
+                                    <dd>{viewer.name.clone()}</dd>
+                                    <dt>{t!(i18n, account.role)}</dt>
+                                    <dd>
+                                        <RoleName role=viewer.role />
+                                    </dd>
+                                </dl>
+                                <section class="card" aria-labelledby="change-password">
+                                    <h2 id="change-password">{t!(i18n, account.change_password)}</h2>
+                                    <Show when=changed>
+                                        <p class="notice" role="status">
+                                            {t!(i18n, account.changed)}
+                                        </p>
+                                    </Show>
+                                    <ActionForm action=change attr:class="stack">
+                                        // For password managers: whose password this is.
+                                        <input
+                                            type="text"
+                                            autocomplete="username"
+                                            value=viewer.name.clone()
+                                            hidden
+                                        />
+                                        <label for="current-password">
+                                            {t!(i18n, account.current_password)}
+                                        </label>
+                                        <input
+                                            id="current-password"
+                                            name="current_password"
+                                            type="password"
+                                            autocomplete="current-password"
+                                            required
+                                        />
+                                        <label for="new-password">
+                                            {t!(i18n, account.new_password)}
+                                        </label>
+                                        <input
+                                            id="new-password"
+                                            name="new_password"
+                                            type="password"
+                                            autocomplete="new-password"
+                                            minlength="8"
+                                            aria-describedby="new-password-hint"
+                                            required
+                                        />
+                                        <p id="new-password-hint" class="muted small">
+                                            {t!(i18n, account.hint)}
+                                        </p>
+                                        <label for="password-repeat">
+                                            {t!(i18n, account.password_repeat)}
+                                        </label>
+                                        <input
+                                            id="password-repeat"
+                                            name="password_repeat"
+                                            type="password"
+                                            autocomplete="new-password"
+                                            minlength="8"
+                                            required
+                                        />
+                                        {move || error().map(|err| view! { <ErrorMessage err /> })}
+                                        <button type="submit" class="button-primary">
+                                            {t!(i18n, account.submit)}
+                                        </button>
+                                    </ActionForm>
+                                </section>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    _ => {
+                        view! { <leptos_router::components::Redirect path="/login?next=/account" /> }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
     }
 }

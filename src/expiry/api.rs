@@ -12,11 +12,14 @@ pub async fn get_alerts() -> Result<Alerts, AppError> {
     let Ok(who) = crate::auth::server::signed_in() else {
         return Ok(Alerts::default());
     };
-    let role = who.viewer().role;
-    if !role.can_view_licenses() {
+    let viewer = who.viewer();
+    if !viewer.role.can_view_licenses() {
         return Ok(Alerts::default());
     }
-    super::store::alerts(who.db(), role == Role::Administrator, who.now()).await
+    // A License manager's bell rings for their own tenant (and the installation's shared things).
+    let admin = viewer.role == Role::Administrator;
+    let scope = (!admin).then_some(viewer.tenant_id.as_str());
+    super::store::alerts(who.db(), scope, admin, who.now()).await
 }
 
 /// Every recent reminder, newest first.
@@ -24,7 +27,7 @@ pub async fn get_alerts() -> Result<Alerts, AppError> {
 pub async fn list_notifications() -> Result<Notifications, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
     let who = require::<ViewLicenses>()?;
-    super::store::list(who.db()).await
+    super::store::list(who.db(), who.tenant_scope()).await
 }
 
 /// Marks one reminder read, or all of them without an `id`; returns to the notifications.
@@ -32,8 +35,13 @@ pub async fn list_notifications() -> Result<Notifications, AppError> {
 pub async fn mark_read(id: Option<String>) -> Result<u64, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
     let who = require::<ViewLicenses>()?;
-    let n = super::store::mark_read(who.db(), id.as_deref().filter(|s| !s.is_empty()), who.now())
-        .await?;
+    let n = super::store::mark_read(
+        who.db(),
+        who.tenant_scope(),
+        id.as_deref().filter(|s| !s.is_empty()),
+        who.now(),
+    )
+    .await?;
     leptos_axum::redirect("/settings/notifications");
     Ok(n)
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
 };
 
@@ -85,7 +85,8 @@ async fn subjects(db: &impl ConnectionTrait, now: i64) -> Result<Vec<Subject>, A
             id: c.id,
             name: c.product_name,
             license_type,
-            tenant_id: c.assigned_tenant_id,
+            // The tenant it serves: its pool's, or the one it was issued for.
+            tenant_id: c.assigned_tenant_id.or(c.tenant_id),
             expires_at,
         });
     }
@@ -199,10 +200,28 @@ fn to_reminder(m: reminder::Model) -> Option<Reminder> {
     })
 }
 
+/// The reminders a caller acting within `scope` sees: with a tenant (a License manager's), those
+/// of that tenant and those of the installation's shared things (server licenses, the shared
+/// agent pool), never another tenant's; without one (an Administrator), all.
+fn in_scope(scope: Option<&str>) -> Condition {
+    match scope {
+        None => Condition::all(),
+        Some(tenant) => Condition::any()
+            .add(reminder::Column::TenantId.eq(tenant))
+            .add(reminder::Column::TenantId.is_null()),
+    }
+}
+
 /// The bell's count, and for Administrators the banner: the latest unread reminder of each
 /// thing, soonest expiry first.
-pub async fn alerts(db: &impl ConnectionTrait, banner: bool, now: i64) -> Result<Alerts, AppError> {
+pub async fn alerts(
+    db: &impl ConnectionTrait,
+    scope: Option<&str>,
+    banner: bool,
+    now: i64,
+) -> Result<Alerts, AppError> {
     let unread = reminder::Entity::find()
+        .filter(in_scope(scope))
         .filter(reminder::Column::ReadAt.is_null())
         .count(db)
         .await?;
@@ -213,6 +232,7 @@ pub async fn alerts(db: &impl ConnectionTrait, banner: bool, now: i64) -> Result
         });
     }
     let rows = reminder::Entity::find()
+        .filter(in_scope(scope))
         .filter(reminder::Column::ReadAt.is_null())
         .filter(reminder::Column::ExpiresAt.gt(now))
         .order_by_desc(reminder::Column::MadeAt)
@@ -230,13 +250,18 @@ pub async fn alerts(db: &impl ConnectionTrait, banner: bool, now: i64) -> Result
     Ok(Alerts { unread, banner })
 }
 
-/// The notifications page: the latest reminders, newest first.
-pub async fn list(db: &impl ConnectionTrait) -> Result<Notifications, AppError> {
+/// The notifications page: the latest reminders the caller sees, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: Option<&str>,
+) -> Result<Notifications, AppError> {
     let unread = reminder::Entity::find()
+        .filter(in_scope(scope))
         .filter(reminder::Column::ReadAt.is_null())
         .count(db)
         .await?;
     let reminders = reminder::Entity::find()
+        .filter(in_scope(scope))
         .order_by_desc(reminder::Column::MadeAt)
         .order_by_asc(reminder::Column::ExpiresAt)
         .limit(NOTIFICATIONS_MAX)
@@ -248,14 +273,17 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Notifications, AppError> 
     Ok(Notifications { reminders, unread })
 }
 
-/// Marks one reminder read, or all of them when `id` is `None`. Answers how many changed.
+/// Marks one reminder read, or all of them when `id` is `None`, of those the caller sees. Answers
+/// how many changed.
 pub async fn mark_read(
     db: &impl ConnectionTrait,
+    scope: Option<&str>,
     id: Option<&str>,
     now: i64,
 ) -> Result<u64, AppError> {
     let mut update = reminder::Entity::update_many()
         .col_expr(reminder::Column::ReadAt, Expr::value(now))
+        .filter(in_scope(scope))
         .filter(reminder::Column::ReadAt.is_null());
     if let Some(id) = id {
         update = update.filter(reminder::Column::Id.eq(id));

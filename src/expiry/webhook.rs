@@ -14,6 +14,10 @@ use crate::server::config::WebhookConfig;
 
 /// Attempts before a delivery is given up (and logged as such).
 pub const MAX_ATTEMPTS: i32 = 10;
+/// How long a delivery claimed by one instance is left to it: longer than a post may take.
+pub const CLAIM_MS: i64 = 60_000;
+/// How long a post may take.
+const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub const SIGNATURE_HEADER: &str = "x-tessera-signature";
 pub const TIMESTAMP_HEADER: &str = "x-tessera-timestamp";
@@ -91,6 +95,20 @@ pub async fn deliver_due(
         .await?;
     let mut delivered = 0;
     for d in due {
+        // Claimed first: its next attempt moved past the post's time limit, only if no other
+        // instance moved it since it was read. Of instances reading it at once, one posts it;
+        // after a crash mid-post, it is posted again once the claim runs out (the receiver tells
+        // a repeat by its `X-Tessera-Delivery`).
+        let claimed = delivery::Entity::update_many()
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(now + CLAIM_MS))
+            .filter(delivery::Column::Id.eq(d.id.clone()))
+            .filter(delivery::Column::NextAttemptAt.eq(d.next_attempt_at))
+            .filter(delivery::Column::DeliveredAt.is_null())
+            .exec(db)
+            .await?;
+        if claimed.rows_affected != 1 {
+            continue;
+        }
         let ts = now / 1000;
         let result = client
             .post(&config.url)
@@ -99,7 +117,7 @@ pub async fn deliver_due(
             .header(TIMESTAMP_HEADER, ts.to_string())
             .header(DELIVERY_HEADER, &d.id)
             .body(d.body.clone())
-            .timeout(std::time::Duration::from_secs(10))
+            .timeout(POST_TIMEOUT)
             .send()
             .await;
         let failure = match result {

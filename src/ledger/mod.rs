@@ -15,7 +15,8 @@
 //!   first valid day), restacking a tenant after a withdrawal, agent pools;
 //! - [`holdings`]: agents' licenses: the checkout claim, binding, releasing, shutting down,
 //!   deleting, silent agents;
-//! - [`seats`]: giving and recalling personal seats.
+//! - [`seats`]: giving and recalling personal seats;
+//! - [`isolation`]: the holdings made before tenant isolation that break it (listed at start).
 use std::sync::Arc;
 
 use sea_orm::sea_query::Expr;
@@ -32,6 +33,7 @@ use grants::{Grants, Scope};
 
 pub mod grants;
 pub mod holdings;
+pub mod isolation;
 pub mod packages;
 pub mod platform;
 pub mod seats;

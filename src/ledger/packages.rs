@@ -24,7 +24,8 @@ use crate::licenses::verify::{self, Checks, VerifiedCertificate};
 use crate::seats::entity as seat;
 use crate::tenants::entity as tenant;
 
-/// Every installed certificate that withdraws others: its id and `revokes`. The condition is
+/// Every installed certificate in force that withdraws others: its id and `revokes`. A withdrawn
+/// one withdraws nothing more (what it withdrew while in force stays withdrawn). The condition is
 /// written literally so that the partial index `idx_certificates_revokers` serves it.
 pub fn revokers() -> sea_orm::Select<certificate::Entity> {
     certificate::Entity::find()
@@ -32,6 +33,7 @@ pub fn revokers() -> sea_orm::Select<certificate::Entity> {
         .column(certificate::Column::Id)
         .column(certificate::Column::Revokes)
         .filter(Expr::cust("revokes <> '[]'"))
+        .filter(certificate::Column::RevokedBy.is_null())
 }
 
 /// Which certificates of a package arrive withdrawn, and by which certificate (see
@@ -213,7 +215,8 @@ pub async fn confirm(
         // Tenants whose platform licenses in force this package withdraws: restacked below.
         let mut restack: Vec<String> = Vec::new();
         for (v, _, _) in &fresh {
-            if !v.certificate.revokes.is_empty() {
+            // One that arrives withdrawn withdraws nothing itself.
+            if !v.certificate.revokes.is_empty() && !revoked.contains_key(&v.certificate.id) {
                 let withdrawn: Vec<Option<String>> = certificate::Entity::find()
                     .select_only()
                     .column(certificate::Column::AssignedTenantId)

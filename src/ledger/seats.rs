@@ -18,7 +18,7 @@ use crate::error::{AppError, ConflictKind, Field, Problem};
 use crate::licenses::domain::{Status, status, waits_until};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::LicenseType;
-use crate::seats::arith::{Pool, allocate, totals};
+use crate::seats::arith::{Pool, allocate_for, totals};
 use crate::seats::entity as seat;
 use crate::seats::model::{APPLY_MAX, SeatCount};
 use crate::users::entity as user;
@@ -97,6 +97,7 @@ pub fn pool_of(c: &certificate::Model, held: &HashMap<String, i64>, now: i64) ->
             .unwrap_or(0),
         valid: matches!(status(&c.state(), now), Status::Unused | Status::Activated)
             && waits_until(&c.state(), now).is_none(),
+        tenant: c.tenant_id.clone(),
     }
 }
 
@@ -174,11 +175,36 @@ pub async fn apply(
     }
     // A seat left from a license that expired or was revoked grants nothing: replaced.
     delete_seats(&txn, product, &ids).await?;
-    let from: Vec<String> = allocate(&pools, ids.len() as u32)
-        .map_err(|free| AppError::NotEnoughSeats { free })?
-        .into_iter()
-        .map(str::to_string)
+    // Each tenant's users take seats of the licenses that serve their tenant (a license issued
+    // for a tenant serves its users alone), tenant by tenant, all or none.
+    let tenant_of: HashMap<&str, &str> = users
+        .iter()
+        .map(|u| (u.id.as_str(), u.tenant_id.as_str()))
         .collect();
+    let mut tenants: Vec<&str> = tenant_of.values().copied().collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut from_of: HashMap<&str, String> = HashMap::new();
+    for tenant in tenants {
+        let group: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| tenant_of.get(id) == Some(&tenant))
+            .collect();
+        let chosen = allocate_for(&pools, tenant, group.len() as u32)
+            .map_err(|free| AppError::NotEnoughSeats { free })?;
+        for (user_id, cert) in group.into_iter().zip(chosen) {
+            if let Some(p) = pools.iter_mut().find(|p| p.certificate_id == cert) {
+                p.held += 1;
+            }
+            from_of.insert(user_id, cert);
+        }
+    }
+    let from: Vec<String> = ids
+        .iter()
+        .map(|id| from_of.get(id.as_str()).cloned())
+        .collect::<Option<_>>()
+        .ok_or_else(|| crate::error::internal("a user was given no seat"))?;
     for c in certs
         .iter()
         .filter(|c| c.activated_at.is_none() && from.contains(&c.id))
@@ -205,12 +231,6 @@ pub async fn apply(
     }
     txn.commit(Entry::by(who.viewer(), now, AuditKind::SeatsApply, product).detail(names(&users)))
         .await?;
-    for (pool, n) in pools.iter_mut().map(|p| {
-        let n = from.iter().filter(|c| **c == p.certificate_id).count() as u32;
-        (p, n)
-    }) {
-        pool.held += n;
-    }
     Ok(count(&pools))
 }
 

@@ -136,17 +136,31 @@ fn own_tenant<'a>(
 }
 
 /// Which certificates of a package arrive withdrawn, each with the certificate withdrawing it:
-/// one installed before (`installed_revokers`: each installed certificate's id with its
-/// `revokes`), or one in the same package, whichever order they come in.
+/// one installed before and in force (`installed_revokers`: each such certificate's id with its
+/// `revokes`), or one in the same package, whichever order they come in. A certificate that
+/// arrives withdrawn withdraws nothing itself: within the package the newest (by `issued_at`,
+/// then the later in the file) are applied first, so of two that withdraw each other the newer
+/// stands.
 pub fn revocations(
     certs: &[(Certificate, Window)],
     installed_revokers: impl IntoIterator<Item = (String, Vec<String>)>,
 ) -> HashMap<String, String> {
-    let in_package = certs.iter().map(|(c, _)| (c.id.clone(), c.revokes.clone()));
     let mut revoked = HashMap::new();
-    for (revoker, ids) in installed_revokers.into_iter().chain(in_package) {
+    for (revoker, ids) in installed_revokers {
         for id in ids {
             revoked.entry(id).or_insert_with(|| revoker.clone());
+        }
+    }
+    let mut newest_first: Vec<&Certificate> = certs.iter().map(|(c, _)| c).collect();
+    // Stable: of equal `issued_at`, the later in the file first once reversed.
+    newest_first.reverse();
+    newest_first.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
+    for c in newest_first {
+        if revoked.contains_key(&c.id) {
+            continue;
+        }
+        for id in &c.revokes {
+            revoked.entry(id.clone()).or_insert_with(|| c.id.clone());
         }
     }
     let wanted: HashSet<&str> = certs.iter().map(|(c, _)| c.id.as_str()).collect();
@@ -433,6 +447,45 @@ mod tests {
         assert_eq!(
             tenants[0].platform, None,
             "a withdrawn platform license adds no days"
+        );
+    }
+
+    #[test]
+    fn a_certificate_that_arrives_withdrawn_withdraws_nothing() {
+        let with_revokes = |id: &str, issued: &str, revokes: &[&str]| {
+            let mut c = cert(id, LicenseType::Agent, Some(30));
+            c.0.issued_at = issued.into();
+            c.0.revokes = revokes.iter().map(|r| r.to_string()).collect();
+            c
+        };
+        // "old" was withdrawn by an installed certificate: its own withdrawal of "x" is void.
+        let certs = [
+            with_revokes("old", "2026-11-01T00:00:00Z", &["x"]),
+            with_revokes("x", "2026-11-01T00:00:00Z", &[]),
+        ];
+        let installed = [("installed".to_string(), vec!["old".to_string()])];
+        assert_eq!(
+            revocations(&certs, installed),
+            HashMap::from([("old".to_string(), "installed".to_string())])
+        );
+        // Two that withdraw each other, in either order: the newer stands.
+        let older = with_revokes("a", "2026-11-01T00:00:00Z", &["b", "y"]);
+        let newer = with_revokes("b", "2026-11-02T00:00:00Z", &["a"]);
+        for certs in [[older.clone(), newer.clone()], [newer, older]] {
+            assert_eq!(
+                revocations(&certs, []),
+                HashMap::from([("a".to_string(), "b".to_string())])
+            );
+        }
+        // A chain: c withdraws b, so b's withdrawal of a is void.
+        let certs = [
+            with_revokes("a", "2026-11-01T00:00:00Z", &[]),
+            with_revokes("b", "2026-11-02T00:00:00Z", &["a"]),
+            with_revokes("c", "2026-11-03T00:00:00Z", &["b"]),
+        ];
+        assert_eq!(
+            revocations(&certs, []),
+            HashMap::from([("b".to_string(), "c".to_string())])
         );
     }
 

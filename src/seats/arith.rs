@@ -9,9 +9,17 @@ pub struct Pool {
     pub held: u32,
     /// Unused or activated and in its validity: an expired or revoked license grants nothing.
     pub valid: bool,
+    /// The tenant whose users alone may hold its seats (the certificate's `tenant_id`); `None`:
+    /// any user's.
+    pub tenant: Option<String>,
 }
 
 impl Pool {
+    /// Whether a user of `tenant` may hold a seat of this license.
+    pub fn serves(&self, tenant: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|t| t == tenant)
+    }
+
     pub fn free(&self) -> u32 {
         if self.valid {
             self.seats.saturating_sub(self.held)
@@ -55,6 +63,18 @@ pub fn allocate(pools: &[Pool], n: u32) -> Result<Vec<&str>, u32> {
         .collect())
 }
 
+/// Like [`allocate`], for `n` users of `tenant`: from the licenses issued for that tenant first
+/// (so that those issued for none stay for every tenant), then from those issued for none.
+pub fn allocate_for(pools: &[Pool], tenant: &str, n: u32) -> Result<Vec<String>, u32> {
+    let usable: Vec<Pool> = pools
+        .iter()
+        .filter(|p| p.tenant.as_deref() == Some(tenant))
+        .chain(pools.iter().filter(|p| p.tenant.is_none()))
+        .cloned()
+        .collect();
+    allocate(&usable, n).map(|from| from.into_iter().map(str::to_string).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +85,28 @@ mod tests {
             seats,
             held,
             valid,
+            tenant: None,
         }
+    }
+
+    #[test]
+    fn a_tenants_license_serves_its_users_first_and_no_one_else() {
+        let mut ours = pool("ours", 2, 0, true);
+        ours.tenant = Some("t1".into());
+        let mut theirs = pool("theirs", 5, 0, true);
+        theirs.tenant = Some("t2".into());
+        let shared = pool("shared", 1, 0, true);
+        let pools = [shared, theirs, ours];
+        assert_eq!(
+            allocate_for(&pools, "t1", 3),
+            Ok(vec!["ours".into(), "ours".into(), "shared".into()])
+        );
+        assert_eq!(
+            allocate_for(&pools, "t1", 4),
+            Err(3),
+            "t2's five are not t1's"
+        );
+        assert_eq!(allocate_for(&pools, "t3", 2), Err(1));
     }
 
     #[test]
@@ -133,6 +174,7 @@ mod properties {
                     seats,
                     held,
                     valid,
+                    tenant: (i % 3 == 1).then(|| format!("t{}", i % 2)),
                 })
                 .collect()
         })
@@ -160,6 +202,21 @@ mod properties {
                     for p in &pools {
                         let taken = from.iter().filter(|c| **c == p.certificate_id).count() as u32;
                         prop_assert!(taken <= p.free(), "{} takes {taken} of {}", p.certificate_id, p.free());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_tenants_users_take_seats_only_of_licenses_that_serve_it(pools in pools(), n in 0u32..100) {
+            let free: u32 = pools.iter().filter(|p| p.serves("t1")).map(Pool::free).sum();
+            match allocate_for(&pools, "t1", n) {
+                Err(said) => prop_assert_eq!((said, n > free), (free, true)),
+                Ok(from) => {
+                    prop_assert_eq!(from.len() as u32, n);
+                    for id in &from {
+                        let p = pools.iter().find(|p| &p.certificate_id == id);
+                        prop_assert!(p.is_some_and(|p| p.serves("t1")), "{id}");
                     }
                 }
             }

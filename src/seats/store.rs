@@ -24,9 +24,11 @@ use crate::users::entity as user;
 use crate::users::model::SeatProduct;
 
 /// Every product with personal licenses and its free seats, by name: what Settings > Users
-/// offers to give.
+/// offers to give. Within a tenant (`scope`, a License manager's), the seats of licenses that
+/// serve it.
 pub async fn seat_products(
     conn: &impl ConnectionTrait,
+    scope: Option<&str>,
     now: i64,
 ) -> Result<Vec<SeatProduct>, AppError> {
     let certs = certificate::Entity::find()
@@ -38,7 +40,10 @@ pub async fn seat_products(
     let mut out: Vec<SeatProduct> = Vec::new();
     let mut pools: Vec<Pool> = Vec::new();
     for (i, c) in certs.iter().enumerate() {
-        pools.push(pool_of(c, &held, now));
+        let pool = pool_of(c, &held, now);
+        if scope.is_none_or(|t| pool.serves(t)) {
+            pools.push(pool);
+        }
         if certs
             .get(i + 1)
             .is_none_or(|next| next.product != c.product)
@@ -77,8 +82,15 @@ pub async fn product(
     let has_personal = certs
         .iter()
         .any(|c| c.license_type == LicenseType::Personal.as_str());
+    let scope = who.tenant_scope();
     let count = if has_personal {
-        count(&pools(db, product, now).await?.1)
+        // Within a tenant, the seats of the licenses that serve it.
+        let (_, pools) = pools(db, product, now).await?;
+        let serving: Vec<Pool> = pools
+            .into_iter()
+            .filter(|p| scope.is_none_or(|t| p.serves(t)))
+            .collect();
+        count(&serving)
     } else {
         SeatCount {
             total: 0,
@@ -104,8 +116,13 @@ pub async fn product(
             })
         })
         .collect();
-    // One page of the holders, by name: a product may have thousands.
-    let holding = user::Entity::find().filter(
+    // One page of the holders, by name: a product may have thousands. A License manager sees
+    // their own tenant's.
+    let mut holding = user::Entity::find();
+    if let Some(own) = scope {
+        holding = holding.filter(user::Column::TenantId.eq(own));
+    }
+    let holding = holding.filter(
         Expr::col((user::Entity, user::Column::Id)).in_subquery(
             Query::select()
                 .column(seat::Column::UserId)

@@ -58,6 +58,8 @@ pub struct Config {
     pub secure_cookies: SecureCookies,
     /// How long a session lasts, in seconds.
     pub session_ttl_secs: i64,
+    /// How long a session may go unused before it ends, in seconds.
+    pub session_idle_secs: i64,
     /// The largest license package accepted, in bytes.
     pub max_package_bytes: u64,
     /// The most certificates one package may hold.
@@ -173,6 +175,22 @@ impl Config {
             },
         };
 
+        let session_idle_secs = match get("TESSERA_SESSION_IDLE_MINUTES").filter(|s| !s.is_empty())
+        {
+            None => 30 * 60,
+            Some(m) => match m.parse::<i64>() {
+                // Up to the longest session (720 hours): past its session's end, it changes
+                // nothing.
+                Ok(m) if (1..=720 * 60).contains(&m) => m * 60,
+                _ => {
+                    return Err(err(
+                        "TESSERA_SESSION_IDLE_MINUTES",
+                        format!("{m:?} is not a number of minutes between 1 and 43200"),
+                    ));
+                }
+            },
+        };
+
         let positive = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             match get(name).filter(|s| !s.is_empty()) {
                 None => Ok(default),
@@ -236,6 +254,7 @@ impl Config {
             admin_password,
             secure_cookies,
             session_ttl_secs,
+            session_idle_secs,
         })
     }
 
@@ -332,6 +351,24 @@ mod tests {
         assert!(c.vendor_keys_pem.is_none());
         assert_eq!(c.secure_cookies, SecureCookies::Auto);
         assert!(c.trusted_proxies.is_empty());
+        assert_eq!(
+            (c.session_ttl_secs, c.session_idle_secs),
+            (12 * 3600, 30 * 60)
+        );
+    }
+
+    #[test]
+    fn the_idle_timeout_is_minutes_up_to_the_longest_session() {
+        let idle = |v| config(&[("TESSERA_SESSION_IDLE_MINUTES", v)]).map(|c| c.session_idle_secs);
+        assert_eq!(idle("5").ok(), Some(300));
+        assert_eq!(idle("43200").ok(), Some(43_200 * 60));
+        for bad in ["0", "-1", "43201", "half an hour"] {
+            let e = idle(bad).expect_err(bad);
+            assert!(
+                e.to_string().contains("TESSERA_SESSION_IDLE_MINUTES"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

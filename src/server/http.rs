@@ -162,7 +162,7 @@ mod test_clock {
         tracing::warn!(by = %who.viewer().name, ms, "the test clock moved");
         state.clock.advance(ms);
         state.ledger.time_moved();
-        crate::server::sweep(state, None).await;
+        crate::server::sweep(state).await;
         axum::Json(serde_json::json!({ "now_ms": state.clock.now_ms() })).into_response()
     }
 }

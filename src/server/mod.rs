@@ -37,6 +37,18 @@ pub enum StartError {
 pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartError> {
     let db = db::connect(&config).await?;
     db::migrate(&db).await?;
+    match crate::ledger::isolation::outside_their_tenant(&db).await {
+        Ok(outside) if !outside.is_empty() => {
+            let listed: Vec<String> = outside.iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                count = outside.len(),
+                holdings = %listed.join("; "),
+                "holdings made before tenant isolation hold another tenant's licenses: kept; recall them where they should not be"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not look for holdings outside their tenant"),
+    }
     let passwords = PasswordHasher::default();
     let installed = crate::installation::first_start::ensure(
         &db,
@@ -110,6 +122,7 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Listen(addr, e))?;
     spawn_sweeper(state.clone());
+    spawn_deliverer(state.clone());
     let app = http::router(state);
     tracing::info!("Tessera listening on http://{addr}");
     // On SIGTERM or SIGINT: stop accepting, let the requests in flight finish, but not for longer
@@ -145,23 +158,57 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
 pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Every 15 seconds: releases the floating licenses of agents silent for longer than their
-/// tenant allows, activates the licenses whose first valid day has come, makes the expiry reminders that fell due (with their webhook deliveries),
-/// posts the deliveries due, keeps the latest time seen, and turns the refused sign-ins of each
-/// closed window into audit entries. Each instance sweeps; the work is
-/// idempotent.
+/// tenant allows, activates the licenses whose first valid day has come, makes the expiry
+/// reminders that fell due (with their webhook deliveries, queued), keeps the latest time seen,
+/// turns the refused sign-ins of each closed window into audit entries, and deletes the sessions
+/// that ended. Each instance sweeps; the work is idempotent.
 fn spawn_sweeper(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
-        let client = crate::expiry::webhook::client().ok();
         loop {
             tick.tick().await;
-            sweep(&state, client.as_ref()).await;
+            sweep(&state).await;
         }
     });
 }
 
+/// Every 15 seconds, apart from the sweeper (a slow receiver delays no activation): posts the
+/// webhook deliveries due. Each delivery is claimed before it is posted, so of several instances
+/// one posts it.
+fn spawn_deliverer(state: AppState) {
+    if state.config.webhook.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let client = match crate::expiry::webhook::client() {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "no webhook deliveries: the HTTP client could not be built");
+                return;
+            }
+        };
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+        loop {
+            tick.tick().await;
+            deliver_webhooks(&state, &client).await;
+        }
+    });
+}
+
+/// One round of the deliverer's work: posts the webhook deliveries due (tests call it).
+pub async fn deliver_webhooks(state: &AppState, client: &reqwest::Client) {
+    let Some(config) = state.config.webhook.as_ref() else {
+        return;
+    };
+    if let Err(e) =
+        crate::expiry::webhook::deliver_due(&state.db, client, config, state.clock.now_ms()).await
+    {
+        tracing::warn!(error = %e, "delivering webhooks failed");
+    }
+}
+
 /// One round of the sweeper's work (tests call it after moving the clock).
-pub async fn sweep(state: &AppState, client: Option<&reqwest::Client>) {
+pub async fn sweep(state: &AppState) {
     let now = state.clock.now_ms();
     match crate::ledger::holdings::release_silent(&state.ledger, now).await {
         Ok(0) => {}
@@ -192,14 +239,15 @@ pub async fn sweep(state: &AppState, client: Option<&reqwest::Client>) {
         Ok(n) => tracing::info!(entries = n, "counted refused sign-ins into the audit log"),
         Err(e) => tracing::warn!(error = %e, "closing the refused sign-ins' windows failed"),
     }
-    let webhook = state.config.webhook.as_ref();
-    if let Err(e) = crate::expiry::store::sweep(&state.db, now, webhook.is_some()).await {
-        tracing::warn!(error = %e, "making expiry reminders failed");
+    let idle_ms = state.config.session_idle_secs * 1000;
+    match crate::auth::server::sessions::purge_ended(&state.db, now, idle_ms).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(sessions = n, "purged ended sessions"),
+        Err(e) => tracing::warn!(error = %e, "purging ended sessions failed"),
     }
-    if let (Some(config), Some(client)) = (webhook, client)
-        && let Err(e) = crate::expiry::webhook::deliver_due(&state.db, client, config, now).await
-    {
-        tracing::warn!(error = %e, "delivering webhooks failed");
+    let webhook = state.config.webhook.is_some();
+    if let Err(e) = crate::expiry::store::sweep(&state.db, now, webhook).await {
+        tracing::warn!(error = %e, "making expiry reminders failed");
     }
 }
 

@@ -48,6 +48,7 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
             ConflictKind::NotHeld => t!(i18n, errors.not_held).into_any(),
             ConflictKind::MachineRegistered => t!(i18n, errors.machine_registered).into_any(),
             ConflictKind::AgentLimit => t!(i18n, errors.agent_limit).into_any(),
+            ConflictKind::OwnPassword => t!(i18n, errors.own_password).into_any(),
         },
         AppError::NotFound => t!(i18n, errors.not_found).into_any(),
         AppError::BadAgentCredentials => t!(i18n, errors.bad_agent_credentials).into_any(),
@@ -108,6 +109,9 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::DateTo => t!(i18n, fields.date_to).into_any(),
         Field::Page => t!(i18n, fields.page).into_any(),
         Field::Search => t!(i18n, fields.search).into_any(),
+        Field::CurrentPassword => t!(i18n, fields.current_password).into_any(),
+        Field::NewPassword => t!(i18n, fields.new_password).into_any(),
+        Field::PasswordRepeat => t!(i18n, fields.password_repeat).into_any(),
     }
 }
 
@@ -129,6 +133,8 @@ fn ProblemText(problem: Problem) -> impl IntoView {
         Problem::WrongType => t!(i18n, problems.wrong_type).into_any(),
         Problem::NotADate => t!(i18n, problems.not_a_date).into_any(),
         Problem::NotAFileName => t!(i18n, problems.not_a_file_name).into_any(),
+        Problem::Incorrect => t!(i18n, problems.incorrect).into_any(),
+        Problem::NotRepeated => t!(i18n, problems.not_repeated).into_any(),
         Problem::OutOfRange { min, max } => t!(
             i18n,
             problems.out_of_range,

@@ -16,7 +16,8 @@ pub async fn list_users(q: Option<String>, page: Option<u64>) -> Result<UsersLis
     let page = crate::ui::listing::page(page.map(|p| p.max(1)))?;
     let q = crate::ui::listing::search(q.as_deref().unwrap_or_default())?;
     let tenants = crate::tenants::store::all(who.db()).await?;
-    let products = crate::seats::store::seat_products(who.db(), who.now()).await?;
+    let products =
+        crate::seats::store::seat_products(who.db(), who.tenant_scope(), who.now()).await?;
     let (users, total) = super::store::list(who.db(), &who, &tenants, &products, q, page).await?;
     let role = who.viewer().role;
     Ok(UsersListing {

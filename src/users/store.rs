@@ -267,6 +267,10 @@ pub async fn reset_password(
     password: String,
     now: i64,
 ) -> Result<(), AppError> {
+    // Their own password an administrator changes as everyone does, with the current one.
+    if user_id == who.viewer().id {
+        return Err(AppError::conflict(ConflictKind::OwnPassword));
+    }
     validate_new_password(&password)?;
     let u = user::Entity::find_by_id(user_id.to_string())
         .one(db)

@@ -454,6 +454,28 @@ async fn the_session_cookie_is_secure_behind_an_https_proxy(backend: Backend) {
     assert!(!plain.contains("Secure"), "{plain}");
     let proxied = cookie_of(&sign_in(&app, Some("https")).await);
     assert!(proxied.ends_with("; Secure"), "{proxied}");
+    // A secure cookie carries the `__Host-` prefix (for this host alone, the whole site, HTTPS),
+    // and is what the server reads.
+    assert!(proxied.starts_with("__Host-tessera_session="), "{proxied}");
+    assert!(
+        !proxied.contains("Domain") && proxied.contains("Path=/;"),
+        "{proxied}"
+    );
+    let token = proxied
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .expect("a token");
+    let r = app
+        .client()
+        .post(format!("{}/api/whoami", app.base))
+        .header(COOKIE, format!("__Host-tessera_session={token}"))
+        .send()
+        .await
+        .expect("request");
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["name"], "admin");
     app.stop().await;
 
     let app = TestApp::start_with(backend, &[("TESSERA_SECURE_COOKIES", "true")]).await;
@@ -461,7 +483,227 @@ async fn the_session_cookie_is_secure_behind_an_https_proxy(backend: Backend) {
     app.stop().await;
 }
 
+/// The number of sessions kept in the database.
+async fn sessions_kept(app: &TestApp) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    tessera::auth::server::entity::session::Entity::find()
+        .count(&app.db)
+        .await
+        .expect("a count")
+}
+
+async fn an_unused_session_ends_and_is_purged(backend: Backend) {
+    const MINUTE: i64 = 60_000;
+    let app = TestApp::start(backend).await;
+    let used = token_of(&app, "admin", ADMIN_PASSWORD).await;
+    let idle = token_of(&app, "admin", ADMIN_PASSWORD).await;
+    // Used every 20 minutes, a session lives on past the idle timeout (30 minutes by default).
+    for _ in 0..3 {
+        app.state.clock.advance(20 * MINUTE);
+        assert_eq!(whoami_with(&app, &used).await.as_deref(), Some("admin"));
+    }
+    // Unused for an hour, the other one has ended, though its 12 hours have not.
+    assert_eq!(whoami_with(&app, &idle).await, None);
+    // The sweeper deletes it, and only it.
+    assert_eq!(sessions_kept(&app).await, 2);
+    app.sweep().await;
+    assert_eq!(sessions_kept(&app).await, 1);
+    // Unused for 30 minutes, the used one ends too; the sweeper deletes it.
+    app.state.clock.advance(30 * MINUTE);
+    assert_eq!(whoami_with(&app, &used).await, None);
+    app.sweep().await;
+    assert_eq!(sessions_kept(&app).await, 0);
+    app.stop().await;
+
+    // The timeout is configurable.
+    let app = TestApp::start_with(backend, &[("TESSERA_SESSION_IDLE_MINUTES", "5")]).await;
+    let token = token_of(&app, "admin", ADMIN_PASSWORD).await;
+    app.state.clock.advance(4 * MINUTE);
+    assert_eq!(whoami_with(&app, &token).await.as_deref(), Some("admin"));
+    app.state.clock.advance(5 * MINUTE);
+    assert_eq!(whoami_with(&app, &token).await, None);
+    app.stop().await;
+}
+
+/// `account/password` as `client`, with the current password, the new one and its repeat.
+async fn change_password(
+    app: &TestApp,
+    client: &reqwest::Client,
+    current: &str,
+    new: &str,
+    repeat: &str,
+) -> crate::support::Reply {
+    app.call(
+        client,
+        "account/password",
+        &[
+            ("current_password", current),
+            ("new_password", new),
+            ("password_repeat", repeat),
+        ],
+    )
+    .await
+}
+
+async fn a_user_changes_their_own_password_with_the_current_one(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    app.create_user(&admin, "alice", "user").await;
+    let old = password_of("alice");
+    let here = app.sign_in("alice", &old).await;
+    let elsewhere = token_of(&app, "alice", &old).await;
+    let new = "alice-new-password";
+
+    // Nobody signed in cannot.
+    let r = change_password(&app, &app.client(), &old, new, new).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::UNAUTHORIZED, Some("not_signed_in"))
+    );
+    // Each mistake is named, and changes nothing.
+    for (current, new_password, repeat, field, problem) in [
+        ("", new, new, "current_password", "required"),
+        (
+            "not-the-password",
+            new,
+            new,
+            "current_password",
+            "incorrect",
+        ),
+        (old.as_str(), "short", "short", "new_password", "too_short"),
+        (
+            old.as_str(),
+            new,
+            "alice-new-passwort",
+            "password_repeat",
+            "not_repeated",
+        ),
+    ] {
+        let r = change_password(&app, &here, current, new_password, repeat).await;
+        assert_eq!(
+            (
+                r.status,
+                r.body["field"].as_str(),
+                r.body["problem"]["problem"].as_str()
+            ),
+            (StatusCode::BAD_REQUEST, Some(field), Some(problem)),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        whoami_with(&app, &elsewhere).await.as_deref(),
+        Some("alice")
+    );
+
+    // The right one: this browser stays signed in, the others are signed out, and only the new
+    // password signs in.
+    let r = change_password(&app, &here, &old, new, new).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let me = app.call(&here, "whoami", &[]).await;
+    assert_eq!(me.body["name"], "alice");
+    assert_eq!(whoami_with(&app, &elsewhere).await, None);
+    let r = app
+        .call(
+            &app.client(),
+            "login",
+            &[("user_name", "alice"), ("password", &old)],
+        )
+        .await;
+    assert_eq!(r.error(), Some("bad_credentials"));
+    app.sign_in("alice", new).await;
+    // The audit log names it.
+    let log = app
+        .call(
+            &admin,
+            "audit/list",
+            &[("filter[kind]", "password_change"), ("filter[page]", "1")],
+        )
+        .await;
+    let outcomes: Vec<&str> = log.body["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|row| row["outcome"].as_str())
+        .collect();
+    assert!(outcomes.contains(&"ok"), "{:?}", log.body);
+
+    // Wrong current passwords count as wrong sign-ins: guessing through a session left open is
+    // throttled as at the sign-in page. Two failed already (a wrong current password, the old
+    // password at sign-in); eight more make ten.
+    let here = app.sign_in("alice", new).await;
+    for i in 0..8 {
+        let r = change_password(
+            &app,
+            &here,
+            "a-wrong-guess",
+            "whatever-else",
+            "whatever-else",
+        )
+        .await;
+        assert_eq!(
+            r.body["problem"]["problem"], "incorrect",
+            "guess {i}: {:?}",
+            r.body
+        );
+    }
+    let r = change_password(&app, &here, new, "whatever-else", "whatever-else").await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    app.stop().await;
+}
+
+async fn an_administrator_cannot_reset_their_own_password_without_the_current_one(
+    backend: Backend,
+) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    let me = app.call(&admin, "whoami", &[]).await.body["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let r = app
+        .call(
+            &admin,
+            "users/reset_password",
+            &[
+                ("user_id", me.as_str()),
+                ("password", "taken-over-password"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error(), r.body["kind"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"), Some("own_password")),
+        "{:?}",
+        r.body
+    );
+    // Nothing changed: the password, and the session.
+    assert_eq!(
+        app.call(&admin, "whoami", &[]).await.body["id"],
+        me.as_str()
+    );
+    app.sign_in("admin", ADMIN_PASSWORD).await;
+    // With the current one, as every user does, it works.
+    let r = change_password(
+        &app,
+        &admin,
+        ADMIN_PASSWORD,
+        "taken-over-password",
+        "taken-over-password",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.sign_in("admin", "taken-over-password").await;
+    app.stop().await;
+}
+
 on_both_databases!(
+    an_unused_session_ends_and_is_purged,
+    a_user_changes_their_own_password_with_the_current_one,
+    an_administrator_cannot_reset_their_own_password_without_the_current_one,
     wrong_password_and_unknown_user_get_the_same_answer,
     sign_out_ends_the_session_at_once,
     disabling_a_user_or_resetting_their_password_ends_their_sessions,

@@ -22,6 +22,13 @@ async fn install_platform(app: &TestApp, admin: &Client, vendor: &Vendor, days: 
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
+/// Uploads and confirms a package of these certificates.
+async fn install_certs(app: &TestApp, admin: &Client, vendor: &Vendor, certs: &[Value]) {
+    let (id, _) = app.upload_outcome(admin, &vendor.package(certs)).await;
+    let r = app.call(admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
 /// Registers machine "m-1" with `key`; answers the reply, whatever it is.
 async fn register_machine(app: &TestApp, key: &str) -> crate::support::Reply {
     let body = serde_json::json!({ "enrollment_key": key, "machine_id": "m-1" });
@@ -60,7 +67,7 @@ async fn reminders_are_made_once_and_after_a_restart_only_if_missed(backend: Bac
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
     let admin = app.admin().await;
     install_platform(&app, &admin, &vendor, 100).await;
-    let sweep = |state| async move { tessera::server::sweep(state, None).await };
+    let sweep = |state| async move { tessera::server::sweep(state).await };
 
     // 56 days in: nothing is due yet.
     app.state.clock.advance(54 * DAY_MS);
@@ -284,22 +291,27 @@ async fn webhook_deliveries_are_signed_and_retried_with_backoff(backend: Backend
     let client = tessera::expiry::webhook::client().expect("client");
     let count = || log.lock().map(|l| l.len()).unwrap_or_default();
 
+    // A round of the sweeper (which queues the reminder's delivery), then of the deliverer.
+    let round = || async {
+        tessera::server::sweep(&app.state).await;
+        tessera::server::deliver_webhooks(&app.state, &client).await;
+    };
     app.state.clock.advance(15 * DAY_MS + 60_000);
-    tessera::server::sweep(&app.state, Some(&client)).await;
+    round().await;
     assert_eq!(count(), 1, "the first attempt, refused with 500");
     // Not again before its backoff (1 s)...
-    tessera::server::sweep(&app.state, Some(&client)).await;
+    round().await;
     assert_eq!(count(), 1);
     // ...then again (500), and after 2 s more, delivered.
     app.state.clock.advance(1_000);
-    tessera::server::sweep(&app.state, Some(&client)).await;
+    round().await;
     assert_eq!(count(), 2);
     app.state.clock.advance(2_000);
-    tessera::server::sweep(&app.state, Some(&client)).await;
+    round().await;
     assert_eq!(count(), 3);
     // Delivered: never again.
     app.state.clock.advance(60_000);
-    tessera::server::sweep(&app.state, Some(&client)).await;
+    round().await;
     assert_eq!(count(), 3);
 
     let received = log.lock().map(|l| l.clone()).unwrap_or_default();
@@ -327,8 +339,117 @@ async fn webhook_deliveries_are_signed_and_retried_with_backoff(backend: Backend
     app.stop().await;
 }
 
+/// A receiver on 127.0.0.1 that logs each post at once and answers it only when `gate` gives a
+/// permit: meanwhile the post stays in flight.
+async fn held_receiver() -> (String, Arc<Mutex<Vec<String>>>, Arc<tokio::sync::Semaphore>) {
+    use axum::http::HeaderMap;
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (seen, held) = (log.clone(), gate.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap| {
+            let (seen, held) = (seen.clone(), held.clone());
+            async move {
+                let delivery = headers
+                    .get("x-tessera-delivery")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                seen.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(delivery);
+                if let Ok(permit) = held.acquire().await {
+                    permit.forget();
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, log, gate)
+}
+
+async fn two_instances_post_a_delivery_once_and_a_slow_receiver_holds_up_no_sweep(
+    backend: Backend,
+) {
+    let (url, log, gate) = held_receiver().await;
+    let webhook = [
+        ("TESSERA_WEBHOOK_URL", url.as_str()),
+        ("TESSERA_WEBHOOK_SECRET", "a-webhook-secret-of-some-length"),
+    ];
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &webhook).await;
+    let admin = app.admin().await;
+    install_platform(&app, &admin, &vendor, 60).await;
+    let other = app
+        .another_instance_with(app.state.clock.clone(), &webhook)
+        .await;
+    let client = tessera::expiry::webhook::client().expect("client");
+    let posts = || log.lock().map(|l| l.clone()).unwrap_or_default();
+
+    app.state.clock.advance(15 * DAY_MS + 60_000);
+    tessera::server::sweep(&app.state).await;
+    // The first instance posts the reminder; its receiver holds the answer.
+    let first = tokio::spawn({
+        let (state, client) = (app.state.clone(), client.clone());
+        async move { tessera::server::deliver_webhooks(&state, &client).await }
+    });
+    while posts().is_empty() {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Meanwhile the other instance posts nothing (the delivery is claimed), and sweeps to the
+    // end: a reminder due on the other license is made while the post hangs.
+    tessera::server::deliver_webhooks(&other, &client).await;
+    let mut server = vendor.certificate(&app.state.installation_id, "server");
+    server["validity_days"] = 30.into();
+    // (Signed in again: days have passed.)
+    let admin = app.admin().await;
+    install_certs(&app, &admin, &vendor, &[server]).await;
+    tessera::server::sweep(&other).await;
+    assert_eq!(
+        reminders(&app).await.len(),
+        2,
+        "the server license's 30-day reminder"
+    );
+    assert!(!first.is_finished(), "the first post is still in flight");
+    gate.add_permits(1);
+    first.await.expect("the first deliverer");
+    // The second reminder's delivery: posted by one instance of the two, as well.
+    gate.add_permits(8);
+    let (a, b) = tokio::join!(
+        tessera::server::deliver_webhooks(&app.state, &client),
+        tessera::server::deliver_webhooks(&other, &client)
+    );
+    let _: ((), ()) = (a, b);
+    // Once delivered, neither posts again, not even after a claim would have run out.
+    app.state
+        .clock
+        .advance(tessera::expiry::webhook::CLAIM_MS + 1_000);
+    tessera::server::deliver_webhooks(&app.state, &client).await;
+    tessera::server::deliver_webhooks(&other, &client).await;
+    let mut delivered = posts();
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    delivered.dedup();
+    assert_eq!(
+        delivered.len(),
+        2,
+        "two deliveries, each posted once: {:?}",
+        posts()
+    );
+    app.stop().await;
+}
+
 on_both_databases!(
     reminders_are_made_once_and_after_a_restart_only_if_missed,
     enforcement_begins_when_the_platform_lapses_and_ends_on_upload,
     webhook_deliveries_are_signed_and_retried_with_backoff,
+    two_instances_post_a_delivery_once_and_a_slow_receiver_holds_up_no_sweep,
 );

@@ -10,7 +10,10 @@ use crate::on_both_databases;
 use crate::support::{Backend, Reply, TestApp, Vendor};
 
 const DAY: i64 = 86_400_000;
-const LONG_SESSIONS: &[(&str, &str)] = &[("TESSERA_SESSION_HOURS", "720")];
+const LONG_SESSIONS: &[(&str, &str)] = &[
+    ("TESSERA_SESSION_HOURS", "720"),
+    ("TESSERA_SESSION_IDLE_MINUTES", "43200"),
+];
 
 /// A day, as the vendor writes `not_before`, `days` after `now` (Unix ms).
 fn day_after(now: i64, days: i64) -> (String, i64) {
@@ -176,13 +179,13 @@ async fn licenses_wait_for_their_first_day(backend: Backend) {
     );
     // A sweep before the day changes nothing.
     app.state.clock.advance(9 * DAY);
-    tessera::server::sweep(&app.state, None).await;
+    tessera::server::sweep(&app.state).await;
     assert_eq!(list("unused").await["total"], 5);
 
     // On the day, the sweeper activates the platform and server licenses, as of that day.
     move_clock_to(&app, first_ms + 60_000);
-    tessera::server::sweep(&app.state, None).await;
-    tessera::server::sweep(&app.state, None).await;
+    tessera::server::sweep(&app.state).await;
+    tessera::server::sweep(&app.state).await;
     let summary = app.call(&admin, "licenses/summary", &[]).await.body;
     assert_eq!(
         platform_of(&summary, "Default"),
@@ -240,7 +243,7 @@ async fn licenses_wait_for_their_first_day(backend: Backend) {
     let r = assign().await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     move_clock_to(&app, second_ms + 1);
-    tessera::server::sweep(&app.state, None).await;
+    tessera::server::sweep(&app.state).await;
     let summary = app.call(&admin, "licenses/summary", &[]).await.body;
     assert_eq!(
         platform_of(&summary, "Acme"),

@@ -88,8 +88,81 @@ async fn an_upgrade_reads_the_stored_not_before(backend: Backend) {
     app.stop().await;
 }
 
+/// Certificate ids stored in upper case by an earlier version are rewritten in lower case, with
+/// every reference to them; a package naming them in any case then finds them.
+async fn an_upgrade_lower_cases_the_stored_certificate_ids(backend: Backend) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    use tessera::licenses::entity::certificate;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let personal = vendor.certificate(&inst, "personal");
+    let later = vendor.certificate(&inst, "agent");
+    let mut revoker = vendor.certificate(&inst, "agent");
+    revoker["revokes"] = serde_json::json!([later["id"]]);
+    let package = vendor.package(&[personal.clone(), revoker]);
+    let (id, _) = app.upload_outcome(&admin, &package).await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
+    let worker = app.create_user(&admin, "worker", "user").await;
+    let r = app
+        .call(
+            &admin,
+            "seats/apply",
+            &[("product", "ai-server"), ("user_ids[0]", worker.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
+
+    // As an earlier version could have stored them: in upper case.
+    for sql in [
+        "UPDATE certificates SET id = UPPER(id), revokes = UPPER(revokes)",
+        "UPDATE seats SET certificate_id = UPPER(certificate_id)",
+    ] {
+        app.db.execute_unprepared(sql).await.expect(sql);
+    }
+    Migrator::down(&app.db, Some(1)).await.expect("down");
+    Migrator::up(&app.db, None).await.expect("up");
+
+    let ids: Vec<String> = certificate::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("certificates")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.iter().all(|id| *id == id.to_lowercase()), "{ids:?}");
+    // The seat still counts against its license; the same package is installed already; the
+    // license the stored revoker withdraws arrives withdrawn.
+    let page = app
+        .call(&admin, "seats/product", &[("product", "ai-server")])
+        .await;
+    assert_eq!(page.body["count"]["used"], 1, "{:?}", page.body);
+    let (id, _) = app.upload_outcome(&admin, &package).await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(
+        (
+            r.body["installed"].as_u64(),
+            r.body["already_installed"].as_u64()
+        ),
+        (Some(0), Some(2)),
+        "{:?}",
+        r.body
+    );
+    let (_, preview) = app.upload_outcome(&admin, &vendor.package(&[later])).await;
+    assert_eq!(
+        preview["items"][0]["effect"]["effect"], "arrives_revoked",
+        "{preview}"
+    );
+    app.stop().await;
+}
+
 on_both_databases!(
     the_installation_id_is_made_once_and_kept,
+    an_upgrade_lower_cases_the_stored_certificate_ids,
     an_upgrade_reads_the_stored_not_before,
 );
 

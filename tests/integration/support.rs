@@ -144,10 +144,16 @@ impl TestApp {
     /// Another instance on the same database (or the same one restarted), with its own clock;
     /// not served over HTTP.
     pub async fn another_instance(&self, clock: Clock) -> AppState {
-        let map: HashMap<String, String> = HashMap::from([
+        self.another_instance_with(clock, &[]).await
+    }
+
+    /// [`TestApp::another_instance`], with more configuration.
+    pub async fn another_instance_with(&self, clock: Clock, vars: &[(&str, &str)]) -> AppState {
+        let mut map: HashMap<String, String> = HashMap::from([
             ("TESSERA_DATABASE_URL".into(), self.database_url.clone()),
             ("TESSERA_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
         ]);
+        map.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration");
         server::prepare(config, clock)
             .await
@@ -200,7 +206,7 @@ impl TestApp {
 
     /// One round of the sweeper's work, as each instance runs it every 15 seconds.
     pub async fn sweep(&self) {
-        server::sweep(&self.state, None).await;
+        server::sweep(&self.state).await;
     }
 
     /// Signs in and returns the client holding the session cookie.

@@ -10,7 +10,10 @@ use crate::support::{Backend, Reply, TestApp, Vendor};
 
 const DAY: i64 = 86_400_000;
 /// Sessions that outlive the days these tests move the clock by.
-const LONG_SESSIONS: &[(&str, &str)] = &[("TESSERA_SESSION_HOURS", "720")];
+const LONG_SESSIONS: &[(&str, &str)] = &[
+    ("TESSERA_SESSION_HOURS", "720"),
+    ("TESSERA_SESSION_IDLE_MINUTES", "43200"),
+];
 
 /// Uploads and confirms a package of these certificates.
 async fn install(app: &TestApp, admin: &reqwest::Client, vendor: &Vendor, certs: &[Value]) {
@@ -931,7 +934,208 @@ async fn silent_agents_lose_their_floating_license_only_where_the_tenant_says(ba
     app.stop().await;
 }
 
+/// A user of `tenant` (made by the administrator), named `name`, of `role`; answers their id.
+async fn user_of(
+    app: &TestApp,
+    admin: &reqwest::Client,
+    name: &str,
+    role: &str,
+    tenant: &str,
+) -> String {
+    let r = app
+        .call(
+            admin,
+            "users/create",
+            &[
+                ("user_name", name),
+                ("password", &crate::support::password_of(name)),
+                ("role", role),
+                ("tenant_id", tenant),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["id"].as_str().expect("an id").to_string()
+}
+
+async fn a_tenants_personal_licenses_and_reminders_are_its_own(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let acme = create_tenant(&app, &admin, "Acme").await;
+    let home = app.default_tenant(&admin).await;
+    user_of(&app, &admin, "acme-manager", "license_manager", &acme).await;
+    let acme_workers = [
+        user_of(&app, &admin, "acme-worker-1", "user", &acme).await,
+        user_of(&app, &admin, "acme-worker-2", "user", &acme).await,
+    ];
+    let home_workers = [
+        app.create_user(&admin, "home-worker-1", "user").await,
+        app.create_user(&admin, "home-worker-2", "user").await,
+    ];
+    let manager = app
+        .sign_in("acme-manager", &crate::support::password_of("acme-manager"))
+        .await;
+    let inst = app.state.installation_id.to_string();
+    // Seats of "ai-server": three issued for Acme (valid 20 days), one for any tenant.
+    let mut for_acme = vendor.certificate(&inst, "personal");
+    for_acme["tenant_id"] = acme.clone().into();
+    for_acme["seats"] = 3.into();
+    for_acme["validity_days"] = 20.into();
+    let mut shared = vendor.certificate(&inst, "personal");
+    shared["seats"] = 1.into();
+    // And a Default tenant's product, valid 20 days.
+    let mut for_home = vendor.certificate(&inst, "personal");
+    for_home["tenant_id"] = home.clone().into();
+    for_home["product"] = "home-product".into();
+    for_home["product_name"] = "Home Product".into();
+    for_home["validity_days"] = 20.into();
+    install(
+        &app,
+        &admin,
+        &vendor,
+        &[for_acme.clone(), shared.clone(), for_home],
+    )
+    .await;
+    let give = |client: &reqwest::Client, product: &'static str, user: &str| {
+        let (client, user) = (client.clone(), user.to_string());
+        let app = &app;
+        async move {
+            app.call(
+                &client,
+                "seats/apply",
+                &[("product", product), ("user_ids[0]", user.as_str())],
+            )
+            .await
+        }
+    };
+
+    // Acme's users take Acme's seats first, leaving the shared one for every tenant.
+    for worker in &acme_workers {
+        let r = give(&manager, "ai-server", worker).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let r = give(&admin, "ai-server", &home_workers[0]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Acme's third seat is free, but not for the Default tenant's users.
+    let r = give(&admin, "ai-server", &home_workers[1]).await;
+    assert_eq!(
+        (r.status, r.error(), r.body["free"].as_u64()),
+        (StatusCode::CONFLICT, Some("not_enough_seats"), Some(0)),
+        "{:?}",
+        r.body
+    );
+    let holders_of = |r: &Reply| -> Vec<String> {
+        r.body["holders"]
+            .as_array()
+            .expect("holders")
+            .iter()
+            .filter_map(|h| h["name"].as_str().map(String::from))
+            .collect()
+    };
+    // The product as Acme's License manager sees it: Acme's holders, the seats that serve Acme.
+    let page = app
+        .call(&manager, "seats/product", &[("product", "ai-server")])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    assert_eq!(holders_of(&page), ["acme-worker-1", "acme-worker-2"]);
+    assert_eq!(
+        (
+            page.body["count"]["total"].as_u64(),
+            page.body["count"]["free"].as_u64()
+        ),
+        (Some(4), Some(1)),
+        "{:?}",
+        page.body["count"]
+    );
+    // The Administrator sees everyone's.
+    let page = app
+        .call(&admin, "seats/product", &[("product", "ai-server")])
+        .await;
+    assert_eq!(
+        holders_of(&page),
+        ["acme-worker-1", "acme-worker-2", "home-worker-1"]
+    );
+
+    // Reminders: Acme's License manager is reminded of Acme's license, not the Default tenant's.
+    let r = give(&admin, "home-product", &home_workers[0]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.sweep().await;
+    let reminded = |r: &Reply| -> Vec<String> {
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let mut names: Vec<String> = r.body["reminders"]
+            .as_array()
+            .expect("reminders")
+            .iter()
+            .filter_map(|n| n["subject_name"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        names
+    };
+    let theirs = app.call(&manager, "notifications/list", &[]).await;
+    assert_eq!(reminded(&theirs), ["AI Server"]);
+    let all = app.call(&admin, "notifications/list", &[]).await;
+    assert_eq!(reminded(&all), ["AI Server", "Home Product"]);
+    let bell = |client: &reqwest::Client| {
+        let (client, app) = (client.clone(), &app);
+        async move { app.call(&client, "notifications/alerts", &[]).await.body["unread"].clone() }
+    };
+    assert_eq!(
+        (bell(&manager).await, bell(&admin).await),
+        (1.into(), 2.into())
+    );
+    // Marking all read marks theirs only.
+    let r = app.call(&manager, "notifications/mark_read", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (bell(&manager).await, bell(&admin).await),
+        (0.into(), 1.into())
+    );
+
+    // None of this breaks the rule; a holding made before it (written straight into the
+    // database, as an older version could have) is listed, and kept.
+    assert_eq!(
+        tessera::ledger::isolation::outside_their_tenant(&app.db)
+            .await
+            .expect("a listing"),
+        []
+    );
+    {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use tessera::seats::entity as seat;
+        let held = seat::Entity::find()
+            .filter(seat::Column::UserId.eq(home_workers[0].clone()))
+            .filter(seat::Column::Product.eq("ai-server"))
+            .one(&app.db)
+            .await
+            .expect("a read")
+            .expect("home-worker-1's seat");
+        seat::Entity::update_many()
+            .col_expr(
+                seat::Column::CertificateId,
+                sea_orm::sea_query::Expr::value(for_acme["id"].as_str().expect("an id")),
+            )
+            .filter(seat::Column::Id.eq(held.id))
+            .exec(&app.db)
+            .await
+            .expect("an update");
+    }
+    let outside = tessera::ledger::isolation::outside_their_tenant(&app.db)
+        .await
+        .expect("a listing");
+    assert_eq!(outside.len(), 1, "{outside:?}");
+    assert_eq!(
+        outside[0].to_string(),
+        format!(
+            "user home-worker-1 of tenant {home} holds license {} of tenant {acme}",
+            for_acme["id"].as_str().expect("an id")
+        )
+    );
+    app.stop().await;
+}
+
 on_both_databases!(
+    a_tenants_personal_licenses_and_reminders_are_its_own,
     tenants_are_created_renamed_and_deleted_under_their_rules,
     a_rotated_enrollment_key_stops_registering,
     platform_licenses_are_assigned_once_and_stack,

@@ -12,6 +12,9 @@ pub mod session {
         pub user_id: String,
         pub created_at: i64,
         pub expires_at: i64,
+        /// The latest request made with it, kept to [`crate::auth::server::sessions::TOUCH_MS`]:
+        /// idle longer than `TESSERA_SESSION_IDLE_MINUTES`, it has ended.
+        pub last_seen_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

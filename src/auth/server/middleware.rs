@@ -8,26 +8,36 @@ use super::guard::Authenticated;
 use super::sessions;
 use crate::server::state::AppState;
 
+/// The session cookie over plain HTTP.
 pub const COOKIE_NAME: &str = "tessera_session";
+/// The session cookie when it is `Secure`: a browser takes a `__Host-` cookie only from HTTPS,
+/// for this host alone (no `Domain`) and the whole site, so neither a sibling subdomain nor a
+/// plain-HTTP answer can plant or overwrite it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-tessera_session";
 
-/// The value of the session cookie in a `Cookie` header.
+/// The value of the session cookie in a `Cookie` header: the `__Host-` one when both are sent.
 pub fn session_token(headers: &http::HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value)
+    let cookies = || {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+    };
+    let named = |wanted: &str| cookies().find(|(name, _)| *name == wanted).map(|(_, v)| v);
+    named(SECURE_COOKIE_NAME).or_else(|| named(COOKIE_NAME))
 }
 
 /// The `Set-Cookie` value that stores a session token.
 pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
-    format!(
-        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
-        if secure { "; Secure" } else { "" }
-    )
+    if secure {
+        format!(
+            "{SECURE_COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}; Secure"
+        )
+    } else {
+        format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}")
+    }
 }
 
 /// Whether the session cookie set in answer to the current server function is to be `Secure`.
@@ -60,7 +70,8 @@ pub async fn resolve_session(
         let now = state.clock.now_ms();
         if let Some(claims) = state.tokens.verify(token, now / 1000) {
             let who = super::guard::anyone_with(state.clone());
-            match sessions::resolve(who.db(), &claims.jti, &claims.sub, now).await {
+            let idle_ms = state.config.session_idle_secs * 1000;
+            match sessions::resolve(who.db(), &claims.jti, &claims.sub, now, idle_ms).await {
                 Ok(Some(viewer)) => {
                     req.extensions_mut().insert(Authenticated {
                         viewer,
@@ -105,6 +116,21 @@ mod tests {
     fn the_cookie_is_http_only_and_strict() {
         let c = session_cookie("t", 60, false);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"));
-        assert!(session_cookie("t", 60, true).ends_with("; Secure"));
+        assert!(c.starts_with("tessera_session=t;"));
+    }
+
+    #[test]
+    fn a_secure_cookie_has_the_host_prefix_and_wins() {
+        let c = session_cookie("t", 60, true);
+        assert!(c.starts_with("__Host-tessera_session=t;") && c.ends_with("; Secure"));
+        assert!(c.contains("Path=/") && !c.contains("Domain"));
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            COOKIE,
+            "tessera_session=plain; __Host-tessera_session=secure"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_token(&h), Some("secure"));
     }
 }
