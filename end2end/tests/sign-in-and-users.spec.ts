@@ -70,3 +70,35 @@ test('an anonymous visitor to a settings page signs in and comes back to it', as
   await expect(page).toHaveURL(/\/settings\/users$/);
   await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
 });
+
+test('a user changes their own password on Your account, giving the current one', async ({ browser, page, seed, tag }) => {
+  const name = `acct-${tag}`;
+  await seed.user(name, 'first-password-1', 'user');
+  await signIn(page, name, 'first-password-1');
+  await expect(page).toHaveURL(/\/$/);
+  // Their name at the top opens their account.
+  await page.getByRole('link', { name, exact: true }).click();
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.getByRole('heading', { name: 'Your account', level: 1 })).toBeVisible();
+  await page.waitForLoadState('networkidle');
+  const change = async (current: string, next: string, again: string) => {
+    await page.getByLabel('Current password').fill(current);
+    await page.getByLabel('New password', { exact: true }).fill(next);
+    await page.getByLabel('New password again').fill(again);
+    await page.getByRole('button', { name: 'Change password' }).click();
+  };
+  // A wrong current password is told where it happened, and changes nothing.
+  await change('not-the-password', 'second-password-2', 'second-password-2');
+  await expect(page.getByRole('alert')).toHaveText('Current password: is not correct');
+  await shot(page, 'account-error');
+  await change('first-password-1', 'second-password-2', 'second-password-2');
+  await expect(page.getByRole('status')).toHaveText('Your password is changed. Your other sessions have ended.');
+  await shot(page, 'account');
+
+  // Only the new password signs in now.
+  const other = await newPage(browser);
+  await signIn(other, name, 'first-password-1');
+  await expect(other.getByRole('alert')).toHaveText('Wrong user name or password.');
+  await signIn(other, name, 'second-password-2');
+  await expect(other).toHaveURL(/\/$/);
+});

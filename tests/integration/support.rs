@@ -15,6 +15,12 @@ pub enum Backend {
     Postgres,
 }
 
+/// Sessions that outlive the days the tests move the clock by: in all, and unused.
+pub const LONG_SESSIONS: &[(&str, &str)] = &[
+    ("TESSERA_SESSION_HOURS", "720"),
+    ("TESSERA_SESSION_IDLE_MINUTES", "43200"),
+];
+
 pub struct TestApp {
     pub base: String,
     pub state: AppState,

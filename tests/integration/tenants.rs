@@ -6,14 +6,9 @@ use serde_json::{Value, json};
 
 use crate::agents::{enrollment_key, install_floating, post, register};
 use crate::on_both_databases;
-use crate::support::{Backend, Reply, TestApp, Vendor};
+use crate::support::{Backend, LONG_SESSIONS, Reply, TestApp, Vendor};
 
 const DAY: i64 = 86_400_000;
-/// Sessions that outlive the days these tests move the clock by.
-const LONG_SESSIONS: &[(&str, &str)] = &[
-    ("TESSERA_SESSION_HOURS", "720"),
-    ("TESSERA_SESSION_IDLE_MINUTES", "43200"),
-];
 
 /// Uploads and confirms a package of these certificates.
 async fn install(app: &TestApp, admin: &reqwest::Client, vendor: &Vendor, certs: &[Value]) {
