@@ -89,14 +89,17 @@ async fn check_out(who: Caller<Agent>) -> Response {
                             }
                         });
                     }
-                    Ok(hit.out.clone())
+                    if hit.answer.is_err() {
+                        who.ledger().refusals().count(&hit.agent_id);
+                    }
+                    hit.answer.clone()
                 }
                 Agent::Found {
                     agent,
                     token_hash,
                     generation,
                 } => {
-                    let (out, generation) =
+                    let (answer, generation) =
                         holdings::check_out(who.ledger(), agent, *generation, now).await?;
                     let computed = Computed {
                         generation,
@@ -105,8 +108,8 @@ async fn check_out(who: Caller<Agent>) -> Response {
                     };
                     who.ledger()
                         .grants()
-                        .put(computed, token_hash.clone(), out.clone(), now);
-                    Ok(out)
+                        .put(computed, token_hash.clone(), answer.clone(), now);
+                    answer
                 }
             }
         }

@@ -13,21 +13,28 @@ pub async fn list_agents(
     use crate::auth::server::{cap::BindAgents, require};
     let who = require::<BindAgents>()?;
     let tenant = tenant.filter(|t| !t.is_empty());
-    super::manage::listing(
+    let mut listing = super::manage::listing(
         who.db(),
         &who,
         tenant.as_deref(),
         page.unwrap_or(1),
         who.now(),
     )
-    .await
+    .await?;
+    // Written every second; what this instance counted since, too.
+    for a in &mut listing.agents {
+        a.refused_count += who.ledger().refusals().pending(&a.id);
+    }
+    Ok(listing)
 }
 
 #[server(endpoint = "agents/get")]
 pub async fn get_agent(agent_id: String) -> Result<AgentDetail, AppError> {
     use crate::auth::server::{cap::BindAgents, require};
     let who = require::<BindAgents>()?;
-    super::manage::detail(who.db(), &who, &agent_id, who.now()).await
+    let mut detail = super::manage::detail(who.db(), &who, &agent_id, who.now()).await?;
+    detail.agent.refused_count += who.ledger().refusals().pending(&detail.agent.id);
+    Ok(detail)
 }
 
 /// Binds a fixed license to an agent for good: `understood` must be set (the form's "cannot be

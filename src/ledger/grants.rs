@@ -5,11 +5,16 @@
 //! all (a package, the shared pool). Another instance sharing the database sees a change within
 //! [`FRESH_MS`]. Claims of floating licenses always go to the database, so no license is ever
 //! held by two agents there.
+//!
+//! Refusals are remembered the same way (shortage is when agents retry hardest), but more
+//! briefly: any change of license state forgets every one, since a release, a new license or an
+//! assignment in any scope may serve a refused agent.
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use crate::agents::model::CheckedOut;
+use crate::error::AppError;
 
 /// How long a grant is answered from memory.
 pub const FRESH_MS: i64 = 2_000;
@@ -19,18 +24,32 @@ pub const SEEN_EVERY_MS: i64 = 30_000;
 /// before the oldest of them is not kept (only a cache miss).
 const FORGOTTEN_KEPT: usize = 4_096;
 
+/// What checkout answers an agent: its grant, or why it is refused.
+pub type Answer = Result<CheckedOut, AppError>;
+
+/// Whether a refusal only changes with license state (and so may be remembered until it changes).
+fn remembered_refusal(e: &AppError) -> bool {
+    matches!(
+        e,
+        AppError::NoLicenseFree
+            | AppError::AgentShutDown
+            | AppError::LicenseExpired
+            | AppError::LicenseRevoked
+    )
+}
+
 struct Grant {
     agent_id: String,
     tenant_id: String,
-    out: CheckedOut,
+    answer: Answer,
     fresh_until: i64,
     seen_written: i64,
 }
 
-/// A remembered grant, and whether the agent's last-seen time is due to be written.
+/// A remembered answer, and whether the agent's last-seen time is due to be written.
 pub struct Hit {
     pub agent_id: String,
-    pub out: CheckedOut,
+    pub answer: Answer,
     pub write_seen: bool,
 }
 
@@ -86,7 +105,7 @@ impl Grants {
             if now - g.seen_written < SEEN_EVERY_MS {
                 return Some(Hit {
                     agent_id: g.agent_id.clone(),
-                    out: g.out.clone(),
+                    answer: g.answer.clone(),
                     write_seen: false,
                 });
             }
@@ -100,21 +119,28 @@ impl Grants {
         }
         Some(Hit {
             agent_id: g.agent_id.clone(),
-            out: g.out.clone(),
+            answer: g.answer.clone(),
             write_seen,
         })
     }
 
-    /// Remembers a grant made at `now`, unless a change that reaches its agent was forgotten
-    /// since its generation was read (the grant may predate that change).
-    pub fn put(&self, computed: Computed<'_>, token_hash: String, out: CheckedOut, now: i64) {
+    /// Remembers an answer made at `now`: a grant, unless a change that reaches its agent was
+    /// forgotten since its generation was read (the grant may predate that change); a refusal
+    /// that only license state can change, unless any change was forgotten since. Other refusals
+    /// are not remembered.
+    pub fn put(&self, computed: Computed<'_>, token_hash: String, answer: Answer, now: i64) {
+        let expires_at = match &answer {
+            Ok(out) => out.expires_at,
+            Err(e) if remembered_refusal(e) => None,
+            Err(_) => return,
+        };
         // Agents' grants go stale at spread-out times (up to 0.56 s early, by the last hex digit of
         // the token's hash), so many agents granted at once do not all return to the database together.
         let spread = token_hash
             .bytes()
             .last()
             .map_or(0, |b| i64::from(b % 16) * (FRESH_MS / 32));
-        let fresh_until = match out.expires_at {
+        let fresh_until = match expires_at {
             Some(t) => t.min(now + FRESH_MS - spread),
             None => now + FRESH_MS - spread,
         };
@@ -122,7 +148,11 @@ impl Grants {
         let Ok(mut map) = self.by_token_hash.write() else {
             return;
         };
-        if self.changed_since(&computed) {
+        let stale = match answer {
+            Ok(_) => self.changed_since(&computed),
+            Err(_) => self.generation() != computed.generation,
+        };
+        if stale {
             return;
         }
         // Bounded: a stale entry is dropped at the next change, and agents are few.
@@ -134,7 +164,7 @@ impl Grants {
             Grant {
                 agent_id: computed.agent_id.to_string(),
                 tenant_id: computed.tenant_id.to_string(),
-                out,
+                answer,
                 fresh_until,
                 seen_written: now,
             },
@@ -169,7 +199,8 @@ impl Grants {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match &scope {
             Scope::Every => map.clear(),
-            _ => map.retain(|_, g| !scope.reaches(&g.agent_id, &g.tenant_id)),
+            // Refusals go with any change: it may have freed what they lacked.
+            _ => map.retain(|_, g| g.answer.is_ok() && !scope.reaches(&g.agent_id, &g.tenant_id)),
         }
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let mut forgotten = self
@@ -195,7 +226,7 @@ mod tests {
             agent_id: agent,
             tenant_id: "t",
         };
-        g.put(computed, hash.into(), out, now);
+        g.put(computed, hash.into(), Ok(out), now);
     }
 
     fn out(expires_at: Option<i64>) -> CheckedOut {
@@ -248,33 +279,33 @@ mod tests {
             tenant_id: tenant,
         };
         let before = g.generation();
-        g.put(at("a1", "t1", before), "h1".into(), out(None), 0);
-        g.put(at("a2", "t1", before), "h2".into(), out(None), 0);
-        g.put(at("a3", "t2", before), "h3".into(), out(None), 0);
+        g.put(at("a1", "t1", before), "h1".into(), Ok(out(None)), 0);
+        g.put(at("a2", "t1", before), "h2".into(), Ok(out(None)), 0);
+        g.put(at("a3", "t2", before), "h3".into(), Ok(out(None)), 0);
 
         // One agent's claim: its own grant goes, its neighbours' stay.
         g.forget(Scope::Agent("a1".into()));
         assert!(g.get("h1", 1).is_none());
         assert!(g.get("h2", 1).is_some() && g.get("h3", 1).is_some());
         // A grant for another agent computed before that claim is still kept; one for a1 is not.
-        g.put(at("a2", "t1", before), "h2".into(), out(None), 0);
+        g.put(at("a2", "t1", before), "h2".into(), Ok(out(None)), 0);
         assert!(g.get("h2", 1).is_some());
-        g.put(at("a1", "t1", before), "h1".into(), out(None), 0);
+        g.put(at("a1", "t1", before), "h1".into(), Ok(out(None)), 0);
         assert!(g.get("h1", 1).is_none(), "computed before its own claim");
 
         // A change of tenant t1's pool: t1's agents go, t2's stay.
         g.forget(Scope::Tenant("t1".into()));
         assert!(g.get("h2", 1).is_none());
         assert!(g.get("h3", 1).is_some());
-        g.put(at("a3", "t2", before), "h3".into(), out(None), 0);
+        g.put(at("a3", "t2", before), "h3".into(), Ok(out(None)), 0);
         assert!(g.get("h3", 1).is_some());
-        g.put(at("a2", "t1", before), "h2".into(), out(None), 0);
+        g.put(at("a2", "t1", before), "h2".into(), Ok(out(None)), 0);
         assert!(g.get("h2", 1).is_none(), "computed before its pool changed");
 
         // Everything: nothing computed before is kept.
         g.forget(Scope::Every);
         assert!(g.get("h3", 1).is_none());
-        g.put(at("a3", "t2", before), "h3".into(), out(None), 0);
+        g.put(at("a3", "t2", before), "h3".into(), Ok(out(None)), 0);
         assert!(g.get("h3", 1).is_none());
     }
 
@@ -290,8 +321,52 @@ mod tests {
             agent_id: "a",
             tenant_id: "t",
         };
-        g.put(computed, "h".into(), out(None), 0);
+        g.put(computed, "h".into(), Ok(out(None)), 0);
         assert!(g.get("h", 1).is_none(), "cannot tell what reached it");
+    }
+
+    #[test]
+    fn a_refusal_is_remembered_until_any_change_and_only_if_none_came_since() {
+        let g = Grants::default();
+        let at = |agent: &'static str, tenant: &'static str, generation| Computed {
+            generation,
+            agent_id: agent,
+            tenant_id: tenant,
+        };
+        let before = g.generation();
+        g.put(
+            at("a1", "t1", before),
+            "h1".into(),
+            Err(AppError::NoLicenseFree),
+            0,
+        );
+        g.put(at("a2", "t1", before), "h2".into(), Ok(out(None)), 0);
+        assert!(matches!(
+            g.get("h1", 1).map(|h| h.answer),
+            Some(Err(AppError::NoLicenseFree))
+        ));
+        // A change reaching another tenant's agent only: the refusal goes all the same (a license
+        // may have come free), the grant stays.
+        g.forget(Scope::Agent("elsewhere".into()));
+        assert!(g.get("h1", 1).is_none());
+        assert!(g.get("h2", 1).is_some());
+        // Decided before that change: not kept, though the change did not reach its agent.
+        g.put(
+            at("a1", "t1", before),
+            "h1".into(),
+            Err(AppError::NoLicenseFree),
+            0,
+        );
+        assert!(g.get("h1", 1).is_none());
+        // Refusals that are not about license state are never remembered.
+        let now = g.generation();
+        g.put(
+            at("a1", "t1", now),
+            "h1".into(),
+            Err(AppError::Unavailable),
+            0,
+        );
+        assert!(g.get("h1", 1).is_none());
     }
 
     #[test]

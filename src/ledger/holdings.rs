@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::Ledger;
-use super::grants::{SEEN_EVERY_MS, Scope};
+use super::grants::{Answer, SEEN_EVERY_MS, Scope};
 use crate::agents::decide::{Decision, Held, decide};
 use crate::agents::entity as agent;
 use crate::agents::model::{AgentState, Basis, CheckedOut};
@@ -135,32 +135,49 @@ async fn decision_for(
 
 /// Checks an agent out for one inference request.
 ///
-/// Most checkouts change nothing: an agent that is licensed is answered from reads alone (its
-/// last-seen time is written at most every [`SEEN_EVERY_MS`], off the request's path). Anything else (taking a floating
-/// license, a refusal to count) is decided again inside a transaction that first writes the
-/// agent's row, which takes its lock (PostgreSQL) or the write lock (SQLite): one such checkout
-/// of an agent at a time, and no read-then-write upgrade to deadlock on.
+/// Most checkouts change nothing: an agent that is licensed, and one refused for what reads alone
+/// tell (shut down, its license expired or revoked, no license free), is answered from reads
+/// (its last-seen time is written at most every [`SEEN_EVERY_MS`], off the request's path; a
+/// refusal is counted in memory, [`super::refusals`]). Taking a floating license, or replacing
+/// one, is decided again inside a transaction that first writes the agent's row, which takes
+/// its lock (PostgreSQL) or the write lock (SQLite): one such checkout of an agent at a time, and
+/// no read-then-write upgrade to deadlock on.
 ///
 /// `generation` is the grants' generation read before the agent was looked up; the answer comes
 /// with the generation under which it may be remembered (the same one, or that of its own
-/// change's commit).
+/// change's commit). An `Err` is a failure (the database), not an answer.
 pub async fn check_out(
     ledger: &Ledger,
     a: &agent::Model,
     generation: u64,
     now: i64,
-) -> Result<(CheckedOut, u64), AppError> {
-    if let Decision::Licensed(out) = decision_for(&ledger.db, a, now).await? {
-        if now - a.last_seen_at >= SEEN_EVERY_MS {
-            // Not on the request's time: the answer does not depend on it.
-            let (ledger, id) = (ledger.clone(), a.id.clone());
-            tokio::spawn(async move {
-                if let Err(e) = seen(&ledger, &id, now).await {
-                    tracing::warn!(error = %e, "recording an agent's last-seen time failed");
-                }
-            });
+) -> Result<(Answer, u64), AppError> {
+    let refused = |why: AppError| {
+        ledger.refusals.count(&a.id);
+        Ok((Err(why), generation))
+    };
+    let decision = decision_for(&ledger.db, a, now).await?;
+    if now - a.last_seen_at >= SEEN_EVERY_MS
+        && !matches!(decision, Decision::TakeFloating | Decision::ReplaceFloating)
+    {
+        // Not on the request's time: the answer does not depend on it.
+        let (ledger, id) = (ledger.clone(), a.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = seen(&ledger, &id, now).await {
+                tracing::warn!(error = %e, "recording an agent's last-seen time failed");
+            }
+        });
+    }
+    match decision {
+        Decision::Licensed(out) => return Ok((Ok(out), generation)),
+        Decision::ShutDown => return refused(AppError::AgentShutDown),
+        Decision::Expired => return refused(AppError::LicenseExpired),
+        Decision::Revoked => return refused(AppError::LicenseRevoked),
+        // Shortage is when agents retry hardest: with nothing free, refused from one read.
+        Decision::TakeFloating if !any_free(&ledger.db, a, now).await? => {
+            return refused(AppError::NoLicenseFree);
         }
-        return Ok((out, generation));
+        Decision::TakeFloating | Decision::ReplaceFloating => {}
     }
     let mut txn = ledger.begin_for_agent(&a.id, now).await?;
     let a = agent::Entity::find_by_id(a.id.clone())
@@ -185,22 +202,52 @@ pub async fn check_out(
                 .ok_or(AppError::NoLicenseFree)
         }
     };
-    if outcome.is_err() {
-        agent::Entity::update_many()
-            .col_expr(
-                agent::Column::RefusedCount,
-                Expr::col(agent::Column::RefusedCount).add(1),
-            )
-            .filter(agent::Column::Id.eq(a.id.clone()))
-            .exec(&txn)
-            .await?;
-        if !replacing {
-            // Refused, holding what it held: only the count changed.
-            txn.reaches(None);
-        }
+    if outcome.is_err() && !replacing {
+        // Refused, holding what it held: only its last-seen time changed.
+        txn.reaches(None);
     }
     let generation = txn.commit_unaudited().await?;
-    outcome.map(|out| (out, generation))
+    if outcome.is_err() {
+        ledger.refusals.count(&a.id);
+    }
+    Ok((outcome, generation))
+}
+
+/// The licenses an agent may take a floating license from, free now: its tenant's pool first,
+/// then the shared one, oldest first.
+fn free_for(a: &agent::Model, now: i64) -> sea_orm::Select<certificate::Entity> {
+    use certificate::Column as C;
+    certificate::Entity::find()
+        .filter(
+            free_condition(Binding::Floating, now)
+                .add(
+                    Condition::any()
+                        .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
+                        .add(C::AssignedTenantId.is_null()),
+                )
+                // A license issued for a tenant serves that tenant only.
+                .add(
+                    Condition::any()
+                        .add(C::TenantId.is_null())
+                        .add(C::TenantId.eq(a.tenant_id.clone())),
+                ),
+        )
+        .order_by(Expr::col(C::AssignedTenantId).is_null(), Order::Asc)
+        .order_by(C::InstalledAt, Order::Asc)
+        .order_by(C::Id, Order::Asc)
+}
+
+/// Whether a floating license is free for the agent, as committed now (no lock: the claim looks
+/// again, under its locks).
+async fn any_free(db: &impl ConnectionTrait, a: &agent::Model, now: i64) -> Result<bool, AppError> {
+    Ok(free_for(a, now)
+        .select_only()
+        .column(certificate::Column::Id)
+        .limit(1)
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Binds the first free floating license (the tenant's pool first, then unassigned ones) to the
@@ -220,27 +267,7 @@ async fn claim_floating(
     now: i64,
 ) -> Result<Option<CheckedOut>, AppError> {
     use certificate::Column as C;
-    let free = || {
-        certificate::Entity::find()
-            .filter(
-                free_condition(Binding::Floating, now)
-                    .add(
-                        Condition::any()
-                            .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
-                            .add(C::AssignedTenantId.is_null()),
-                    )
-                    // A license issued for a tenant serves that tenant only.
-                    .add(
-                        Condition::any()
-                            .add(C::TenantId.is_null())
-                            .add(C::TenantId.eq(a.tenant_id.clone())),
-                    ),
-            )
-            .order_by(Expr::col(C::AssignedTenantId).is_null(), Order::Asc)
-            .order_by(C::InstalledAt, Order::Asc)
-            .order_by(C::Id, Order::Asc)
-            .limit(1)
-    };
+    let free = || free_for(a, now).limit(1);
     let looks = [
         free().lock_with_behavior(LockType::Update, LockBehavior::SkipLocked),
         free().lock_exclusive(),

@@ -15,6 +15,7 @@
 //!   first valid day), restacking a tenant after a withdrawal, agent pools;
 //! - [`holdings`]: agents' licenses: the checkout claim, binding, releasing, shutting down,
 //!   deleting, silent agents;
+//! - [`refusals`]: refused checkouts, counted in memory and written together every second;
 //! - [`seats`]: giving and recalling personal seats;
 //! - [`isolation`]: the holdings made before tenant isolation that break it (listed at start).
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub mod holdings;
 pub mod isolation;
 pub mod packages;
 pub mod platform;
+pub mod refusals;
 pub mod seats;
 pub mod status;
 
@@ -48,6 +50,7 @@ pub const SYSTEM_ACTOR: &str = "tessera";
 pub struct Ledger {
     db: DatabaseConnection,
     grants: Arc<Grants>,
+    refusals: Arc<refusals::Refusals>,
 }
 
 impl Ledger {
@@ -55,12 +58,23 @@ impl Ledger {
         Ledger {
             db,
             grants: Arc::default(),
+            refusals: Arc::default(),
         }
     }
 
     /// The checkout grants remembered from the ledger (read by the checkout fast path).
     pub fn grants(&self) -> &Grants {
         &self.grants
+    }
+
+    /// The refused checkouts counted on this instance and not yet written.
+    pub fn refusals(&self) -> &refusals::Refusals {
+        &self.refusals
+    }
+
+    /// Writes the refused checkouts counted and not yet written (every second, and at shutdown).
+    pub async fn flush_refusals(&self) -> Result<u64, AppError> {
+        refusals::flush(&self.db, &self.refusals).await
     }
 
     /// The test clock moved: grants were computed for another time. Only the test clock's route

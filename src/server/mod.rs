@@ -123,6 +123,8 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
         .map_err(|e| StartError::Listen(addr, e))?;
     spawn_sweeper(state.clone());
     spawn_deliverer(state.clone());
+    spawn_refusal_flusher(state.clone());
+    let ledger = state.ledger.clone();
     let app = http::router(state);
     tracing::info!("Tessera listening on http://{addr}");
     // On SIGTERM or SIGINT: stop accepting, let the requests in flight finish, but not for longer
@@ -138,11 +140,11 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
         let _ = stopped.wait_for(|s| *s).await;
         tokio::time::sleep(SHUTDOWN_DEADLINE).await;
     };
-    tokio::select! {
+    let served = tokio::select! {
         served = std::future::IntoFuture::into_future(server) => {
-            served.map_err(|e| StartError::Listen(addr, e))?;
-            tracing::info!("stopped: every request in flight was answered");
-            Ok(())
+            served.map_err(|e| StartError::Listen(addr, e)).map(|()| {
+                tracing::info!("stopped: every request in flight was answered");
+            })
         }
         () = deadline => {
             tracing::warn!(
@@ -151,7 +153,12 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
             );
             Ok(())
         }
+    };
+    // The refusals counted since the last write are not lost to a stop.
+    if let Err(e) = ledger.flush_refusals().await {
+        tracing::warn!(error = %e, "writing refused checkouts' counts at shutdown failed");
     }
+    served
 }
 
 /// How long requests in flight may take to finish after a stop signal.
@@ -168,6 +175,19 @@ fn spawn_sweeper(state: AppState) {
         loop {
             tick.tick().await;
             sweep(&state).await;
+        }
+    });
+}
+
+/// Every second: writes the refused checkouts counted in memory (`ledger::refusals`).
+fn spawn_refusal_flusher(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::ledger::refusals::FLUSH_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.ledger.flush_refusals().await {
+                tracing::warn!(error = %e, "writing refused checkouts' counts failed; kept for the next try");
+            }
         }
     });
 }

@@ -145,6 +145,12 @@ async fn register_checkout_and_heartbeat(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_ne!(r.body["license_id"], license.as_str());
 
+    // Counted in memory, written every second (and at every stop): written now.
+    app.state
+        .ledger
+        .flush_refusals()
+        .await
+        .expect("the counts written");
     let refused = tessera::agents::entity::Entity::find_by_id(id.clone())
         .one(&app.db)
         .await
@@ -305,7 +311,12 @@ async fn racing_agents_take_every_free_license_and_no_more(backend: Backend) {
         tokens.push(register(&app, &key, &format!("machine-{i}")).await.1);
     }
     let exact = checkout_all(&app, &tokens[..N]).await;
-    assert_eq!(tally(&exact), (N, N, 0), "N agents for N licenses");
+    assert_eq!(
+        tally(&exact),
+        (N, N, 0),
+        "N agents for N licenses; other answers: {:?}",
+        others(&exact)
+    );
 
     let released = futures::future::join_all(
         tokens[..N]
@@ -316,8 +327,22 @@ async fn racing_agents_take_every_free_license_and_no_more(backend: Backend) {
     assert!(released.iter().all(|r| r.status == StatusCode::OK));
 
     let more = checkout_all(&app, &tokens).await;
-    assert_eq!(tally(&more), (N, N, M), "N + M agents for N licenses");
+    assert_eq!(
+        tally(&more),
+        (N, N, M),
+        "N + M agents for N licenses; other answers: {:?}",
+        others(&more)
+    );
     app.stop().await;
+}
+
+/// The answers that are neither a license nor a refusal, to say what went wrong.
+fn others(results: &[Reply]) -> Vec<(StatusCode, &Value)> {
+    results
+        .iter()
+        .filter(|r| ![StatusCode::OK, StatusCode::PAYMENT_REQUIRED].contains(&r.status))
+        .map(|r| (r.status, &r.body))
+        .collect()
 }
 
 /// Two more Tessera processes on the test's PostgreSQL database, the agents split between them:
@@ -438,7 +463,74 @@ async fn the_agents_list_pages_and_filters_by_tenant(backend: Backend) {
     app.stop().await;
 }
 
+/// A refused checkout writes nothing: it is answered from reads (then from memory), counted in
+/// memory and written with the others every second; Settings > Agents shows the count written
+/// plus what waits. A license coming free is served at the next checkout, however recently the
+/// agent was refused.
+async fn a_refused_checkout_writes_nothing_and_is_counted(backend: Backend) {
+    use sea_orm::EntityTrait;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    install_floating(&app, &vendor, 1).await;
+    let key = enrollment_key(&app).await;
+    let (_, holder) = register(&app, &key, "holder").await;
+    let (waiting_id, waiting) = register(&app, &key, "waiting").await;
+    assert_eq!(
+        post(&app, "checkout", Some(&holder), None).await.status,
+        StatusCode::OK
+    );
+    let stored = || async {
+        tessera::agents::entity::Entity::find_by_id(waiting_id.clone())
+            .one(&app.db)
+            .await
+            .expect("a read")
+            .expect("the agent")
+    };
+    let before = stored().await;
+    for i in 0..20 {
+        let r = post(&app, "checkout", Some(&waiting), None).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::PAYMENT_REQUIRED, Some("no_license_free")),
+            "refusal {i}"
+        );
+    }
+    // Nothing written: not the count, not the agent's row.
+    assert_eq!(stored().await, before);
+    let listed = || async {
+        let r = app
+            .call(&admin, "agents/get", &[("agent_id", &waiting_id)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["agent"]["refused_count"].as_u64()
+    };
+    assert_eq!(listed().await, Some(20), "the counts waiting are shown");
+    assert_eq!(
+        app.state.ledger.flush_refusals().await.expect("written"),
+        20
+    );
+    assert_eq!(stored().await.refused_count, 20);
+    assert_eq!(listed().await, Some(20), "counted once");
+
+    // The holder lets go: the waiting agent, refused a moment ago, is licensed at once.
+    assert_eq!(
+        post(&app, "release", Some(&holder), None).await.status,
+        StatusCode::OK
+    );
+    let r = post(&app, "checkout", Some(&waiting), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Refused again (the holder now waits); a new license is served at once too.
+    let r = post(&app, "checkout", Some(&holder), None).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{:?}", r.body);
+    install_floating(&app, &vendor, 1).await;
+    let r = post(&app, "checkout", Some(&holder), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.stop().await;
+}
+
 on_both_databases!(
+    a_refused_checkout_writes_nothing_and_is_counted,
     the_agents_list_pages_and_filters_by_tenant,
     register_checkout_and_heartbeat,
     bad_input_gets_a_clear_4xx,

@@ -1517,6 +1517,13 @@ impl<'v> World<'v> {
                 }
             })
             .collect();
+        // Refusals are counted in memory and written every second: written now.
+        self.app
+            .state
+            .ledger
+            .flush_refusals()
+            .await
+            .expect("the refusals' counts written");
         let mut agents: Vec<(usize, StoredAgent)> = agent::Entity::find()
             .all(db)
             .await
