@@ -38,6 +38,12 @@ pub fn content_security_policy(nonce: Option<&str>) -> String {
     )
 }
 
+/// The policy without a nonce, as a header: the same for every answer that has none.
+static WITHOUT_NONCE: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+    HeaderValue::from_str(&content_security_policy(None))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"))
+});
+
 /// A nonce of 128 random bits, base64 (the characters a CSP nonce allows). Without randomness
 /// there is none, and the policy admits no inline script at all (pages work without JavaScript).
 fn fresh_nonce() -> Option<Arc<str>> {
@@ -81,7 +87,13 @@ pub async fn security_headers(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let nonce = fresh_nonce();
+    // Only pages run scripts: answers under /api/ (server functions, the agent API, which
+    // agents call on every inference request) get the policy without a nonce, made once.
+    let nonce = if req.uri().path().starts_with("/api/") {
+        None
+    } else {
+        fresh_nonce()
+    };
     let https = state.config.secure_cookies.for_request(req.headers());
     if let Some(nonce) = &nonce {
         req.extensions_mut().insert(CspNonce(nonce.clone()));
@@ -89,7 +101,11 @@ pub async fn security_headers(
     let mut res = next.run(req).await;
     let no_store = !cacheable(&res);
     let headers = res.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(nonce.as_deref())) {
+    let csp = match nonce.as_deref() {
+        Some(nonce) => HeaderValue::from_str(&content_security_policy(Some(nonce))).ok(),
+        None => Some(WITHOUT_NONCE.clone()),
+    };
+    if let Some(csp) = csp {
         headers.insert(CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -134,5 +150,6 @@ mod tests {
         let without = content_security_policy(None);
         assert!(!without.contains("nonce"));
         assert!(without.contains("script-src 'self' 'wasm-unsafe-eval'"));
+        assert_eq!(WITHOUT_NONCE.to_str().ok(), Some(without.as_str()));
     }
 }
