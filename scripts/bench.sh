@@ -311,6 +311,38 @@ row "checkout, 16 connections, during the burst" "p50 $d50 / p99 $d99 ms, $drps 
 
 row "server RSS, after the loads / peak" "$(rss "$server") / $(hwm "$server") MiB"
 
+# ============================ Shortage: refused checkouts beside licensed ones =================
+# A second SQLite server with one floating license and 257 agents: the first holds it, the other
+# 256 are refused (402) at every checkout. Shortage is when agents retry hardest, so a refusal
+# should cost about what a grant costs (issue 21: at least 0.8 of the licensed throughput).
+sh_port=3379
+sh_base="http://127.0.0.1:$sh_port"
+sh_db="sqlite://$work/shortage.db"
+sh_server=$(start_server "$sh_db" "$sh_port" "$work/shortage.log")
+pids+=("$sh_server")
+wait_up "$sh_base"
+sh_cookie=$(sign_in "$sh_base")
+TESSERA_DATABASE_URL="$sh_db" TESSERA_LOG=warn \
+  target/release/tessera request --company-id bench --target-version 1 --out "$work/sh.tlr"
+echo "[$(agent_spec 1),
+  {\"type\":\"platform\",\"product\":\"platform\",\"product_name\":\"Platform\",\"mode\":\"subscription\",\"days\":365}]" >"$work/sh.json"
+target/release/tessera-vendor issue --key "$work/vendor.key" --request "$work/sh.tlr" \
+  --spec "$work/sh.json" --out "$work/sh.lcs" >/dev/null
+read -r sh_id _ < <(upload "$sh_base" "$sh_cookie" "$work/sh.lcs")
+confirm "$sh_base" "$sh_cookie" "$sh_id" >/dev/null
+"$seed" "$sh_db" agents 257 "$(q1 "$sh_db" "select id from tenants")" "$work/sh.tokens"
+head -n 1 "$work/sh.tokens" >"$work/sh.licensed"
+tail -n 256 "$work/sh.tokens" >"$work/sh.refused"
+"$seed" claim "$sh_base" "$work/sh.licensed" >/dev/null
+read -r l50 l99 l999 lrps lerr < <(wrkr 64 "$cdur" "$sh_base/api/v1/agents/checkout" "$(tokens_lua "$work/sh.licensed")") || true
+read -r r50 r99 r999 rrps rerr < <(wrkr 64 "$cdur" "$sh_base/api/v1/agents/checkout" "$(tokens_lua "$work/sh.refused")") || true
+row "shortage (SQLite): licensed checkout, 64 connections, the agent holding the one license" "$l50 / $l99 / $l999 ms, $lrps req/s$(errs "$lerr")"
+row "shortage (SQLite): refused checkout (402), 64 connections, 256 agents rotating" "$r50 / $r99 / $r999 ms, $rrps req/s ($rerr answers 402, as they must be)"
+sh_ratio=$(awk -v a="$rrps" -v b="$lrps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
+row "shortage: refused / licensed throughput" "$sh_ratio" "≥ 0.8" "$(atleast "$sh_ratio" 0.8)"
+row "shortage: refusals written to the database after the load (counted in memory, written every second)" "$(sleep 2; q1 "$sh_db" "select sum(refused_count) from agents")"
+kill "$sh_server" 2>/dev/null || true
+
 # ============================ PostgreSQL: checkout on a second server =========================
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start 2>/dev/null || true
