@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-const CAPABILITIES: [&str; 7] = [
-    "agents", "audit", "expiry", "licenses", "seats", "tenants", "users",
+const CAPABILITIES: [&str; 8] = [
+    "agents", "audit", "expiry", "licenses", "seats", "tenants", "usage", "users",
 ];
 
 /// A capability's internals: what it reads and writes, and what it renders.

@@ -16,6 +16,7 @@ pub mod licenses;
 pub mod seats;
 pub mod tenants;
 pub mod ui;
+pub mod usage;
 pub mod users;
 
 #[cfg(feature = "ssr")]

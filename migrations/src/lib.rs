@@ -16,6 +16,7 @@ mod m20261202_000011_agent_registration;
 mod m20261202_000012_sign_in_throttle;
 mod m20261202_000013_session_idle;
 mod m20261202_000014_lower_case_ids;
+mod m20261203_000015_usage;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_sign_in_throttle::Migration),
             Box::new(m20261202_000013_session_idle::Migration),
             Box::new(m20261202_000014_lower_case_ids::Migration),
+            Box::new(m20261203_000015_usage::Migration),
         ]
     }
 }

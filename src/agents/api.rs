@@ -89,8 +89,10 @@ async fn check_out(who: Caller<Agent>) -> Response {
                             }
                         });
                     }
-                    if hit.answer.is_err() {
-                        who.ledger().refusals().count(&hit.agent_id);
+                    if let Err(why) = &hit.answer {
+                        who.ledger()
+                            .refusals()
+                            .count(&hit.agent_id, &hit.tenant_id, why, now);
                     }
                     hit.answer.clone()
                 }

@@ -49,6 +49,7 @@ struct Grant {
 /// A remembered answer, and whether the agent's last-seen time is due to be written.
 pub struct Hit {
     pub agent_id: String,
+    pub tenant_id: String,
     pub answer: Answer,
     pub write_seen: bool,
 }
@@ -105,6 +106,7 @@ impl Grants {
             if now - g.seen_written < SEEN_EVERY_MS {
                 return Some(Hit {
                     agent_id: g.agent_id.clone(),
+                    tenant_id: g.tenant_id.clone(),
                     answer: g.answer.clone(),
                     write_seen: false,
                 });
@@ -119,6 +121,7 @@ impl Grants {
         }
         Some(Hit {
             agent_id: g.agent_id.clone(),
+            tenant_id: g.tenant_id.clone(),
             answer: g.answer.clone(),
             write_seen,
         })

@@ -15,6 +15,7 @@ use sea_orm::{
 
 use super::Ledger;
 use super::grants::{Answer, SEEN_EVERY_MS, Scope};
+use super::usage::{self, Happened, Why};
 use crate::agents::decide::{Decision, Held, decide};
 use crate::agents::entity as agent;
 use crate::agents::model::{AgentState, Basis, CheckedOut};
@@ -30,13 +31,11 @@ use crate::tenants::entity as tenant;
 /// Why a certificate ended other than by time.
 pub const ENDED_AGENT_DELETED: &str = "agent_deleted";
 
-/// Usable, unbound licenses of one binding, optionally only those a tenant's agents may take.
-pub fn free_condition(binding: Binding, now: i64) -> sea_orm::Condition {
+/// Licenses that license something now: not revoked, not ended, in their validity, and past
+/// their first valid day (one activated already was past it).
+pub fn usable_condition(now: i64) -> sea_orm::Condition {
     use certificate::Column as C;
     sea_orm::Condition::all()
-        .add(C::LicenseType.eq(LicenseType::Agent.as_str()))
-        .add(C::Binding.eq(binding.as_str()))
-        .add(C::BoundAgentId.is_null())
         .add(C::RevokedBy.is_null())
         .add(C::EndedReason.is_null())
         .add(
@@ -50,13 +49,21 @@ pub fn free_condition(binding: Binding, now: i64) -> sea_orm::Condition {
                 .add(C::Permanent.eq(true))
                 .add(C::ExpiresAt.gt(now)),
         )
-        // Not before its first valid day (one activated already was past it).
         .add(
             sea_orm::Condition::any()
                 .add(C::NotBeforeAt.is_null())
                 .add(C::NotBeforeAt.lte(now))
                 .add(C::ActivatedAt.is_not_null()),
         )
+}
+
+/// Usable, unbound agent licenses of one binding.
+pub fn free_condition(binding: Binding, now: i64) -> sea_orm::Condition {
+    use certificate::Column as C;
+    usable_condition(now)
+        .add(C::LicenseType.eq(LicenseType::Agent.as_str()))
+        .add(C::Binding.eq(binding.as_str()))
+        .add(C::BoundAgentId.is_null())
 }
 
 pub fn held_of(c: &certificate::Model) -> Held {
@@ -153,7 +160,7 @@ pub async fn check_out(
     now: i64,
 ) -> Result<(Answer, u64), AppError> {
     let refused = |why: AppError| {
-        ledger.refusals.count(&a.id);
+        ledger.refusals.count(&a.id, &a.tenant_id, &why, now);
         Ok((Err(why), generation))
     };
     let decision = decision_for(&ledger.db, a, now).await?;
@@ -196,7 +203,7 @@ pub async fn check_out(
             .ok_or(AppError::NoLicenseFree),
         Decision::ReplaceFloating => {
             let held = held(&txn, &a).await?;
-            release_floating(&txn, &a, held.as_ref()).await?;
+            release_floating(&txn, &a, held.as_ref(), Why::Lapsed, now).await?;
             claim_floating(&txn, &a, now)
                 .await?
                 .ok_or(AppError::NoLicenseFree)
@@ -207,8 +214,8 @@ pub async fn check_out(
         txn.reaches(None);
     }
     let generation = txn.commit_unaudited().await?;
-    if outcome.is_err() {
-        ledger.refusals.count(&a.id);
+    if let Err(why) = &outcome {
+        ledger.refusals.count(&a.id, &a.tenant_id, why, now);
     }
     Ok((outcome, generation))
 }
@@ -297,16 +304,21 @@ async fn claim_floating(
             .filter(agent::Column::Id.eq(a.id.clone()))
             .exec(txn)
             .await?;
+        let key = usage::agent_key(&c, &a.tenant_id);
+        usage::record(txn, now, Happened::Claim, &key, &a.id, Some(&c.id)).await?;
         return Ok(Some(CheckedOut::new(Basis::Floating, Some(c.id), until)));
     }
     Ok(None)
 }
 
-/// Releases the floating license an agent holds, if any. The agent's row is written first.
+/// Releases the floating license an agent holds, if any, for `why` (recorded in the usage
+/// record). The agent's row is written first.
 pub(crate) async fn release_floating(
     txn: &impl ConnectionTrait,
     a: &agent::Model,
     h: Option<&certificate::Model>,
+    why: Why,
+    now: i64,
 ) -> Result<(), AppError> {
     let Some(c) = h.filter(|c| c.binding.as_deref() == Some(Binding::Floating.as_str())) else {
         return Ok(());
@@ -320,7 +332,7 @@ pub(crate) async fn release_floating(
         .filter(agent::Column::LicenseId.eq(c.id.clone()))
         .exec(txn)
         .await?;
-    certificate::Entity::update_many()
+    let released = certificate::Entity::update_many()
         .col_expr(
             certificate::Column::BoundAgentId,
             Expr::value(Option::<String>::None),
@@ -328,7 +340,12 @@ pub(crate) async fn release_floating(
         .filter(certificate::Column::Id.eq(c.id.clone()))
         .filter(certificate::Column::BoundAgentId.eq(a.id.clone()))
         .exec(txn)
-        .await?;
+        .await?
+        .rows_affected;
+    if released == 1 && c.ended_reason.is_none() {
+        let key = usage::agent_key(c, &a.tenant_id);
+        usage::record(txn, now, Happened::Release(why), &key, &a.id, Some(&c.id)).await?;
+    }
     Ok(())
 }
 
@@ -337,6 +354,7 @@ pub(crate) async fn release_floating(
 pub async fn release_floating_of_tenant(
     txn: &impl ConnectionTrait,
     tenant_id: &str,
+    now: i64,
 ) -> Result<(), AppError> {
     let holders = agent::Entity::find()
         .filter(agent::Column::TenantId.eq(tenant_id))
@@ -345,7 +363,7 @@ pub async fn release_floating_of_tenant(
         .await?;
     for a in holders {
         let h = held(txn, &a).await?;
-        release_floating(txn, &a, h.as_ref()).await?;
+        release_floating(txn, &a, h.as_ref(), Why::Unlimited, now).await?;
     }
     Ok(())
 }
@@ -395,7 +413,7 @@ pub async fn bind(
         .filter(|h| h.binding.as_deref() == Some(Binding::Fixed.as_str()))
         .filter(|h| status(&h.state(), now) == Status::Activated)
         .and_then(|h| h.state().expires);
-    release_floating(&txn, &a, h.as_ref()).await?;
+    release_floating(&txn, &a, h.as_ref(), Why::Fixed, now).await?;
     let until = c.activation_until(current, now);
     agent::Entity::update_many()
         .col_expr(agent::Column::LicenseId, Expr::value(c.id.clone()))
@@ -411,6 +429,8 @@ pub async fn bind(
     if bound != 1 {
         return Err(AppError::conflict(ConflictKind::AlreadyBound));
     }
+    let key = usage::agent_key(&c, &a.tenant_id);
+    usage::record(&txn, now, Happened::Bind, &key, &a.id, Some(&c.id)).await?;
     txn.commit(
         Entry::by(who.viewer(), now, AuditKind::AgentBind, &a.machine_id)
             .detail(format!("license {} ({})", c.id, c.product_name)),
@@ -474,7 +494,7 @@ pub async fn shut_down(
         .exec(&txn)
         .await?;
     let h = held(&txn, &a).await?;
-    release_floating(&txn, &a, h.as_ref()).await?;
+    release_floating(&txn, &a, h.as_ref(), Why::ShutDown, now).await?;
     txn.commit(Entry::by(
         who.viewer(),
         now,
@@ -494,7 +514,7 @@ pub async fn release(ledger: &Ledger, agent_id: &str, now: i64) -> Result<(), Ap
         .await?
         .ok_or(AppError::BadAgentCredentials)?;
     let h = held(&txn, &a).await?;
-    release_floating(&txn, &a, h.as_ref()).await?;
+    release_floating(&txn, &a, h.as_ref(), Why::Agent, now).await?;
     txn.commit_unaudited().await.map(drop)
 }
 
@@ -509,6 +529,16 @@ pub async fn delete(
     // Only this agent's grants: a license it gives back was nobody else's.
     txn.reaches(Some(Scope::Agent(agent_id.to_string())));
     let a = find(&txn, agent_id).await?;
+    let ending = certificate::Entity::find()
+        .filter(certificate::Column::BoundAgentId.eq(agent_id))
+        .filter(certificate::Column::EndedReason.is_null())
+        .all(&txn)
+        .await?;
+    for c in &ending {
+        let key = usage::agent_key(c, &a.tenant_id);
+        let why = Happened::Release(Why::Deleted);
+        usage::record(&txn, now, why, &key, &a.id, Some(&c.id)).await?;
+    }
     agent::Entity::delete_by_id(agent_id.to_string())
         .exec(&txn)
         .await?;
@@ -564,7 +594,7 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
             };
             let h = held(&txn, &a).await?;
             if h.as_ref().and_then(|c| c.binding.as_deref()) == Some(Binding::Floating.as_str()) {
-                release_floating(&txn, &a, h.as_ref()).await?;
+                release_floating(&txn, &a, h.as_ref(), Why::Silent, now).await?;
                 released += 1;
             }
             txn.commit_unaudited().await?;

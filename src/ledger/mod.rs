@@ -40,6 +40,7 @@ pub mod platform;
 pub mod refusals;
 pub mod seats;
 pub mod status;
+pub mod usage;
 
 /// Who the audit log names for what Tessera does by itself.
 pub const SYSTEM_ACTOR: &str = "tessera";

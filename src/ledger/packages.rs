@@ -266,6 +266,13 @@ pub async fn delete_all(
     now: i64,
 ) -> Result<u64, AppError> {
     let txn = ledger.begin().await?;
+    // Whatever was in use stops being so.
+    let held: std::collections::BTreeMap<_, _> = super::usage::in_use(&txn).await?.into_iter().collect();
+    for (key, n) in held {
+        let reset = super::usage::Happened::Release(super::usage::Why::Reset);
+        let n = i32::try_from(n).unwrap_or(i32::MAX);
+        super::usage::record_many(&txn, now, reset, &key, super::SYSTEM_ACTOR, None, n).await?;
+    }
     let deleted = certificate::Entity::delete_many()
         .exec(&txn)
         .await?

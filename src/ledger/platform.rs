@@ -51,7 +51,7 @@ pub async fn write_tenant_expiry(
         .exec(txn)
         .await?;
     if t.unlimited_agents.is_some_and(|e| e.is_valid_at(now)) {
-        super::holdings::release_floating_of_tenant(txn, &t.id).await?;
+        super::holdings::release_floating_of_tenant(txn, &t.id, now).await?;
     }
     Ok(())
 }

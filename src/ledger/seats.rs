@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use super::Ledger;
+use super::usage::{self, Happened};
 use crate::audit::model::AuditKind;
 use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
@@ -173,14 +174,14 @@ pub async fn apply(
             return Err(AppError::conflict(ConflictKind::AlreadyHolds));
         }
     }
-    // A seat left from a license that expired or was revoked grants nothing: replaced.
-    delete_seats(&txn, product, &ids).await?;
-    // Each tenant's users take seats of the licenses that serve their tenant (a license issued
-    // for a tenant serves its users alone), tenant by tenant, all or none.
     let tenant_of: HashMap<&str, &str> = users
         .iter()
         .map(|u| (u.id.as_str(), u.tenant_id.as_str()))
         .collect();
+    // A seat left from a license that expired or was revoked grants nothing: replaced.
+    delete_seats(&txn, product, &ids, &tenant_of, now).await?;
+    // Each tenant's users take seats of the licenses that serve their tenant (a license issued
+    // for a tenant serves its users alone), tenant by tenant, all or none.
     let mut tenants: Vec<&str> = tenant_of.values().copied().collect();
     tenants.sort_unstable();
     tenants.dedup();
@@ -229,23 +230,41 @@ pub async fn apply(
     for chunk in rows.chunks(500) {
         seat::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
     }
+    for (user_id, cert) in ids.iter().zip(&from) {
+        let tenant = tenant_of.get(user_id.as_str()).copied().unwrap_or_default();
+        let key = usage::seat_key(product, tenant);
+        usage::record(&txn, now, Happened::SeatGiven, &key, user_id, Some(cert)).await?;
+    }
     txn.commit(Entry::by(who.viewer(), now, AuditKind::SeatsApply, product).detail(names(&users)))
         .await?;
     Ok(count(&pools))
 }
 
-/// Deletes the seats of `product` the users hold.
+/// Deletes the seats of `product` the users (of the tenants given) hold, recording each.
 async fn delete_seats(
     txn: &impl ConnectionTrait,
     product: &str,
     user_ids: &[String],
+    tenant_of: &HashMap<&str, &str>,
+    now: i64,
 ) -> Result<(), AppError> {
     for chunk in user_ids.chunks(500) {
+        let held = seat::Entity::find()
+            .filter(seat::Column::Product.eq(product))
+            .filter(seat::Column::UserId.is_in(chunk.to_vec()))
+            .all(txn)
+            .await?;
         seat::Entity::delete_many()
             .filter(seat::Column::Product.eq(product))
             .filter(seat::Column::UserId.is_in(chunk.to_vec()))
             .exec(txn)
             .await?;
+        for s in held {
+            let tenant = tenant_of.get(s.user_id.as_str()).copied().unwrap_or_default();
+            let key = usage::seat_key(product, tenant);
+            let cert = Some(s.certificate_id.as_str());
+            usage::record(txn, now, Happened::SeatRecalled, &key, &s.user_id, cert).await?;
+        }
     }
     Ok(())
 }
@@ -277,7 +296,11 @@ pub async fn recall(
     if held != ids.len() as u64 {
         return Err(AppError::conflict(ConflictKind::NotHeld));
     }
-    delete_seats(&txn, product, &ids).await?;
+    let tenant_of: HashMap<&str, &str> = users
+        .iter()
+        .map(|u| (u.id.as_str(), u.tenant_id.as_str()))
+        .collect();
+    delete_seats(&txn, product, &ids, &tenant_of, now).await?;
     let (_, pools) = pools(&txn, product, now).await?;
     txn.commit(Entry::by(who.viewer(), now, AuditKind::SeatsRecall, product).detail(names(&users)))
         .await?;

@@ -45,6 +45,8 @@ impl SecureCookies {
     }
 }
 
+pub use crate::usage::UsageRetention;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -64,6 +66,8 @@ pub struct Config {
     pub max_package_bytes: u64,
     /// The most certificates one package may hold.
     pub max_certificates: u64,
+    /// How long usage history is kept, per span.
+    pub usage_retention: UsageRetention,
     /// Where reminders are posted as signed JSON, if anywhere.
     pub webhook: Option<WebhookConfig>,
     /// `TESSERA_TEST_CLOCK=1`: mount `POST /__test/clock` (Administrators move the clock). Only
@@ -162,32 +166,37 @@ impl Config {
             }
         };
 
-        let session_ttl_secs = match get("TESSERA_SESSION_HOURS").filter(|s| !s.is_empty()) {
-            None => 12 * 3600,
-            Some(h) => match h.parse::<i64>() {
-                Ok(h) if (1..=24 * 30).contains(&h) => h * 3600,
-                _ => {
-                    return Err(err(
-                        "TESSERA_SESSION_HOURS",
-                        format!("{h:?} is not a number of hours between 1 and 720"),
-                    ));
-                }
-            },
+        // A whole number of `unit` in `range`, or `default` when unset.
+        let within = |name: &'static str,
+                      default: i64,
+                      range: std::ops::RangeInclusive<i64>,
+                      unit: &str|
+         -> Result<i64, ConfigError> {
+            match get(name).filter(|s| !s.is_empty()) {
+                None => Ok(default),
+                Some(v) => v.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                    err(
+                        name,
+                        format!(
+                            "{v:?} is not a number of {unit} between {} and {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                }),
+            }
         };
-
-        let session_idle_secs = match get("TESSERA_SESSION_IDLE_MINUTES").filter(|s| !s.is_empty())
-        {
-            None => 30 * 60,
-            Some(m) => match m.parse::<i64>() {
-                // Up to the longest session (720 hours): past its session's end, it changes
-                // nothing.
-                Ok(m) if (1..=720 * 60).contains(&m) => m * 60,
-                _ => {
-                    return Err(err(
-                        "TESSERA_SESSION_IDLE_MINUTES",
-                        format!("{m:?} is not a number of minutes between 1 and 43200"),
-                    ));
-                }
+        let session_ttl_secs = within("TESSERA_SESSION_HOURS", 12, 1..=24 * 30, "hours")? * 3600;
+        // Up to the longest session (720 hours): past its session's end, it changes nothing.
+        let session_idle_secs =
+            within("TESSERA_SESSION_IDLE_MINUTES", 30, 1..=720 * 60, "minutes")? * 60;
+        let usage_retention = UsageRetention {
+            // At least two days: the day's rollup counts distinct agents from the minutes.
+            minutes_days: within("TESSERA_USAGE_MINUTES_DAYS", 14, 2..=3_650, "days")?,
+            hours_days: within("TESSERA_USAGE_HOURS_DAYS", 400, 2..=36_500, "days")?,
+            days_days: match within("TESSERA_USAGE_DAYS_DAYS", 0, 0..=365_000, "days")? {
+                0 => None,
+                d => Some(d),
             },
         };
 
@@ -255,6 +264,7 @@ impl Config {
             secure_cookies,
             session_ttl_secs,
             session_idle_secs,
+            usage_retention,
         })
     }
 
@@ -368,6 +378,33 @@ mod tests {
                 e.to_string().contains("TESSERA_SESSION_IDLE_MINUTES"),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn usage_history_is_kept_14_and_400_days_and_days_for_ever_unless_told() {
+        let kept = |vars: &[(&str, &str)]| config(vars).map(|c| c.usage_retention);
+        assert_eq!(
+            kept(&[]).ok(),
+            Some(UsageRetention {
+                minutes_days: 14,
+                hours_days: 400,
+                days_days: None
+            })
+        );
+        let told = kept(&[
+            ("TESSERA_USAGE_MINUTES_DAYS", "3"),
+            ("TESSERA_USAGE_DAYS_DAYS", "3650"),
+        ])
+        .expect("valid");
+        assert_eq!((told.minutes_days, told.days_days), (3, Some(3650)));
+        for (name, bad) in [
+            ("TESSERA_USAGE_MINUTES_DAYS", "1"),
+            ("TESSERA_USAGE_HOURS_DAYS", "a year"),
+            ("TESSERA_USAGE_DAYS_DAYS", "-1"),
+        ] {
+            let e = kept(&[(name, bad)]).expect_err(bad);
+            assert!(e.to_string().contains(name), "{e}");
         }
     }
 

@@ -269,6 +269,16 @@ pub async fn sweep(state: &AppState) {
     if let Err(e) = crate::expiry::store::sweep(&state.db, now, webhook).await {
         tracing::warn!(error = %e, "making expiry reminders failed");
     }
+    let keep = state.config.usage_retention;
+    match crate::usage::store::roll_up(&state.db, now, keep).await {
+        Ok(r) => tracing::debug!(minutes = r.minutes, hours = r.hours, days = r.days, "rolled usage up"),
+        Err(e) => tracing::warn!(error = %e, "rolling usage up failed"),
+    }
+    match crate::usage::store::prune(&state.db, now, keep).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "pruned usage history past its retention"),
+        Err(e) => tracing::warn!(error = %e, "pruning usage history failed"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -16,5 +16,6 @@ mod sign_in_abuse;
 mod startup;
 mod support;
 mod tenants;
+mod usage;
 mod users;
 mod web;

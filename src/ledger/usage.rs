@@ -1,0 +1,245 @@
+//! The usage record: every change of what is in use, written in the same transaction as the
+//! change itself, so the record and the state never disagree after a crash.
+//!
+//! In use means held: a floating or fixed agent license bound to an agent (until its agent lets
+//! it go, or is deleted: an expired or revoked floating license is let go at the agent's next
+//! checkout), and a personal seat held by a user. [`in_use`] reads the same from the state, which
+//! the rollups walk back from.
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
+
+use crate::agents::entity as agent;
+use crate::error::AppError;
+use crate::licenses::entity::certificate;
+use crate::licenses::format::{Binding, LicenseType};
+use crate::seats::entity as seat;
+use crate::usage::entity::event;
+use crate::usage::rollup::Key;
+use crate::users::entity as user;
+
+/// What happened to a license in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Happened {
+    /// A floating license taken at checkout.
+    Claim,
+    /// A fixed license bound by an administrator.
+    Bind,
+    /// A license let go, and why.
+    Release(Why),
+    SeatGiven,
+    SeatRecalled,
+}
+
+/// Why a license stopped being in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// The agent gave it back.
+    Agent,
+    /// Replaced at checkout: it had expired or been revoked.
+    Lapsed,
+    ShutDown,
+    /// Silent for longer than its tenant allows.
+    Silent,
+    /// Its tenant's unlimited-agents license licenses the agent now.
+    Unlimited,
+    /// A fixed license was bound to the agent instead.
+    Fixed,
+    /// The agent was deleted.
+    Deleted,
+    /// Every license was deleted (back to demo mode).
+    Reset,
+}
+
+impl Happened {
+    pub fn kind(self) -> &'static str {
+        match self {
+            Happened::Claim => "claim",
+            Happened::Bind => "bind",
+            Happened::Release(_) => "release",
+            Happened::SeatGiven => "seat_given",
+            Happened::SeatRecalled => "seat_recalled",
+        }
+    }
+
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Happened::Release(why) => Some(match why {
+                Why::Agent => "agent",
+                Why::Lapsed => "lapsed",
+                Why::ShutDown => "shut_down",
+                Why::Silent => "silent",
+                Why::Unlimited => "unlimited",
+                Why::Fixed => "fixed",
+                Why::Deleted => "deleted",
+                Why::Reset => "reset",
+            }),
+            _ => None,
+        }
+    }
+
+    fn delta(self) -> i32 {
+        match self {
+            Happened::Claim | Happened::Bind | Happened::SeatGiven => 1,
+            Happened::Release(_) | Happened::SeatRecalled => -1,
+        }
+    }
+}
+
+/// The key an agent license held by an agent of `tenant_id` counts under.
+pub fn agent_key(c: &certificate::Model, tenant_id: &str) -> Key {
+    Key {
+        pool: c.assigned_tenant_id.clone().unwrap_or_default(),
+        tenant: tenant_id.to_string(),
+        product: c.product.clone(),
+        kind: c.binding.clone().unwrap_or_else(|| Binding::Floating.as_str().into()),
+    }
+}
+
+/// The key a personal seat of `product` held by a user of `tenant_id` counts under.
+pub fn seat_key(product: &str, tenant_id: &str) -> Key {
+    Key {
+        pool: String::new(),
+        tenant: tenant_id.to_string(),
+        product: product.to_string(),
+        kind: LicenseType::Personal.as_str().to_string(),
+    }
+}
+
+/// Records one change of what is in use, inside the change's transaction.
+pub async fn record(
+    txn: &impl ConnectionTrait,
+    at: i64,
+    happened: Happened,
+    key: &Key,
+    subject: &str,
+    certificate_id: Option<&str>,
+) -> Result<(), AppError> {
+    record_many(txn, at, happened, key, subject, certificate_id, 1).await
+}
+
+/// Records `n` of the same change at once (a deletion of everything).
+pub async fn record_many(
+    txn: &impl ConnectionTrait,
+    at: i64,
+    happened: Happened,
+    key: &Key,
+    subject: &str,
+    certificate_id: Option<&str>,
+    n: i32,
+) -> Result<(), AppError> {
+    event::Entity::insert(event::ActiveModel {
+        at: Set(at),
+        kind: Set(happened.kind().to_string()),
+        reason: Set(happened.reason().map(str::to_string)),
+        pool: Set(key.pool.clone()),
+        tenant_id: Set(key.tenant.clone()),
+        product: Set(key.product.clone()),
+        license_kind: Set(key.kind.clone()),
+        subject: Set(subject.to_string()),
+        certificate_id: Set(certificate_id.map(str::to_string)),
+        delta: Set(happened.delta() * n),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// What is in use now, per key, as the state holds it (the agent licenses bound to an agent and
+/// not ended with it; the seats held).
+pub async fn in_use(db: &impl ConnectionTrait) -> Result<HashMap<Key, i64>, AppError> {
+    use certificate::Column as C;
+    let held: Vec<(String, Option<String>, String, Option<String>)> = certificate::Entity::find()
+        .select_only()
+        .column(C::BoundAgentId)
+        .column(C::AssignedTenantId)
+        .column(C::Product)
+        .column(C::Binding)
+        .filter(C::BoundAgentId.is_not_null())
+        .filter(C::EndedReason.is_null())
+        .into_tuple::<(Option<String>, Option<String>, String, Option<String>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(a, pool, product, binding)| Some((a?, pool, product, binding)))
+        .collect();
+    let tenant_of: HashMap<String, String> = agent::Entity::find()
+        .select_only()
+        .column(agent::Column::Id)
+        .column(agent::Column::TenantId)
+        .filter(agent::Column::LicenseId.is_not_null())
+        .into_tuple::<(String, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut levels: HashMap<Key, i64> = HashMap::new();
+    for (agent_id, pool, product, binding) in held {
+        let key = Key {
+            pool: pool.unwrap_or_default(),
+            tenant: tenant_of.get(&agent_id).cloned().unwrap_or_default(),
+            product,
+            kind: binding.unwrap_or_else(|| Binding::Floating.as_str().into()),
+        };
+        *levels.entry(key).or_default() += 1;
+    }
+    let tenant_of_user: HashMap<String, String> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::TenantId)
+        .into_tuple::<(String, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let seats: Vec<(String, String)> = seat::Entity::find()
+        .select_only()
+        .column(seat::Column::UserId)
+        .column(seat::Column::Product)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (user_id, product) in seats {
+        let tenant = tenant_of_user.get(&user_id).map_or("", String::as_str);
+        *levels.entry(seat_key(&product, tenant)).or_default() += 1;
+    }
+    levels.retain(|_, n| *n != 0);
+    Ok(levels)
+}
+
+/// Every change recorded, summed per key: what the record says is in use.
+pub async fn recorded(db: &impl ConnectionTrait) -> Result<HashMap<Key, i64>, AppError> {
+    use event::Column as E;
+    let sums: Vec<(String, String, String, String, i64)> = event::Entity::find()
+        .select_only()
+        .column(E::Pool)
+        .column(E::TenantId)
+        .column(E::Product)
+        .column(E::LicenseKind)
+        .column_as(E::Delta.sum(), "n")
+        .group_by(E::Pool)
+        .group_by(E::TenantId)
+        .group_by(E::Product)
+        .group_by(E::LicenseKind)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(sums
+        .into_iter()
+        .filter(|s| s.4 != 0)
+        .map(|(pool, tenant, product, kind, n)| {
+            (
+                Key {
+                    pool,
+                    tenant,
+                    product,
+                    kind,
+                },
+                n,
+            )
+        })
+        .collect())
+}

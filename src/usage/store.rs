@@ -1,0 +1,482 @@
+//! Rolling the usage record up into minutes, hours and days, keeping each for as long as
+//! configured, and reading them back.
+//!
+//! The sweeper rolls up every minute that ended more than [`SETTLE_MS`] ago (a change whose
+//! transaction took longer than that to commit would miss its minute; none takes near it). The
+//! minutes are computed from the state now and the record's changes since (`rollup::buckets`),
+//! read in one snapshot; hours from whole minutes, days from whole hours. Distinct agents refused
+//! are counted from the per-agent minutes, so they stay distinct over an hour or a day.
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+
+use super::entity::{event, progress, refusal, refused, rollup as stored};
+use super::rollup::{self, DAY_MS, EVERY_TENANT, HOUR_MS, Key, Level, MINUTE_MS, bucket_of};
+use crate::error::AppError;
+use crate::ledger::holdings::usable_condition;
+use crate::licenses::entity::certificate;
+use crate::licenses::format::LicenseType;
+use super::UsageRetention;
+
+/// How long after a minute ends it is rolled up.
+pub const SETTLE_MS: i64 = 5_000;
+
+/// The spans of the rollups, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Span {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Span::Minute => "minute",
+            Span::Hour => "hour",
+            Span::Day => "day",
+        }
+    }
+
+    pub fn ms(self) -> i64 {
+        match self {
+            Span::Minute => MINUTE_MS,
+            Span::Hour => HOUR_MS,
+            Span::Day => DAY_MS,
+        }
+    }
+}
+
+/// What one round of rolling up did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rolled {
+    pub minutes: i64,
+    pub hours: i64,
+    pub days: i64,
+}
+
+/// What is owned now per pool, product and kind, keyed as every tenant together: agent licenses
+/// that license something now, and the seats of personal licenses that do.
+pub async fn owned(db: &impl ConnectionTrait, now: i64) -> Result<HashMap<Key, i64>, AppError> {
+    use certificate::Column as C;
+    let agents: Vec<(Option<String>, String, Option<String>, i64)> = certificate::Entity::find()
+        .select_only()
+        .column(C::AssignedTenantId)
+        .column(C::Product)
+        .column(C::Binding)
+        .column_as(C::Id.count(), "n")
+        .filter(usable_condition(now).add(C::LicenseType.eq(LicenseType::Agent.as_str())))
+        .group_by(C::AssignedTenantId)
+        .group_by(C::Product)
+        .group_by(C::Binding)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let personal: Vec<(String, Option<i32>)> = certificate::Entity::find()
+        .select_only()
+        .column(C::Product)
+        .column(C::Seats)
+        .filter(usable_condition(now).add(C::LicenseType.eq(LicenseType::Personal.as_str())))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut owned: HashMap<Key, i64> = HashMap::new();
+    for (pool, product, binding, n) in agents {
+        let key = Key {
+            pool: pool.unwrap_or_default(),
+            tenant: EVERY_TENANT.to_string(),
+            product,
+            kind: binding.unwrap_or_default(),
+        };
+        *owned.entry(key).or_default() += n;
+    }
+    for (product, seats) in personal {
+        let key = Key {
+            pool: String::new(),
+            tenant: EVERY_TENANT.to_string(),
+            product,
+            kind: LicenseType::Personal.as_str().to_string(),
+        };
+        *owned.entry(key).or_default() += i64::from(seats.unwrap_or(0));
+    }
+    owned.retain(|_, n| *n > 0);
+    Ok(owned)
+}
+
+fn clamp(n: i64) -> i32 {
+    i32::try_from(n.max(0)).unwrap_or(i32::MAX)
+}
+
+/// Rolls up what ended: minutes up to `now - SETTLE_MS`, the hours and days they complete. One
+/// instance at a time: the others skip the round.
+pub async fn roll_up(
+    db: &DatabaseConnection,
+    now: i64,
+    keep: UsageRetention,
+) -> Result<Rolled, AppError> {
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let txn = if postgres {
+        // One snapshot for the state and the record, and one roller at a time.
+        let txn = db
+            .begin_with_config(Some(sea_orm::IsolationLevel::RepeatableRead), None)
+            .await?;
+        let locked = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_try_advisory_xact_lock(7461626) AS locked",
+            ))
+            .await?
+            .map(|r| r.try_get::<bool>("", "locked"))
+            .transpose()?
+            .unwrap_or(false);
+        if !locked {
+            return Ok(Rolled::default());
+        }
+        txn
+    } else {
+        db.begin().await?
+    };
+    // SQLite: this write takes the database's write lock, so the reads below are one snapshot.
+    progress::Entity::update_many()
+        .col_expr(
+            progress::Column::MinutesUntil,
+            Expr::col(progress::Column::MinutesUntil),
+        )
+        .filter(progress::Column::Id.eq(1))
+        .exec(&txn)
+        .await?;
+    let mark = progress::Entity::find_by_id(1)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| crate::error::internal("the usage progress row is missing"))?;
+    let to = bucket_of(now - SETTLE_MS, MINUTE_MS);
+    // Nothing older than what is kept is worth rolling up (after a long stop, say).
+    let oldest = bucket_of(now - keep.minutes_days * DAY_MS, MINUTE_MS);
+    let from = if mark.minutes_until > 0 {
+        mark.minutes_until.max(oldest)
+    } else {
+        first_recorded(&txn).await?.unwrap_or(to).max(oldest)
+    };
+    let mut rolled = Rolled::default();
+    if from < to {
+        rolled.minutes = roll_minutes(&txn, from, to, now).await?;
+    }
+    let minutes_until = to.max(mark.minutes_until);
+    let hours_from = if mark.hours_until > 0 {
+        mark.hours_until
+    } else {
+        bucket_of(from, HOUR_MS)
+    };
+    let hours_to = bucket_of(minutes_until, HOUR_MS);
+    if hours_from < hours_to {
+        rolled.hours = combine(&txn, Span::Minute, Span::Hour, hours_from, hours_to).await?;
+    }
+    let hours_until = hours_to.max(mark.hours_until);
+    let days_from = if mark.days_until > 0 {
+        mark.days_until
+    } else {
+        bucket_of(hours_from, DAY_MS)
+    };
+    let days_to = bucket_of(hours_until, DAY_MS);
+    if days_from < days_to {
+        rolled.days = combine(&txn, Span::Hour, Span::Day, days_from, days_to).await?;
+    }
+    let days_until = days_to.max(mark.days_until);
+    progress::Entity::update_many()
+        .col_expr(progress::Column::MinutesUntil, Expr::value(minutes_until))
+        .col_expr(progress::Column::HoursUntil, Expr::value(hours_until))
+        .col_expr(progress::Column::DaysUntil, Expr::value(days_until))
+        .filter(progress::Column::Id.eq(1))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(rolled)
+}
+
+/// The minute of the oldest change or refusal recorded, if any.
+async fn first_recorded(db: &impl ConnectionTrait) -> Result<Option<i64>, AppError> {
+    let change: Option<i64> = event::Entity::find()
+        .select_only()
+        .column(event::Column::At)
+        .order_by_asc(event::Column::At)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let refusal: Option<i64> = refused::Entity::find()
+        .select_only()
+        .column(refused::Column::Start)
+        .order_by_asc(refused::Column::Start)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(change
+        .into_iter()
+        .chain(refusal)
+        .min()
+        .map(|at| bucket_of(at, MINUTE_MS)))
+}
+
+/// Rolls up the minutes in `[from, to)`; answers the rows written.
+async fn roll_minutes(
+    txn: &impl ConnectionTrait,
+    from: i64,
+    to: i64,
+    now: i64,
+) -> Result<i64, AppError> {
+    let in_use = crate::ledger::usage::in_use(txn).await?;
+    let changes: Vec<rollup::Change> = event::Entity::find()
+        .filter(event::Column::At.gte(from))
+        .order_by_asc(event::Column::At)
+        .order_by_asc(event::Column::Id)
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|e| rollup::Change {
+            at: e.at,
+            delta: i64::from(e.delta),
+            key: Key {
+                pool: e.pool,
+                tenant: e.tenant_id,
+                product: e.product,
+                kind: e.license_kind,
+            },
+        })
+        .collect();
+    let mut levels: BTreeMap<(i64, Key), (Level, i64)> =
+        rollup::buckets(&in_use, &changes, from, to, MINUTE_MS)
+            .into_iter()
+            .map(|(k, l)| (k, (l, 0)))
+            .collect();
+    // What is owned, read now, stands for the minutes rolled now (a minute ago, normally).
+    let owned = owned(txn, now).await?;
+    let mut start = from;
+    while start < to {
+        for (key, n) in &owned {
+            let idle = Level {
+                peak: 0,
+                low: 0,
+                used_ms: 0,
+            };
+            levels.entry((start, key.clone())).or_insert((idle, 0)).1 = *n;
+        }
+        start += MINUTE_MS;
+    }
+    let rows: Vec<stored::ActiveModel> = levels
+        .into_iter()
+        .map(|((start, key), (l, owned))| stored::ActiveModel {
+            span: Set(Span::Minute.as_str().to_string()),
+            start: Set(start),
+            pool: Set(key.pool),
+            tenant_id: Set(key.tenant),
+            product: Set(key.product),
+            license_kind: Set(key.kind),
+            peak: Set(clamp(l.peak)),
+            low: Set(clamp(l.low)),
+            used_ms: Set(l.used_ms.max(0)),
+            owned: Set(clamp(owned)),
+        })
+        .collect();
+    let written = rows.len() as i64;
+    insert_rollups(txn, rows).await?;
+    // Refusals per minute, tenant and reason, with the agents refused.
+    let refusals: Vec<(i64, String, String, i64, i64)> = refused::Entity::find()
+        .select_only()
+        .column(refused::Column::Start)
+        .column(refused::Column::TenantId)
+        .column(refused::Column::Reason)
+        .column_as(Expr::cust("CAST(SUM(refusals) AS BIGINT)"), "refusals")
+        .column_as(refused::Column::AgentId.count(), "agents")
+        .filter(refused::Column::Start.gte(from))
+        .filter(refused::Column::Start.lt(to))
+        .group_by(refused::Column::Start)
+        .group_by(refused::Column::TenantId)
+        .group_by(refused::Column::Reason)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    insert_refusals(txn, Span::Minute, refusals).await?;
+    Ok(written)
+}
+
+async fn insert_rollups(
+    txn: &impl ConnectionTrait,
+    rows: Vec<stored::ActiveModel>,
+) -> Result<(), AppError> {
+    use stored::Column as C;
+    for chunk in rows.chunks(500) {
+        stored::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([
+                    C::Span,
+                    C::Start,
+                    C::Pool,
+                    C::TenantId,
+                    C::Product,
+                    C::LicenseKind,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_refusals(
+    txn: &impl ConnectionTrait,
+    span: Span,
+    rows: Vec<(i64, String, String, i64, i64)>,
+) -> Result<(), AppError> {
+    use refusal::Column as C;
+    let rows: Vec<refusal::ActiveModel> = rows
+        .into_iter()
+        .map(|(start, tenant_id, reason, n, agents)| refusal::ActiveModel {
+            span: Set(span.as_str().to_string()),
+            start: Set(start),
+            tenant_id: Set(tenant_id),
+            reason: Set(reason),
+            refusals: Set(n),
+            agents: Set(clamp(agents)),
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        refusal::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([C::Span, C::Start, C::TenantId, C::Reason])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Rolls the buckets of `part` in `[from, to)` up into buckets of `whole`; answers the rows
+/// written. Distinct agents refused are counted again from the per-agent minutes.
+async fn combine(
+    txn: &impl ConnectionTrait,
+    part: Span,
+    whole: Span,
+    from: i64,
+    to: i64,
+) -> Result<i64, AppError> {
+    use stored::Column as C;
+    let parts = stored::Entity::find()
+        .filter(C::Span.eq(part.as_str()))
+        .filter(C::Start.gte(from))
+        .filter(C::Start.lt(to))
+        .all(txn)
+        .await?;
+    let mut grouped: BTreeMap<(i64, Key), (Vec<Level>, i32)> = BTreeMap::new();
+    for p in parts {
+        let key = Key {
+            pool: p.pool,
+            tenant: p.tenant_id,
+            product: p.product,
+            kind: p.license_kind,
+        };
+        let entry = grouped
+            .entry((bucket_of(p.start, whole.ms()), key))
+            .or_default();
+        entry.0.push(Level {
+            peak: i64::from(p.peak),
+            low: i64::from(p.low),
+            used_ms: p.used_ms,
+        });
+        entry.1 = entry.1.max(p.owned);
+    }
+    let expected = usize::try_from(whole.ms() / part.ms()).unwrap_or(usize::MAX);
+    let rows: Vec<stored::ActiveModel> = grouped
+        .into_iter()
+        .map(|((start, key), (levels, owned))| {
+            let l = rollup::combine(&levels, expected);
+            stored::ActiveModel {
+                span: Set(whole.as_str().to_string()),
+                start: Set(start),
+                pool: Set(key.pool),
+                tenant_id: Set(key.tenant),
+                product: Set(key.product),
+                license_kind: Set(key.kind),
+                peak: Set(clamp(l.peak)),
+                low: Set(clamp(l.low)),
+                used_ms: Set(l.used_ms),
+                owned: Set(owned),
+            }
+        })
+        .collect();
+    let written = rows.len() as i64;
+    insert_rollups(txn, rows).await?;
+    let mut refusals = Vec::new();
+    let mut start = from;
+    while start < to {
+        let end = start + whole.ms();
+        let rows: Vec<(String, String, i64, i64)> = refused::Entity::find()
+            .select_only()
+            .column(refused::Column::TenantId)
+            .column(refused::Column::Reason)
+            .column_as(Expr::cust("CAST(SUM(refusals) AS BIGINT)"), "refusals")
+            .column_as(Expr::cust("COUNT(DISTINCT agent_id)"), "agents")
+            .filter(refused::Column::Start.gte(start))
+            .filter(refused::Column::Start.lt(end))
+            .group_by(refused::Column::TenantId)
+            .group_by(refused::Column::Reason)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        refusals.extend(
+            rows.into_iter()
+                .map(|(tenant, reason, n, agents)| (start, tenant, reason, n, agents)),
+        );
+        start = end;
+    }
+    insert_refusals(txn, whole, refusals).await?;
+    Ok(written)
+}
+
+/// Deletes what is older than kept: the record and minutes (with the per-agent refusals), hours,
+/// and days when a limit is set. Answers the rows deleted.
+pub async fn prune(
+    db: &DatabaseConnection,
+    now: i64,
+    keep: UsageRetention,
+) -> Result<u64, AppError> {
+    let minutes_before = now - keep.minutes_days * DAY_MS;
+    let mut deleted = event::Entity::delete_many()
+        .filter(event::Column::At.lt(minutes_before))
+        .exec(db)
+        .await?
+        .rows_affected;
+    deleted += refused::Entity::delete_many()
+        .filter(refused::Column::Start.lt(minutes_before))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let mut spans = vec![
+        (Span::Minute, minutes_before),
+        (Span::Hour, now - keep.hours_days * DAY_MS),
+    ];
+    if let Some(days) = keep.days_days {
+        spans.push((Span::Day, now - days * DAY_MS));
+    }
+    for (span, before) in spans {
+        deleted += stored::Entity::delete_many()
+            .filter(stored::Column::Span.eq(span.as_str()))
+            .filter(stored::Column::Start.lt(before))
+            .exec(db)
+            .await?
+            .rows_affected;
+        deleted += refusal::Entity::delete_many()
+            .filter(refusal::Column::Span.eq(span.as_str()))
+            .filter(refusal::Column::Start.lt(before))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(deleted)
+}
