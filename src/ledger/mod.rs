@@ -17,7 +17,11 @@
 //!   deleting, silent agents;
 //! - [`refusals`]: refused checkouts, counted in memory and written together every second;
 //! - [`seats`]: giving and recalling personal seats;
-//! - [`isolation`]: the holdings made before tenant isolation that break it (listed at start).
+//! - [`isolation`]: the holdings made before tenant isolation that break it (listed at start);
+//! - [`notify`]: telling the other instances sharing a PostgreSQL database what a change made
+//!   stale;
+//! - [`usage`]: the usage record, written in the same transaction as each change of what is in
+//!   use.
 use std::sync::Arc;
 
 use sea_orm::sea_query::Expr;
@@ -35,6 +39,7 @@ use grants::{Grants, Scope};
 pub mod grants;
 pub mod holdings;
 pub mod isolation;
+pub mod notify;
 pub mod packages;
 pub mod platform;
 pub mod refusals;
@@ -52,6 +57,7 @@ pub struct Ledger {
     db: DatabaseConnection,
     grants: Arc<Grants>,
     refusals: Arc<refusals::Refusals>,
+    heard: Arc<notify::Heard>,
 }
 
 impl Ledger {
@@ -60,7 +66,19 @@ impl Ledger {
             db,
             grants: Arc::default(),
             refusals: Arc::default(),
+            heard: Arc::default(),
         }
+    }
+
+    /// Starts listening for the changes other instances sharing the database make (PostgreSQL;
+    /// see [`notify`]).
+    pub fn listen(&self) {
+        notify::spawn_listener(&self.db, self.clone());
+    }
+
+    /// What the listener for other instances' changes has heard.
+    pub fn heard(&self) -> &notify::Heard {
+        &self.heard
     }
 
     /// The checkout grants remembered from the ledger (read by the checkout fast path).
@@ -156,6 +174,10 @@ impl Change {
     /// generation as of this commit: a grant decided inside this change may be remembered under
     /// it (see `Grants::put`), and any later change refuses it.
     pub(crate) async fn commit_unaudited(self) -> Result<u64, AppError> {
+        if let Some(scope) = &self.stale {
+            // Delivered to every instance at commit, never for a rollback.
+            notify::send(&self.txn, scope).await?;
+        }
         self.txn.commit().await?;
         Ok(match self.stale {
             Some(scope) => self.grants.forget(scope),

@@ -267,7 +267,8 @@ pub async fn delete_all(
 ) -> Result<u64, AppError> {
     let txn = ledger.begin().await?;
     // Whatever was in use stops being so.
-    let held: std::collections::BTreeMap<_, _> = super::usage::in_use(&txn).await?.into_iter().collect();
+    let held: std::collections::BTreeMap<_, _> =
+        super::usage::in_use(&txn).await?.into_iter().collect();
     for (key, n) in held {
         let reset = super::usage::Happened::Release(super::usage::Why::Reset);
         let n = i32::try_from(n).unwrap_or(i32::MAX);

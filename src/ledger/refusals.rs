@@ -7,8 +7,7 @@ use std::sync::Mutex;
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 
 use crate::agents::entity as agent;
@@ -50,10 +49,12 @@ impl Refusals {
         let mut pending = self.lock();
         let waiting = match pending.get_mut(agent_id) {
             Some(w) => w,
-            None => pending.entry(agent_id.to_string()).or_insert_with(|| Waiting {
-                tenant_id: tenant_id.to_string(),
-                counts: HashMap::new(),
-            }),
+            None => pending
+                .entry(agent_id.to_string())
+                .or_insert_with(|| Waiting {
+                    tenant_id: tenant_id.to_string(),
+                    counts: HashMap::new(),
+                }),
         };
         *waiting.counts.entry(key).or_default() += 1;
     }
@@ -107,7 +108,8 @@ pub async fn flush(db: &DatabaseConnection, refusals: &Refusals) -> Result<u64, 
             agent::Entity::update_many()
                 .col_expr(
                     agent::Column::RefusedCount,
-                    Expr::col(agent::Column::RefusedCount).add(i64::try_from(n).unwrap_or(i64::MAX)),
+                    Expr::col(agent::Column::RefusedCount)
+                        .add(i64::try_from(n).unwrap_or(i64::MAX)),
                 )
                 .filter(agent::Column::Id.eq(agent_id.clone()))
                 .exec(&txn)

@@ -260,7 +260,10 @@ async fn delete_seats(
             .exec(txn)
             .await?;
         for s in held {
-            let tenant = tenant_of.get(s.user_id.as_str()).copied().unwrap_or_default();
+            let tenant = tenant_of
+                .get(s.user_id.as_str())
+                .copied()
+                .unwrap_or_default();
             let key = usage::seat_key(product, tenant);
             let cert = Some(s.certificate_id.as_str());
             usage::record(txn, now, Happened::SeatRecalled, &key, &s.user_id, cert).await?;

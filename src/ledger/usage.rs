@@ -94,7 +94,10 @@ pub fn agent_key(c: &certificate::Model, tenant_id: &str) -> Key {
         pool: c.assigned_tenant_id.clone().unwrap_or_default(),
         tenant: tenant_id.to_string(),
         product: c.product.clone(),
-        kind: c.binding.clone().unwrap_or_else(|| Binding::Floating.as_str().into()),
+        kind: c
+            .binding
+            .clone()
+            .unwrap_or_else(|| Binding::Floating.as_str().into()),
     }
 }
 

@@ -174,16 +174,20 @@ impl Config {
          -> Result<i64, ConfigError> {
             match get(name).filter(|s| !s.is_empty()) {
                 None => Ok(default),
-                Some(v) => v.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
-                    err(
-                        name,
-                        format!(
-                            "{v:?} is not a number of {unit} between {} and {}",
-                            range.start(),
-                            range.end()
-                        ),
-                    )
-                }),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            name,
+                            format!(
+                                "{v:?} is not a number of {unit} between {} and {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    }),
             }
         };
         let session_ttl_secs = within("TESSERA_SESSION_HOURS", 12, 1..=24 * 30, "hours")? * 3600;
@@ -191,6 +195,7 @@ impl Config {
         let session_idle_secs =
             within("TESSERA_SESSION_IDLE_MINUTES", 30, 1..=720 * 60, "minutes")? * 60;
         let usage_retention = UsageRetention {
+            events_days: within("TESSERA_USAGE_EVENTS_DAYS", 90, 2..=36_500, "days")?,
             // At least two days: the day's rollup counts distinct agents from the minutes.
             minutes_days: within("TESSERA_USAGE_MINUTES_DAYS", 14, 2..=3_650, "days")?,
             hours_days: within("TESSERA_USAGE_HOURS_DAYS", 400, 2..=36_500, "days")?,
@@ -387,6 +392,7 @@ mod tests {
         assert_eq!(
             kept(&[]).ok(),
             Some(UsageRetention {
+                events_days: 90,
                 minutes_days: 14,
                 hours_days: 400,
                 days_days: None

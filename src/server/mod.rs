@@ -81,13 +81,16 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         .site_addr(config.site_addr)
         .env(leptos::config::Env::PROD)
         .build();
+    let ledger = crate::ledger::Ledger::new(db.clone());
+    // Other instances' changes reach this one's remembered grants (PostgreSQL).
+    ledger.listen();
     Ok(AppState {
         tokens: Arc::new(TokenKeys::new(
             &installed.token_secret,
             &installed.installation_id,
         )),
         installation_id: installed.installation_id.into(),
-        ledger: crate::ledger::Ledger::new(db.clone()),
+        ledger,
         db,
         config: Arc::new(config),
         passwords,
@@ -271,7 +274,12 @@ pub async fn sweep(state: &AppState) {
     }
     let keep = state.config.usage_retention;
     match crate::usage::store::roll_up(&state.db, now, keep).await {
-        Ok(r) => tracing::debug!(minutes = r.minutes, hours = r.hours, days = r.days, "rolled usage up"),
+        Ok(r) => tracing::debug!(
+            minutes = r.minutes,
+            hours = r.hours,
+            days = r.days,
+            "rolled usage up"
+        ),
         Err(e) => tracing::warn!(error = %e, "rolling usage up failed"),
     }
     match crate::usage::store::prune(&state.db, now, keep).await {

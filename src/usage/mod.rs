@@ -11,10 +11,11 @@ pub mod entity;
 #[cfg(feature = "ssr")]
 pub mod store;
 
-/// How long each span of usage history is kept (`TESSERA_USAGE_*_DAYS`): minutes (and the usage
-/// record they come from) 14 days, hours 400, days for ever unless a number is given.
+/// How long usage history is kept (`TESSERA_USAGE_*_DAYS`): the usage record's changes 90 days,
+/// minutes (and the refusals per agent) 14, hours 400, days for ever unless a number is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UsageRetention {
+    pub events_days: i64,
     pub minutes_days: i64,
     pub hours_days: i64,
     pub days_days: Option<i64>,

@@ -122,12 +122,10 @@ pub fn buckets(
             }
             let mut touched: Vec<&Key> = Vec::new();
             for c in instant {
-                let (n, since, _, _, used) = open
-                    .entry(c.key.clone())
-                    .or_insert_with(|| {
-                        let n = level.get(&c.key).copied().unwrap_or(0);
-                        (n, start, n, n, 0)
-                    });
+                let (n, since, _, _, used) = open.entry(c.key.clone()).or_insert_with(|| {
+                    let n = level.get(&c.key).copied().unwrap_or(0);
+                    (n, start, n, n, 0)
+                });
                 *used += *n * (at - *since);
                 *since = at;
                 *n += c.delta;
@@ -301,7 +299,11 @@ mod tests {
     fn longer_buckets_combine_shorter_ones() {
         let l = |peak, low, used_ms| Level { peak, low, used_ms };
         assert_eq!(combine(&[l(3, 1, 10), l(5, 2, 20)], 2), l(5, 1, 30));
-        assert_eq!(combine(&[l(3, 1, 10)], 2), l(3, 0, 10), "a missing part is idle");
+        assert_eq!(
+            combine(&[l(3, 1, 10)], 2),
+            l(3, 0, 10),
+            "a missing part is idle"
+        );
         assert_eq!(combine(&[], 60), l(0, 0, 0));
     }
 

@@ -14,13 +14,13 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
+use super::UsageRetention;
 use super::entity::{event, progress, refusal, refused, rollup as stored};
 use super::rollup::{self, DAY_MS, EVERY_TENANT, HOUR_MS, Key, Level, MINUTE_MS, bucket_of};
 use crate::error::AppError;
 use crate::ledger::holdings::usable_condition;
 use crate::licenses::entity::certificate;
 use crate::licenses::format::LicenseType;
-use super::UsageRetention;
 
 /// How long after a minute ends it is rolled up.
 pub const SETTLE_MS: i64 = 5_000;
@@ -335,14 +335,16 @@ async fn insert_refusals(
     use refusal::Column as C;
     let rows: Vec<refusal::ActiveModel> = rows
         .into_iter()
-        .map(|(start, tenant_id, reason, n, agents)| refusal::ActiveModel {
-            span: Set(span.as_str().to_string()),
-            start: Set(start),
-            tenant_id: Set(tenant_id),
-            reason: Set(reason),
-            refusals: Set(n),
-            agents: Set(clamp(agents)),
-        })
+        .map(
+            |(start, tenant_id, reason, n, agents)| refusal::ActiveModel {
+                span: Set(span.as_str().to_string()),
+                start: Set(start),
+                tenant_id: Set(tenant_id),
+                reason: Set(reason),
+                refusals: Set(n),
+                agents: Set(clamp(agents)),
+            },
+        )
         .collect();
     for chunk in rows.chunks(500) {
         refusal::Entity::insert_many(chunk.to_vec())
@@ -439,8 +441,8 @@ async fn combine(
     Ok(written)
 }
 
-/// Deletes what is older than kept: the record and minutes (with the per-agent refusals), hours,
-/// and days when a limit is set. Answers the rows deleted.
+/// Deletes what is older than kept: the record's changes, minutes (with the per-agent refusals),
+/// hours, and days when a limit is set. Answers the rows deleted.
 pub async fn prune(
     db: &DatabaseConnection,
     now: i64,
@@ -448,7 +450,7 @@ pub async fn prune(
 ) -> Result<u64, AppError> {
     let minutes_before = now - keep.minutes_days * DAY_MS;
     let mut deleted = event::Entity::delete_many()
-        .filter(event::Column::At.lt(minutes_before))
+        .filter(event::Column::At.lt(now - keep.events_days * DAY_MS))
         .exec(db)
         .await?
         .rows_affected;

@@ -408,6 +408,100 @@ async fn two_processes_on_one_postgresql_grant_every_free_license_and_no_more() 
     app.stop().await;
 }
 
+/// Waits until `reached` holds, for as long as a defect would take (a deadline only names it).
+async fn until(what: &str, reached: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !reached() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Two instances on one PostgreSQL: a license freed through one serves an agent the other has
+/// just refused (and remembers refusing) as soon as the other hears of it, not after the grants'
+/// freshness bound; a listener whose connection is cut subscribes again and forgets everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_license_freed_on_one_instance_serves_an_agent_refused_on_another() {
+    use tessera::server::clock::Clock;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(Backend::Postgres, &vendor, &[]).await;
+    install_floating(&app, &vendor, 1).await;
+    let key = enrollment_key(&app).await;
+    let (_, holder) = register(&app, &key, "holder").await;
+    let (_, waiting) = register(&app, &key, "waiting").await;
+    let other = app.another_instance(Clock::default()).await;
+    let heard = other.ledger.clone();
+    until("the other instance listens", || {
+        heard.heard().subscriptions() >= 1
+    })
+    .await;
+    let (other_base, _task) = crate::support::serve(other).await;
+    let on_other = async |token: &str, path: &str| {
+        Reply::read(
+            Client::new()
+                .post(format!("{other_base}/api/v1/agents/{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("the other instance answers"),
+        )
+        .await
+    };
+
+    assert_eq!(
+        post(&app, "checkout", Some(&holder), None).await.status,
+        StatusCode::OK
+    );
+    until("the claim is heard", || heard.heard().notifications() >= 1).await;
+    for _ in 0..2 {
+        let r = on_other(&waiting, "checkout").await;
+        assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{:?}", r.body);
+    }
+    let before = heard.heard().notifications();
+    assert_eq!(
+        post(&app, "release", Some(&holder), None).await.status,
+        StatusCode::OK
+    );
+    until("the release is heard", || {
+        heard.heard().notifications() > before
+    })
+    .await;
+    let r = on_other(&waiting, "checkout").await;
+    assert_eq!(r.status, StatusCode::OK, "licensed at once: {:?}", r.body);
+
+    // Cut every listener's connection: each subscribes again (and forgets all it remembered).
+    let this = app.state.ledger.clone();
+    let (subscribed, this_subscribed) =
+        (heard.heard().subscriptions(), this.heard().subscriptions());
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .await
+        .expect("the listeners' connections cut");
+    until("both instances listen again", || {
+        heard.heard().subscriptions() > subscribed && this.heard().subscriptions() > this_subscribed
+    })
+    .await;
+    // Now the other way round: refused (and remembered) here, freed there.
+    let r = post(&app, "checkout", Some(&holder), None).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{:?}", r.body);
+    let before = this.heard().notifications();
+    assert_eq!(on_other(&waiting, "release").await.status, StatusCode::OK);
+    until("this instance hears the other's release", || {
+        this.heard().notifications() > before
+    })
+    .await;
+    let r = post(&app, "checkout", Some(&holder), None).await;
+    assert_eq!(r.status, StatusCode::OK, "licensed at once: {:?}", r.body);
+    app.stop().await;
+}
+
 /// Settings > Agents lists 50 agents a page, by machine id, of all tenants or of one.
 async fn the_agents_list_pages_and_filters_by_tenant(backend: Backend) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

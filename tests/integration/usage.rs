@@ -83,7 +83,9 @@ async fn the_record_follows_every_change_of_what_is_in_use(backend: Backend) {
         )
         .await);
     assert_record_matches_state(&app, "binding a fixed license").await;
-    ok(&app.call(&admin, "agents/delete", &[("agent_id", &c_id)]).await);
+    ok(&app
+        .call(&admin, "agents/delete", &[("agent_id", &c_id)])
+        .await);
     assert_record_matches_state(&app, "deleting the agent").await;
 
     let users: Vec<String> = {
@@ -195,6 +197,7 @@ async fn minutes_hours_and_days_roll_up_and_are_pruned(backend: Backend) {
     let vendor = Vendor::new(1);
     let mut vars = LONG_SESSIONS.to_vec();
     vars.extend([
+        ("TESSERA_USAGE_EVENTS_DAYS", "2"),
         ("TESSERA_USAGE_MINUTES_DAYS", "2"),
         ("TESSERA_USAGE_HOURS_DAYS", "3"),
     ]);
@@ -287,19 +290,30 @@ async fn minutes_hours_and_days_roll_up_and_are_pruned(backend: Backend) {
     // Past two days the minutes and the record go, past three the hours; days stay.
     clock.advance(h0 + 2 * DAY + HOUR - clock.now_ms());
     app.sweep().await;
-    assert!(level(&app, "minute", m0, &tenant).await.is_none(), "minutes pruned");
+    assert!(
+        level(&app, "minute", m0, &tenant).await.is_none(),
+        "minutes pruned"
+    );
     assert!(change_times(&app).await.is_empty(), "the record pruned");
     assert!(refusals(&app, "minute", m0).await.is_empty());
-    assert!(level(&app, "hour", h0, &tenant).await.is_some(), "hours kept");
+    assert!(
+        level(&app, "hour", h0, &tenant).await.is_some(),
+        "hours kept"
+    );
     clock.advance(DAY);
     let before = clock.now_ms();
     app.sweep().await;
-    assert!(level(&app, "hour", h0, &tenant).await.is_none(), "hours pruned");
+    assert!(
+        level(&app, "hour", h0, &tenant).await.is_none(),
+        "hours pruned"
+    );
     assert!(level(&app, "day", d0, &tenant).await.is_some(), "days kept");
     assert_eq!(refusals(&app, "day", d0).await, day_refusals);
     // The minutes rolled meanwhile still show b's license, as the state does.
     let latest = bucket(before - tessera::usage::store::SETTLE_MS) - MINUTE;
-    let last = level(&app, "minute", latest, &tenant).await.expect("rolled");
+    let last = level(&app, "minute", latest, &tenant)
+        .await
+        .expect("rolled");
     assert_eq!((last.peak, last.low), (1, 1));
     app.stop().await;
 }
