@@ -42,6 +42,8 @@ pub enum Field {
     NewPassword,
     /// The new password typed a second time.
     PasswordRepeat,
+    /// The period a report covers.
+    Period,
 }
 
 /// What is wrong with a field, in words the UI translates.
@@ -79,6 +81,8 @@ pub enum Problem {
     Incorrect,
     /// Typed twice, differently.
     NotRepeated,
+    /// The last day of a range comes before its first.
+    BeforeFrom,
 }
 
 /// Why a change was refused although the input was well formed.

@@ -107,6 +107,11 @@ pub fn SettingsLayout() -> impl IntoView {
                                 <A href="/settings/notifications">{t!(i18n, nav.notifications)}</A>
                             </li>
                         </Show>
+                        <Show when=move || can(Permission::ViewUsage)>
+                            <li>
+                                <A href="/settings/usage">{t!(i18n, nav.usage)}</A>
+                            </li>
+                        </Show>
                         <Show when=move || can(Permission::ViewAudit)>
                             <li>
                                 <A href="/settings/audit">{t!(i18n, nav.audit)}</A>

@@ -18,6 +18,7 @@ use crate::licenses::pages::{LicensesPage, RequestPage, UploadPage, UploadPrevie
 use crate::seats::pages::ProductPage;
 use crate::tenants::pages::TenantsPage;
 use crate::ui::session::Session;
+use crate::usage::pages::UsagePage;
 use crate::users::pages::UsersPage;
 use layout::{Header, RequirePermission, SettingsLayout};
 use pages::{HomePage, NotFoundPage};
@@ -178,6 +179,17 @@ pub fn App() -> impl IntoView {
                                     view! {
                                         <RequirePermission permission=Permission::ManageSeats>
                                             <UsersPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("usage")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::ViewUsage>
+                                            <UsagePage />
                                         </RequirePermission>
                                     }
                                 }

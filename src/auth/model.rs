@@ -36,13 +36,15 @@ pub enum Permission {
     DeleteAgents,
     /// Read the audit log and export it.
     ViewAudit,
+    /// Read usage history and export it (a License manager: their tenant's).
+    ViewUsage,
     /// Move the server's clock: only in a build with the `test-clock` feature, for the browser
     /// tests (the route does not exist otherwise).
     MoveTestClock,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ViewLicenses,
         Permission::RequestLicenses,
         Permission::UploadLicenses,
@@ -53,6 +55,7 @@ impl Permission {
         Permission::ManageTenants,
         Permission::DeleteAgents,
         Permission::ViewAudit,
+        Permission::ViewUsage,
         Permission::MoveTestClock,
     ];
 }
@@ -68,6 +71,7 @@ impl Permission {
                 | Permission::RequestLicenses
                 | Permission::UploadLicenses
                 | Permission::DeleteLicenses
+                | Permission::ViewUsage
                 | Permission::MoveTestClock
         )
     }
@@ -81,7 +85,12 @@ impl Role {
         use Permission::*;
         match self {
             Role::Administrator => true,
-            Role::LicenseManager => matches!(permission, ViewLicenses | ManageSeats | BindAgents),
+            Role::LicenseManager => {
+                matches!(
+                    permission,
+                    ViewLicenses | ManageSeats | BindAgents | ViewUsage
+                )
+            }
             Role::User => false,
         }
     }
@@ -245,7 +254,8 @@ mod tests {
             vec![
                 Permission::ViewLicenses,
                 Permission::ManageSeats,
-                Permission::BindAgents
+                Permission::BindAgents,
+                Permission::ViewUsage
             ]
         );
         assert!(!Role::LicenseManager.can_upload());

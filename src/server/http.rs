@@ -119,6 +119,15 @@ pub fn routes(config: &Config) -> Vec<Route> {
             .body_limit(DefaultBodyLimit::disable()),
     );
     routes.push(Route::get("/settings/audit.csv", crate::audit::csv::export));
+    routes.push(Route::get("/settings/usage.csv", crate::usage::export::csv));
+    routes.push(Route::get(
+        "/settings/usage-pools.csv",
+        crate::usage::export::pools,
+    ));
+    routes.push(Route::get(
+        "/settings/usage.json",
+        crate::usage::export::json,
+    ));
     #[cfg(feature = "test-clock")]
     if config.test_clock {
         routes.push(Route::post("/__test/clock", test_clock::move_clock));

@@ -112,6 +112,7 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::CurrentPassword => t!(i18n, fields.current_password).into_any(),
         Field::NewPassword => t!(i18n, fields.new_password).into_any(),
         Field::PasswordRepeat => t!(i18n, fields.password_repeat).into_any(),
+        Field::Period => t!(i18n, fields.period).into_any(),
     }
 }
 
@@ -135,6 +136,7 @@ fn ProblemText(problem: Problem) -> impl IntoView {
         Problem::NotAFileName => t!(i18n, problems.not_a_file_name).into_any(),
         Problem::Incorrect => t!(i18n, problems.incorrect).into_any(),
         Problem::NotRepeated => t!(i18n, problems.not_repeated).into_any(),
+        Problem::BeforeFrom => t!(i18n, problems.before_from).into_any(),
         Problem::OutOfRange { min, max } => t!(
             i18n,
             problems.out_of_range,

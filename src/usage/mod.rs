@@ -4,10 +4,17 @@
 //! The ledger writes the record (`ledger::usage`) in the transaction of each change; `rollup`
 //! turns it into buckets (pure), `store` runs the rollups, keeps them for as long as configured,
 //! and reads them back.
+pub mod api;
+pub mod model;
+pub mod pages;
 pub mod rollup;
 
 #[cfg(feature = "ssr")]
 pub mod entity;
+#[cfg(feature = "ssr")]
+pub mod export;
+#[cfg(feature = "ssr")]
+pub mod report;
 #[cfg(feature = "ssr")]
 pub mod store;
 

@@ -16,8 +16,10 @@ use sea_orm::{
 
 use super::UsageRetention;
 use super::entity::{event, progress, refusal, refused, rollup as stored};
+use super::model::{CheckedUsage, Choice, PoolUse, UsageReport};
 use super::rollup::{self, DAY_MS, EVERY_TENANT, HOUR_MS, Key, Level, MINUTE_MS, bucket_of};
 use crate::error::AppError;
+use crate::error::{Field, Problem};
 use crate::ledger::holdings::usable_condition;
 use crate::licenses::entity::certificate;
 use crate::licenses::format::LicenseType;
@@ -481,4 +483,145 @@ pub async fn prune(
             .rows_affected;
     }
     Ok(deleted)
+}
+
+/// The span a period is shown in: the finest kept for all of it, with at most about two
+/// thousand buckets (minutes up to two days, hours up to 62 days, days beyond).
+pub fn span_for(from: i64, until: i64, now: i64, keep: UsageRetention) -> Span {
+    let length = until - from;
+    if length <= 2 * DAY_MS && from >= now - keep.minutes_days * DAY_MS {
+        Span::Minute
+    } else if length <= 62 * DAY_MS && from >= now - keep.hours_days * DAY_MS {
+        Span::Hour
+    } else {
+        Span::Day
+    }
+}
+
+/// What Settings > Usage shows for `filter`, within the caller's tenant `scope` (`None`: every
+/// tenant). Another tenant than the caller's own, or one or a product that does not exist, is
+/// refused (400) naming it.
+pub async fn report(
+    db: &impl ConnectionTrait,
+    scope: Option<&str>,
+    filter: &CheckedUsage,
+    keep: UsageRetention,
+    now: i64,
+) -> Result<UsageReport, AppError> {
+    use crate::tenants::entity as tenant;
+    let mut tenants_q = tenant::Entity::find().order_by_asc(tenant::Column::Name);
+    if let Some(own) = scope {
+        tenants_q = tenants_q.filter(tenant::Column::Id.eq(own));
+    }
+    let tenants: Vec<Choice> = tenants_q
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| Choice {
+            id: t.id,
+            name: t.name,
+        })
+        .collect();
+    let chosen_tenant = match (&filter.tenant, scope) {
+        (Some(t), _) if !tenants.iter().any(|c| &c.id == t) => {
+            return Err(AppError::invalid(Field::Tenant, Problem::Unknown));
+        }
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(own)) => Some(own.to_string()),
+        (None, None) => None,
+    };
+    let products = products(db).await?;
+    if let Some(p) = &filter.product
+        && !products.iter().any(|c| &c.id == p)
+    {
+        return Err(AppError::invalid(Field::Product, Problem::Unknown));
+    }
+    let span = span_for(filter.from_ms, filter.until_ms, now, keep);
+    let from = bucket_of(filter.from_ms, span.ms());
+    let until = bucket_of(filter.until_ms - 1, span.ms()) + span.ms();
+    let mut rows = stored::Entity::find()
+        .filter(stored::Column::Span.eq(span.as_str()))
+        .filter(stored::Column::Start.gte(from))
+        .filter(stored::Column::Start.lt(until));
+    rows = match &chosen_tenant {
+        Some(t) => rows.filter(stored::Column::TenantId.is_in([t.as_str(), EVERY_TENANT])),
+        None => rows.filter(stored::Column::TenantId.eq(EVERY_TENANT)),
+    };
+    if let Some(p) = &filter.product {
+        rows = rows.filter(stored::Column::Product.eq(p.as_str()));
+    }
+    let rows = rows.all(db).await?;
+    let mut refusals = refusal::Entity::find()
+        .filter(refusal::Column::Span.eq(span.as_str()))
+        .filter(refusal::Column::Start.gte(from))
+        .filter(refusal::Column::Start.lt(until));
+    if let Some(t) = &chosen_tenant {
+        refusals = refusals.filter(refusal::Column::TenantId.eq(t.as_str()));
+    }
+    let refusals = refusals.all(db).await?;
+    let built = super::report::build(
+        &rows,
+        &refusals,
+        chosen_tenant.as_deref(),
+        from,
+        until,
+        span.ms(),
+    );
+    let name_of = |list: &[Choice], id: &str| {
+        list.iter()
+            .find(|c| c.id == id)
+            .cloned()
+            .unwrap_or_else(|| Choice {
+                id: id.to_string(),
+                name: id.to_string(),
+            })
+    };
+    let pools = built
+        .pools
+        .into_iter()
+        .map(|p| PoolUse {
+            pool: (!p.key.pool.is_empty()).then(|| name_of(&tenants, &p.key.pool)),
+            product: name_of(&products, &p.key.product),
+            kind: p.key.kind,
+            owned: p.owned,
+            peak: p.peak,
+            p95: p.p95,
+            at_capacity_pct: p.at_capacity_pct,
+            needed_peak: p.needed_peak,
+            needed_p95: p.needed_p95,
+        })
+        .collect();
+    Ok(UsageReport {
+        period: filter.period,
+        from_ms: from,
+        until_ms: until,
+        span: span.as_str().to_string(),
+        span_ms: span.ms(),
+        tenants,
+        tenant: chosen_tenant,
+        products,
+        product: filter.product.clone(),
+        points: built.points,
+        pools,
+    })
+}
+
+/// The products licenses were installed for, by name.
+async fn products(db: &impl ConnectionTrait) -> Result<Vec<Choice>, AppError> {
+    use certificate::Column as C;
+    let mut found: Vec<(String, String)> = certificate::Entity::find()
+        .select_only()
+        .column(C::Product)
+        .column(C::ProductName)
+        .filter(C::LicenseType.is_in([LicenseType::Agent.as_str(), LicenseType::Personal.as_str()]))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    found.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    found.dedup_by(|a, b| a.0 == b.0);
+    Ok(found
+        .into_iter()
+        .map(|(id, name)| Choice { id, name })
+        .collect())
 }

@@ -89,6 +89,7 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         "agents/list" | "agents/get" | "agents/bind" | "agents/shut_down" => manager,
         "agents/reset_registration" | "agents/delete" => admin,
         "audit/list" => admin,
+        "usage/report" => manager,
         "seats/apply" | "seats/recall" | "seats/product" | "seats/candidates" => manager,
 
         // Routes.
@@ -99,6 +100,9 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         | "POST /api/v1/agents/heartbeat"
         | "POST /api/v1/agents/release" => caller == Agent,
         "POST /licenses/upload" | "GET /settings/audit.csv" => admin,
+        "GET /settings/usage.csv"
+        | "GET /settings/usage-pools.csv"
+        | "GET /settings/usage.json" => manager,
         // Only in a build with the `test-clock` feature, with TESSERA_TEST_CLOCK=1.
         "POST /__test/clock" => admin,
 
@@ -112,6 +116,7 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         | "GET /settings/agents"
         | "GET /settings/agents/{id}"
         | "GET /settings/notifications"
+        | "GET /settings/usage"
         | "GET /settings/users" => manager,
         "GET /settings/licenses/request"
         | "GET /settings/licenses/upload"
@@ -206,6 +211,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
             ("filter[page]", "1".into()),
         ],
         "seats/candidates" => vec![("product", "ai-server".into()), ("q", String::new())],
+        "usage/report" => vec![("filter[period]", "30d".into())],
         "seats/apply" | "seats/recall" => vec![
             ("product", "ai-server".into()),
             ("user_ids[0]", f.seat_user.clone()),
@@ -220,7 +226,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 39] = [
+const ENDPOINTS: [&str; 40] = [
     "whoami",
     "language",
     "login",
@@ -259,6 +265,7 @@ const ENDPOINTS: [&str; 39] = [
     "notifications/list",
     "notifications/mark_read",
     "audit/list",
+    "usage/report",
     // Last: it deletes the licenses the calls above use.
     "licenses/delete_all",
 ];

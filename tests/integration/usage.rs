@@ -318,6 +318,173 @@ async fn minutes_hours_and_days_roll_up_and_are_pruned(backend: Backend) {
     app.stop().await;
 }
 
+/// Settings > Usage through its server function, its exports and its page: an administrator sees
+/// every tenant, a License manager of another tenant only their scope; a bad filter is refused.
+async fn the_usage_report_shows_each_callers_scope_and_exports_it(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let home = app.default_tenant(&admin).await;
+    install_floating(&app, &vendor, 2).await;
+    let key = enrollment_key(&app).await;
+    let mut tokens = Vec::new();
+    for machine in ["a", "b", "c"] {
+        tokens.push(register(&app, &key, machine).await.1);
+    }
+    let clock = &app.state.clock;
+    let now = clock.now_ms();
+    clock.advance(MINUTE - now.rem_euclid(MINUTE) + 1_000);
+    let m0 = bucket(clock.now_ms());
+    for t in &tokens[..2] {
+        ok(&post(&app, "checkout", Some(t), None).await);
+    }
+    for _ in 0..3 {
+        let r = post(&app, "checkout", Some(&tokens[2]), None).await;
+        assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED);
+    }
+    app.state.ledger.flush_refusals().await.expect("written");
+    clock.advance(m0 + MINUTE + 6_000 - clock.now_ms());
+    app.sweep().await;
+
+    let report = |client: reqwest::Client, form: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.call(&client, "usage/report", &form).await
+        }
+    };
+    let day = || vec![("filter[period]", "day".to_string())];
+    let r = report(admin.clone(), day()).await;
+    ok(&r);
+    assert_eq!(r.body["span"], "minute");
+    let point = |r: &crate::support::Reply| {
+        r.body["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .find(|p| p["start"] == m0)
+            .cloned()
+            .expect("the minute")
+    };
+    let p = point(&r);
+    assert_eq!(
+        (
+            &p["floating_peak"],
+            &p["floating_owned"],
+            &p["refused"],
+            &p["refused_agents"]
+        ),
+        (&2.into(), &2.into(), &3.into(), &1.into()),
+        "{p}"
+    );
+    let pools = r.body["pools"].as_array().expect("pools");
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    let shared = &pools[0];
+    assert_eq!(shared["pool"], serde_json::Value::Null, "the shared pool");
+    assert_eq!(
+        (&shared["owned"], &shared["peak"], &shared["needed_peak"]),
+        (&2.into(), &2.into(), &3.into()),
+        "two owned, both in use, one more agent wanted one: {shared}"
+    );
+
+    // A License manager of another tenant: its agents used nothing of the shared pool.
+    let other = app
+        .call(&admin, "tenants/create", &[("name", "Other")])
+        .await;
+    ok(&other);
+    let other = other.body["id"].as_str().expect("an id").to_string();
+    let r = app
+        .call(
+            &admin,
+            "users/create",
+            &[
+                ("user_name", "other-manager"),
+                ("password", &crate::support::password_of("other-manager")),
+                ("role", "license_manager"),
+                ("tenant_id", &other),
+            ],
+        )
+        .await;
+    ok(&r);
+    let manager = app
+        .sign_in(
+            "other-manager",
+            &crate::support::password_of("other-manager"),
+        )
+        .await;
+    let r = report(manager.clone(), day()).await;
+    ok(&r);
+    let tenants: Vec<&str> = r.body["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(tenants, [other.as_str()], "only their own tenant to choose");
+    let p = point(&r);
+    assert_eq!(
+        (&p["floating_peak"], &p["floating_owned"], &p["refused"]),
+        (&0.into(), &2.into(), &0.into()),
+        "{p}"
+    );
+    let mut theirs = day();
+    theirs.push(("filter[tenant]", home.clone()));
+    let r = report(manager.clone(), theirs).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("tenant")),
+        "another tenant is refused: {:?}",
+        r.body
+    );
+    let r = report(admin.clone(), vec![("filter[period]", "fortnight".into())]).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("period")),
+        "{:?}",
+        r.body
+    );
+
+    // The exports hold what the page shows.
+    let csv = app
+        .get(&admin, "/settings/usage.csv?period=day")
+        .await
+        .text()
+        .await
+        .expect("the CSV");
+    let minute = chrono::DateTime::from_timestamp_millis(m0)
+        .expect("a time")
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    assert!(csv.starts_with("start_utc,floating_in_use_peak,"), "{csv}");
+    assert!(csv.contains(&format!("{minute},2,2,3,1,0,0\r\n")), "{csv}");
+    let json: serde_json::Value = app
+        .get(&admin, "/settings/usage.json?period=day")
+        .await
+        .json()
+        .await
+        .expect("the JSON");
+    assert_eq!(
+        json["pools"],
+        report(admin.clone(), day()).await.body["pools"]
+    );
+    let pools_csv = app
+        .get(&manager, "/settings/usage-pools.csv?period=day")
+        .await
+        .text()
+        .await
+        .expect("the pools");
+    assert!(
+        pools_csv.contains("shared,AI Server,floating,2,0,0,0,0,0,minute"),
+        "{pools_csv}"
+    );
+    let page = app.get(&admin, "/settings/usage?period=day").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("the page");
+    assert!(html.contains("data-testid=\"chart-floating\""), "the chart");
+    assert!(html.contains("data-testid=\"pools\""), "the pools' table");
+    app.stop().await;
+}
+
 fn bucket(at: i64) -> i64 {
     at.div_euclid(MINUTE) * MINUTE
 }
@@ -325,4 +492,5 @@ fn bucket(at: i64) -> i64 {
 on_both_databases!(
     the_record_follows_every_change_of_what_is_in_use,
     minutes_hours_and_days_roll_up_and_are_pruned,
+    the_usage_report_shows_each_callers_scope_and_exports_it,
 );

@@ -66,6 +66,7 @@ capabilities!(
     ManageTenants,
     DeleteAgents,
     ViewAudit,
+    ViewUsage,
     MoveTestClock,
 );
 

@@ -1,0 +1,231 @@
+//! The report of Settings > Usage from the rollups read, pure: the charts' points and each
+//! pool's right-sizing.
+//!
+//! With a tenant chosen, "in use" is that tenant's use (of its own pool and of the shared one)
+//! and "owned" what those pools own; without, every tenant's together. Demand in a bucket is
+//! what was in use plus the agents refused then; refused agents count against each floating
+//! pool they could have drawn from (their tenant's and the shared one), since a refusal means
+//! both were exhausted.
+use std::collections::{BTreeMap, HashMap};
+
+use super::entity::{refusal, rollup};
+use super::model::Point;
+use super::rollup::{EVERY_TENANT, Key, quantile};
+
+/// One pool's figures, before names are put on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    /// The pool, product and kind (tenant: the one chosen, or every tenant).
+    pub key: Key,
+    pub owned: i64,
+    pub peak: i64,
+    pub p95: i64,
+    pub at_capacity_pct: u32,
+    pub needed_peak: i64,
+    pub needed_p95: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    pub points: Vec<Point>,
+    pub pools: Vec<Pool>,
+}
+
+/// Builds the report of the buckets of `span_ms` in `[from, until)` from the rollup rows (of
+/// the chosen tenant and of every tenant) and the refusal rows (of the chosen tenant, or all).
+pub fn build(
+    rows: &[rollup::Model],
+    refusals: &[refusal::Model],
+    tenant: Option<&str>,
+    from: i64,
+    until: i64,
+    span_ms: i64,
+) -> Built {
+    let buckets = usize::try_from((until - from) / span_ms).unwrap_or(0);
+    let index = |start: i64| {
+        usize::try_from((start - from) / span_ms)
+            .ok()
+            .filter(|i| *i < buckets)
+    };
+    let user = tenant.unwrap_or(EVERY_TENANT);
+    // Pools in scope: with a tenant chosen, its own and the shared ones.
+    let in_scope = |pool: &str| tenant.is_none_or(|t| pool.is_empty() || pool == t);
+    let mut points: Vec<Point> = (0..buckets)
+        .map(|i| Point {
+            start: from + i as i64 * span_ms,
+            ..Point::default()
+        })
+        .collect();
+    // Per pool: the peaks and what was owned, bucket by bucket.
+    let mut pools: BTreeMap<Key, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| in_scope(&r.pool)) {
+        let Some(i) = index(r.start) else { continue };
+        let key = Key {
+            pool: r.pool.clone(),
+            tenant: user.to_string(),
+            product: r.product.clone(),
+            kind: r.license_kind.clone(),
+        };
+        let series = pools
+            .entry(key)
+            .or_insert_with(|| (vec![0; buckets], vec![0; buckets]));
+        let p = &mut points[i];
+        if r.tenant_id == EVERY_TENANT {
+            series.1[i] += i64::from(r.owned);
+            match r.license_kind.as_str() {
+                "floating" => p.floating_owned += i64::from(r.owned),
+                "personal" => p.seats_owned += i64::from(r.owned),
+                _ => {}
+            }
+        }
+        if r.tenant_id == user {
+            series.0[i] += i64::from(r.peak);
+            match r.license_kind.as_str() {
+                "floating" => p.floating_peak += i64::from(r.peak),
+                "personal" => p.seats_peak += i64::from(r.peak),
+                _ => {}
+            }
+        }
+    }
+    // Agents refused per bucket, per tenant.
+    let mut refused_by: HashMap<&str, Vec<i64>> = HashMap::new();
+    for r in refusals {
+        let Some(i) = index(r.start) else { continue };
+        points[i].refused += r.refusals;
+        points[i].refused_agents += i64::from(r.agents);
+        refused_by
+            .entry(r.tenant_id.as_str())
+            .or_insert_with(|| vec![0; buckets])[i] += i64::from(r.agents);
+    }
+    let pools = pools
+        .into_iter()
+        .filter(|(_, (peaks, owned))| peaks.iter().chain(owned).any(|n| *n > 0))
+        .map(|(key, (peaks, owned))| {
+            let demand: Vec<i64> = (0..buckets)
+                .map(|i| {
+                    let refused: i64 = if key.kind == "floating" {
+                        refused_by
+                            .iter()
+                            .filter(|(t, _)| key.pool.is_empty() || key.pool == **t)
+                            .map(|(_, v)| v[i])
+                            .sum()
+                    } else {
+                        0
+                    };
+                    peaks[i] + refused
+                })
+                .collect();
+            let owning = owned.iter().filter(|o| **o > 0).count();
+            let full = peaks
+                .iter()
+                .zip(&owned)
+                .filter(|(p, o)| **o > 0 && *p >= *o)
+                .count();
+            Pool {
+                owned: owned.iter().rev().find(|o| **o > 0).copied().unwrap_or(0),
+                peak: peaks.iter().copied().max().unwrap_or(0),
+                p95: quantile(&peaks, 0.95),
+                at_capacity_pct: if owning == 0 {
+                    0
+                } else {
+                    u32::try_from(full * 100 / owning).unwrap_or(100)
+                },
+                needed_peak: demand.iter().copied().max().unwrap_or(0),
+                needed_p95: quantile(&demand, 0.95),
+                key,
+            }
+        })
+        .collect();
+    Built { points, pools }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(start: i64, pool: &str, tenant: &str, peak: i32, owned: i32) -> rollup::Model {
+        rollup::Model {
+            span: "hour".into(),
+            start,
+            pool: pool.into(),
+            tenant_id: tenant.into(),
+            product: "p".into(),
+            license_kind: "floating".into(),
+            peak,
+            low: 0,
+            used_ms: 0,
+            owned,
+        }
+    }
+
+    fn refused(start: i64, tenant: &str, agents: i32) -> refusal::Model {
+        refusal::Model {
+            span: "hour".into(),
+            start,
+            tenant_id: tenant.into(),
+            reason: "no_license_free".into(),
+            refusals: i64::from(agents) * 10,
+            agents,
+        }
+    }
+
+    #[test]
+    fn every_tenant_charts_the_pools_and_sizes_them_by_demand() {
+        // Four hours of the shared pool (owning 3): peaks 1, 3, 3, 2; two agents refused in the
+        // third hour.
+        let rows = [
+            row(0, "", "*", 1, 3),
+            row(1, "", "*", 3, 3),
+            row(2, "", "*", 3, 3),
+            row(3, "", "*", 2, 3),
+            row(2, "", "t", 3, 0),
+        ];
+        let built = build(&rows, &[refused(2, "t", 2)], None, 0, 4, 1);
+        let peaks: Vec<i64> = built.points.iter().map(|p| p.floating_peak).collect();
+        assert_eq!(peaks, [1, 3, 3, 2], "every tenant's rows only");
+        assert_eq!(built.points[2].refused, 20);
+        assert_eq!(
+            built.pools,
+            vec![Pool {
+                key: Key {
+                    pool: String::new(),
+                    tenant: "*".into(),
+                    product: "p".into(),
+                    kind: "floating".into()
+                },
+                owned: 3,
+                peak: 3,
+                p95: 3,
+                at_capacity_pct: 50,
+                needed_peak: 5,
+                needed_p95: 5,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_tenant_sees_its_use_of_its_pool_and_the_shared_one() {
+        let rows = [
+            row(0, "t", "*", 2, 2),
+            row(0, "t", "t", 2, 0),
+            row(0, "", "*", 5, 10),
+            row(0, "", "t", 1, 0),
+            row(0, "u", "*", 4, 4),
+            row(0, "u", "u", 4, 0),
+        ];
+        let built = build(&rows, &[], Some("t"), 0, 2, 1);
+        let p = built.points[0];
+        assert_eq!(
+            (p.floating_peak, p.floating_owned),
+            (3, 12),
+            "its use (2 + 1) of its pool and the shared one (2 + 10); not tenant u's"
+        );
+        assert_eq!(built.pools.len(), 2);
+        assert!(built.pools.iter().all(|p| p.key.pool != "u"));
+        let shared = &built.pools[0];
+        assert_eq!(
+            (shared.peak, shared.owned, shared.at_capacity_pct),
+            (1, 10, 0)
+        );
+    }
+}
