@@ -55,6 +55,7 @@ async fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         Some("request") => request(&config, &args[1..]).await,
+        Some("usage") => usage(&config, &args[1..]).await,
         Some("--help") | Some("-h") | Some("help") => {
             println!("{USAGE}");
             Ok(())
@@ -100,8 +101,59 @@ async fn request(config: &Config, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `tessera usage [--period P | --from DAY --to DAY] [--tenant ID] [--product ID]
+/// [--format csv|pools-csv|json] [--out FILE]`: Settings > Usage's figures, as its exports.
+async fn usage(config: &Config, args: &[String]) -> Result<(), String> {
+    let mut filter = tessera::usage::model::UsageFilter::default();
+    let mut format = server::UsageFormat::Csv;
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || -> Result<String, String> {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--period" => filter.period = Some(value()?),
+            "--from" => filter.from = Some(value()?),
+            "--to" => filter.to = Some(value()?),
+            "--tenant" => filter.tenant = Some(value()?),
+            "--product" => filter.product = Some(value()?),
+            "--format" => {
+                format = match value()?.as_str() {
+                    "csv" => server::UsageFormat::Csv,
+                    "pools-csv" => server::UsageFormat::PoolsCsv,
+                    "json" => server::UsageFormat::Json,
+                    other => {
+                        return Err(format!("--format {other:?} is not csv, pools-csv or json"));
+                    }
+                }
+            }
+            "--out" => out = Some(value()?),
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    // Days given without a period: that range.
+    if filter.period.is_none() && (filter.from.is_some() || filter.to.is_some()) {
+        filter.period = Some("range".to_string());
+    }
+    let text = server::command_line_usage(config, &filter, format)
+        .await
+        .map_err(|e| e.to_string())?;
+    match out {
+        Some(path) => std::fs::write(&path, text).map_err(|e| format!("cannot write {path}: {e}")),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
 const USAGE: &str = "usage: tessera [serve | migrate]
        tessera request --company-id ID --target-version VERSION [--out FILE.tlr]
+       tessera usage [--period day|7d|30d|365d | --from YYYY-MM-DD --to YYYY-MM-DD]
+                     [--tenant ID] [--product ID] [--format csv|pools-csv|json] [--out FILE]
 
 Configuration, by environment:
   TESSERA_DATABASE_URL    sqlite://PATH or postgres://... (default sqlite://data/tessera.db)

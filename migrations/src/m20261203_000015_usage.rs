@@ -10,6 +10,7 @@
 //!   owned. Tenant `'*'` is every tenant together.
 //! - `usage_refusals`: per span, tenant and reason: refusals and the distinct agents refused.
 //! - `usage_progress`: how far each span is rolled up (one row).
+//! - `reminders.refusals`: a shortage alert's refused checkouts in its hour.
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -65,6 +66,14 @@ enum UsageRefusals {
     Reason,
     Refusals,
     Agents,
+}
+
+/// Shortage alerts are reminders too: of a tenant's refused checkouts in one hour.
+#[derive(DeriveIden)]
+enum Reminders {
+    Table,
+    /// Checkouts refused in the hour (a shortage alert; `NULL` for an expiry reminder).
+    Refusals,
 }
 
 #[derive(DeriveIden)]
@@ -186,6 +195,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Reminders::Table)
+                    .add_column(big_integer_null(Reminders::Refusals))
+                    .to_owned(),
+            )
+            .await?;
         // Nothing rolled up yet: the first roll starts at the first minute it has a record of.
         manager
             .exec_stmt(
@@ -204,6 +221,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Reminders::Table)
+                    .drop_column(Reminders::Refusals)
+                    .to_owned(),
+            )
+            .await?;
         for table in [
             UsageProgress::Table.into_iden(),
             UsageRefusals::Table.into_iden(),

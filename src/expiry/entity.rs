@@ -17,6 +17,8 @@ pub mod reminder {
         pub due_at: i64,
         pub made_at: i64,
         pub read_at: Option<i64>,
+        /// A shortage alert's checkouts refused in its hour (`expires_at` holds the hour's start).
+        pub refusals: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

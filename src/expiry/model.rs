@@ -13,6 +13,9 @@ pub enum SubjectKind {
     TenantUnlimitedAgents,
     /// One agent, personal or server license.
     Certificate,
+    /// A tenant's agents were refused checkouts for want of a free license (a shortage alert:
+    /// `expires_at` is the hour's start).
+    Shortage,
 }
 
 impl SubjectKind {
@@ -21,6 +24,7 @@ impl SubjectKind {
             SubjectKind::TenantPlatform => "tenant_platform",
             SubjectKind::TenantUnlimitedAgents => "tenant_unlimited_agents",
             SubjectKind::Certificate => "certificate",
+            SubjectKind::Shortage => "shortage",
         }
     }
 
@@ -29,6 +33,7 @@ impl SubjectKind {
             SubjectKind::TenantPlatform,
             SubjectKind::TenantUnlimitedAgents,
             SubjectKind::Certificate,
+            SubjectKind::Shortage,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -47,6 +52,8 @@ pub struct Reminder {
     pub days_before: u32,
     pub made_at: i64,
     pub read: bool,
+    /// A shortage alert's refused checkouts in its hour.
+    pub refusals: Option<u64>,
 }
 
 /// What every page's header needs: the bell's count, and the banner (Administrators).

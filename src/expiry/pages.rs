@@ -112,6 +112,21 @@ fn ReminderText(reminder: Reminder) -> impl IntoView {
             ")"
         }
         .into_any(),
+        SubjectKind::Shortage => {
+            let (hour, count) = (reminder.expires_at, reminder.refusals.unwrap_or(0) as i64);
+            return view! {
+                <span class="reminder">
+                    {t!(
+                        i18n,
+                        expiry.shortage,
+                        name = move || name.clone(),
+                        count = move || count,
+                        time = move || format_time_ms(i18n.get_locale(), hour)
+                    )}
+                </span>
+            }
+            .into_any();
+        }
     };
     let expires = reminder.expires_at;
     view! {
@@ -121,6 +136,7 @@ fn ReminderText(reminder: Reminder) -> impl IntoView {
             {t!(i18n, expiry.expires_on, date = move || format_date_ms(i18n.get_locale(), expires))}
         </span>
     }
+    .into_any()
 }
 
 /// Settings > Notifications: every reminder, newest first; mark one or all as read.
@@ -183,12 +199,19 @@ fn NotificationItem(reminder: Reminder, mark: ServerAction<MarkRead>) -> impl In
         reminder.made_at,
         reminder.days_before,
     );
+    // A shortage alert is not a reminder of an expiry some days ahead.
+    let ahead = reminder.subject_kind != SubjectKind::Shortage;
     view! {
         <li class:unread=!read>
             <ReminderText reminder />
             <span class="muted">
-                " · "
-                {t!(i18n, expiry.days_before, count = move || days)}
+                {ahead
+                    .then(|| {
+                        view! {
+                            " · "
+                            {t!(i18n, expiry.days_before, count = move || days)}
+                        }
+                    })}
                 " · "
                 {move || format_time_ms(i18n.get_locale(), made)}
             </span>

@@ -138,6 +138,7 @@ pub async fn sweep(db: &DatabaseConnection, now: i64, webhook: bool) -> Result<u
             due_at: Set(super::schedule::due_at(s.expires_at, days)),
             made_at: Set(now),
             read_at: Set(None),
+            refusals: Set(None),
         })
         .on_conflict_do_nothing_on([
             reminder::Column::SubjectKind,
@@ -187,6 +188,99 @@ pub async fn sweep(db: &DatabaseConnection, now: i64, webhook: bool) -> Result<u
     Ok(count)
 }
 
+/// Makes a shortage alert for each tenant whose agents were refused more than `threshold`
+/// checkouts for want of a free license in the hour so far, once per tenant and hour (for all
+/// instances: the unique index lets one insert win); with a webhook, queues its
+/// `license.shortage` delivery in the same transaction. Answers how many were made.
+pub async fn shortages(
+    db: &DatabaseConnection,
+    now: i64,
+    threshold: u64,
+    webhook: bool,
+) -> Result<usize, AppError> {
+    use crate::usage::entity::refused;
+    use crate::usage::rollup::{HOUR_MS, bucket_of};
+    let hour = bucket_of(now, HOUR_MS);
+    let counts: Vec<(String, i64, i64)> = refused::Entity::find()
+        .select_only()
+        .column(refused::Column::TenantId)
+        .column_as(Expr::cust("CAST(SUM(refusals) AS BIGINT)"), "refusals")
+        .column_as(Expr::cust("COUNT(DISTINCT agent_id)"), "agents")
+        .filter(refused::Column::Start.gte(hour))
+        .filter(refused::Column::Reason.eq("no_license_free"))
+        .group_by(refused::Column::TenantId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut made = 0;
+    for (tenant_id, refusals, agents) in counts {
+        if u64::try_from(refusals).unwrap_or(0) <= threshold {
+            continue;
+        }
+        let already = reminder::Entity::find()
+            .filter(reminder::Column::SubjectKind.eq(SubjectKind::Shortage.as_str()))
+            .filter(reminder::Column::SubjectId.eq(tenant_id.clone()))
+            .filter(reminder::Column::ExpiresAt.eq(hour))
+            .count(db)
+            .await?;
+        if already > 0 {
+            continue;
+        }
+        let name = tenant::Entity::find_by_id(tenant_id.clone())
+            .one(db)
+            .await?
+            .map_or_else(|| tenant_id.clone(), |t| t.name);
+        let id = uuid::Uuid::new_v4().to_string();
+        let txn = db.begin().await?;
+        let inserted = reminder::Entity::insert(reminder::ActiveModel {
+            id: Set(id.clone()),
+            subject_kind: Set(SubjectKind::Shortage.as_str().to_string()),
+            subject_id: Set(tenant_id.clone()),
+            subject_name: Set(name.clone()),
+            license_type: Set(LicenseType::Agent.as_str().to_string()),
+            tenant_id: Set(Some(tenant_id.clone())),
+            expires_at: Set(hour),
+            days_before: Set(0),
+            due_at: Set(hour),
+            made_at: Set(now),
+            read_at: Set(None),
+            refusals: Set(Some(refusals)),
+        })
+        .on_conflict_do_nothing_on([
+            reminder::Column::SubjectKind,
+            reminder::Column::SubjectId,
+            reminder::Column::ExpiresAt,
+            reminder::Column::DaysBefore,
+        ])
+        .exec_without_returning(&txn)
+        .await?;
+        if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+            txn.rollback().await?;
+            continue;
+        }
+        if webhook {
+            let body =
+                super::webhook::shortage_body(&id, &tenant_id, &name, hour, refusals, agents, now);
+            delivery::Entity::insert(delivery::ActiveModel {
+                id: Set(uuid::Uuid::new_v4().to_string()),
+                reminder_id: Set(id.clone()),
+                body: Set(body),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                delivered_at: Set(None),
+                last_error: Set(None),
+                gave_up: Set(false),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        tracing::warn!(tenant = %name, refusals, agents, "shortage: agents refused for want of a free license");
+        made += 1;
+    }
+    Ok(made)
+}
+
 fn to_reminder(m: reminder::Model) -> Option<Reminder> {
     Some(Reminder {
         subject_kind: SubjectKind::parse(&m.subject_kind)?,
@@ -197,6 +291,7 @@ fn to_reminder(m: reminder::Model) -> Option<Reminder> {
         subject_name: m.subject_name,
         expires_at: m.expires_at,
         made_at: m.made_at,
+        refusals: m.refusals.and_then(|n| u64::try_from(n).ok()),
     })
 }
 

@@ -51,6 +51,35 @@ pub fn body(
     .to_string()
 }
 
+/// The body of a `license.shortage` delivery: a tenant's agents were refused `refusals`
+/// checkouts (`agents` of them) for want of a free license in the hour from `hour_start`.
+pub fn shortage_body(
+    reminder_id: &str,
+    tenant_id: &str,
+    tenant_name: &str,
+    hour_start: i64,
+    refusals: i64,
+    agents: i64,
+    made_at: i64,
+) -> String {
+    let rfc3339 = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    serde_json::json!({
+        "event": "license.shortage",
+        "reminder_id": reminder_id,
+        "tenant_id": tenant_id,
+        "tenant": tenant_name,
+        "hour_start": rfc3339(hour_start),
+        "refusals": refusals,
+        "agents_refused": agents,
+        "made_at": rfc3339(made_at),
+    })
+    .to_string()
+}
+
 /// `sha256=` and the lowercase hex HMAC-SHA256 of `"{timestamp}.{body}"`.
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!(

@@ -68,6 +68,9 @@ pub struct Config {
     pub max_certificates: u64,
     /// How long usage history is kept, per span.
     pub usage_retention: UsageRetention,
+    /// More refused checkouts than this in an hour for want of a free license make a tenant's
+    /// shortage alert (`TESSERA_SHORTAGE_REFUSALS`, default 10).
+    pub shortage_refusals: u64,
     /// Where reminders are posted as signed JSON, if anywhere.
     pub webhook: Option<WebhookConfig>,
     /// `TESSERA_TEST_CLOCK=1`: mount `POST /__test/clock` (Administrators move the clock). Only
@@ -194,6 +197,12 @@ impl Config {
         // Up to the longest session (720 hours): past its session's end, it changes nothing.
         let session_idle_secs =
             within("TESSERA_SESSION_IDLE_MINUTES", 30, 1..=720 * 60, "minutes")? * 60;
+        let shortage_refusals = within(
+            "TESSERA_SHORTAGE_REFUSALS",
+            10,
+            0..=1_000_000_000,
+            "refusals",
+        )?;
         let usage_retention = UsageRetention {
             events_days: within("TESSERA_USAGE_EVENTS_DAYS", 90, 2..=36_500, "days")?,
             // At least two days: the day's rollup counts distinct agents from the minutes.
@@ -270,6 +279,7 @@ impl Config {
             session_ttl_secs,
             session_idle_secs,
             usage_retention,
+            shortage_refusals: u64::try_from(shortage_refusals).unwrap_or(10),
         })
     }
 

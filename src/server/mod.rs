@@ -118,6 +118,37 @@ pub async fn command_line_request(
     .await
 }
 
+/// What `tessera usage` writes: Settings > Usage's exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageFormat {
+    /// The charts' buckets.
+    Csv,
+    /// The right-sizing table.
+    PoolsCsv,
+    /// All of it.
+    Json,
+}
+
+/// Settings > Usage's figures for `filter`, every tenant, at the command line (`tessera usage`):
+/// whoever runs the binary against the database holds the installation already.
+pub async fn command_line_usage(
+    config: &Config,
+    filter: &crate::usage::model::UsageFilter,
+    format: UsageFormat,
+) -> Result<String, String> {
+    let db = db::connect(config).await.map_err(|e| e.to_string())?;
+    let now = Clock::default().now_ms();
+    let checked = filter.check(now).map_err(|e| e.to_string())?;
+    let report = crate::usage::store::report(&db, None, &checked, config.usage_retention, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(match format {
+        UsageFormat::Csv => crate::usage::export::buckets_csv(&report),
+        UsageFormat::PoolsCsv => crate::usage::export::pools_csv(&report),
+        UsageFormat::Json => serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
+    })
+}
+
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub async fn serve(state: AppState) -> Result<(), StartError> {
     let addr = state.config.site_addr;
@@ -273,6 +304,10 @@ pub async fn sweep(state: &AppState) {
         tracing::warn!(error = %e, "making expiry reminders failed");
     }
     let keep = state.config.usage_retention;
+    // The refusals counted so far belong to the minutes about to be rolled up.
+    if let Err(e) = state.ledger.flush_refusals().await {
+        tracing::warn!(error = %e, "writing refused checkouts' counts failed; kept for the next try");
+    }
     match crate::usage::store::roll_up(&state.db, now, keep).await {
         Ok(r) => tracing::debug!(
             minutes = r.minutes,
@@ -281,6 +316,12 @@ pub async fn sweep(state: &AppState) {
             "rolled usage up"
         ),
         Err(e) => tracing::warn!(error = %e, "rolling usage up failed"),
+    }
+    let threshold = state.config.shortage_refusals;
+    match crate::expiry::store::shortages(&state.db, now, threshold, webhook).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(alerts = n, "made shortage alerts"),
+        Err(e) => tracing::warn!(error = %e, "making shortage alerts failed"),
     }
     match crate::usage::store::prune(&state.db, now, keep).await {
         Ok(0) => {}

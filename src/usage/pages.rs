@@ -369,11 +369,14 @@ fn Legend(owned: bool) -> impl IntoView {
     }
 }
 
+/// A column of a chart's figures: its heading, and its figure in a bucket.
+type Column = (String, fn(&Point) -> i64);
+
 /// The figures behind a chart, folded away: for screen readers, and for reading a value.
 #[component]
 fn DataTable(
     points: Vec<Point>,
-    columns: Vec<(String, fn(&Point) -> i64)>,
+    columns: Vec<Column>,
     when: impl Fn(i64) -> String + Copy + Send + Sync + 'static,
     testid: &'static str,
 ) -> impl IntoView {

@@ -482,6 +482,36 @@ async fn the_usage_report_shows_each_callers_scope_and_exports_it(backend: Backe
     let html = page.text().await.expect("the page");
     assert!(html.contains("data-testid=\"chart-floating\""), "the chart");
     assert!(html.contains("data-testid=\"pools\""), "the pools' table");
+
+    // At the command line, the same figures; a wrong filter names what is wrong.
+    let tessera = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA_DATABASE_URL", &app.database_url)
+            .output()
+            .expect("tessera runs")
+    };
+    let day = chrono::DateTime::from_timestamp_millis(m0)
+        .expect("a time")
+        .format("%Y-%m-%d")
+        .to_string();
+    let out = tessera(&["usage", "--from", &day, "--to", &day, "--format", "csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{minute},2,2,3,1,0,0\r\n")),
+        "{text}"
+    );
+    let out = tessera(&["usage", "--period", "fortnight"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Period"),
+        "names the period"
+    );
     app.stop().await;
 }
 
