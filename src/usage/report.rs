@@ -125,11 +125,9 @@ pub fn build(
                 owned: owned.iter().rev().find(|o| **o > 0).copied().unwrap_or(0),
                 peak: peaks.iter().copied().max().unwrap_or(0),
                 p95: quantile(&peaks, 0.95),
-                at_capacity_pct: if owning == 0 {
-                    0
-                } else {
-                    u32::try_from(full * 100 / owning).unwrap_or(100)
-                },
+                at_capacity_pct: (full * 100)
+                    .checked_div(owning)
+                    .map_or(0, |pct| u32::try_from(pct).unwrap_or(100)),
                 needed_peak: demand.iter().copied().max().unwrap_or(0),
                 needed_p95: quantile(&demand, 0.95),
                 key,
