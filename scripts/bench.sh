@@ -49,10 +49,13 @@ seed=scripts/bench/seed.py
 work=$(mktemp -d)
 pids=()
 pg_db=""
+ho_db=""
 pg_admin="postgres://postgres@127.0.0.1:5432"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "$pg_db" ] && psql -Xq "$pg_admin/postgres" -c "drop database if exists $pg_db with (force)" 2>/dev/null || true
+  for d in $pg_db $ho_db; do
+    psql -Xq "$pg_admin/postgres" -c "drop database if exists $d with (force)" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -260,6 +263,32 @@ page_row "page: product crm ($n_users users, $n_seats seats held)" /settings/lic
 page_row "page: Agents ($n_agents agents)" /settings/agents "$html"
 page_row "page: Settings > Users ($n_users users)" /settings/users "$html"
 
+# --- usage history: what the record costs, and Settings > Usage over a year ------------------
+table_bytes() { # sqlite-db table -> bytes of the table and its indexes
+  python3 -c 'import sqlite3,sys
+c = sqlite3.connect(sys.argv[1])
+print(c.execute("select coalesce(sum(pgsize), 0) from dbstat where name = ? or name in (select name from sqlite_master where tbl_name = ? and type = \"index\")", (sys.argv[2], sys.argv[2])).fetchone()[0])' "${1#sqlite://}" "$2"
+}
+events=$(q1 "$db" "select count(*) from usage_events")
+ev_bytes=$(table_bytes "$db" usage_events)
+per_event=$(awk -v b="$ev_bytes" -v n="$events" 'BEGIN { if (n > 0) printf "%.0f", b / n }')
+row "usage record: bytes per change (table and indexes, SQLite; $events changes)" "$per_event B"
+row "usage record: bytes per agent-day (one claim and one release a day; kept 90 days)" \
+  "$((2 * per_event)) B ($(awk -v b="$per_event" 'BEGIN { printf "%.0f", 2 * b * 90 / 1024 }') KiB per agent over 90 days)"
+usage_pools=50
+t0=$(date +%s.%N)
+seeded=$("$seed" "$db" usage-history "$usage_pools" "$tenants")
+t1=$(date +%s.%N)
+ru_bytes=$(table_bytes "$db" usage_rollups)
+ru_rows=$(q1 "$db" "select count(*) from usage_rollups")
+row "usage history seeded by SQL: a year for $usage_pools pools ($seeded rows)" "$(secs "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")"
+row "usage rollups: bytes per row / per pool-day (1,440 minutes kept 14 days, 24 hours kept 400, a day)" \
+  "$(awk -v b="$ru_bytes" -v n="$ru_rows" 'BEGIN { printf "%.0f", b / n }') B / $(awk -v b="$ru_bytes" -v n="$ru_rows" 'BEGIN { printf "%.0f KiB", 2 * b / n * 1440 / 1024 }') a day while minutes are kept, $(awk -v b="$ru_bytes" -v n="$ru_rows" 'BEGIN { printf "%.1f KiB", 2 * b / n * 25 / 1024 }') after"
+page_row "page: Settings > Usage, last 365 days, every tenant ($usage_pools pools, $n_agents agents)" "/settings/usage?period=365d" "$html"
+page_row "page: Settings > Usage, last 30 days (hours)" "/settings/usage?period=30d" "$html"
+page_row "page: Settings > Usage, last day (minutes)" "/settings/usage?period=day" "$html"
+page_row "Usage report fn, last 365 days" /api/usage/report "$(post_lua "$base" "$cookie" "filter[period]=365d")"
+
 # --- Apply and recall of 1,000 users ---------------------------------------------------------
 "$seed" "$db" ids $((n_seats + 1)) $((n_seats + n_apply)) |
   awk 'BEGIN { printf "product=crm" } { printf "&user_ids[%d]=%s", NR - 1, $0 }' >"$work/apply.form"
@@ -367,6 +396,32 @@ if psql -Xq "$pg_admin/postgres" -c "create database tessera_bench_$$" 2>/dev/nu
   pg_tokens="$work/pg-tokens"
   seed_agents "PostgreSQL" "$pg_url" "$pg_base" "$(qall "$pg_url" "select id from tenants")" "$pg_tokens"
   checkout_rows "PostgreSQL:" "$pg_base" "$pg_tokens"
+
+  # --- a license freed on one instance, taken by an agent refused on another ----------------
+  # Two servers on one fresh database with one floating license: agent A holds it through the
+  # first, agent B is refused through the second (which remembers the refusal); A lets go, and B
+  # polls the second until licensed. PostgreSQL's NOTIFY makes the second forget at once.
+  ho_db="tessera_bench_ho_$$"
+  psql -Xq "$pg_admin/postgres" -c "create database $ho_db"
+  ho_url="$pg_admin/$ho_db"
+  ho_a=$(start_server "$ho_url" 3380 "$work/ho-a.log"); pids+=("$ho_a")
+  wait_up http://127.0.0.1:3380
+  ho_b=$(start_server "$ho_url" 3381 "$work/ho-b.log"); pids+=("$ho_b")
+  wait_up http://127.0.0.1:3381
+  ho_cookie=$(sign_in http://127.0.0.1:3380)
+  TESSERA_DATABASE_URL="$ho_url" TESSERA_LOG=warn \
+    target/release/tessera request --company-id bench --target-version 1 --out "$work/ho.tlr"
+  echo "[$(agent_spec 1)]" >"$work/ho-spec.json"
+  target/release/tessera-vendor issue --key "$work/vendor.key" --request "$work/ho.tlr" \
+    --spec "$work/ho-spec.json" --out "$work/ho.lcs" >/dev/null
+  read -r ho_id _ < <(upload http://127.0.0.1:3380 "$ho_cookie" "$work/ho.lcs")
+  confirm http://127.0.0.1:3380 "$ho_cookie" "$ho_id" >/dev/null
+  "$seed" "$ho_url" agents 2 "$(q1 "$ho_url" "select id from tenants")" "$work/ho.tokens"
+  read -r h50 h90 hmax < <("$seed" handoff http://127.0.0.1:3380 "$(sed -n 1p "$work/ho.tokens")" \
+    http://127.0.0.1:3381 "$(sed -n 2p "$work/ho.tokens")" 50) || true
+  row "PostgreSQL: a license freed on one instance to a refused agent licensed on another (50 times)" \
+    "median $h50 / p90 $h90 / max $hmax ms" "< 2,000 ms (a remembered refusal's life)" "$(below "$hmax" 2000)"
+  kill "$ho_a" "$ho_b" 2>/dev/null || true
 else
   row "PostgreSQL checkout" "skipped: no PostgreSQL at 127.0.0.1:5432"
 fi

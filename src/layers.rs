@@ -16,7 +16,7 @@ const INTERNAL: [&str; 7] = [
 ];
 
 /// Edges into another capability's internals that remain, each with its reason.
-const ALLOWED: [(&str, &str, &str); 3] = [
+const ALLOWED: [(&str, &str, &str); 4] = [
     (
         "audit",
         "store",
@@ -34,6 +34,12 @@ const ALLOWED: [(&str, &str, &str); 3] = [
         "store",
         "Settings > Users shows each product's free seats (seats::store::seat_products): the \
          seat arithmetic stays in one place",
+    ),
+    (
+        "usage",
+        "store",
+        "the license request carries the usage summary (usage::store::summary): the rollups are \
+         read in one place",
     ),
 ];
 

@@ -64,10 +64,10 @@ test('Settings > Usage shows the peak, sizes the pool and exports it; a License 
   // The peak, read from the chart's figures: both licenses in use, both owned.
   await page.getByText('The figures').first().click();
   await expect(page.getByRole('row', { name: /\s2\s2$/ }).first()).toBeVisible();
-  // The pool: two owned, two at the peak, three wanted (one agent refused); over the day's
-  // minutes, 95% of the time none was in use.
+  // The pool: two owned, two at the peak, none never used, three refusals of one agent, three
+  // wanted; over the day's minutes, 95% of the time none was in use.
   const pool = row(page, tenant);
-  await expect(pool.getByRole('cell')).toHaveText([productName, 'Floating agent licenses', '2', '2', '0', /%$/, '3', '0']);
+  await expect(pool.getByRole('cell')).toHaveText([productName, 'Floating agent licenses', '2', '2', '0', '0', /%$/, '3', '1', '3', '0']);
   await shot(page, 'usage');
 
   // Another period: hours, the same peak.

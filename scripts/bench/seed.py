@@ -7,6 +7,11 @@ one transaction, after the server has run its migrations. Column names follow mi
   seed.py DB agents N TENANT_ID,... TOKENS_OUT              agents whose tokens go to TOKENS_OUT
   seed.py DB ids    FIRST LAST                               ids of users FIRST..LAST, one a line
   seed.py claim BASE TOKENS                                  one checkout per token (claims a license)
+  seed.py DB usage-history POOLS TENANT_ID,...              a year of usage rollups (hours; days; the
+                                                            last 14 days' minutes) for POOLS pools
+  seed.py handoff BASE_A TOKEN_A BASE_B TOKEN_B ROUNDS      A lets go of the one free license on
+                                                            instance A; B, refused on instance B, polls
+                                                            until licensed: ms per hand-over
 
 DB is sqlite://PATH (written with Python's sqlite3) or postgres://... (SQL piped to psql).
 Users are named bench-user-00001...; the bench's own users are found by that name.
@@ -131,13 +136,91 @@ def claim(base, tokens_file):
     print(len(tokens), bad, f"{took * 1000 / max(len(tokens), 1):.2f}")
 
 
+def usage_history(db, pools, tenants):
+    """A year of history for `pools` pools (tenants' own pools and the shared one, over products
+    usage-0, usage-1, ...): hour rows for 365 days, day rows, minute rows for the last 14 days,
+    each pool's use on its every-tenant row and on one tenant's row, and refusals per hour."""
+    import random
+
+    rnd = random.Random(21)
+    tenants = tenants.split(",")
+    keys = []
+    for i in range(int(pools)):
+        pool = "" if i % (len(tenants) + 1) == 0 else tenants[i % len(tenants)]
+        keys.append((pool, f"usage-{i // (len(tenants) + 1)}", tenants[i % len(tenants)]))
+    minute, hour, day = 60_000, 3_600_000, 86_400_000
+    end = now_ms() // day * day
+    cols = ["span", "start", "pool", "tenant_id", "product", "license_kind", "peak", "low",
+            "used_ms", "owned"]
+    rows = []
+
+    def add(span, start, length, owned, peak):
+        for pool, product, tenant in keys:
+            low = max(0, peak - 5)
+            used = (peak + low) * length // 2
+            rows.append((span, start, pool, "*", product, "floating", peak, low, used, owned))
+            rows.append((span, start, pool, tenant, product, "floating", peak, low, used, 0))
+
+    for h in range(365 * 24):
+        start = end - 365 * day + h * hour
+        add("hour", start, hour, 40, rnd.randint(10, 40))
+    for d in range(365):
+        add("day", end - 365 * day + d * day, day, 40, 40)
+    for m in range(14 * 24 * 60):
+        add("minute", end - 14 * day + m * minute, minute, 40, rnd.randint(10, 40))
+    insert(db, "usage_rollups", cols, rows)
+    refusals = [("hour", end - 365 * day + h * hour, t, "no_license_free", 12, 3)
+                for h in range(365 * 24) for t in tenants]
+    insert(db, "usage_refusals", ["span", "start", "tenant_id", "reason", "refusals", "agents"],
+           refusals)
+    print(len(rows) + len(refusals))
+
+
+def handoff(base_a, token_a, base_b, token_b, rounds):
+    """Instance A holds the one license for agent A; agent B is refused on instance B (and the
+    refusal remembered there). A lets go on A; B polls checkout on B, over a kept-alive
+    connection, until licensed. Then B lets go and A takes it back. Prints the hand-over times
+    in ms: median, p90, max."""
+    def conn(base):
+        u = urllib.parse.urlparse(base)
+        return http.client.HTTPConnection(u.hostname, u.port)
+
+    a, b = conn(base_a), conn(base_b)
+
+    def call(con, path, token):
+        con.request("POST", f"/api/v1/agents/{path}", headers={"Authorization": f"Bearer {token}"})
+        r = con.getresponse()
+        r.read()
+        return r.status
+
+    times = []
+    for _ in range(int(rounds)):
+        assert call(a, "checkout", token_a) == 200, "A holds the license"
+        assert call(b, "checkout", token_b) == 402, "B is refused"
+        assert call(b, "checkout", token_b) == 402, "B's refusal is remembered"
+        assert call(a, "release", token_a) == 200
+        freed = time.perf_counter()
+        while call(b, "checkout", token_b) != 200:
+            if time.perf_counter() - freed > 10:
+                raise SystemExit("B was not licensed within 10 s")
+        times.append((time.perf_counter() - freed) * 1000)
+        assert call(b, "release", token_b) == 200
+    times.sort()
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
+    print(f"{pick(0.5):.1f} {pick(0.9):.1f} {times[-1]:.1f}")
+
+
 def main():
     a = sys.argv[1:]
     if a[0] == "claim":
         return claim(*a[1:])
+    if a[0] == "handoff":
+        return handoff(*a[1:])
     db, what, rest = a[0], a[1], a[2:]
     if what == "ids":
         print("\n".join(ids(db, *rest)))
+    elif what == "usage-history":
+        usage_history(db, *rest)
     else:
         {"users": users, "seats": seats, "agents": agents}[what](db, *rest)
 

@@ -207,7 +207,7 @@ pub async fn shortages(
         .column_as(Expr::cust("CAST(SUM(refusals) AS BIGINT)"), "refusals")
         .column_as(Expr::cust("COUNT(DISTINCT agent_id)"), "agents")
         .filter(refused::Column::Start.gte(hour))
-        .filter(refused::Column::Reason.eq("no_license_free"))
+        .filter(refused::Column::Reason.eq(crate::ledger::refusals::NO_LICENSE_FREE))
         .group_by(refused::Column::TenantId)
         .into_tuple()
         .all(db)

@@ -18,10 +18,13 @@ use crate::usage::rollup::{MINUTE_MS, bucket_of};
 /// How often the counts waiting are written.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The reason of a checkout refused for want of a free license.
+pub const NO_LICENSE_FREE: &str = "no_license_free";
+
 /// Why a checkout was refused, as the usage record names it.
 pub fn reason(why: &AppError) -> &'static str {
     match why {
-        AppError::NoLicenseFree => "no_license_free",
+        AppError::NoLicenseFree => NO_LICENSE_FREE,
         AppError::AgentShutDown => "agent_shut_down",
         AppError::LicenseExpired => "license_expired",
         AppError::LicenseRevoked => "license_revoked",

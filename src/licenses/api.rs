@@ -78,6 +78,7 @@ async fn request(company_id: String, target_version: String) -> Result<RequestFi
         &who.state().installation_id,
         company_id,
         target_version,
+        who.state().config.usage_retention,
         who.now(),
     )
     .await?;

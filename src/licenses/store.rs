@@ -323,6 +323,7 @@ pub async fn license_request(
     installation_id: &str,
     company_id: &str,
     target_version: &str,
+    keep: crate::usage::UsageRetention,
     now: i64,
 ) -> Result<LicenseRequest, AppError> {
     let tenants = tenant_licenses(db).await?;
@@ -379,5 +380,6 @@ pub async fn license_request(
             users_licensed,
         },
         installed,
+        usage_summary: crate::usage::store::summary(db, keep, now).await?,
     })
 }

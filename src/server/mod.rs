@@ -3,6 +3,7 @@ pub mod caller;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod csv;
 pub mod db;
 pub mod headers;
 pub mod http;
@@ -113,6 +114,7 @@ pub async fn command_line_request(
         &state.installation_id,
         company_id,
         target_version,
+        state.config.usage_retention,
         state.clock.now_ms(),
     )
     .await

@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 
 use super::model::{UsageFilter, UsageReport};
-use crate::audit::csv::record;
 use crate::auth::server::Granted;
 use crate::auth::server::cap::ViewUsage;
 use crate::error::AppError;
 use crate::server::caller::Caller;
+use crate::server::csv::record;
 use crate::server::respond::error_response;
 
 pub const BUCKETS_HEADER: [&str; 7] = [
@@ -25,14 +25,17 @@ pub const BUCKETS_HEADER: [&str; 7] = [
     "seats_owned",
 ];
 
-pub const POOLS_HEADER: [&str; 10] = [
+pub const POOLS_HEADER: [&str; 13] = [
     "pool",
     "product",
     "kind",
     "owned",
     "peak_in_use",
     "p95_in_use",
+    "never_in_use",
     "at_capacity_percent",
+    "refused_checkouts",
+    "most_agents_refused_at_once",
     "needed_for_peak_demand",
     "needed_for_p95_demand",
     "span",
@@ -74,7 +77,10 @@ pub fn pools_csv(r: &UsageReport) -> String {
             p.owned.to_string(),
             p.peak.to_string(),
             p.p95.to_string(),
+            p.never_used().to_string(),
             p.at_capacity_pct.to_string(),
+            p.refused.to_string(),
+            p.agents_refused.to_string(),
             p.needed_peak.to_string(),
             p.needed_p95.to_string(),
             r.span.clone(),

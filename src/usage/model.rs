@@ -209,6 +209,17 @@ pub struct PoolUse {
     /// Licenses that would have served the peak demand, and 95% of the buckets' demand.
     pub needed_peak: i64,
     pub needed_p95: i64,
+    /// Checkouts refused that the pool could have served (floating pools; 0 for others).
+    pub refused: i64,
+    /// The most distinct agents refused in one bucket that the pool could have served.
+    pub agents_refused: i64,
+}
+
+impl PoolUse {
+    /// Licenses beyond the peak: never all in use at once in the period.
+    pub fn never_used(&self) -> i64 {
+        (self.owned - self.peak).max(0)
+    }
 }
 
 /// What Settings > Usage shows for a filter.

@@ -437,7 +437,10 @@ fn Pools(pools: Vec<PoolUse>) -> impl IntoView {
                         <th scope="col">{t!(i18n, usage.owned)}</th>
                         <th scope="col">{t!(i18n, usage.peak)}</th>
                         <th scope="col">{t!(i18n, usage.p95)}</th>
+                        <th scope="col">{t!(i18n, usage.never_used)}</th>
                         <th scope="col">{t!(i18n, usage.at_capacity)}</th>
+                        <th scope="col">{t!(i18n, usage.refused)}</th>
+                        <th scope="col">{t!(i18n, usage.agents_refused_at_once)}</th>
                         <th scope="col">{t!(i18n, usage.needed_peak)}</th>
                         <th scope="col">{t!(i18n, usage.needed_p95)}</th>
                     </tr>
@@ -451,6 +454,7 @@ fn Pools(pools: Vec<PoolUse>) -> impl IntoView {
                                 "fixed" => t!(i18n, usage.kind_fixed).into_any(),
                                 _ => t!(i18n, usage.kind_personal).into_any(),
                             };
+                            let never_used = p.never_used();
                             let pool = match p.pool {
                                 Some(t) => t.name.into_any(),
                                 None => t!(i18n, usage.shared_pool).into_any(),
@@ -464,7 +468,10 @@ fn Pools(pools: Vec<PoolUse>) -> impl IntoView {
                                     <td>{p.owned}</td>
                                     <td>{p.peak}</td>
                                     <td>{p.p95}</td>
+                                    <td>{never_used}</td>
                                     <td>{format!("{} %", p.at_capacity_pct)}</td>
+                                    <td>{p.refused}</td>
+                                    <td>{p.agents_refused}</td>
                                     <td class:short=short>{p.needed_peak}</td>
                                     <td>{p.needed_p95}</td>
                                 </tr>

@@ -23,6 +23,10 @@ pub struct Pool {
     pub at_capacity_pct: u32,
     pub needed_peak: i64,
     pub needed_p95: i64,
+    /// Checkouts refused that this pool could have served (floating pools only).
+    pub refused: i64,
+    /// The most distinct agents refused in one bucket (floating pools only).
+    pub agents_refused: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,34 +91,32 @@ pub fn build(
             }
         }
     }
-    // Agents refused per bucket, per tenant.
-    let mut refused_by: HashMap<&str, Vec<i64>> = HashMap::new();
+    // Agents refused and refusals per bucket, per tenant.
+    let mut refused_by: HashMap<&str, (Vec<i64>, Vec<i64>)> = HashMap::new();
     for r in refusals {
         let Some(i) = index(r.start) else { continue };
         points[i].refused += r.refusals;
         points[i].refused_agents += i64::from(r.agents);
-        refused_by
+        let (agents, n) = refused_by
             .entry(r.tenant_id.as_str())
-            .or_insert_with(|| vec![0; buckets])[i] += i64::from(r.agents);
+            .or_insert_with(|| (vec![0; buckets], vec![0; buckets]));
+        agents[i] += i64::from(r.agents);
+        n[i] += r.refusals;
     }
     let pools = pools
         .into_iter()
         .filter(|(_, (peaks, owned))| peaks.iter().chain(owned).any(|n| *n > 0))
         .map(|(key, (peaks, owned))| {
-            let demand: Vec<i64> = (0..buckets)
-                .map(|i| {
-                    let refused: i64 = if key.kind == "floating" {
-                        refused_by
-                            .iter()
-                            .filter(|(t, _)| key.pool.is_empty() || key.pool == **t)
-                            .map(|(_, v)| v[i])
-                            .sum()
-                    } else {
-                        0
-                    };
-                    peaks[i] + refused
-                })
+            // The tenants whose refused agents this pool could have served.
+            let servable: Vec<&(Vec<i64>, Vec<i64>)> = refused_by
+                .iter()
+                .filter(|(t, _)| key.kind == "floating" && (key.pool.is_empty() || key.pool == **t))
+                .map(|(_, v)| v)
                 .collect();
+            let agents_refused: Vec<i64> = (0..buckets)
+                .map(|i| servable.iter().map(|(agents, _)| agents[i]).sum())
+                .collect();
+            let demand: Vec<i64> = (0..buckets).map(|i| peaks[i] + agents_refused[i]).collect();
             let owning = owned.iter().filter(|o| **o > 0).count();
             let full = peaks
                 .iter()
@@ -130,11 +132,47 @@ pub fn build(
                     .map_or(0, |pct| u32::try_from(pct).unwrap_or(100)),
                 needed_peak: demand.iter().copied().max().unwrap_or(0),
                 needed_p95: quantile(&demand, 0.95),
+                refused: servable.iter().flat_map(|(_, n)| n).sum(),
+                agents_refused: agents_refused.iter().copied().max().unwrap_or(0),
                 key,
             }
         })
         .collect();
     Built { points, pools }
+}
+
+/// Per product and license kind, the peak and 95th percentile of what was in use in the buckets
+/// of `span_ms` in `[from, until)`, from the every-tenant rollup rows. A product's use in a
+/// bucket is the sum of its pools' peaks there (exact when one pool serves it, at most the pools'
+/// sum otherwise); a bucket without a row had none in use.
+pub fn peaks_by_product(
+    rows: &[rollup::Model],
+    from: i64,
+    until: i64,
+    span_ms: i64,
+) -> BTreeMap<(String, String), (i64, i64)> {
+    let buckets = usize::try_from((until - from) / span_ms)
+        .unwrap_or(0)
+        .max(1);
+    let mut series: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.tenant_id == EVERY_TENANT) {
+        let Some(i) = usize::try_from((r.start - from) / span_ms)
+            .ok()
+            .filter(|i| r.start >= from && *i < buckets)
+        else {
+            continue;
+        };
+        series
+            .entry((r.product.clone(), r.license_kind.clone()))
+            .or_insert_with(|| vec![0; buckets])[i] += i64::from(r.peak);
+    }
+    series
+        .into_iter()
+        .map(|(key, values)| {
+            let peak = values.iter().copied().max().unwrap_or(0);
+            (key, (peak, quantile(&values, 0.95)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -168,6 +206,21 @@ mod tests {
     }
 
     #[test]
+    fn a_products_peaks_sum_its_pools_and_count_empty_buckets_as_none_in_use() {
+        // Twenty buckets; the shared pool and tenant t's pool in use in some of them.
+        let mut rows: Vec<rollup::Model> = (0..5).map(|i| row(i, "", "*", 4, 6)).collect();
+        rows.push(row(3, "t", "*", 3, 3));
+        rows.push(row(3, "", "t", 9, 0)); // a tenant's own row: not counted twice
+        rows.push(row(25, "", "*", 50, 50)); // outside the period
+        let got = peaks_by_product(&rows, 0, 20, 1);
+        // Peaks per bucket: 4, 4, 4, 7, 4, then fifteen zeros; the 95th percentile is the 19th
+        // of 20 sorted values (4).
+        assert_eq!(got[&("p".to_string(), "floating".to_string())], (7, 4));
+        assert_eq!(got.len(), 1);
+        assert!(peaks_by_product(&[], 0, 20, 1).is_empty());
+    }
+
+    #[test]
     fn every_tenant_charts_the_pools_and_sizes_them_by_demand() {
         // Four hours of the shared pool (owning 3): peaks 1, 3, 3, 2; two agents refused in the
         // third hour.
@@ -197,6 +250,8 @@ mod tests {
                 at_capacity_pct: 50,
                 needed_peak: 5,
                 needed_p95: 5,
+                refused: 20,
+                agents_refused: 2,
             }]
         );
     }

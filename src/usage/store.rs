@@ -22,7 +22,7 @@ use crate::error::AppError;
 use crate::error::{Field, Problem};
 use crate::ledger::holdings::usable_condition;
 use crate::licenses::entity::certificate;
-use crate::licenses::format::LicenseType;
+use crate::licenses::format::{LicenseType, ProductUsage, UsagePeriod};
 
 /// How long after a minute ends it is rolled up.
 pub const SETTLE_MS: i64 = 5_000;
@@ -589,6 +589,8 @@ pub async fn report(
             at_capacity_pct: p.at_capacity_pct,
             needed_peak: p.needed_peak,
             needed_p95: p.needed_p95,
+            refused: p.refused,
+            agents_refused: p.agents_refused,
         })
         .collect();
     Ok(UsageReport {
@@ -604,6 +606,112 @@ pub async fn report(
         points: built.points,
         pools,
     })
+}
+
+/// The periods of a license request's usage summary, in days.
+pub const SUMMARY_DAYS: [u32; 3] = [30, 90, 365];
+
+/// The span a request's figures over `days` are taken in: the finest kept for all of them.
+pub fn summary_span(days: i64, keep: UsageRetention) -> Span {
+    if keep.minutes_days >= days {
+        Span::Minute
+    } else if keep.hours_days >= days {
+        Span::Hour
+    } else {
+        Span::Day
+    }
+}
+
+/// The usage summary of a license request (LICENSE-FORMAT.md `usage_summary`): per product and
+/// kind, what licenses something now and, over the last 30, 90 and 365 days, the peak and 95th
+/// percentile in use and the checkouts refused for want of a free agent license.
+pub async fn summary(
+    db: &impl ConnectionTrait,
+    keep: UsageRetention,
+    now: i64,
+) -> Result<Vec<ProductUsage>, AppError> {
+    let mut owned_now: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (key, n) in owned(db, now).await? {
+        *owned_now.entry((key.product, key.kind)).or_default() += n;
+    }
+    // Where the record begins: a period reaching before it is reported as incomplete.
+    let first: Option<i64> = stored::Entity::find()
+        .select_only()
+        .column_as(stored::Column::Start.min(), "first")
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let mut periods: BTreeMap<(String, String), Vec<UsagePeriod>> = BTreeMap::new();
+    for days in SUMMARY_DAYS {
+        let span = summary_span(i64::from(days), keep);
+        let from = bucket_of(now - i64::from(days) * DAY_MS, span.ms());
+        let until = bucket_of(now, span.ms()) + span.ms();
+        let rows = stored::Entity::find()
+            .filter(stored::Column::Span.eq(span.as_str()))
+            .filter(stored::Column::TenantId.eq(EVERY_TENANT))
+            .filter(stored::Column::Start.gte(from))
+            .all(db)
+            .await?;
+        let refused: Option<i64> = refusal::Entity::find()
+            .select_only()
+            // PostgreSQL's SUM of BIGINT is NUMERIC.
+            .column_as(Expr::cust("CAST(SUM(refusals) AS BIGINT)"), "refused")
+            .filter(refusal::Column::Span.eq(span.as_str()))
+            .filter(refusal::Column::Reason.eq(crate::ledger::refusals::NO_LICENSE_FREE))
+            .filter(refusal::Column::Start.gte(from))
+            .into_tuple()
+            .one(db)
+            .await?
+            .flatten();
+        let figures = super::report::peaks_by_product(&rows, from, until, span.ms());
+        let keys: std::collections::BTreeSet<&(String, String)> =
+            figures.keys().chain(owned_now.keys()).collect();
+        for key in keys {
+            let (peak, p95) = figures.get(key).copied().unwrap_or((0, 0));
+            let agent = key.1 != LicenseType::Personal.as_str();
+            periods.entry(key.clone()).or_default().push(UsagePeriod {
+                days,
+                peak: u64::try_from(peak).unwrap_or(0),
+                p95: u64::try_from(p95).unwrap_or(0),
+                bucket: span.as_str().to_string(),
+                refusals: if agent {
+                    u64::try_from(refused.unwrap_or(0)).unwrap_or(0)
+                } else {
+                    0
+                },
+                complete: first.is_some_and(|f| f <= from),
+            });
+        }
+    }
+    Ok(periods
+        .into_iter()
+        .map(|((product, license_kind), mut periods)| {
+            // A product seen in some periods only: the others had none of it in use.
+            for days in SUMMARY_DAYS {
+                if !periods.iter().any(|p| p.days == days) {
+                    let span = summary_span(i64::from(days), keep);
+                    periods.push(UsagePeriod {
+                        days,
+                        peak: 0,
+                        p95: 0,
+                        bucket: span.as_str().to_string(),
+                        refusals: 0,
+                        complete: false,
+                    });
+                }
+            }
+            periods.sort_by_key(|p| p.days);
+            ProductUsage {
+                owned: owned_now
+                    .get(&(product.clone(), license_kind.clone()))
+                    .map_or(0, |n| u64::try_from(*n).unwrap_or(0)),
+                product,
+                license_kind,
+                periods,
+            }
+        })
+        .collect())
 }
 
 /// The products licenses were installed for, by name.

@@ -447,7 +447,148 @@ async fn two_instances_post_a_delivery_once_and_a_slow_receiver_holds_up_no_swee
     app.stop().await;
 }
 
+/// More than `TESSERA_SHORTAGE_REFUSALS` checkouts of a tenant's agents refused for want of a
+/// free license in one hour: one notification and one `license.shortage` delivery for that
+/// tenant and hour, however often the sweeper runs; none at the threshold; the next hour's
+/// shortage makes the next. A License manager sees their own tenant's alerts only.
+async fn a_shortage_is_told_once_per_tenant_and_hour(backend: Backend) {
+    use crate::agents::{install_floating, register};
+    const HOUR: i64 = 3_600_000;
+    let (url, log) = receiver(0).await;
+    let vendor = Vendor::new(1);
+    let mut vars = crate::support::LONG_SESSIONS.to_vec();
+    vars.extend([
+        ("TESSERA_WEBHOOK_URL", url.as_str()),
+        ("TESSERA_WEBHOOK_SECRET", "a-webhook-secret-of-some-length"),
+        ("TESSERA_SHORTAGE_REFUSALS", "3"),
+    ]);
+    let app = TestApp::start_with_vendor(backend, &vendor, &vars).await;
+    let admin = app.admin().await;
+    install_floating(&app, &vendor, 1).await;
+    let key = enrollment_key(&app).await;
+    let (_, holder) = register(&app, &key, "holder").await;
+    let (_, waiting) = register(&app, &key, "waiting").await;
+    let clock = &app.state.clock;
+    // A minute into an hour: everything below happens in it.
+    clock.advance(HOUR - clock.now_ms().rem_euclid(HOUR) + 60_000);
+    assert_eq!(
+        post(&app, "checkout", Some(&holder), None).await.status,
+        StatusCode::OK
+    );
+    let refuse = async |n: usize| {
+        for _ in 0..n {
+            let r = post(&app, "checkout", Some(&waiting), None).await;
+            assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{:?}", r.body);
+        }
+    };
+    let client = tessera::expiry::webhook::client().expect("client");
+    let round = || async {
+        tessera::server::sweep(&app.state).await;
+        tessera::server::deliver_webhooks(&app.state, &client).await;
+    };
+    let shortages = async |who: &Client| {
+        let r = app.call(who, "notifications/list", &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["reminders"]
+            .as_array()
+            .expect("reminders")
+            .iter()
+            .filter(|x| x["subject_kind"] == "shortage")
+            .map(|x| x["refusals"].as_u64().expect("a count"))
+            .collect::<Vec<u64>>()
+    };
+    let bodies = || -> Vec<Value> {
+        log.lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| serde_json::from_str(&r.body).expect("JSON"))
+            .collect()
+    };
+
+    refuse(3).await;
+    round().await;
+    assert!(
+        shortages(&admin).await.is_empty(),
+        "three is not more than three"
+    );
+    assert!(bodies().is_empty());
+    refuse(1).await;
+    round().await;
+    round().await;
+    assert_eq!(
+        shortages(&admin).await,
+        vec![4],
+        "one alert, of four refusals"
+    );
+    let sent = bodies();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["event"], "license.shortage");
+    assert_eq!(sent[0]["tenant"], "Default");
+    assert_eq!(
+        (&sent[0]["refusals"], &sent[0]["agents_refused"]),
+        (&4.into(), &1.into())
+    );
+    // More refusals in the same hour: still the one alert.
+    refuse(5).await;
+    round().await;
+    assert_eq!(shortages(&admin).await.len(), 1);
+    assert_eq!(bodies().len(), 1);
+
+    // The next hour, a shortage again: a second alert.
+    clock.advance(HOUR);
+    refuse(4).await;
+    round().await;
+    assert_eq!(shortages(&admin).await.len(), 2);
+    assert_eq!(bodies().len(), 2);
+
+    // A License manager of another tenant is told nothing of the default tenant's shortage.
+    let other = app
+        .call(&admin, "tenants/create", &[("name", "Other")])
+        .await;
+    assert_eq!(other.status, StatusCode::OK, "{:?}", other.body);
+    let other = other.body["id"].as_str().expect("an id").to_string();
+    let r = app
+        .call(
+            &admin,
+            "users/create",
+            &[
+                ("user_name", "other-manager"),
+                ("password", &password_of("other-manager")),
+                ("role", "license_manager"),
+                ("tenant_id", &other),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let manager = app
+        .sign_in("other-manager", &password_of("other-manager"))
+        .await;
+    assert!(shortages(&manager).await.is_empty());
+    // The default tenant's own License manager is told.
+    let home = app.default_tenant(&admin).await;
+    let r = app
+        .call(
+            &admin,
+            "users/create",
+            &[
+                ("user_name", "home-manager"),
+                ("password", &password_of("home-manager")),
+                ("role", "license_manager"),
+                ("tenant_id", &home),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let manager = app
+        .sign_in("home-manager", &password_of("home-manager"))
+        .await;
+    assert_eq!(shortages(&manager).await.len(), 2);
+    app.stop().await;
+}
+
 on_both_databases!(
+    a_shortage_is_told_once_per_tenant_and_hour,
     reminders_are_made_once_and_after_a_restart_only_if_missed,
     enforcement_begins_when_the_platform_lapses_and_ends_on_upload,
     webhook_deliveries_are_signed_and_retried_with_backoff,

@@ -386,6 +386,11 @@ async fn the_usage_report_shows_each_callers_scope_and_exports_it(backend: Backe
         (&2.into(), &2.into(), &3.into()),
         "two owned, both in use, one more agent wanted one: {shared}"
     );
+    assert_eq!(
+        (&shared["refused"], &shared["agents_refused"]),
+        (&3.into(), &1.into()),
+        "three refusals, of one agent: {shared}"
+    );
 
     // A License manager of another tenant: its agents used nothing of the shared pool.
     let other = app
@@ -474,7 +479,7 @@ async fn the_usage_report_shows_each_callers_scope_and_exports_it(backend: Backe
         .await
         .expect("the pools");
     assert!(
-        pools_csv.contains("shared,AI Server,floating,2,0,0,0,0,0,minute"),
+        pools_csv.contains("shared,AI Server,floating,2,0,0,2,0,0,0,0,0,minute"),
         "{pools_csv}"
     );
     let page = app.get(&admin, "/settings/usage?period=day").await;
@@ -519,8 +524,409 @@ fn bucket(at: i64) -> i64 {
     at.div_euclid(MINUTE) * MINUTE
 }
 
+/// The checkouts refused for want of a free license, per bucket of `span`, every tenant's.
+async fn refusals_per(app: &TestApp, span: &str) -> std::collections::BTreeMap<i64, i64> {
+    let mut per = std::collections::BTreeMap::new();
+    for r in refusal::Entity::find()
+        .filter(refusal::Column::Span.eq(span))
+        .filter(refusal::Column::Reason.eq("no_license_free"))
+        .all(&app.db)
+        .await
+        .expect("refusals")
+    {
+        *per.entry(r.start).or_default() += r.refusals;
+    }
+    per
+}
+
+/// A key of the record: pool, tenant (or `*`), product, license kind.
+type RecordKey = (String, String, String, String);
+
+/// Per key (each tenant's and every tenant's together), the level after each instant at which
+/// the record changed it, oldest first: recomputed here, independently of `usage::rollup`.
+fn levels_from_record(
+    events: &[event::Model],
+) -> std::collections::BTreeMap<RecordKey, Vec<(i64, i64)>> {
+    let mut out: std::collections::BTreeMap<RecordKey, Vec<(i64, i64)>> = Default::default();
+    for e in events {
+        for tenant in [e.tenant_id.as_str(), "*"] {
+            let key = (
+                e.pool.clone(),
+                tenant.to_string(),
+                e.product.clone(),
+                e.license_kind.clone(),
+            );
+            let steps = out.entry(key).or_default();
+            let before = steps.last().map_or(0, |(_, n)| *n);
+            match steps.last_mut() {
+                Some((at, n)) if *at == e.at => *n += i64::from(e.delta),
+                _ => steps.push((e.at, before + i64::from(e.delta))),
+            }
+        }
+    }
+    out
+}
+
+/// Peak, lowest and time in use in `[start, end)` of a key's levels (the level entering the
+/// bucket counts, as does the level after each instant in it).
+fn measure(steps: &[(i64, i64)], start: i64, end: i64) -> (i64, i64, i64) {
+    let first = steps.partition_point(|(at, _)| *at < start);
+    let mut n = first.checked_sub(1).map_or(0, |i| steps[i].1);
+    let (mut peak, mut low, mut used, mut since) = (n, n, 0, start);
+    for (at, after) in steps[first..].iter().take_while(|(at, _)| *at < end) {
+        used += n * (at - since);
+        since = *at;
+        n = *after;
+        peak = peak.max(n);
+        low = low.min(n);
+    }
+    (peak, low, used + n * (end - since))
+}
+
+/// A month on the test clock, in about seventy steps of one to fourteen hours: agents take
+/// and let go of floating licenses, go silent and are released by the sweeper, are refused and
+/// shut down; seats are given and recalled. Every minute, hour and day rolled up equals what the
+/// usage record says, recomputed here; every refused checkout answered is counted once, in its
+/// hour. On PostgreSQL half the agents go through a second instance sharing the database: no
+/// refusal is lost or counted twice, and one that crashes loses only what it had not written
+/// (at most its last second's counts).
+async fn a_simulated_month_rolls_up_exactly_what_the_record_says(backend: Backend) {
+    use std::collections::BTreeMap;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let mut admin = app.admin().await;
+    install_floating(&app, &vendor, 3).await;
+    let inst = app.state.installation_id.to_string();
+    let (id, _) = app
+        .upload_outcome(
+            &admin,
+            &vendor.package(&[vendor.certificate(&inst, "personal")]),
+        )
+        .await;
+    ok(&app.call(&admin, "licenses/confirm", &[("id", &id)]).await);
+    let users = [
+        app.create_user(&admin, "ann", "user").await,
+        app.create_user(&admin, "bob", "user").await,
+    ];
+    // Agents silent for an hour lose their floating license.
+    let home = app.default_tenant(&admin).await;
+    ok(&app
+        .call(
+            &admin,
+            "tenants/set_release",
+            &[("tenant_id", &home), ("minutes", "60")],
+        )
+        .await);
+    let key = enrollment_key(&app).await;
+    let mut agents = Vec::new();
+    for name in ["a", "b", "c", "d", "e"] {
+        agents.push(register(&app, &key, name).await);
+    }
+    let clock = &app.state.clock;
+    // The second instance shares the test clock (and the database) on PostgreSQL.
+    let other = match backend {
+        Backend::Postgres => Some(app.another_instance(clock.clone()).await),
+        Backend::Sqlite => None,
+    };
+    let other_base = match &other {
+        Some(state) => Some(crate::support::serve(state.clone()).await.0),
+        None => None,
+    };
+    let on = |j: usize| match &other_base {
+        Some(base) if j % 2 == 1 => base.clone(),
+        _ => app.base.clone(),
+    };
+    let agent_call = async |j: usize, path: &str, token: &str| {
+        crate::support::Reply::read(
+            reqwest::Client::new()
+                .post(format!("{}/api/v1/agents/{path}", on(j)))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("an instance answers"),
+        )
+        .await
+    };
+    let flush_all = async || {
+        app.state.ledger.flush_refusals().await.expect("written");
+        if let Some(state) = &other {
+            state.ledger.flush_refusals().await.expect("written");
+        }
+    };
+
+    let began = clock.now_ms();
+    // Refused checkouts answered (402: none free), per hour.
+    let mut refused_per_hour: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut shut = false;
+    let mut step = 0i64;
+    while clock.now_ms() < began + 30 * DAY {
+        clock.advance((60 + (step * 389) % 780) * MINUTE + 1_000);
+        if step % 10 == 0 {
+            // Sessions last 30 days at most: the administrator signs in again now and then.
+            admin = app.admin().await;
+        }
+        if step == 50 {
+            // e takes a license (the others let theirs go first) and is shut down holding it.
+            for (j, (_, token)) in agents.iter().enumerate().take(4) {
+                ok(&agent_call(j, "release", token).await);
+            }
+            let (e_id, e_token) = &agents[4];
+            ok(&agent_call(4, "checkout", e_token).await);
+            clock.advance(1_000);
+            ok(&app
+                .call(&admin, "agents/shut_down", &[("agent_id", e_id)])
+                .await);
+            shut = true;
+        }
+        for (j, (_, token)) in agents.iter().enumerate() {
+            let turn = step + j as i64;
+            if shut && j == 4 {
+                continue;
+            }
+            clock.advance(1_000);
+            if turn % 4 == 0 {
+                ok(&agent_call(j, "release", token).await);
+            } else if turn % 3 != 0 {
+                let r = agent_call(j, "checkout", token).await;
+                match r.status {
+                    StatusCode::OK => {}
+                    StatusCode::PAYMENT_REQUIRED => {
+                        *refused_per_hour
+                            .entry(clock.now_ms() / HOUR * HOUR)
+                            .or_default() += 1;
+                    }
+                    other => panic!("checkout answered {other}: {:?}", r.body),
+                }
+            }
+        }
+        let user = &users[usize::from(step % 20 >= 10)];
+        match step % 10 {
+            3 => ok(&app
+                .call(
+                    &admin,
+                    "seats/apply",
+                    &[("product", "ai-server"), ("user_ids[0]", user)],
+                )
+                .await),
+            8 => ok(&app
+                .call(
+                    &admin,
+                    "seats/recall",
+                    &[("product", "ai-server"), ("user_ids[0]", user)],
+                )
+                .await),
+            _ => {}
+        }
+        // Each instance writes its counts within a second, long before a minute settles.
+        flush_all().await;
+        app.sweep().await;
+        step += 1;
+    }
+    // Past the last hour and day, so they are rolled up too.
+    clock.advance(DAY + HOUR);
+    flush_all().await;
+    app.sweep().await;
+    assert!(step > 60, "a month of steps: {step}");
+    assert!(!refused_per_hour.is_empty(), "some checkouts were refused");
+
+    let events = event::Entity::find()
+        .order_by_asc(event::Column::At)
+        .order_by_asc(event::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("the record");
+    let reasons: std::collections::BTreeSet<String> =
+        events.iter().filter_map(|e| e.reason.clone()).collect();
+    for why in ["agent", "silent", "shut_down"] {
+        assert!(
+            reasons.contains(why),
+            "a release because {why}: {reasons:?}"
+        );
+    }
+    let levels = levels_from_record(&events);
+    let rolled = tessera::usage::entity::progress::Entity::find()
+        .one(&app.db)
+        .await
+        .expect("progress")
+        .expect("progress row");
+    for (span, length, until) in [
+        ("minute", MINUTE, rolled.minutes_until),
+        ("hour", HOUR, rolled.hours_until),
+        ("day", DAY, rolled.days_until),
+    ] {
+        let rows = rollup::Entity::find()
+            .filter(rollup::Column::Span.eq(span))
+            .all(&app.db)
+            .await
+            .expect("rollups");
+        assert!(!rows.is_empty(), "{span}s rolled up");
+        let mut stored = std::collections::BTreeSet::new();
+        for r in &rows {
+            assert!(r.start + length <= until, "{span} {} is final", r.start);
+            let key = (
+                r.pool.clone(),
+                r.tenant_id.clone(),
+                r.product.clone(),
+                r.license_kind.clone(),
+            );
+            let steps = levels.get(&key).map_or(&[][..], Vec::as_slice);
+            assert_eq!(
+                (i64::from(r.peak), i64::from(r.low), r.used_ms),
+                measure(steps, r.start, r.start + length),
+                "the {span} at {} of {key:?}",
+                r.start
+            );
+            stored.insert((r.start, key));
+        }
+        // Every hour and day in which something was in use has its row (minutes before the
+        // last 14 days are pruned).
+        if span != "minute" {
+            for (key, steps) in &levels {
+                let mut start = began / length * length;
+                while start < until {
+                    let (peak, _, _) = measure(steps, start, start + length);
+                    assert!(
+                        peak == 0 || stored.contains(&(start, key.clone())),
+                        "the {span} at {start} of {key:?} is rolled up"
+                    );
+                    start += length;
+                }
+            }
+        }
+    }
+    // Each refusal once, in its hour; the days hold them all.
+    assert_eq!(
+        refusals_per(&app, "hour").await,
+        refused_per_hour,
+        "refusals per hour"
+    );
+    let total: i64 = refused_per_hour.values().sum();
+    assert_eq!(refusals_per(&app, "day").await.values().sum::<i64>(), total);
+
+    // The license request tells the vendor what the month used: the peak and 95th percentile
+    // of the hours rolled up, and the refusals (all within the last 30 days' hours).
+    let r = app
+        .call(
+            &admin,
+            "licenses/request",
+            &[("company_id", "acme"), ("target_version", "8.1")],
+        )
+        .await;
+    ok(&r);
+    let request = tessera::licenses::verify::decode_request(r.body["text"].as_str().expect("text"))
+        .expect("a readable request");
+    let now = clock.now_ms();
+    let from = (now - 30 * DAY) / HOUR * HOUR;
+    let shared = levels
+        .get(&(
+            String::new(),
+            "*".to_string(),
+            "ai-server".to_string(),
+            "floating".to_string(),
+        ))
+        .expect("the shared pool's use");
+    let mut hourly: Vec<i64> = Vec::new();
+    let mut start = from;
+    while start < now / HOUR * HOUR + HOUR {
+        // Hours not yet rolled up count as none in use, as in the request.
+        hourly.push(if start + HOUR <= rolled.hours_until {
+            measure(shared, start, start + HOUR).0
+        } else {
+            0
+        });
+        start += HOUR;
+    }
+    let peak = hourly.iter().copied().max().unwrap_or(0);
+    hourly.sort_unstable();
+    let p95 = hourly[(hourly.len() * 95).div_ceil(100) - 1];
+    let floating = request
+        .usage_summary
+        .iter()
+        .find(|p| p.product == "ai-server" && p.license_kind == "floating")
+        .expect("the floating licenses' use");
+    assert_eq!(floating.owned, 3);
+    let month = &floating.periods[0];
+    assert_eq!(
+        (month.days, month.bucket.as_str(), month.peak, month.p95),
+        (
+            30,
+            "hour",
+            u64::try_from(peak).unwrap_or(0),
+            u64::try_from(p95).unwrap_or(0)
+        ),
+        "{floating:?}"
+    );
+    assert_eq!(month.peak, 3, "every license was in use at some hour");
+    let in_month: i64 = refused_per_hour
+        .iter()
+        .filter(|(hour, _)| **hour >= from)
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(month.refusals, u64::try_from(in_month).unwrap_or(0));
+    assert!(month.complete, "the record covers the last 30 days");
+    let year = &floating.periods[2];
+    assert_eq!((year.days, year.complete), (365, false));
+    assert_eq!(year.refusals, u64::try_from(total).unwrap_or(0));
+    let seats = request
+        .usage_summary
+        .iter()
+        .find(|p| p.license_kind == "personal")
+        .expect("the seats' use");
+    assert_eq!(
+        (
+            seats.owned,
+            seats.periods[2].peak,
+            seats.periods[2].refusals
+        ),
+        (5, 1, 0)
+    );
+
+    // A crash of the second instance loses only the counts it had not yet written.
+    if let Some(state) = other {
+        // Every license was let go by the sweeper (silent a day): a, c and d take all three.
+        for j in [0, 2, 3] {
+            ok(&post(&app, "checkout", Some(&agents[j].1), None).await);
+        }
+        let (agent_id, token) = &agents[1];
+        let hour = clock.now_ms() / HOUR * HOUR;
+        let mut answered = 0u64;
+        for _ in 0..3 {
+            if agent_call(1, "checkout", token).await.status == StatusCode::PAYMENT_REQUIRED {
+                answered += 1;
+            }
+        }
+        let pending = state.ledger.refusals().pending(agent_id);
+        assert_eq!(
+            (pending, answered),
+            (3, 3),
+            "counted in memory, not yet written"
+        );
+        // Never written (no background writer runs for it here), as after a crash.
+        drop(state);
+        clock.advance(HOUR);
+        app.sweep().await;
+        clock.advance(HOUR);
+        app.sweep().await;
+        assert_eq!(
+            refusals_per(&app, "hour")
+                .await
+                .get(&hour)
+                .copied()
+                .unwrap_or(0),
+            0,
+            "the unwritten counts are lost, and nothing else"
+        );
+        assert_eq!(
+            refusals_per(&app, "hour").await.values().sum::<i64>(),
+            total
+        );
+    }
+    app.stop().await;
+}
+
 on_both_databases!(
     the_record_follows_every_change_of_what_is_in_use,
     minutes_hours_and_days_roll_up_and_are_pruned,
     the_usage_report_shows_each_callers_scope_and_exports_it,
+    a_simulated_month_rolls_up_exactly_what_the_record_says,
 );

@@ -181,6 +181,43 @@ pub struct LicenseRequest {
     pub tenants: Vec<RequestTenant>,
     pub usage: Usage,
     pub installed: Vec<String>,
+    /// What was used of each product over the last 30, 90 and 365 days, to size the renewal.
+    /// Optional in the format: a request from an older installation has none, and a vendor tool
+    /// that does not know the field ignores it (unknown fields are ignored).
+    #[serde(default)]
+    pub usage_summary: Vec<ProductUsage>,
+}
+
+/// One product's licenses of one kind in a license request's `usage_summary`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductUsage {
+    /// The product code, as in its certificates.
+    pub product: String,
+    /// `floating` or `fixed` (agent licenses), or `personal` (seats of personal licenses).
+    pub license_kind: String,
+    /// Licenses (seats for `personal`) that license something at the request's creation.
+    pub owned: u64,
+    /// The last 30, 90 and 365 days, in that order.
+    pub periods: Vec<UsagePeriod>,
+}
+
+/// Use over one period ending at the request's creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsagePeriod {
+    pub days: u32,
+    /// The most in use at once.
+    pub peak: u64,
+    /// The 95th percentile of the peak per bucket (minutes where the installation keeps them
+    /// for the whole period, hours beyond).
+    pub p95: u64,
+    /// `minute` or `hour` (or `day`): the buckets `p95` is taken over.
+    pub bucket: String,
+    /// Agents' checkouts refused for want of a free agent license (every agent product counts
+    /// the installation's refusals: an agent can be licensed by any of them); 0 for `personal`.
+    pub refusals: u64,
+    /// Whether the installation's usage record covers the whole period (false: it started
+    /// later, and the figures cover only what it saw).
+    pub complete: bool,
 }
 
 /// Why a certificate of a package is refused (LICENSE-FORMAT.md, "Checks on upload").

@@ -24,8 +24,8 @@ pub mod request;
 
 pub use format::{
     Binding, BlockRefusal, CERTIFICATE_BLOCK, Certificate, Envelope, FORMAT_VERSION,
-    LicenseRequest, LicenseType, Mode, PackageRefusal, REQUEST_BLOCK, Refusal, RequestTenant,
-    Usage, certificate_id,
+    LicenseRequest, LicenseType, Mode, PackageRefusal, ProductUsage, REQUEST_BLOCK, Refusal,
+    RequestTenant, Usage, UsagePeriod, certificate_id,
 };
 
 #[cfg(feature = "verify")]

@@ -1054,7 +1054,39 @@ fn request() -> LicenseRequest {
             users_licensed: 5,
         },
         installed: vec!["a".into()],
+        usage_summary: vec![crate::format::ProductUsage {
+            product: "ai-server".into(),
+            license_kind: "floating".into(),
+            owned: 10,
+            periods: [30, 90, 365]
+                .into_iter()
+                .map(|days| crate::format::UsagePeriod {
+                    days,
+                    peak: 9,
+                    p95: 7,
+                    bucket: "hour".into(),
+                    refusals: 12,
+                    complete: days < 365,
+                })
+                .collect(),
+        }],
     }
+}
+
+#[test]
+fn a_request_without_a_usage_summary_or_with_fields_unknown_here_is_read() {
+    let armored = |v: &serde_json::Value| armor(REQUEST_BLOCK, v.to_string().as_bytes());
+    // An older installation's request: no usage summary.
+    let mut older = serde_json::to_value(request()).unwrap();
+    older.as_object_mut().unwrap().remove("usage_summary");
+    let read = decode_request(&armored(&older)).unwrap();
+    assert!(read.usage_summary.is_empty());
+    assert_eq!(read.installed, vec!["a".to_string()]);
+    // A newer installation's request: fields this version does not know are ignored.
+    let mut newer = serde_json::to_value(request()).unwrap();
+    newer["installation_key"] = json!("-----BEGIN PUBLIC KEY-----");
+    newer["usage_summary"][0]["mean"] = json!(3);
+    assert_eq!(decode_request(&armored(&newer)), Ok(request()));
 }
 
 #[test]

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tessera_license::{
     Binding, CERTIFICATE_BLOCK, Certificate, Envelope, FORMAT_VERSION, LicenseRequest, LicenseType,
-    Limits, MAX_SEATS, MAX_VALIDITY_DAYS, Mode, PackageRefusal, TrustedKeys, armored_blocks,
-    decode_request, key_id, key_pair_pem, parse_date_end, parse_date_start, sign_certificate,
-    verify_package,
+    Limits, MAX_SEATS, MAX_VALIDITY_DAYS, Mode, PackageRefusal, REQUEST_BLOCK, TrustedKeys,
+    armored_blocks, decode_request, key_id, key_pair_pem, parse_date_end, parse_date_start,
+    sign_certificate, verify_package,
 };
 
 const USAGE: &str = "usage:
@@ -37,7 +37,10 @@ const USAGE: &str = "usage:
       the package goes to --out, or beside the request with the extension .lcs
   tessera-vendor inspect PACKAGE.lcs [--keys PUBLIC.pem] [--installation ID]
       lists every certificate; with --keys, whether an installation would accept each
-      (for --installation, by default the one the first certificate names)";
+      (for --installation, by default the one the first certificate names)
+  tessera-vendor inspect REQUEST.tlr
+      prints the request: tenants, counts, and the usage summary (owned, peak, 95th
+      percentile and refusals per product over the last 30, 90 and 365 days)";
 
 /// An error for the person at the terminal: one line, exit code 2.
 type Outcome = Result<ExitCode, String>;
@@ -527,7 +530,14 @@ fn inspect(o: &Options) -> Outcome {
         .transpose()?;
     let blocks = armored_blocks(&text, CERTIFICATE_BLOCK);
     if blocks.is_empty() {
-        return Err(format!("{path} holds no TESSERA CERTIFICATE block"));
+        if !armored_blocks(&text, REQUEST_BLOCK).is_empty() {
+            let request = decode_request(&text).map_err(|e| format!("{path}: {e}"))?;
+            print!("{}", describe_request(&request));
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(format!(
+            "{path} holds no TESSERA CERTIFICATE block (nor a LICENSE REQUEST)"
+        ));
     }
     let read_blocks: Vec<Option<(Envelope, Value)>> = blocks.iter().map(|b| open(b)).collect();
     // What an installation would say, when keys were given.
@@ -608,6 +618,65 @@ fn inspect(o: &Options) -> Outcome {
         }
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// A license request as the vendor reads it before issuing: who asks, what they run, and what
+/// they used of each product (the usage summary, when the installation sent one).
+fn describe_request(r: &LicenseRequest) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "request of installation {} for company {}, version {}, made {}",
+        r.installation_id, r.company_id, r.target_version, r.created_at
+    );
+    for t in &r.tenants {
+        let _ = writeln!(
+            out,
+            "tenant {} ({}): platform until {}",
+            t.id,
+            t.name,
+            t.platform_expires.as_deref().unwrap_or("-")
+        );
+    }
+    let u = &r.usage;
+    let _ = writeln!(
+        out,
+        "agents: {} registered, {} licensed; users: {} of {} licensed; {} certificate(s) installed",
+        u.agents_registered,
+        u.agents_licensed,
+        u.users_licensed,
+        u.users_total,
+        r.installed.len()
+    );
+    if r.usage_summary.is_empty() {
+        let _ = writeln!(out, "usage summary: none (the installation sent none)");
+    }
+    for p in &r.usage_summary {
+        let _ = writeln!(
+            out,
+            "usage of {} ({}): owned {}",
+            p.product, p.license_kind, p.owned
+        );
+        for d in &p.periods {
+            let _ = writeln!(
+                out,
+                "  last {} days: peak {}, 95th percentile {} (per {}), refusals {}{}",
+                d.days,
+                d.peak,
+                d.p95,
+                d.bucket,
+                d.refusals,
+                if d.complete {
+                    ""
+                } else {
+                    " (the record covers only part of it)"
+                }
+            );
+        }
+    }
+    out
 }
 
 /// The envelope and certificate of a block, where both can be read (for display only: the

@@ -7,8 +7,9 @@ use std::process::{Command, Output};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tessera_license::{
-    LicenseRequest, LicenseType, Limits, PackageRefusal, Refusal, TrustedKeys, Usage,
-    VerifiedCertificate, armor, armored_blocks, decode_request, encode_request, verify_package,
+    LicenseRequest, LicenseType, Limits, PackageRefusal, ProductUsage, Refusal, TrustedKeys, Usage,
+    UsagePeriod, VerifiedCertificate, armor, armored_blocks, decode_request, encode_request,
+    verify_package,
 };
 
 const INSTALLATION: &str = "8d1b5a0e-2f47-4c1a-9e3b-0c6f4f1e2a77";
@@ -268,9 +269,40 @@ fn the_vendor_tool_end_to_end() {
         tenants: vec![],
         usage: Usage::default(),
         installed: vec![],
+        usage_summary: vec![ProductUsage {
+            product: "ai-server".into(),
+            license_kind: "floating".into(),
+            owned: 20,
+            periods: [(30, 18, 15), (90, 20, 16), (365, 20, 12)]
+                .into_iter()
+                .map(|(days, peak, p95)| UsagePeriod {
+                    days,
+                    peak,
+                    p95,
+                    bucket: "hour".into(),
+                    refusals: days.into(),
+                    complete: days < 365,
+                })
+                .collect(),
+        }],
     };
     std::fs::write(dir.path("req.tlr"), encode_request(&request)).unwrap();
     assert_eq!(decode_request(&dir.read("req.tlr")), Ok(request));
+    // The vendor reads what the installation used before sizing the renewal.
+    let shown = String::from_utf8(run(vendor(d).args(["inspect", "req.tlr"])).stdout).unwrap();
+    assert!(shown.contains("company acme"), "{shown}");
+    assert!(
+        shown.contains("usage of ai-server (floating): owned 20"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("last 90 days: peak 20, 95th percentile 16 (per hour), refusals 90\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("last 365 days: peak 20, 95th percentile 12 (per hour), refusals 365 (the record covers only part of it)"),
+        "{shown}"
+    );
     std::fs::write(
         dir.path("spec.json"),
         r#"[{"type":"platform","product":"ai-server","product_name":"AI Server","mode":"subscription","days":365,"tenant":"t-1"},
@@ -396,6 +428,7 @@ fn the_vendor_tool_errors_are_one_line_with_exit_code_2() {
             tenants: vec![],
             usage: Usage::default(),
             installed: vec![],
+            usage_summary: vec![],
         }),
     )
     .unwrap();
