@@ -548,41 +548,11 @@ async fn a_shortage_is_told_once_per_tenant_and_hour(backend: Backend) {
         .await;
     assert_eq!(other.status, StatusCode::OK, "{:?}", other.body);
     let other = other.body["id"].as_str().expect("an id").to_string();
-    let r = app
-        .call(
-            &admin,
-            "users/create",
-            &[
-                ("user_name", "other-manager"),
-                ("password", &password_of("other-manager")),
-                ("role", "license_manager"),
-                ("tenant_id", &other),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let manager = app
-        .sign_in("other-manager", &password_of("other-manager"))
-        .await;
+    let manager = app.license_manager(&admin, "other-manager", &other).await;
     assert!(shortages(&manager).await.is_empty());
     // The default tenant's own License manager is told.
     let home = app.default_tenant(&admin).await;
-    let r = app
-        .call(
-            &admin,
-            "users/create",
-            &[
-                ("user_name", "home-manager"),
-                ("password", &password_of("home-manager")),
-                ("role", "license_manager"),
-                ("tenant_id", &home),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let manager = app
-        .sign_in("home-manager", &password_of("home-manager"))
-        .await;
+    let manager = app.license_manager(&admin, "home-manager", &home).await;
     assert_eq!(shortages(&manager).await.len(), 2);
     app.stop().await;
 }

@@ -236,6 +236,24 @@ impl TestApp {
     /// Creates a user (as `admin`) and answers their id.
     pub async fn create_user(&self, admin: &Client, name: &str, role: &str) -> String {
         let tenant = self.default_tenant(admin).await;
+        self.create_user_in(admin, name, role, &tenant).await
+    }
+
+    /// Creates a License manager of `tenant` and answers their signed-in client.
+    pub async fn license_manager(&self, admin: &Client, name: &str, tenant: &str) -> Client {
+        self.create_user_in(admin, name, "license_manager", tenant)
+            .await;
+        self.sign_in(name, &password_of(name)).await
+    }
+
+    /// Creates a user of `tenant` (as `admin`) and answers their id.
+    pub async fn create_user_in(
+        &self,
+        admin: &Client,
+        name: &str,
+        role: &str,
+        tenant: &str,
+    ) -> String {
         let r = self
             .call(
                 admin,
@@ -244,7 +262,7 @@ impl TestApp {
                     ("user_name", name),
                     ("password", &password_of(name)),
                     ("role", role),
-                    ("tenant_id", &tenant),
+                    ("tenant_id", tenant),
                 ],
             )
             .await;

@@ -398,25 +398,7 @@ async fn the_usage_report_shows_each_callers_scope_and_exports_it(backend: Backe
         .await;
     ok(&other);
     let other = other.body["id"].as_str().expect("an id").to_string();
-    let r = app
-        .call(
-            &admin,
-            "users/create",
-            &[
-                ("user_name", "other-manager"),
-                ("password", &crate::support::password_of("other-manager")),
-                ("role", "license_manager"),
-                ("tenant_id", &other),
-            ],
-        )
-        .await;
-    ok(&r);
-    let manager = app
-        .sign_in(
-            "other-manager",
-            &crate::support::password_of("other-manager"),
-        )
-        .await;
+    let manager = app.license_manager(&admin, "other-manager", &other).await;
     let r = report(manager.clone(), day()).await;
     ok(&r);
     let tenants: Vec<&str> = r.body["tenants"]
