@@ -53,7 +53,7 @@ test('Settings > Usage shows the peak, sizes the pool and exports it; a License 
   await moveClock(70_000);
 
   await signInAsAdmin(page);
-  await page.getByRole('link', { name: 'Usage' }).click();
+  await page.getByRole('link', { name: 'Usage', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Usage', level: 1 })).toBeVisible();
   await page.getByLabel('Period').selectOption({ label: 'Last day' });
   await page.getByLabel('Tenant').selectOption({ label: tenant });
@@ -76,7 +76,8 @@ test('Settings > Usage shows the peak, sizes the pool and exports it; a License 
   await expect(page).toHaveURL(/period=7d/);
   await expect(row(page, tenant).getByRole('cell').nth(3)).toHaveText('2');
 
-  // The figures as CSV: the minute's peak, what was owned, three refusals by one agent.
+  // The figures as CSV: the minute's peak, what was owned, three refusals by one agent, two of
+  // the tenant's three agents licensed.
   await page.getByLabel('Period').selectOption({ label: 'Last day' });
   await page.getByRole('button', { name: 'Show' }).click();
   await expect(page).toHaveURL(/period=day/);
@@ -84,7 +85,7 @@ test('Settings > Usage shows the peak, sizes the pool and exports it; a License 
   expect(download.suggestedFilename()).toBe('tessera-usage.csv');
   const csv = readFileSync(await download.path(), 'utf8');
   expect(csv.startsWith('start_utc,floating_in_use_peak,floating_owned,refused_checkouts,agents_refused')).toBe(true);
-  expect(csv).toContain(',2,2,3,1,0,0\r\n');
+  expect(csv).toContain(',2,2,3,1,0,0,2,3\r\n');
 
   // A License manager of the tenant: their tenant only.
   const manager = `usage-lm-${tag}`;

@@ -15,7 +15,7 @@ use crate::server::caller::Caller;
 use crate::server::csv::record;
 use crate::server::respond::error_response;
 
-pub const BUCKETS_HEADER: [&str; 7] = [
+pub const BUCKETS_HEADER: [&str; 9] = [
     "start_utc",
     "floating_in_use_peak",
     "floating_owned",
@@ -23,6 +23,8 @@ pub const BUCKETS_HEADER: [&str; 7] = [
     "agents_refused",
     "seats_held_peak",
     "seats_owned",
+    "agents_licensed_peak",
+    "agents_registered",
 ];
 
 pub const POOLS_HEADER: [&str; 13] = [
@@ -58,6 +60,8 @@ pub fn buckets_csv(r: &UsageReport) -> String {
             p.refused_agents.to_string(),
             p.seats_peak.to_string(),
             p.seats_owned.to_string(),
+            p.agents_licensed.to_string(),
+            p.agents_registered.to_string(),
         ];
         out.push_str(&record(cells.iter().map(String::as_str)));
     }

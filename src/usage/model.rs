@@ -188,6 +188,17 @@ pub struct Point {
     /// Personal seats held, at the bucket's peak.
     pub seats_peak: i64,
     pub seats_owned: i64,
+    /// Agents registered (as the bucket was rolled up).
+    pub agents_registered: i64,
+    /// Agents holding a license (floating or fixed), at the bucket's peak.
+    pub agents_licensed: i64,
+}
+
+impl Point {
+    /// Registered agents holding no license, at the fewest (registered less the peak licensed).
+    pub fn agents_idle(&self) -> i64 {
+        (self.agents_registered - self.agents_licensed).max(0)
+    }
 }
 
 /// One pool's right-sizing: what it owned, how much was used, and how many would have served

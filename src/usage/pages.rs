@@ -223,15 +223,37 @@ fn Report(report: UsageReport) -> impl IntoView {
             },
         ],
     };
+    let agents = Chart {
+        id: "agents",
+        lines: vec![
+            Line {
+                class: "in-use",
+                values: points.iter().map(|p| p.agents_licensed).collect(),
+            },
+            Line {
+                class: "owned",
+                values: points.iter().map(|p| p.agents_registered).collect(),
+            },
+        ],
+    };
     let (first, last) = (when(from_ms), when(until_ms));
+    // The horizontal axis' ends, under each chart.
+    let ends = (first.clone(), last.clone());
+    let in_use = t_string!(i18n, usage.in_use_peak).to_string();
+    let owned = t_string!(i18n, usage.owned).to_string();
     view! {
         <p class="muted" data-testid="usage-range">
             {t!(i18n, usage.range, from = move || first.clone(), to = move || last.clone())}
         </p>
         <section aria-labelledby="chart-floating-title">
             <h2 id="chart-floating-title">{t!(i18n, usage.floating_title)}</h2>
-            <Svg chart=floating.clone() title=t_string!(i18n, usage.floating_title).to_string() />
-            <Legend owned=true />
+            <Svg
+                chart=floating.clone()
+                title=t_string!(i18n, usage.floating_title).to_string()
+                unit=t_string!(i18n, usage.unit_licenses).to_string()
+                ends=ends.clone()
+            />
+            <Legend keys=vec![("in-use", in_use.clone()), ("owned", owned.clone())] />
             <DataTable
                 points=points.clone()
                 columns=vec![
@@ -244,7 +266,12 @@ fn Report(report: UsageReport) -> impl IntoView {
         </section>
         <section aria-labelledby="chart-refused-title">
             <h2 id="chart-refused-title">{t!(i18n, usage.refused_title)}</h2>
-            <Svg chart=refused title=t_string!(i18n, usage.refused_title).to_string() />
+            <Svg
+                chart=refused
+                title=t_string!(i18n, usage.refused_title).to_string()
+                unit=t_string!(i18n, usage.unit_checkouts).to_string()
+                ends=ends.clone()
+            />
             <DataTable
                 points=points.clone()
                 columns=vec![
@@ -257,16 +284,47 @@ fn Report(report: UsageReport) -> impl IntoView {
         </section>
         <section aria-labelledby="chart-seats-title">
             <h2 id="chart-seats-title">{t!(i18n, usage.seats_title)}</h2>
-            <Svg chart=seats title=t_string!(i18n, usage.seats_title).to_string() />
-            <Legend owned=true />
+            <Svg
+                chart=seats
+                title=t_string!(i18n, usage.seats_title).to_string()
+                unit=t_string!(i18n, usage.unit_seats).to_string()
+                ends=ends.clone()
+            />
+            <Legend keys=vec![
+                ("in-use", t_string!(i18n, usage.held_peak).to_string()),
+                ("owned", owned),
+            ] />
             <DataTable
-                points
+                points=points.clone()
                 columns=vec![
                     (t_string!(i18n, usage.held_peak).to_string(), |p: &Point| p.seats_peak),
                     (t_string!(i18n, usage.owned).to_string(), |p: &Point| p.seats_owned),
                 ]
                 when
                 testid="seats-data"
+            />
+        </section>
+        <section aria-labelledby="chart-agents-title">
+            <h2 id="chart-agents-title">{t!(i18n, usage.agents_title)}</h2>
+            <Svg
+                chart=agents
+                title=t_string!(i18n, usage.agents_title).to_string()
+                unit=t_string!(i18n, usage.unit_agents).to_string()
+                ends
+            />
+            <Legend keys=vec![
+                ("in-use", t_string!(i18n, usage.agents_licensed).to_string()),
+                ("owned", t_string!(i18n, usage.agents_registered).to_string()),
+            ] />
+            <DataTable
+                points
+                columns=vec![
+                    (t_string!(i18n, usage.agents_licensed).to_string(), |p: &Point| p.agents_licensed),
+                    (t_string!(i18n, usage.agents_idle).to_string(), Point::agents_idle),
+                    (t_string!(i18n, usage.agents_registered).to_string(), |p: &Point| p.agents_registered),
+                ]
+                when
+                testid="agents-data"
             />
         </section>
         <section aria-labelledby="pools-title">
@@ -312,7 +370,14 @@ fn polyline(values: &[i64], top: i64) -> String {
 /// A chart as SVG: each line, the vertical scale's top and zero; the figure's title is read out,
 /// the table beside it holds the figures.
 #[component]
-fn Svg(chart: Chart, title: String) -> impl IntoView {
+fn Svg(
+    chart: Chart,
+    title: String,
+    /// What the vertical axis counts, in the page's language.
+    unit: String,
+    /// The first and last bucket, as the horizontal axis' ends.
+    ends: (String, String),
+) -> impl IntoView {
     let top = chart
         .lines
         .iter()
@@ -339,6 +404,15 @@ fn Svg(chart: Chart, title: String) -> impl IntoView {
             <text class="tick" x=LEFT - 6.0 y=HEIGHT - BOTTOM text-anchor="end">
                 "0"
             </text>
+            <text class="tick unit" x=LEFT + 6.0 y="14" text-anchor="start">
+                {unit}
+            </text>
+            <text class="tick" x=LEFT y=HEIGHT - 4.0 text-anchor="start">
+                {ends.0}
+            </text>
+            <text class="tick" x=WIDTH y=HEIGHT - 4.0 text-anchor="end">
+                {ends.1}
+            </text>
             {chart
                 .lines
                 .into_iter()
@@ -350,21 +424,21 @@ fn Svg(chart: Chart, title: String) -> impl IntoView {
     }
 }
 
+/// What each line of a chart is: a key of the line's class, and its label.
 #[component]
-fn Legend(owned: bool) -> impl IntoView {
-    let i18n = use_i18n();
+fn Legend(keys: Vec<(&'static str, String)>) -> impl IntoView {
     view! {
         <p class="legend" aria-hidden="true">
-            <span class="key in-use"></span>
-            {t!(i18n, usage.in_use_peak)}
-            {owned
-                .then(|| {
+            {keys
+                .into_iter()
+                .map(|(class, label)| {
                     view! {
+                        <span class=format!("key {class}")></span>
+                        {label}
                         " "
-                        <span class="key owned"></span>
-                        {t!(i18n, usage.owned)}
                     }
-                })}
+                })
+                .collect_view()}
         </p>
     }
 }

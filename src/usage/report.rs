@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::entity::{refusal, rollup};
 use super::model::Point;
-use super::rollup::{EVERY_TENANT, Key, quantile};
+use super::rollup::{EVERY_TENANT, Key, REGISTERED_AGENTS, quantile};
 
 /// One pool's figures, before names are put on them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,12 @@ pub fn build(
     let mut pools: BTreeMap<Key, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for r in rows.iter().filter(|r| in_scope(&r.pool)) {
         let Some(i) = index(r.start) else { continue };
+        if r.license_kind == REGISTERED_AGENTS {
+            if r.tenant_id == user {
+                points[i].agents_registered += i64::from(r.peak);
+            }
+            continue;
+        }
         let key = Key {
             pool: r.pool.clone(),
             tenant: user.to_string(),
@@ -85,7 +91,11 @@ pub fn build(
         if r.tenant_id == user {
             series.0[i] += i64::from(r.peak);
             match r.license_kind.as_str() {
-                "floating" => p.floating_peak += i64::from(r.peak),
+                "floating" => {
+                    p.floating_peak += i64::from(r.peak);
+                    p.agents_licensed += i64::from(r.peak);
+                }
+                "fixed" => p.agents_licensed += i64::from(r.peak),
                 "personal" => p.seats_peak += i64::from(r.peak),
                 _ => {}
             }
@@ -155,7 +165,10 @@ pub fn peaks_by_product(
         .unwrap_or(0)
         .max(1);
     let mut series: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.tenant_id == EVERY_TENANT) {
+    for r in rows
+        .iter()
+        .filter(|r| r.tenant_id == EVERY_TENANT && r.license_kind != REGISTERED_AGENTS)
+    {
         let Some(i) = usize::try_from((r.start - from) / span_ms)
             .ok()
             .filter(|i| r.start >= from && *i < buckets)
