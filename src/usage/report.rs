@@ -151,6 +151,35 @@ pub fn build(
     Built { points, pools }
 }
 
+/// Rollup rows of a finer span folded into buckets of `span` (for buckets not yet rolled up):
+/// per key, the highest peak, the lowest low, the sum of use, the most owned.
+pub fn fold(rows: &[rollup::Model], span: super::store::Span) -> Vec<rollup::Model> {
+    let mut folded: BTreeMap<(i64, Key), rollup::Model> = BTreeMap::new();
+    for r in rows {
+        let start = super::rollup::bucket_of(r.start, span.ms());
+        let key = Key {
+            pool: r.pool.clone(),
+            tenant: r.tenant_id.clone(),
+            product: r.product.clone(),
+            kind: r.license_kind.clone(),
+        };
+        folded
+            .entry((start, key))
+            .and_modify(|f| {
+                f.peak = f.peak.max(r.peak);
+                f.low = f.low.min(r.low);
+                f.used_ms += r.used_ms;
+                f.owned = f.owned.max(r.owned);
+            })
+            .or_insert_with(|| rollup::Model {
+                span: span.as_str().to_string(),
+                start,
+                ..r.clone()
+            });
+    }
+    folded.into_values().collect()
+}
+
 /// Per product and license kind, the peak and 95th percentile of what was in use in the buckets
 /// of `span_ms` in `[from, until)`, from the every-tenant rollup rows. A product's use in a
 /// bucket is the sum of its pools' peaks there (exact when one pool serves it, at most the pools'
@@ -216,6 +245,29 @@ mod tests {
             refusals: i64::from(agents) * 10,
             agents,
         }
+    }
+
+    #[test]
+    fn finer_rows_fold_into_the_bucket_not_yet_rolled_up() {
+        let minute = |start: i64, peak: i32, owned: i32| rollup::Model {
+            span: "minute".into(),
+            ..row(start, "", "*", peak, owned)
+        };
+        let hour = super::super::rollup::HOUR_MS;
+        let rows = [
+            minute(hour, 2, 3),
+            minute(hour + 60_000, 4, 3),
+            minute(2 * hour, 1, 3),
+        ];
+        let folded = fold(&rows, super::super::store::Span::Hour);
+        let got: Vec<(String, i64, i32, i32)> = folded
+            .iter()
+            .map(|f| (f.span.clone(), f.start, f.peak, f.owned))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("hour".into(), hour, 4, 3), ("hour".into(), 2 * hour, 1, 3)]
+        );
     }
 
     #[test]

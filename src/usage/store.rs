@@ -571,31 +571,43 @@ pub async fn report(
     let span = span_for(filter.from_ms, filter.until_ms, now, keep);
     let from = bucket_of(filter.from_ms, span.ms());
     let until = bucket_of(filter.until_ms - 1, span.ms()) + span.ms();
-    let mut rows = stored::Entity::find()
-        .filter(stored::Column::Span.eq(span.as_str()))
-        .filter(stored::Column::Start.gte(from))
-        .filter(stored::Column::Start.lt(until));
-    rows = match &chosen_tenant {
-        Some(t) => rows.filter(stored::Column::TenantId.is_in([t.as_str(), EVERY_TENANT])),
-        None => rows.filter(stored::Column::TenantId.eq(EVERY_TENANT)),
+    let scope = Scope {
+        tenant: chosen_tenant.as_deref(),
+        product: filter.product.as_deref(),
     };
-    if let Some(p) = &filter.product {
-        // Registered agents are no product's: shown whatever the product.
-        rows = rows.filter(
-            sea_orm::Condition::any()
-                .add(stored::Column::Product.eq(p.as_str()))
-                .add(stored::Column::LicenseKind.eq(rollup::REGISTERED_AGENTS)),
-        );
+    let mut rows = scope.rows(db, span, from, until).await?;
+    let mut refusals = scope.refusals(db, span, from, until).await?;
+    // The buckets not yet rolled up at this span (the current hour or day) from the finer ones,
+    // so the latest use shows at once.
+    if let Some(mark) = progress::Entity::find_by_id(1).one(db).await? {
+        let (done, finer) = match span {
+            Span::Minute => (until, vec![]),
+            Span::Hour => (
+                mark.hours_until,
+                vec![(Span::Minute, mark.hours_until, until)],
+            ),
+            Span::Day => (
+                mark.days_until,
+                vec![
+                    (Span::Hour, mark.days_until, mark.hours_until),
+                    (Span::Minute, mark.hours_until.max(mark.days_until), until),
+                ],
+            ),
+        };
+        let done = done.max(from);
+        if done < until {
+            let mut parts = Vec::new();
+            for (part, start, end) in finer {
+                parts.extend(scope.rows(db, part, start.max(done), end).await?);
+            }
+            rows.extend(super::report::fold(&parts, span));
+            let mut start = done;
+            while start < until {
+                refusals.extend(scope.distinct_refused(db, span, start).await?);
+                start += span.ms();
+            }
+        }
     }
-    let rows = rows.all(db).await?;
-    let mut refusals = refusal::Entity::find()
-        .filter(refusal::Column::Span.eq(span.as_str()))
-        .filter(refusal::Column::Start.gte(from))
-        .filter(refusal::Column::Start.lt(until));
-    if let Some(t) = &chosen_tenant {
-        refusals = refusals.filter(refusal::Column::TenantId.eq(t.as_str()));
-    }
-    let refusals = refusals.all(db).await?;
     let built = super::report::build(
         &rows,
         &refusals,
@@ -643,6 +655,95 @@ pub async fn report(
         points: built.points,
         pools,
     })
+}
+
+/// The tenant and product a report is narrowed to.
+struct Scope<'a> {
+    tenant: Option<&'a str>,
+    product: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    /// The rollup rows of `span` in `[from, until)`: the chosen tenant's and every tenant's (or
+    /// every tenant's alone), of the chosen product and the registered agents.
+    async fn rows(
+        &self,
+        db: &impl ConnectionTrait,
+        span: Span,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<stored::Model>, AppError> {
+        let mut rows = stored::Entity::find()
+            .filter(stored::Column::Span.eq(span.as_str()))
+            .filter(stored::Column::Start.gte(from))
+            .filter(stored::Column::Start.lt(until));
+        rows = match self.tenant {
+            Some(t) => rows.filter(stored::Column::TenantId.is_in([t, EVERY_TENANT])),
+            None => rows.filter(stored::Column::TenantId.eq(EVERY_TENANT)),
+        };
+        if let Some(p) = self.product {
+            // Registered agents are no product's: shown whatever the product.
+            rows = rows.filter(
+                sea_orm::Condition::any()
+                    .add(stored::Column::Product.eq(p))
+                    .add(stored::Column::LicenseKind.eq(rollup::REGISTERED_AGENTS)),
+            );
+        }
+        Ok(rows.all(db).await?)
+    }
+
+    /// The refusal rows of `span` in `[from, until)`, of the chosen tenant or all.
+    async fn refusals(
+        &self,
+        db: &impl ConnectionTrait,
+        span: Span,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<refusal::Model>, AppError> {
+        let mut refusals = refusal::Entity::find()
+            .filter(refusal::Column::Span.eq(span.as_str()))
+            .filter(refusal::Column::Start.gte(from))
+            .filter(refusal::Column::Start.lt(until));
+        if let Some(t) = self.tenant {
+            refusals = refusals.filter(refusal::Column::TenantId.eq(t));
+        }
+        Ok(refusals.all(db).await?)
+    }
+
+    /// The refusals of the bucket of `span` at `start`, not yet rolled up, from the per-agent
+    /// minutes (distinct agents counted exactly).
+    async fn distinct_refused(
+        &self,
+        db: &impl ConnectionTrait,
+        span: Span,
+        start: i64,
+    ) -> Result<Vec<refusal::Model>, AppError> {
+        let mut q = refused::Entity::find()
+            .select_only()
+            .column(refused::Column::TenantId)
+            .column(refused::Column::Reason)
+            .column_as(Expr::cust("CAST(SUM(refusals) AS BIGINT)"), "refusals")
+            .column_as(Expr::cust("COUNT(DISTINCT agent_id)"), "agents")
+            .filter(refused::Column::Start.gte(start))
+            .filter(refused::Column::Start.lt(start + span.ms()))
+            .group_by(refused::Column::TenantId)
+            .group_by(refused::Column::Reason);
+        if let Some(t) = self.tenant {
+            q = q.filter(refused::Column::TenantId.eq(t));
+        }
+        let found: Vec<(String, String, i64, i64)> = q.into_tuple().all(db).await?;
+        Ok(found
+            .into_iter()
+            .map(|(tenant_id, reason, refusals, agents)| refusal::Model {
+                span: span.as_str().to_string(),
+                start,
+                tenant_id,
+                reason,
+                refusals,
+                agents: clamp(agents),
+            })
+            .collect())
+    }
 }
 
 /// The periods of a license request's usage summary, in days.

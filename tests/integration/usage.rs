@@ -392,6 +392,33 @@ async fn the_usage_report_shows_each_callers_scope_and_exports_it(backend: Backe
         "three refusals, of one agent: {shared}"
     );
 
+    // The last 7 days, in hours: the hour not yet over is folded from its minutes at once.
+    let r = report(admin.clone(), vec![("filter[period]", "7d".to_string())]).await;
+    ok(&r);
+    assert_eq!(r.body["span"], "hour");
+    let hour = r.body["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .find(|p| p["start"] == m0 / HOUR * HOUR)
+        .cloned()
+        .expect("the current hour");
+    assert_eq!(
+        (
+            &hour["floating_peak"],
+            &hour["refused"],
+            &hour["refused_agents"]
+        ),
+        (&2.into(), &3.into(), &1.into()),
+        "{hour}"
+    );
+    let shared = &r.body["pools"][0];
+    assert_eq!(
+        (&shared["peak"], &shared["refused"], &shared["needed_peak"]),
+        (&2.into(), &3.into(), &3.into()),
+        "{shared}"
+    );
+
     // A License manager of another tenant: its agents used nothing of the shared pool.
     let other = app
         .call(&admin, "tenants/create", &[("name", "Other")])
