@@ -64,17 +64,18 @@ test('Settings > Usage shows the peak, sizes the pool and exports it; a License 
   // The peak, read from the chart's figures: both licenses in use, both owned.
   await page.getByText('The figures').first().click();
   await expect(page.getByRole('row', { name: /\s2\s2$/ }).first()).toBeVisible();
-  // The pool: two owned, two at the peak, none never used, three refusals of one agent, three
-  // wanted; over the day's minutes, 95% of the time none was in use.
+  // The pool: two owned, three wanted at the peak (one agent refused), two in use at the peak,
+  // none never used, three refusals of one agent; over the day's minutes, 95% of the time none
+  // was in use.
   const pool = row(page, tenant);
-  await expect(pool.getByRole('cell')).toHaveText([productName, 'Floating agent licenses', '2', '2', '0', '0', /%$/, '3', '1', '3', '0']);
+  await expect(pool.getByRole('cell')).toHaveText([productName, 'Floating agent licenses', '2', '3', '0', '2', '0', '0', /%$/, '3', '1']);
   await shot(page, 'usage');
 
   // Another period: hours, the same peak.
   await page.getByLabel('Period').selectOption({ label: 'Last 7 days' });
   await page.getByRole('button', { name: 'Show' }).click();
   await expect(page).toHaveURL(/period=7d/);
-  await expect(row(page, tenant).getByRole('cell').nth(3)).toHaveText('2');
+  await expect(row(page, tenant).getByRole('cell').nth(5)).toHaveText('2');
 
   // The figures as CSV: the minute's peak, what was owned, three refusals by one agent, two of
   // the tenant's three agents licensed.
@@ -94,6 +95,26 @@ test('Settings > Usage shows the peak, sizes the pool and exports it; a License 
   await signIn(theirs, manager, 'usage-password-1');
   await open(theirs, '/settings/usage?period=day');
   await expect(theirs.getByLabel('Tenant').getByRole('option')).toHaveText([tenant]);
-  await expect(row(theirs, tenant).getByRole('cell').nth(3)).toHaveText('2');
+  await expect(row(theirs, tenant).getByRole('cell').nth(5)).toHaveText('2');
   await shot(theirs, 'usage-license-manager');
+
+  // In Russian: the charts' units, the tables and the kinds in the page's language.
+  await theirs.getByRole('button', { name: 'Русский' }).click();
+  await expect(theirs.getByRole('heading', { name: 'Использование', level: 1 })).toBeVisible();
+  await expect(row(theirs, tenant).getByRole('cell').nth(1)).toHaveText('Плавающие лицензии агентов');
+  await expect(theirs.getByText('лицензии', { exact: true })).toBeVisible();
+  await shot(theirs, 'usage-ru');
+  await theirs.getByRole('button', { name: 'English' }).click();
+  await expect(theirs.getByRole('button', { name: 'Русский' })).toBeVisible();
+
+  // Without JavaScript: the page is served whole, and the filter is a plain GET form.
+  const plain = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+  await signIn(plain, manager, 'usage-password-1');
+  await plain.goto('/settings/usage');
+  await plain.getByLabel('Period').selectOption({ label: 'Last day' });
+  await plain.getByRole('button', { name: 'Show' }).click();
+  await expect(plain).toHaveURL(/period=day/);
+  await expect(row(plain, tenant).getByRole('cell').nth(5)).toHaveText('2');
+  await expect(plain.getByRole('img', { name: 'Floating agent licenses: in use and owned' })).toBeVisible();
+  await shot(plain, 'usage-no-js');
 });

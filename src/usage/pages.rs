@@ -386,7 +386,9 @@ fn Svg(
         .unwrap_or(0)
         .max(1);
     let title_id = format!("svg-{}-title", chart.id);
+    // The axes' labels sit outside the drawing, which stretches to the page's width.
     view! {
+        <p class="chart-unit">{unit}</p>
         <svg
             class="chart"
             viewBox=format!("0 0 {WIDTH} {HEIGHT}")
@@ -404,15 +406,7 @@ fn Svg(
             <text class="tick" x=LEFT - 6.0 y=HEIGHT - BOTTOM text-anchor="end">
                 "0"
             </text>
-            <text class="tick unit" x=LEFT + 6.0 y="14" text-anchor="start">
-                {unit}
-            </text>
-            <text class="tick" x=LEFT y=HEIGHT - 4.0 text-anchor="start">
-                {ends.0}
-            </text>
-            <text class="tick" x=WIDTH y=HEIGHT - 4.0 text-anchor="end">
-                {ends.1}
-            </text>
+
             {chart
                 .lines
                 .into_iter()
@@ -421,6 +415,10 @@ fn Svg(
                 })
                 .collect_view()}
         </svg>
+        <p class="chart-ends">
+            <span>{ends.0}</span>
+            <span>{ends.1}</span>
+        </p>
     }
 }
 
@@ -509,14 +507,14 @@ fn Pools(pools: Vec<PoolUse>) -> impl IntoView {
                         <th scope="col">{t!(i18n, usage.product)}</th>
                         <th scope="col">{t!(i18n, usage.kind)}</th>
                         <th scope="col">{t!(i18n, usage.owned)}</th>
+                        <th scope="col">{t!(i18n, usage.needed_peak)}</th>
+                        <th scope="col">{t!(i18n, usage.needed_p95)}</th>
                         <th scope="col">{t!(i18n, usage.peak)}</th>
                         <th scope="col">{t!(i18n, usage.p95)}</th>
                         <th scope="col">{t!(i18n, usage.never_used)}</th>
                         <th scope="col">{t!(i18n, usage.at_capacity)}</th>
                         <th scope="col">{t!(i18n, usage.refused)}</th>
                         <th scope="col">{t!(i18n, usage.agents_refused_at_once)}</th>
-                        <th scope="col">{t!(i18n, usage.needed_peak)}</th>
-                        <th scope="col">{t!(i18n, usage.needed_p95)}</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -540,14 +538,14 @@ fn Pools(pools: Vec<PoolUse>) -> impl IntoView {
                                     <td>{p.product.name}</td>
                                     <td>{kind}</td>
                                     <td>{p.owned}</td>
+                                    <td class:short=short>{p.needed_peak}</td>
+                                    <td>{p.needed_p95}</td>
                                     <td>{p.peak}</td>
                                     <td>{p.p95}</td>
                                     <td>{never_used}</td>
                                     <td>{format!("{} %", p.at_capacity_pct)}</td>
                                     <td>{p.refused}</td>
                                     <td>{p.agents_refused}</td>
-                                    <td class:short=short>{p.needed_peak}</td>
-                                    <td>{p.needed_p95}</td>
                                 </tr>
                             }
                         })
