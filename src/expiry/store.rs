@@ -163,18 +163,7 @@ pub async fn sweep(db: &DatabaseConnection, now: i64, webhook: bool) -> Result<u
                 days,
                 now,
             );
-            delivery::Entity::insert(delivery::ActiveModel {
-                id: Set(uuid::Uuid::new_v4().to_string()),
-                reminder_id: Set(id.clone()),
-                body: Set(body),
-                attempts: Set(0),
-                next_attempt_at: Set(now),
-                delivered_at: Set(None),
-                last_error: Set(None),
-                gave_up: Set(false),
-            })
-            .exec_without_returning(&txn)
-            .await?;
+            queue_delivery(&txn, &id, body, now).await?;
         }
         txn.commit().await?;
         tracing::info!(
@@ -261,24 +250,36 @@ pub async fn shortages(
         if webhook {
             let body =
                 super::webhook::shortage_body(&id, &tenant_id, &name, hour, refusals, agents, now);
-            delivery::Entity::insert(delivery::ActiveModel {
-                id: Set(uuid::Uuid::new_v4().to_string()),
-                reminder_id: Set(id.clone()),
-                body: Set(body),
-                attempts: Set(0),
-                next_attempt_at: Set(now),
-                delivered_at: Set(None),
-                last_error: Set(None),
-                gave_up: Set(false),
-            })
-            .exec_without_returning(&txn)
-            .await?;
+            queue_delivery(&txn, &id, body, now).await?;
         }
         txn.commit().await?;
         tracing::warn!(tenant = %name, refusals, agents, "shortage: agents refused for want of a free license");
         made += 1;
     }
     Ok(made)
+}
+
+/// Queues the webhook delivery of reminder `reminder_id`, due at once, in the reminder's own
+/// transaction.
+async fn queue_delivery(
+    txn: &impl ConnectionTrait,
+    reminder_id: &str,
+    body: String,
+    now: i64,
+) -> Result<(), AppError> {
+    delivery::Entity::insert(delivery::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        reminder_id: Set(reminder_id.to_string()),
+        body: Set(body),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        delivered_at: Set(None),
+        last_error: Set(None),
+        gave_up: Set(false),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
 }
 
 fn to_reminder(m: reminder::Model) -> Option<Reminder> {

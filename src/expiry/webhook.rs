@@ -23,6 +23,13 @@ pub const SIGNATURE_HEADER: &str = "x-tessera-signature";
 pub const TIMESTAMP_HEADER: &str = "x-tessera-timestamp";
 pub const DELIVERY_HEADER: &str = "x-tessera-delivery";
 
+/// A time in a delivery's body: RFC 3339, UTC, to the second.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 /// The JSON a reminder is delivered as.
 pub fn body(
     reminder_id: &str,
@@ -33,11 +40,6 @@ pub fn body(
     days_before: u32,
     made_at: i64,
 ) -> String {
-    let rfc3339 = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default()
-    };
     serde_json::json!({
         "event": "license.expiring",
         "reminder_id": reminder_id,
@@ -62,11 +64,6 @@ pub fn shortage_body(
     agents: i64,
     made_at: i64,
 ) -> String {
-    let rfc3339 = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default()
-    };
     serde_json::json!({
         "event": "license.shortage",
         "reminder_id": reminder_id,
