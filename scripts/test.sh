@@ -40,7 +40,8 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
 fi
 
 step "unit and integration tests (SQLite and PostgreSQL)"
-TESSERA_TEST_POSTGRES="${TESSERA_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}" \
+# A failure's message and place, not pages of backtrace that push them out of a CI excerpt.
+RUST_BACKTRACE=0 TESSERA_TEST_POSTGRES="${TESSERA_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}" \
   cargo test --features ssr
 step "the format crate, and the vendor tool against OpenSSL"
 cargo test -p tessera-license -p tessera-vendor

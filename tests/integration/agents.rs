@@ -377,7 +377,12 @@ async fn two_processes_on_one_postgresql_grant_every_free_license_and_no_more() 
     };
 
     let exact = checkout_all(&tokens[..N]).await;
-    assert_eq!(tally(&exact), (N, N, 0), "N agents for N licenses");
+    assert_eq!(
+        tally(&exact),
+        (N, N, 0),
+        "N agents for N licenses; other answers: {:?}",
+        others(&exact)
+    );
 
     let released = futures::future::join_all(
         tokens[..N]
@@ -389,7 +394,12 @@ async fn two_processes_on_one_postgresql_grant_every_free_license_and_no_more() 
     assert!(released.iter().all(|r| r.status == StatusCode::OK));
 
     let more = checkout_all(&tokens).await;
-    assert_eq!(tally(&more), (N, N, M), "N + M agents for N licenses");
+    assert_eq!(
+        tally(&more),
+        (N, N, M),
+        "N + M agents for N licenses; other answers: {:?}",
+        others(&more)
+    );
 
     // And the database agrees: N licenses held, each by one agent.
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};

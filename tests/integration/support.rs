@@ -550,11 +550,12 @@ impl Process {
             .spawn()
             .expect("start tessera");
         // Owned at once, so it is killed and reaped whatever happens next.
-        let process = Process {
+        let mut process = Process {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
-        for _ in 0..300 {
+        // However long a busy machine takes: it answers, or it has exited.
+        loop {
             if let Ok(r) = Client::new()
                 .get(format!("{}/healthz", process.base))
                 .send()
@@ -563,9 +564,11 @@ impl Process {
             {
                 return process;
             }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("tessera at {} exited at start: {status}", process.base);
+            }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("tessera at {} did not start", process.base);
     }
 
     /// Asks it to stop, as a service manager does.
@@ -598,14 +601,22 @@ impl Process {
         self.agent_call("release", token).await
     }
 
+    /// An agent's call, asked again after a 503 as agents do (`Retry-After`, shortened here):
+    /// a busy machine may keep a claim waiting for a database connection past the pool's bound.
     async fn agent_call(&self, path: &str, token: &str) -> Reply {
-        let r = Client::new()
-            .post(format!("{}/api/v1/agents/{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("an agent's call");
-        Reply::read(r).await
+        loop {
+            let r = Client::new()
+                .post(format!("{}/api/v1/agents/{path}", self.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("an agent's call");
+            let reply = Reply::read(r).await;
+            if reply.status != StatusCode::SERVICE_UNAVAILABLE {
+                return reply;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 }
 
