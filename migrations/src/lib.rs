@@ -17,6 +17,7 @@ mod m20261202_000012_sign_in_throttle;
 mod m20261202_000013_session_idle;
 mod m20261202_000014_lower_case_ids;
 mod m20261203_000015_usage;
+mod m20261203_000016_usage_clustered;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_session_idle::Migration),
             Box::new(m20261202_000014_lower_case_ids::Migration),
             Box::new(m20261203_000015_usage::Migration),
+            Box::new(m20261203_000016_usage_clustered::Migration),
         ]
     }
 }

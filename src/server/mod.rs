@@ -99,6 +99,7 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         leptos,
         vendor_keys: Arc::new(vendor_keys),
         limits,
+        usage_reports: Arc::default(),
     })
 }
 
@@ -141,9 +142,18 @@ pub async fn command_line_usage(
     let db = db::connect(config).await.map_err(|e| e.to_string())?;
     let now = Clock::default().now_ms();
     let checked = filter.check(now).map_err(|e| e.to_string())?;
-    let report = crate::usage::store::report(&db, None, &checked, config.usage_retention, now)
-        .await
-        .map_err(|e| e.to_string())?;
+    // One report: nothing to keep it for.
+    let reports = crate::usage::cache::Reports::default();
+    let report = crate::usage::store::report(
+        &db,
+        &reports,
+        None,
+        &checked,
+        config.usage_retention,
+        now,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(match format {
         UsageFormat::Csv => crate::usage::export::buckets_csv(&report),
         UsageFormat::PoolsCsv => crate::usage::export::pools_csv(&report),

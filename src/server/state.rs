@@ -26,6 +26,8 @@ pub struct AppState {
     pub limits: Limits,
     /// The one owner of license state, and the checkout grants remembered from it.
     pub ledger: crate::ledger::Ledger,
+    /// Settings > Usage's reports, kept until the next roll-up.
+    pub usage_reports: Arc<crate::usage::cache::Reports>,
 }
 
 impl AppState {

@@ -13,5 +13,6 @@ pub async fn get_usage(filter: UsageFilter) -> Result<UsageReport, AppError> {
     let now = who.now();
     let checked = filter.check(now)?;
     let keep = who.state().config.usage_retention;
-    super::store::report(who.db(), who.tenant_scope(), &checked, keep, now).await
+    let reports = &who.state().usage_reports;
+    super::store::report(who.db(), reports, who.tenant_scope(), &checked, keep, now).await
 }

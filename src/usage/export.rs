@@ -101,7 +101,8 @@ async fn report(
     let now = who.now();
     let filter = UsageFilter::from_params(|k| params.get(k).cloned()).check(now)?;
     let keep = who.state().config.usage_retention;
-    super::store::report(who.db(), who.tenant_scope(), &filter, keep, now).await
+    let reports = &who.state().usage_reports;
+    super::store::report(who.db(), reports, who.tenant_scope(), &filter, keep, now).await
 }
 
 fn file(content_type: &'static str, name: &'static str, body: String) -> Response {

@@ -10,6 +10,8 @@ pub mod pages;
 pub mod rollup;
 
 #[cfg(feature = "ssr")]
+pub mod cache;
+#[cfg(feature = "ssr")]
 pub mod entity;
 #[cfg(feature = "ssr")]
 pub mod export;

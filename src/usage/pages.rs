@@ -353,18 +353,26 @@ const HEIGHT: f64 = 180.0;
 const LEFT: f64 = 40.0;
 const BOTTOM: f64 = 20.0;
 
-/// The points of a polyline through `values` scaled to `top` (a step at each bucket).
+/// The points of a step line through `values` scaled to `top`: a run of buckets holding the
+/// same value is one horizontal segment, so a flat line costs two points however long it is.
 fn polyline(values: &[i64], top: i64) -> String {
+    use std::fmt::Write;
     let n = values.len().max(1) as f64;
     let step = (WIDTH - LEFT) / n;
     let y = |v: i64| HEIGHT - BOTTOM - (v as f64 / top.max(1) as f64) * (HEIGHT - BOTTOM - 8.0);
     let mut out = String::new();
-    for (i, v) in values.iter().enumerate() {
-        let x0 = LEFT + i as f64 * step;
-        let yv = y(*v);
-        out.push_str(&format!("{x0:.1},{yv:.1} {:.1},{yv:.1} ", x0 + step));
+    let mut first = 0;
+    for run in values.chunk_by(|a, b| a == b) {
+        let (x0, x1) = (
+            LEFT + first as f64 * step,
+            LEFT + (first + run.len()) as f64 * step,
+        );
+        let yv = y(run[0]);
+        let _ = write!(out, "{x0:.1},{yv:.1} {x1:.1},{yv:.1} ");
+        first += run.len();
     }
-    out.trim_end().to_string()
+    out.truncate(out.trim_end().len());
+    out
 }
 
 /// A chart as SVG: each line, the vertical scale's top and zero; the figure's title is read out,
@@ -560,6 +568,25 @@ fn Pools(pools: Vec<PoolUse>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_of_equal_buckets_is_one_segment() {
+        let bottom = HEIGHT - BOTTOM;
+        assert_eq!(
+            polyline(&[0, 0, 0, 0], 1),
+            format!("{LEFT:.1},{bottom:.1} {WIDTH:.1},{bottom:.1}")
+        );
+        let step = (WIDTH - LEFT) / 4.0;
+        assert_eq!(
+            polyline(&[1, 1, 0, 0], 1),
+            format!(
+                "{LEFT:.1},8.0 {:.1},8.0 {:.1},{bottom:.1} {WIDTH:.1},{bottom:.1}",
+                LEFT + 2.0 * step,
+                LEFT + 2.0 * step
+            )
+        );
+        assert_eq!(polyline(&[], 1), "");
+    }
 
     #[test]
     fn a_line_steps_through_each_bucket_scaled_to_the_top() {

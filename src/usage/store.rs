@@ -7,6 +7,7 @@
 //! read in one snapshot; hours from whole minutes, days from whole hours. Distinct agents refused
 //! are counted from the per-agent minutes, so they stay distinct over an hour or a day.
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -15,6 +16,8 @@ use sea_orm::{
 };
 
 use super::UsageRetention;
+use super::cache::{Mark, Reports, Wanted};
+use super::report::Built;
 use super::entity::{event, progress, refusal, refused, rollup as stored};
 use super::model::{CheckedUsage, Choice, PoolUse, UsageReport};
 use super::rollup::{self, DAY_MS, EVERY_TENANT, HOUR_MS, Key, Level, MINUTE_MS, bucket_of};
@@ -533,8 +536,12 @@ pub fn span_for(from: i64, until: i64, now: i64, keep: UsageRetention) -> Span {
 /// What Settings > Usage shows for `filter`, within the caller's tenant `scope` (`None`: every
 /// tenant). Another tenant than the caller's own, or one or a product that does not exist, is
 /// refused (400) naming it.
+///
+/// The figures are built once per view and roll-up ([`super::cache`]); tenants' and products'
+/// names are read each time.
 pub async fn report(
     db: &impl ConnectionTrait,
+    reports: &Reports,
     scope: Option<&str>,
     filter: &CheckedUsage,
     keep: UsageRetention,
@@ -575,47 +582,27 @@ pub async fn report(
         tenant: chosen_tenant.as_deref(),
         product: filter.product.as_deref(),
     };
-    let mut rows = scope.rows(db, span, from, until).await?;
-    let mut refusals = scope.refusals(db, span, from, until).await?;
-    // The buckets not yet rolled up at this span (the current hour or day) from the finer ones,
-    // so the latest use shows at once.
-    if let Some(mark) = progress::Entity::find_by_id(1).one(db).await? {
-        let (done, finer) = match span {
-            Span::Minute => (until, vec![]),
-            Span::Hour => (
-                mark.hours_until,
-                vec![(Span::Minute, mark.hours_until, until)],
-            ),
-            Span::Day => (
-                mark.days_until,
-                vec![
-                    (Span::Hour, mark.days_until, mark.hours_until),
-                    (Span::Minute, mark.hours_until.max(mark.days_until), until),
-                ],
-            ),
-        };
-        let done = done.max(from);
-        if done < until {
-            let mut parts = Vec::new();
-            for (part, start, end) in finer {
-                parts.extend(scope.rows(db, part, start.max(done), end).await?);
-            }
-            rows.extend(super::report::fold(&parts, span));
-            let mut start = done;
-            while start < until {
-                refusals.extend(scope.distinct_refused(db, span, start).await?);
-                start += span.ms();
-            }
-        }
-    }
-    let built = super::report::build(
-        &rows,
-        &refusals,
-        chosen_tenant.as_deref(),
+    let mark = progress::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .map(|m| (m.minutes_until, m.hours_until, m.days_until));
+    let wanted = Wanted {
+        tenant: chosen_tenant.clone(),
+        product: filter.product.clone(),
+        span_ms: span.ms(),
         from,
         until,
-        span.ms(),
-    );
+    };
+    let built = match mark.and_then(|m| reports.get(m, &wanted)) {
+        Some(built) => built,
+        None => {
+            let built = Arc::new(scope.build(db, span, from, until, mark).await?);
+            if let Some(m) = mark {
+                reports.put(m, wanted, built.clone());
+            }
+            built
+        }
+    };
     let name_of = |list: &[Choice], id: &str| {
         list.iter()
             .find(|c| c.id == id)
@@ -627,11 +614,11 @@ pub async fn report(
     };
     let pools = built
         .pools
-        .into_iter()
+        .iter()
         .map(|p| PoolUse {
             pool: (!p.key.pool.is_empty()).then(|| name_of(&tenants, &p.key.pool)),
             product: name_of(&products, &p.key.product),
-            kind: p.key.kind,
+            kind: p.key.kind.clone(),
             owned: p.owned,
             peak: p.peak,
             p95: p.p95,
@@ -652,7 +639,7 @@ pub async fn report(
         tenant: chosen_tenant,
         products,
         product: filter.product.clone(),
-        points: built.points,
+        points: built.points.clone(),
         pools,
     })
 }
@@ -664,6 +651,57 @@ struct Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// The figures of the buckets of `span` in `[from, until)`, as rolled up until `mark`: the
+    /// buckets not yet rolled up at this span (the current hour or day) folded from the finer
+    /// ones, so the latest use shows at once.
+    async fn build(
+        &self,
+        db: &impl ConnectionTrait,
+        span: Span,
+        from: i64,
+        until: i64,
+        mark: Option<Mark>,
+    ) -> Result<Built, AppError> {
+        let mut rows = self.rows(db, span, from, until).await?;
+        let mut refusals = self.refusals(db, span, from, until).await?;
+        if let Some((minutes_until, hours_until, days_until)) = mark {
+            let (done, finer) = match span {
+                Span::Minute => (until, vec![]),
+                Span::Hour => (hours_until, vec![(Span::Minute, hours_until, until)]),
+                Span::Day => (
+                    days_until,
+                    vec![
+                        (Span::Hour, days_until, hours_until),
+                        (Span::Minute, hours_until.max(days_until), until),
+                    ],
+                ),
+            };
+            let done = done.max(from);
+            if done < until {
+                let mut parts = Vec::new();
+                for (part, start, end) in finer {
+                    parts.extend(self.rows(db, part, start.max(done), end).await?);
+                }
+                rows.extend(super::report::fold(&parts, span));
+                // Refusals as far as minutes are rolled up, like the rows.
+                let mut start = done;
+                while start < until.min(minutes_until) {
+                    let end = (start + span.ms()).min(minutes_until);
+                    refusals.extend(self.distinct_refused(db, span, start, end).await?);
+                    start += span.ms();
+                }
+            }
+        }
+        Ok(super::report::build(
+            &rows,
+            &refusals,
+            self.tenant,
+            from,
+            until,
+            span.ms(),
+        ))
+    }
+
     /// The rollup rows of `span` in `[from, until)`: the chosen tenant's and every tenant's (or
     /// every tenant's alone), of the chosen product and the registered agents.
     async fn rows(
@@ -711,12 +749,13 @@ impl Scope<'_> {
     }
 
     /// The refusals of the bucket of `span` at `start`, not yet rolled up, from the per-agent
-    /// minutes (distinct agents counted exactly).
+    /// minutes before `end` (distinct agents counted exactly).
     async fn distinct_refused(
         &self,
         db: &impl ConnectionTrait,
         span: Span,
         start: i64,
+        end: i64,
     ) -> Result<Vec<refusal::Model>, AppError> {
         let mut q = refused::Entity::find()
             .select_only()
@@ -725,7 +764,7 @@ impl Scope<'_> {
             .column_as(Expr::cust("CAST(SUM(refusals) AS BIGINT)"), "refusals")
             .column_as(Expr::cust("COUNT(DISTINCT agent_id)"), "agents")
             .filter(refused::Column::Start.gte(start))
-            .filter(refused::Column::Start.lt(start + span.ms()))
+            .filter(refused::Column::Start.lt(end))
             .group_by(refused::Column::TenantId)
             .group_by(refused::Column::Reason);
         if let Some(t) = self.tenant {
