@@ -32,6 +32,12 @@ const TABLES: [(&str, &str, &str); 2] = [
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// In one transaction on SQLite too (sea-orm's default there is none): on one connection,
+    /// and a crash leaves either the old tables or the new ones, never a table half-copied.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         rebuild(manager, "WITHOUT ROWID").await
     }

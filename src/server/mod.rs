@@ -144,16 +144,10 @@ pub async fn command_line_usage(
     let checked = filter.check(now).map_err(|e| e.to_string())?;
     // One report: nothing to keep it for.
     let reports = crate::usage::cache::Reports::default();
-    let report = crate::usage::store::report(
-        &db,
-        &reports,
-        None,
-        &checked,
-        config.usage_retention,
-        now,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let report =
+        crate::usage::store::report(&db, &reports, None, &checked, config.usage_retention, now)
+            .await
+            .map_err(|e| e.to_string())?;
     Ok(match format {
         UsageFormat::Csv => crate::usage::export::buckets_csv(&report),
         UsageFormat::PoolsCsv => crate::usage::export::pools_csv(&report),

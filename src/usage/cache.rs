@@ -92,7 +92,11 @@ mod tests {
         assert_eq!(reports.get(m2, &wanted(0)), None, "rolled up since");
         reports.put(m2, wanted(0), built(2));
         assert_eq!(reports.get(m2, &wanted(0)), Some(built(2)));
-        assert_eq!(reports.get(m1, &wanted(0)), None, "the older mark's are gone");
+        assert_eq!(
+            reports.get(m1, &wanted(0)),
+            None,
+            "the older mark's are gone"
+        );
         // A report built under the older mark, finished late, is not kept.
         reports.put(m1, wanted(60_000), built(3));
         assert_eq!(reports.get(m2, &wanted(60_000)), None);
@@ -110,6 +114,9 @@ mod tests {
             .filter(|i| reports.get(m, &wanted(*i)).is_some())
             .count();
         assert!((1..=KEPT).contains(&held), "{held}");
-        assert_eq!(reports.get(m, &wanted(KEPT as i64)), Some(built(KEPT as i64)));
+        assert_eq!(
+            reports.get(m, &wanted(KEPT as i64)),
+            Some(built(KEPT as i64))
+        );
     }
 }

@@ -17,9 +17,9 @@ use sea_orm::{
 
 use super::UsageRetention;
 use super::cache::{Mark, Reports, Wanted};
-use super::report::Built;
 use super::entity::{event, progress, refusal, refused, rollup as stored};
 use super::model::{CheckedUsage, Choice, PoolUse, UsageReport};
+use super::report::Built;
 use super::rollup::{self, DAY_MS, EVERY_TENANT, HOUR_MS, Key, Level, MINUTE_MS, bucket_of};
 use crate::agents::entity as agent;
 use crate::error::AppError;
