@@ -110,6 +110,9 @@ pub async fn register(
             }
             .insert(&txn)
             .await?;
+            let key = crate::ledger::usage::agents_key(&t.id);
+            let happened = crate::ledger::usage::Happened::Registered;
+            crate::ledger::usage::record(&txn, now, happened, &key, &id, None).await?;
             id
         }
     };

@@ -542,6 +542,8 @@ pub async fn delete(
     agent::Entity::delete_by_id(agent_id.to_string())
         .exec(&txn)
         .await?;
+    let key = usage::agents_key(&a.tenant_id);
+    usage::record(&txn, now, Happened::Removed, &key, &a.id, None).await?;
     certificate::Entity::update_many()
         .col_expr(
             certificate::Column::EndedReason,

@@ -3,8 +3,10 @@
 //!
 //! In use means held: a floating or fixed agent license bound to an agent (until its agent lets
 //! it go, or is deleted: an expired or revoked floating license is let go at the agent's next
-//! checkout), and a personal seat held by a user. [`in_use`] reads the same from the state, which
-//! the rollups walk back from.
+//! checkout), and a personal seat held by a user. Agents registered and removed are recorded the
+//! same way, under their tenant (kind [`REGISTERED_AGENTS`]), so a chart of agents licensed
+//! against registered is read from the record too. [`in_use`] reads what is in use from the
+//! state, [`state`] that and the agents registered: what the rollups walk back from.
 use std::collections::HashMap;
 
 use sea_orm::{
@@ -17,7 +19,7 @@ use crate::licenses::entity::certificate;
 use crate::licenses::format::{Binding, LicenseType};
 use crate::seats::entity as seat;
 use crate::usage::entity::event;
-use crate::usage::rollup::Key;
+use crate::usage::rollup::{Key, REGISTERED_AGENTS};
 use crate::users::entity as user;
 
 /// What happened to a license in use.
@@ -31,6 +33,10 @@ pub enum Happened {
     Release(Why),
     SeatGiven,
     SeatRecalled,
+    /// An agent registered (its first registration; registering again changes nothing).
+    Registered,
+    /// An agent deleted.
+    Removed,
 }
 
 /// Why a license stopped being in use.
@@ -61,6 +67,8 @@ impl Happened {
             Happened::Release(_) => "release",
             Happened::SeatGiven => "seat_given",
             Happened::SeatRecalled => "seat_recalled",
+            Happened::Registered => "registered",
+            Happened::Removed => "removed",
         }
     }
 
@@ -82,8 +90,8 @@ impl Happened {
 
     fn delta(self) -> i32 {
         match self {
-            Happened::Claim | Happened::Bind | Happened::SeatGiven => 1,
-            Happened::Release(_) | Happened::SeatRecalled => -1,
+            Happened::Claim | Happened::Bind | Happened::SeatGiven | Happened::Registered => 1,
+            Happened::Release(_) | Happened::SeatRecalled | Happened::Removed => -1,
         }
     }
 }
@@ -98,6 +106,16 @@ pub fn agent_key(c: &certificate::Model, tenant_id: &str) -> Key {
             .binding
             .clone()
             .unwrap_or_else(|| Binding::Floating.as_str().into()),
+    }
+}
+
+/// The key an agent of `tenant_id` is counted under while it is registered.
+pub fn agents_key(tenant_id: &str) -> Key {
+    Key {
+        pool: String::new(),
+        tenant: tenant_id.to_string(),
+        product: String::new(),
+        kind: REGISTERED_AGENTS.to_string(),
     }
 }
 
@@ -210,6 +228,27 @@ pub async fn in_use(db: &impl ConnectionTrait) -> Result<HashMap<Key, i64>, AppE
         *levels.entry(seat_key(&product, tenant)).or_default() += 1;
     }
     levels.retain(|_, n| *n != 0);
+    Ok(levels)
+}
+
+/// What the state holds per key: what is in use ([`in_use`]) and the agents registered, per
+/// tenant. The record, summed, says the same ([`recorded`]).
+pub async fn state(db: &impl ConnectionTrait) -> Result<HashMap<Key, i64>, AppError> {
+    let mut levels = in_use(db).await?;
+    let registered: Vec<(String, i64)> = agent::Entity::find()
+        .select_only()
+        .column(agent::Column::TenantId)
+        .column_as(agent::Column::Id.count(), "n")
+        .group_by(agent::Column::TenantId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    levels.extend(
+        registered
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|(tenant, n)| (agents_key(&tenant), n)),
+    );
     Ok(levels)
 }
 

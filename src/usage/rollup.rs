@@ -13,8 +13,8 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// The key of every tenant together (the pool's whole use).
 pub const EVERY_TENANT: &str = "*";
 
-/// The license kind of the rollup rows that count registered agents (pool and product empty):
-/// read when each minute is rolled up, like what is owned, not from the usage record.
+/// The license kind of the rollup rows that count registered agents (pool and product empty),
+/// from the usage record's registrations and deletions like any other key.
 pub const REGISTERED_AGENTS: &str = "agents";
 
 /// What a license in use is counted under.

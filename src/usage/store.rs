@@ -21,7 +21,6 @@ use super::entity::{event, progress, refusal, refused, rollup as stored};
 use super::model::{CheckedUsage, Choice, PoolUse, UsageReport};
 use super::report::Built;
 use super::rollup::{self, DAY_MS, EVERY_TENANT, HOUR_MS, Key, Level, MINUTE_MS, bucket_of};
-use crate::agents::entity as agent;
 use crate::error::AppError;
 use crate::error::{Field, Problem};
 use crate::ledger::holdings::usable_condition;
@@ -233,7 +232,7 @@ async fn roll_minutes(
     to: i64,
     now: i64,
 ) -> Result<i64, AppError> {
-    let in_use = crate::ledger::usage::in_use(txn).await?;
+    let in_use = crate::ledger::usage::state(txn).await?;
     let changes: Vec<rollup::Change> = event::Entity::find()
         .filter(event::Column::At.gte(from))
         .order_by_asc(event::Column::At)
@@ -259,39 +258,8 @@ async fn roll_minutes(
             .collect();
     // What is owned, read now, stands for the minutes rolled now (a minute ago, normally).
     let owned = owned(txn, now).await?;
-    // Agents registered per tenant (and all together), read now like what is owned.
-    let registered: Vec<(String, i64)> = agent::Entity::find()
-        .select_only()
-        .column(agent::Column::TenantId)
-        .column_as(agent::Column::Id.count(), "n")
-        .group_by(agent::Column::TenantId)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let every: i64 = registered.iter().map(|(_, n)| n).sum();
-    let registered: Vec<(Key, i64)> = registered
-        .into_iter()
-        .chain((every > 0).then(|| (EVERY_TENANT.to_string(), every)))
-        .map(|(tenant, n)| {
-            let key = Key {
-                pool: String::new(),
-                tenant,
-                product: String::new(),
-                kind: rollup::REGISTERED_AGENTS.to_string(),
-            };
-            (key, n)
-        })
-        .collect();
     let mut start = from;
     while start < to {
-        for (key, n) in &registered {
-            let level = Level {
-                peak: *n,
-                low: *n,
-                used_ms: n * MINUTE_MS,
-            };
-            levels.insert((start, key.clone()), (level, 0));
-        }
         for (key, n) in &owned {
             let idle = Level {
                 peak: 0,
