@@ -56,6 +56,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         }
         Some("request") => request(&config, &args[1..]).await,
         Some("usage") => usage(&config, &args[1..]).await,
+        Some("healthcheck") => healthcheck(&config, &args[1..]).await,
         Some("--help") | Some("-h") | Some("help") => {
             println!("{USAGE}");
             Ok(())
@@ -150,10 +151,46 @@ async fn usage(config: &Config, args: &[String]) -> Result<(), String> {
     }
 }
 
+/// `tessera healthcheck [--url URL]`: asks the running Tessera's `/readyz` (at
+/// `LEPTOS_SITE_ADDR`, or URL): exits 0 when it is ready, 1 saying why not (for container and
+/// systemd health checks).
+async fn healthcheck(config: &Config, args: &[String]) -> Result<(), String> {
+    let url = match args {
+        [] => {
+            // Listening on every address: ask this machine's.
+            let mut addr = config.site_addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}/readyz")
+        }
+        [flag, url] if flag == "--url" => url.clone(),
+        _ => return Err(format!("healthcheck takes only --url URL\n{USAGE}")),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let answer = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url} does not answer: {e}"))?;
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("{}", body.trim());
+        Ok(())
+    } else {
+        Err(format!("{url} answered {status}: {}", body.trim()))
+    }
+}
+
 const USAGE: &str = "usage: tessera [serve | migrate]
        tessera request --company-id ID --target-version VERSION [--out FILE.tlr]
        tessera usage [--period day|7d|30d|365d | --from YYYY-MM-DD --to YYYY-MM-DD]
                      [--tenant ID] [--product ID] [--format csv|pools-csv|json] [--out FILE]
+       tessera healthcheck [--url http://HOST:PORT/readyz]   (exit 0 when ready)
 
 Configuration, by environment:
   TESSERA_DATABASE_URL    sqlite://PATH or postgres://... (default sqlite://data/tessera.db)

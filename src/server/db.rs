@@ -87,3 +87,27 @@ fn create_private_file(file: &std::path::Path) -> std::io::Result<()> {
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbStartError> {
     Migrator::up(db, None).await.map_err(DbStartError::Migrate)
 }
+
+/// Whether this instance can serve: the database answers and holds exactly the schema this build
+/// migrates to. `Err` says what is not so, in words for an operator (the details go to the log).
+pub async fn readiness(db: &DatabaseConnection) -> Result<(), String> {
+    if let Err(e) = db.ping().await {
+        tracing::warn!(error = %e, "not ready: the database does not answer");
+        return Err("the database does not answer".to_string());
+    }
+    // Fails too when the database holds a migration this build does not know (a newer one).
+    let pending = Migrator::get_pending_migrations(db).await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready: the schema cannot be read");
+        "the database schema cannot be read, or is newer than this build".to_string()
+    })?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<&str> = pending.iter().map(|m| m.name()).collect();
+        Err(format!(
+            "the database schema is not current: {} migration(s) pending ({}); run `tessera migrate`",
+            names.len(),
+            names.join(", ")
+        ))
+    }
+}

@@ -5,9 +5,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::header::{HOST, ORIGIN};
+use http::header::{self, HOST, ORIGIN};
 use http::{HeaderMap, Method, StatusCode};
 use leptos::prelude::provide_context;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
@@ -110,7 +110,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Every route that is neither a page nor a server function.
 pub fn routes(config: &Config) -> Vec<Route> {
-    let mut routes = vec![Route::get("/healthz", || async { "ok" })];
+    let mut routes = vec![
+        Route::get("/healthz", || async { "ok" }),
+        Route::get("/readyz", ready),
+    ];
     routes.extend(crate::agents::api::routes());
     // The handler reads the file in chunks and stops one byte past the package limit, so that
     // a larger package gets its own clear refusal rather than axum's 2 MB cap.
@@ -135,6 +138,21 @@ pub fn routes(config: &Config) -> Vec<Route> {
     #[cfg(not(feature = "test-clock"))]
     let _ = config;
     routes
+}
+
+/// Whether this instance can serve (for load balancers, orchestrators and `tessera
+/// healthcheck`): 200 `ready`, or 503 saying what is not. Anyone may ask, like `/healthz`: it
+/// tells nothing an outsider could use.
+async fn ready(who: super::caller::Caller<crate::auth::server::Anyone>) -> Response {
+    match super::db::readiness(who.db()).await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            format!("not ready: {why}"),
+        )
+            .into_response(),
+    }
 }
 
 /// Whether this build has the browser tests' clock route (cargo feature `test-clock`). Without

@@ -3,8 +3,9 @@
 //! A report reads only rollup rows, and every rollup row is written by a roll-up that moves the
 //! usage progress mark forward in the same transaction (`store::roll_up`). So a report built
 //! under a mark is exact for as long as the mark stays where it is: about a minute, during which
-//! every administrator reloading the page is answered from here. The first report asked for
-//! under a newer mark drops every older one. Each instance keeps its own; they agree, since the
+//! every administrator reloading the page is answered from here. The products offered are kept
+//! the same way (so a product uploaded since shows from the next roll-up, with its first use).
+//! The first report asked for under a newer mark drops every older one. Each instance keeps its own; they agree, since the
 //! mark is read from the shared database with every report.
 //!
 //! A map cleared on a newer mark rather than a cache crate: nothing here ever needs evicting by
@@ -12,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::model::Choice;
 use super::report::Built;
 
 /// How many different views are kept under one mark.
@@ -32,14 +34,39 @@ pub struct Wanted {
 
 #[derive(Default)]
 pub struct Reports {
-    kept: Mutex<(Mark, HashMap<Wanted, Arc<Built>>)>,
+    kept: Mutex<Kept>,
+}
+
+/// What is kept under one mark.
+#[derive(Default)]
+struct Kept {
+    mark: Mark,
+    built: HashMap<Wanted, Arc<Built>>,
+    /// The products to choose from.
+    products: Option<Arc<Vec<Choice>>>,
+}
+
+impl Kept {
+    /// Whether what is kept was read under `mark`; a newer mark drops it all first.
+    fn under(&mut self, mark: Mark) -> bool {
+        if mark < self.mark {
+            return false;
+        }
+        if mark != self.mark {
+            *self = Kept {
+                mark,
+                ..Kept::default()
+            };
+        }
+        true
+    }
 }
 
 impl Reports {
     /// The report built for `wanted` under `mark`, if one is kept.
     pub fn get(&self, mark: Mark, wanted: &Wanted) -> Option<Arc<Built>> {
         let kept = self.kept.lock().ok()?;
-        (kept.0 == mark).then(|| kept.1.get(wanted).cloned())?
+        (kept.mark == mark).then(|| kept.built.get(wanted).cloned())?
     }
 
     /// Keeps a report built under `mark`, unless a newer mark has been seen meanwhile.
@@ -47,14 +74,28 @@ impl Reports {
         let Ok(mut kept) = self.kept.lock() else {
             return;
         };
-        if mark < kept.0 {
+        if !kept.under(mark) {
             return;
         }
-        if mark != kept.0 || kept.1.len() >= KEPT {
-            kept.0 = mark;
-            kept.1.clear();
+        if kept.built.len() >= KEPT {
+            kept.built.clear();
         }
-        kept.1.insert(wanted, built);
+        kept.built.insert(wanted, built);
+    }
+
+    /// The products read under `mark`, if kept.
+    pub fn products(&self, mark: Mark) -> Option<Arc<Vec<Choice>>> {
+        let kept = self.kept.lock().ok()?;
+        (kept.mark == mark).then(|| kept.products.clone())?
+    }
+
+    /// Keeps the products read under `mark`, unless a newer mark has been seen meanwhile.
+    pub fn put_products(&self, mark: Mark, products: Arc<Vec<Choice>>) {
+        if let Ok(mut kept) = self.kept.lock()
+            && kept.under(mark)
+        {
+            kept.products = Some(products);
+        }
     }
 }
 
@@ -101,6 +142,31 @@ mod tests {
         reports.put(m1, wanted(60_000), built(3));
         assert_eq!(reports.get(m2, &wanted(60_000)), None);
         assert_eq!(reports.get(m1, &wanted(60_000)), None);
+    }
+
+    #[test]
+    fn the_products_are_kept_with_the_reports_of_their_mark() {
+        let reports = Reports::default();
+        let (m1, m2) = ((60_000, 0, 0), (120_000, 0, 0));
+        let list = |name: &str| {
+            Arc::new(vec![Choice {
+                id: name.into(),
+                name: name.into(),
+            }])
+        };
+        reports.put(m1, wanted(0), built(1));
+        reports.put_products(m1, list("a"));
+        assert_eq!(reports.products(m1), Some(list("a")));
+        assert_eq!(reports.get(m1, &wanted(0)), Some(built(1)), "kept beside");
+        assert_eq!(reports.products(m2), None, "read again after a roll-up");
+        reports.put_products(m2, list("b"));
+        assert_eq!(
+            reports.get(m2, &wanted(0)),
+            None,
+            "the older reports are gone"
+        );
+        reports.put_products(m1, list("late"));
+        assert_eq!(reports.products(m2), Some(list("b")));
     }
 
     #[test]

@@ -537,7 +537,22 @@ pub async fn report(
         (None, Some(own)) => Some(own.to_string()),
         (None, None) => None,
     };
-    let products = products(db).await?;
+    let mark = progress::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .map(|m| (m.minutes_until, m.hours_until, m.days_until));
+    // The products to choose from, as of the last roll-up like the figures (reading them scans
+    // every certificate).
+    let products = match mark.and_then(|m| reports.products(m)) {
+        Some(kept) => kept,
+        None => {
+            let read = Arc::new(products(db).await?);
+            if let Some(m) = mark {
+                reports.put_products(m, read.clone());
+            }
+            read
+        }
+    };
     if let Some(p) = &filter.product
         && !products.iter().any(|c| &c.id == p)
     {
@@ -550,10 +565,6 @@ pub async fn report(
         tenant: chosen_tenant.as_deref(),
         product: filter.product.as_deref(),
     };
-    let mark = progress::Entity::find_by_id(1)
-        .one(db)
-        .await?
-        .map(|m| (m.minutes_until, m.hours_until, m.days_until));
     let wanted = Wanted {
         tenant: chosen_tenant.clone(),
         product: filter.product.clone(),
@@ -605,7 +616,7 @@ pub async fn report(
         span_ms: span.ms(),
         tenants,
         tenant: chosen_tenant,
-        products,
+        products: products.to_vec(),
         product: filter.product.clone(),
         points: built.points.clone(),
         pools,

@@ -93,7 +93,7 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         "seats/apply" | "seats/recall" | "seats/product" | "seats/candidates" => manager,
 
         // Routes.
-        "GET /healthz" | "GET /api/v1/openapi.json" => true,
+        "GET /healthz" | "GET /readyz" | "GET /api/v1/openapi.json" => true,
         // The enrollment key in the body is the credential, whoever sends it.
         "POST /api/v1/agents/register" => true,
         "POST /api/v1/agents/checkout"
@@ -600,7 +600,8 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
                 let is_page = !path.starts_with("/api/")
                     && entry.starts_with("GET ")
                     && !path.contains('.')
-                    && path != "/healthz";
+                    && path != "/healthz"
+                    && path != "/readyz";
                 match (is_page, allow) {
                     // "/settings" itself only forwards to the licenses page.
                     (true, true) if path == "/settings" => {

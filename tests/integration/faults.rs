@@ -309,6 +309,15 @@ async fn postgresql_restarted_under_load_answers_503_then_recovers_losing_nothin
             .await
             .expect("healthz");
         assert_eq!(health.status(), StatusCode::OK, "Tessera itself stays up");
+        // Ready it is not, and it says why.
+        let ready = caller
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let why = ready.text().await.unwrap_or_default();
+        assert!(why.contains("database does not answer"), "{why}");
     }
 
     pg.server_start();
@@ -325,6 +334,12 @@ async fn postgresql_restarted_under_load_answers_503_then_recovers_losing_nothin
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let ready = Client::new()
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK, "ready again, by itself");
     // Some writes after recovery too.
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);

@@ -170,7 +170,67 @@ async fn an_upgrade_lower_cases_the_stored_certificate_ids(backend: Backend) {
     app.stop().await;
 }
 
+/// `/readyz` answers 200 `ready` while the database holds this build's schema; with the last
+/// migration rolled back, 503 naming it (and `tessera healthcheck` exits 1 saying so); once
+/// migrated again, ready. Anyone may ask, signed in or not.
+async fn readiness_names_a_schema_that_is_not_current(backend: Backend) {
+    use migration::{Migrator, MigratorTrait};
+    let app = TestApp::start(backend).await;
+    let url = format!("{}/readyz", app.base);
+    let ask = async || {
+        let r = reqwest::get(&url).await.expect("it answers");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    };
+    let healthcheck = async || {
+        let args = ["healthcheck".to_string(), "--url".to_string(), url.clone()];
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+                .args(args)
+                .output()
+                .expect("tessera runs")
+        })
+        .await
+        .expect("joined");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    assert_eq!(ask().await, (200, "ready".to_string()));
+    let (code, stdout, _) = healthcheck().await;
+    assert_eq!((code, stdout.trim()), (Some(0), "ready"));
+
+    Migrator::down(&app.db, Some(1)).await.expect("down");
+    let last = Migrator::migrations()
+        .last()
+        .map(|m| m.name().to_string())
+        .expect("migrations");
+    let (status, body) = ask().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains(&last) && body.contains("tessera migrate"),
+        "names the migration pending and what to run: {body}"
+    );
+    let signed_in = app
+        .admin()
+        .await
+        .get(&url)
+        .send()
+        .await
+        .expect("it answers");
+    assert_eq!(signed_in.status().as_u16(), 503, "the same, signed in");
+    let (code, _, stderr) = healthcheck().await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("503") && stderr.contains(&last), "{stderr}");
+
+    Migrator::up(&app.db, None).await.expect("up");
+    assert_eq!(ask().await, (200, "ready".to_string()));
+    app.stop().await;
+}
+
 on_both_databases!(
+    readiness_names_a_schema_that_is_not_current,
     the_installation_id_is_made_once_and_kept,
     an_upgrade_lower_cases_the_stored_certificate_ids,
     an_upgrade_reads_the_stored_not_before,

@@ -52,10 +52,10 @@ pub fn clear_cookie(secure: bool) -> String {
     session_cookie("", 0, secure)
 }
 
-/// Paths that never look at a session: the health check answers for the process whatever the
+/// Paths that never look at a session: the health and readiness checks answer whatever the
 /// database's state or the caller's cookies, and agents authenticate with their bearer token.
 fn sessionless(path: &str) -> bool {
-    path == "/healthz" || path.starts_with("/api/v1/agents/")
+    path == "/healthz" || path == "/readyz" || path.starts_with("/api/v1/agents/")
 }
 
 pub async fn resolve_session(
