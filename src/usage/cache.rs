@@ -5,8 +5,8 @@
 //! under a mark is exact for as long as the mark stays where it is: about a minute, during which
 //! every administrator reloading the page is answered from here. The products offered are kept
 //! the same way (so a product uploaded since shows from the next roll-up, with its first use).
-//! The first report asked for under a newer mark drops every older one. Each instance keeps its own; they agree, since the
-//! mark is read from the shared database with every report.
+//! The first report asked for under a newer mark drops every older one. Each instance keeps its
+//! own; they agree, since the mark is read from the shared database with every report.
 //!
 //! A map cleared on a newer mark rather than a cache crate: nothing here ever needs evicting by
 //! age or use, only by mark, and a bound on its size keeps odd filters from piling up.

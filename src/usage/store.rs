@@ -505,8 +505,8 @@ pub fn span_for(from: i64, until: i64, now: i64, keep: UsageRetention) -> Span {
 /// tenant). Another tenant than the caller's own, or one or a product that does not exist, is
 /// refused (400) naming it.
 ///
-/// The figures are built once per view and roll-up ([`super::cache`]); tenants' and products'
-/// names are read each time.
+/// The figures and the products offered are kept per roll-up ([`super::cache`]); the tenants
+/// are read each time.
 pub async fn report(
     db: &impl ConnectionTrait,
     reports: &Reports,
