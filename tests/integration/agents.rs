@@ -290,20 +290,11 @@ fn tally(results: &[Reply]) -> (usize, usize, usize) {
     (licensed.len(), distinct.len(), refused)
 }
 
-/// Every agent of `tokens` checks out at once, each asking again after a 503 as agents do: on a
-/// busy machine a claim may wait for a database connection past the pool's bound (at most 300
-/// answers, then the 503 is what the assertion names).
+/// Every agent of `tokens` checks out at once, each asking again after a 503
+/// ([`crate::support::as_agents_do`]).
 async fn checkout_all(app: &TestApp, tokens: &[String]) -> Vec<Reply> {
     let checkout = async |token: &String| {
-        let mut asked = 0;
-        loop {
-            let reply = post(app, "checkout", Some(token), None).await;
-            asked += 1;
-            if reply.status != StatusCode::SERVICE_UNAVAILABLE || asked >= 300 {
-                return reply;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        crate::support::as_agents_do(async || post(app, "checkout", Some(token), None).await).await
     };
     futures::future::join_all(tokens.iter().map(checkout)).await
 }

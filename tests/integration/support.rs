@@ -601,26 +601,33 @@ impl Process {
         self.agent_call("release", token).await
     }
 
-    /// An agent's call, asked again after a 503 as agents do (`Retry-After`, shortened here):
-    /// a busy machine may keep a claim waiting for a database connection past the pool's bound.
-    /// A server that answers nothing but 503 is a defect: after 300 answers (a minute) the last
-    /// one is returned, for the test's assertion to name.
     async fn agent_call(&self, path: &str, token: &str) -> Reply {
-        let mut asked = 0;
-        loop {
+        as_agents_do(async || {
             let r = Client::new()
                 .post(format!("{}/api/v1/agents/{path}", self.base))
                 .bearer_auth(token)
                 .send()
                 .await
                 .expect("an agent's call");
-            let reply = Reply::read(r).await;
-            asked += 1;
-            if reply.status != StatusCode::SERVICE_UNAVAILABLE || asked >= 300 {
-                return reply;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            Reply::read(r).await
+        })
+        .await
+    }
+}
+
+/// An agent's call, asked again after a 503 as agents do (`Retry-After`, shortened here): a busy
+/// machine may keep a claim waiting for a database connection past the pool's bound. A server
+/// that answers nothing but 503 is a defect: after 300 answers (a minute) the last one is
+/// returned, for the test's assertion to name.
+pub async fn as_agents_do(call: impl AsyncFn() -> Reply) -> Reply {
+    let mut asked = 0;
+    loop {
+        let reply = call().await;
+        asked += 1;
+        if reply.status != StatusCode::SERVICE_UNAVAILABLE || asked >= 300 {
+            return reply;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 
