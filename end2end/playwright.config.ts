@@ -22,7 +22,7 @@ const main = `http://127.0.0.1:${port}`;
 const clock = `http://127.0.0.1:${clockPort}`;
 
 const clockSpecs = ['expiry.spec.ts', 'first-valid-day.spec.ts', 'usage.spec.ts'];
-const formSpecs = ['sign-in-and-users.spec.ts', 'licenses.spec.ts', 'seats.spec.ts', 'tenants-agents.spec.ts'];
+const formSpecs = ['agent-api.spec.ts', 'sign-in-and-users.spec.ts', 'licenses.spec.ts', 'seats.spec.ts', 'tenants-agents.spec.ts'];
 const allSpecs = readdirSync(join(__dirname, 'tests'))
   .filter((f) => f.endsWith('.spec.ts'))
   .sort();

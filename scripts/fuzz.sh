@@ -23,7 +23,7 @@ targets=("$@")
 sanitizer="${FUZZ_SANITIZER:-address}"
 # Each sanitizer builds into its own folder, so that switching does not rebuild everything.
 # Outside the checkout, so that a fresh clone on this machine (CI) reuses the instrumented build
-# of the dependencies: a cold build of the whole server with coverage takes 20-40 minutes here.
+# of the format crate and its dependencies (a few minutes cold).
 target_dir="${TESSERA_FUZZ_TARGET_DIR:-$HOME/.cache/tessera-fuzz-target}"
 [ "$sanitizer" = address ] || target_dir="$target_dir/sanitizer-$sanitizer"
 build_opts=(--sanitizer "$sanitizer" --target-dir "$target_dir")
@@ -36,7 +36,9 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
   step "install cargo-fuzz $CARGO_FUZZ_VERSION"
-  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  # A tool: optimised at level 1, whose build is what costs (as scripts/bootstrap.sh builds its own).
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_INCREMENTAL=0 \
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
 export RUSTC_BOOTSTRAP=1

@@ -4,12 +4,32 @@
 # Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Each step's time, printed at the end (README, "The test command's time" keeps the figures).
+timings=()
+current=""
+since=$SECONDS
+step() {
+  [ -z "$current" ] || timings+=("$(printf '%6d s  %s' $((SECONDS - since)) "$current")")
+  current="$*"
+  since=$SECONDS
+  [ -z "$current" ] || printf '\n==> %s\n' "$*" >&2
+}
+report_times() {
+  local status=$?
+  step ""
+  printf '\n==> time by step%s\n' "$([ $status -eq 0 ] || echo " (stopped: exit $status)")" >&2
+  printf '%s\n' "${timings[@]}" >&2
+  printf '%6d s  in all\n' "$SECONDS" >&2
+}
+trap report_times EXIT
+
+step "tools (scripts/bootstrap.sh: wasm32 target, cargo-leptos, wasm-bindgen, npm, Chromium)"
 scripts/bootstrap.sh --browser
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # One build of each kind, made once: incremental compilation's caches would only fill the disk
 # (several GiB for the test build alone).
 export CARGO_INCREMENTAL=0
-step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "format"
 cargo fmt --all -- --check
@@ -45,6 +65,18 @@ RUST_BACKTRACE=0 TESSERA_TEST_POSTGRES="${TESSERA_TEST_POSTGRES:-postgres://post
   cargo test --features ssr
 step "the format crate, and the vendor tool against OpenSSL"
 cargo test -p tessera-license -p tessera-vendor
+
+step "deployment files: the example alert rules (promtool), the systemd unit (systemd-analyze)"
+promtool check rules contrib/prometheus/tessera-alerts.yml
+if [ -f contrib/tessera.service ]; then
+  # Checked with ExecStart pointing at a binary that exists here.
+  unit=$(mktemp -d)/tessera.service
+  sed "s|^ExecStart=[^ ]*|ExecStart=$PWD/target/release/tessera|" contrib/tessera.service >"$unit"
+  systemd-analyze verify "$unit"
+fi
+
+step "the agent API fuzzed from its OpenAPI document, 60 s (schemathesis; scripts/api-fuzz.sh)"
+scripts/api-fuzz.sh 60
 
 step "browser tests (Playwright, Debian's Chromium)"
 (cd end2end && npx playwright test)

@@ -5,6 +5,7 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 /// A form field an [`AppError::Invalid`] points at.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
@@ -47,6 +48,7 @@ pub enum Field {
 }
 
 /// What is wrong with a field, in words the UI translates.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "problem")]
 pub enum Problem {
@@ -86,6 +88,7 @@ pub enum Problem {
 }
 
 /// Why a change was refused although the input was well formed.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
@@ -118,7 +121,9 @@ pub enum ConflictKind {
     OwnPassword,
 }
 
+/// Every error's JSON is an object whose `error` names it, with its details beside.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "error")]
 pub enum AppError {
     #[error("sign in first")]
@@ -167,6 +172,7 @@ pub enum AppError {
     #[error("the package is refused: {refusal}")]
     PackageRefused {
         upload: String,
+        #[cfg_attr(feature = "ssr", schema(value_type = Object))]
         refusal: crate::licenses::format::PackageRefusal,
     },
     #[error("the database is unavailable, try again shortly")]
@@ -224,11 +230,43 @@ impl AppError {
     }
 }
 
-/// Logs an unexpected failure with a fresh request id and returns the error the caller sees,
-/// which holds only that id.
+impl AppError {
+    /// The error's name as its JSON says it (`{"error": "no_license_free"}`), without the
+    /// details: a label for metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::NotSignedIn => "not_signed_in",
+            AppError::BadCredentials => "bad_credentials",
+            AppError::AccountDisabled => "account_disabled",
+            AppError::TooManyAttempts { .. } => "too_many_attempts",
+            AppError::Busy { .. } => "busy",
+            AppError::Forbidden => "forbidden",
+            AppError::CrossSite => "cross_site",
+            AppError::Invalid { .. } => "invalid",
+            AppError::Conflict { .. } => "conflict",
+            AppError::NotFound => "not_found",
+            AppError::BadAgentCredentials => "bad_agent_credentials",
+            AppError::NoLicenseFree => "no_license_free",
+            AppError::NotEnoughSeats { .. } => "not_enough_seats",
+            AppError::NotYetValid { .. } => "not_yet_valid",
+            AppError::LicenseExpired => "license_expired",
+            AppError::LicenseRevoked => "license_revoked",
+            AppError::AgentShutDown => "agent_shut_down",
+            AppError::PlatformExpired { .. } => "platform_expired",
+            AppError::PackageRefused { .. } => "package_refused",
+            AppError::Unavailable => "unavailable",
+            AppError::Internal { .. } => "internal",
+            AppError::Transport { .. } => "transport",
+        }
+    }
+}
+
+/// Logs an unexpected failure with the request's id (a fresh one outside a request) and returns
+/// the error the caller sees, which holds only that id.
 #[cfg(feature = "ssr")]
 pub fn internal(detail: impl std::fmt::Display) -> AppError {
-    let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    use crate::server::request_id;
+    let request_id = request_id::current().unwrap_or_else(request_id::fresh);
     tracing::error!(request_id = %request_id, "internal error: {detail}");
     AppError::Internal { request_id }
 }
@@ -335,6 +373,27 @@ mod tests {
         assert!(
             matches!(e, AppError::Invalid { field: Field::Request, problem: Problem::Malformed { ref detail } } if detail.contains("password"))
         );
+    }
+
+    #[test]
+    fn an_errors_code_is_the_name_its_json_gives() {
+        let all = [
+            AppError::NotSignedIn,
+            AppError::TooManyAttempts { minutes: 3 },
+            AppError::invalid(Field::Password, Problem::TooShort { min: 8 }),
+            AppError::NoLicenseFree,
+            AppError::NotYetValid { from: 1 },
+            AppError::AgentShutDown,
+            AppError::PlatformExpired { on: 1 },
+            AppError::Unavailable,
+            AppError::Internal {
+                request_id: "x".into(),
+            },
+        ];
+        for e in all {
+            let json = serde_json::to_value(&e).unwrap();
+            assert_eq!(json["error"], e.code(), "{e:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Tessera's schema, one migration per change. Run at start-up and by `tessera migrate`.
 //! Times are stored as Unix milliseconds (BIGINT) so that SQLite and PostgreSQL compare them alike.
+pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_foundation;
@@ -18,6 +19,7 @@ mod m20261202_000013_session_idle;
 mod m20261202_000014_lower_case_ids;
 mod m20261203_000015_usage;
 mod m20261203_000016_usage_clustered;
+mod m20261204_000017_usage_lapses;
 
 pub struct Migrator;
 
@@ -41,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_lower_case_ids::Migration),
             Box::new(m20261203_000015_usage::Migration),
             Box::new(m20261203_000016_usage_clustered::Migration),
+            Box::new(m20261204_000017_usage_lapses::Migration),
         ]
     }
 }

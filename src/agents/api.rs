@@ -1,23 +1,38 @@
 //! The agent API under `/api/v1/`: JSON in and out, a bearer token per agent, described by the
 //! OpenAPI document at `/api/v1/openapi.json`. Every refusal is a JSON `AppError` with its status.
+//!
+//! The document is derived (utoipa) from the types the handlers read and answer and from each
+//! handler's `#[utoipa::path]`, which lists every status it answers: a change to a type changes
+//! the document, and the test command fuzzes the API from it (scripts/api-fuzz.sh, schemathesis).
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::JsonRejection;
 use axum::response::{IntoResponse, Response};
 
-use super::model::RegisterRequest;
+use utoipa::OpenApi;
+
+use super::model::{Basis, CheckedOut, Done, RegisterRequest, Registered};
 use super::store;
 use crate::auth::server::agent::presented_token_hash;
 use crate::auth::server::{Agent, Anyone};
-use crate::error::{AppError, Field, Problem};
+use crate::error::{AppError, ConflictKind, Field, Problem};
 use crate::ledger::grants::Computed;
 use crate::ledger::holdings;
 use crate::server::caller::Caller;
-use crate::server::respond::error_response;
+use crate::server::respond::{error_response, too_large_response};
 use crate::server::route::Route;
 
 /// The largest agent request body.
-const AGENT_BODY_LIMIT: usize = 16 * 1024;
+pub const AGENT_BODY_LIMIT: usize = 16 * 1024;
+
+/// The routes in the order an agent meets them, as the reference page lists them.
+pub const ROUTE_ORDER: [&str; 5] = [
+    "/api/v1/agents/register",
+    "/api/v1/agents/checkout",
+    "/api/v1/agents/heartbeat",
+    "/api/v1/agents/release",
+    "/api/v1/openapi.json",
+];
 
 /// The agent API's routes, each with the agent body limit.
 pub fn routes() -> Vec<Route> {
@@ -40,27 +55,58 @@ fn answer<T: serde::Serialize>(result: Result<T, AppError>) -> Response {
     }
 }
 
-/// A JSON body, or a 4xx naming what is wrong with it.
-fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
-    json.map(|Json(t)| t).map_err(|rejection| {
-        AppError::invalid(
+/// The 4xx naming what is wrong with a JSON body: 413 past [`AGENT_BODY_LIMIT`], 400 for anything
+/// else (not JSON, a wrong type, a missing field).
+fn refused_body(rejection: &JsonRejection) -> Response {
+    if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+        too_large_response(AGENT_BODY_LIMIT)
+    } else {
+        error_response(&AppError::invalid(
             Field::Request,
             Problem::Malformed {
                 detail: rejection.body_text(),
             },
-        )
-    })
+        ))
+    }
 }
 
 /// Registering proves itself with the tenant's enrollment key, which the store checks.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/register",
+    tag = "agents",
+    summary = "Register this machine's agent",
+    description = "One agent per machine id and tenant. Registering a machine again takes its \
+        agent's own token as the bearer (the same agent, a new token, its state kept), or an \
+        administrator's reset of its registration; the enrollment key alone is refused 409.",
+    request_body = RegisterRequest,
+    responses(
+        (status = 200, description = "Registered", body = Registered),
+        (status = 400, description = "Not JSON, a wrong type, or a missing, empty or too long \
+            machine_id (error: invalid, with the field and the problem)", body = AppError),
+        (status = 401, description = "Unknown or rotated enrollment key \
+            (error: bad_agent_credentials)", body = AppError),
+        (status = 403, description = "The tenant's platform license has expired \
+            (error: platform_expired)", body = AppError),
+        (status = 409, description = "The machine is registered already and the request does \
+            not carry its agent's token (kind: machine_registered), or the tenant has as many \
+            agents as it allows (kind: agent_limit)", body = AppError),
+        (status = 413, description = "A body over 16 KiB", body = AppError),
+        (status = 503, description = "The database is unavailable (Retry-After)", body = AppError),
+    ),
+    security((), ("agentToken" = [])),
+)]
 async fn register(
     who: Caller<Anyone>,
     headers: http::HeaderMap,
     json: Result<Json<RegisterRequest>, JsonRejection>,
 ) -> Response {
+    let req = match json {
+        Ok(Json(req)) => req,
+        Err(rejection) => return refused_body(&rejection),
+    };
     answer(
         async {
-            let req = body(json)?;
             store::register(
                 who.db(),
                 who.ledger(),
@@ -75,12 +121,32 @@ async fn register(
     )
 }
 
+/// Every answer from memory when it can be: a grant or a refusal computed for this token since
+/// the license state last changed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/checkout",
+    tag = "agents",
+    summary = "Check out for one inference request",
+    responses(
+        (status = 200, description = "Licensed", body = CheckedOut),
+        (status = 401, description = "A missing, forged or revoked agent token \
+            (error: bad_agent_credentials)", body = AppError),
+        (status = 402, description = "No license is free (error: no_license_free); the refusal \
+            is counted", body = AppError),
+        (status = 403, description = "The agent's fixed license expired (license_expired) or \
+            was revoked (license_revoked), or the agent was shut down (agent_shut_down); a \
+            floating license that lapsed is exchanged for a free one", body = AppError),
+        (status = 503, description = "The database is unavailable (Retry-After)", body = AppError),
+    ),
+    security(("agentToken" = [])),
+)]
 async fn check_out(who: Caller<Agent>) -> Response {
-    answer(
-        async {
+    let answered = async {
             let now = who.now();
             match who.proof() {
                 Agent::Remembered(hit) => {
+                    metrics::counter!("tessera_grant_cache_total", "result" => "hit").increment(1);
                     if hit.write_seen {
                         let (ledger, agent_id) = (who.ledger().clone(), hit.agent_id.clone());
                         tokio::spawn(async move {
@@ -101,6 +167,7 @@ async fn check_out(who: Caller<Agent>) -> Response {
                     token_hash,
                     generation,
                 } => {
+                    metrics::counter!("tessera_grant_cache_total", "result" => "miss").increment(1);
                     let (answer, generation) =
                         holdings::check_out(who.ledger(), agent, *generation, now).await?;
                     let computed = Computed {
@@ -114,128 +181,107 @@ async fn check_out(who: Caller<Agent>) -> Response {
                     answer
                 }
             }
-        }
-        .await,
-    )
+    }
+    .await;
+    let result = match &answered {
+        Ok(_) => "licensed",
+        Err(e) => e.code(),
+    };
+    metrics::counter!("tessera_checkouts_total", "result" => result).increment(1);
+    answer(answered)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/heartbeat",
+    tag = "agents",
+    summary = "Tell Tessera the agent is alive",
+    description = "A floating license is kept only while its agent is heard from (checkouts \
+        count), where its tenant releases silent agents' licenses.",
+    responses(
+        (status = 200, description = "Noted", body = Done),
+        (status = 401, description = "A missing, forged or revoked agent token \
+            (error: bad_agent_credentials)", body = AppError),
+        (status = 503, description = "The database is unavailable (Retry-After)", body = AppError),
+    ),
+    security(("agentToken" = [])),
+)]
 async fn heartbeat(who: Caller<Agent>) -> Response {
     answer(
         async {
             holdings::seen(who.ledger(), who.id(), who.now()).await?;
-            Ok(serde_json::json!({ "ok": true }))
+            Ok(Done { ok: true })
         }
         .await,
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/release",
+    tag = "agents",
+    summary = "Give back the floating license this agent holds",
+    description = "The agent stays registered; its next checkout takes a license again.",
+    responses(
+        (status = 200, description = "Released, or nothing to release", body = Done),
+        (status = 401, description = "A missing, forged or revoked agent token \
+            (error: bad_agent_credentials)", body = AppError),
+        (status = 503, description = "The database is unavailable (Retry-After)", body = AppError),
+    ),
+    security(("agentToken" = [])),
+)]
 async fn release(who: Caller<Agent>) -> Response {
     answer(
         async {
             holdings::release(who.ledger(), who.id(), who.now()).await?;
-            Ok(serde_json::json!({ "ok": true }))
+            Ok(Done { ok: true })
         }
         .await,
     )
 }
 
-async fn openapi() -> Json<serde_json::Value> {
-    Json(openapi_document())
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "document",
+    summary = "This document",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")),
+)]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(AgentApi::openapi())
 }
 
-/// The OpenAPI 3.1 description of every agent route, body and error.
+/// The agent API's OpenAPI 3.1 document: every route, body, constraint and error.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera agent API",
+        version = "1",
+        description = "Agents register with their tenant's enrollment key, then check out on \
+            every inference request with the bearer token registering gave them."
+    ),
+    paths(register, check_out, heartbeat, release, openapi),
+    components(schemas(RegisterRequest, Registered, CheckedOut, Basis, Done, AppError, Field, Problem, ConflictKind)),
+    modifiers(&AgentToken),
+)]
+pub struct AgentApi;
+
+/// The bearer token scheme the secured routes name.
+struct AgentToken;
+
+impl utoipa::Modify for AgentToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "agentToken",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+    }
+}
+
+/// The document as JSON, as `/api/v1/openapi.json` serves it.
 pub fn openapi_document() -> serde_json::Value {
-    use serde_json::json;
-    let error = |description: &str| {
-        json!({
-            "description": description,
-            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
-        })
-    };
-    let bearer = json!([{ "agentToken": [] }]);
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Tessera agent API",
-            "version": "1",
-            "description": "Agents register with their tenant's enrollment key, then check out on every inference request."
-        },
-        "paths": {
-            "/api/v1/agents/register": {
-                "post": {
-                    "summary": "Register this machine's agent (one per machine id and tenant). Registering a machine again takes its agent's own token as the bearer (the same agent, a new token, its state kept), or an administrator's reset of its registration; the enrollment key alone is refused 409",
-                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RegisterRequest" } } } },
-                    "responses": {
-                        "200": { "description": "Registered", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Registered" } } } },
-                        "400": error("Malformed JSON, a wrong type, or a missing or too long machine_id"),
-                        "401": error("Unknown or rotated enrollment key"),
-                        "409": error("The machine is registered already and the request does not carry its agent's token (kind: machine_registered), or the tenant has as many agents as it allows (kind: agent_limit)"),
-                        "413": error("Body over 16 KiB")
-                    }
-                }
-            },
-            "/api/v1/agents/checkout": {
-                "post": {
-                    "summary": "Check out for one inference request",
-                    "security": bearer,
-                    "responses": {
-                        "200": { "description": "Licensed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CheckedOut" } } } },
-                        "401": error("Missing, forged or revoked agent token"),
-                        "402": error("No license is free (error: no_license_free); the refusal is counted"),
-                        "403": error("The agent's fixed license expired (license_expired) or was revoked (license_revoked), or the agent was shut down (agent_shut_down); a floating license that lapsed is exchanged for a free one"),
-                        "503": error("The database is unavailable")
-                    }
-                }
-            },
-            "/api/v1/agents/heartbeat": {
-                "post": {
-                    "summary": "Tell Tessera the agent is alive",
-                    "security": bearer,
-                    "responses": {
-                        "200": { "description": "Noted", "content": { "application/json": { "schema": { "type": "object", "properties": { "ok": { "type": "boolean" } } } } } },
-                        "401": error("Missing, forged or revoked agent token")
-                    }
-                }
-            },
-            "/api/v1/agents/release": {
-                "post": {
-                    "summary": "Give back the floating license this agent holds (it stays registered; its next checkout takes one again)",
-                    "security": bearer,
-                    "responses": {
-                        "200": { "description": "Released, or nothing to release", "content": { "application/json": { "schema": { "type": "object", "properties": { "ok": { "type": "boolean" } } } } } },
-                        "401": error("Missing, forged or revoked agent token")
-                    }
-                }
-            },
-            "/api/v1/openapi.json": {
-                "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1" } } }
-            }
-        },
-        "components": {
-            "securitySchemes": { "agentToken": { "type": "http", "scheme": "bearer" } },
-            "schemas": {
-                "RegisterRequest": {
-                    "type": "object", "required": ["enrollment_key", "machine_id"],
-                    "properties": { "enrollment_key": { "type": "string" }, "machine_id": { "type": "string", "maxLength": 200 } }
-                },
-                "Registered": {
-                    "type": "object", "required": ["agent_id", "tenant_id", "token"],
-                    "properties": { "agent_id": { "type": "string" }, "tenant_id": { "type": "string" }, "token": { "type": "string" } }
-                },
-                "CheckedOut": {
-                    "type": "object", "required": ["licensed", "basis"],
-                    "properties": {
-                        "licensed": { "type": "boolean" },
-                        "basis": { "enum": ["unlimited_agents", "fixed", "floating"] },
-                        "license_id": { "type": ["string", "null"] },
-                        "expires_at": { "type": ["integer", "null"], "description": "Unix milliseconds; null is permanent" }
-                    }
-                },
-                "Error": {
-                    "type": "object", "required": ["error"],
-                    "properties": { "error": { "type": "string", "description": "bad_agent_credentials, no_license_free, license_expired, license_revoked, agent_shut_down, invalid, unavailable, internal" } }
-                }
-            }
-        }
-    })
+    serde_json::to_value(AgentApi::openapi()).unwrap_or_default()
 }

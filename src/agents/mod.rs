@@ -4,12 +4,12 @@ pub mod console;
 pub mod decide;
 pub mod model;
 pub mod pages;
+pub mod reference;
 
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod entity;
-#[cfg(feature = "ssr")]
 #[cfg(feature = "ssr")]
 pub mod manage;
 #[cfg(feature = "ssr")]

@@ -25,13 +25,27 @@ impl AgentState {
     }
 }
 
+/// The longest machine id, in characters (Unicode scalar values), surrounding spaces included.
+pub const MACHINE_ID_MAX: usize = 200;
+
+/// What an agent registers with. The server enforces exactly the constraints stated here, as
+/// the OpenAPI document says them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
+    /// The tenant's enrollment key, as Settings > Tenants shows it.
     pub enrollment_key: String,
+    /// What identifies the machine, unique within the tenant: at most 200 characters, not only
+    /// spaces (surrounding spaces are not part of it).
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 200, pattern = r"\S")
+    )]
     pub machine_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Registered {
     pub agent_id: String,
     pub tenant_id: String,
@@ -41,6 +55,7 @@ pub struct Registered {
 
 /// Why an agent is licensed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// Its tenant's platform license covers unlimited agents.
@@ -49,14 +64,25 @@ pub enum Basis {
     Floating,
 }
 
+/// A checkout that is licensed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CheckedOut {
+    /// Always true: a checkout that is not licensed is answered with an error.
     pub licensed: bool,
     pub basis: Basis,
     /// The certificate it holds (none under unlimited agents).
     pub license_id: Option<String>,
     /// Until when, in Unix milliseconds; null when permanent.
     pub expires_at: Option<i64>,
+}
+
+/// What heartbeat and release answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Done {
+    /// Always true.
+    pub ok: bool,
 }
 
 impl CheckedOut {

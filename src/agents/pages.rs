@@ -7,6 +7,9 @@ use super::console::{
     BindAgentLicense, DeleteAgent, ResetAgentRegistration, ShutDownAgent, get_agent, list_agents,
 };
 use super::model::{AGENTS_PAGE, AgentRow, AgentState, Basis, FixedLicense, HeldLicense};
+use super::reference::{
+    ApiReference, Auth, Operation, Property, SchemaDoc, Shape, agent_api_reference,
+};
 use crate::i18n::*;
 use crate::licenses::format::Binding;
 use crate::ui::dates::format_time_ms;
@@ -93,6 +96,11 @@ pub fn AgentsPage() -> impl IntoView {
         <div class="page wide">
             <Breadcrumbs />
             <h1>{t!(i18n, agents.title)}</h1>
+            <p class="muted">
+                <a href="/settings/agent-api">{t!(i18n, agent_api.title)}</a>
+                ": "
+                {t!(i18n, agent_api.link_help)}
+            </p>
             <Show when=deleted>
                 <p class="notice" role="status">{t!(i18n, agents.done_deleted)}</p>
             </Show>
@@ -417,5 +425,271 @@ fn BindForm(
                     .into_any()
             }}
         </section>
+    }
+}
+
+/// Settings > Agents > Agent API: the OpenAPI document for people, every route with what it
+/// takes, needs and answers, and every schema with its constraints.
+#[component]
+pub fn AgentApiPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let reference = Resource::new(|| (), |_| agent_api_reference());
+    view! {
+        <div class="page wide api-reference">
+            <Breadcrumbs here=t_string!(i18n, agent_api.title).to_string() />
+            <h1>{t!(i18n, agent_api.title)}</h1>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match reference.await {
+                        Err(err) => view! { <ErrorMessage err /> }.into_any(),
+                        Ok(r) => view! { <Reference r /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+#[component]
+fn Reference(r: ApiReference) -> impl IntoView {
+    let i18n = use_i18n();
+    let version = r.version.clone();
+    view! {
+        <p lang="en">{r.description}</p>
+        <p class="muted">{t!(i18n, agent_api.english)}</p>
+        <p class="muted">
+            {t!(i18n, agent_api.document, version = move || version.clone())} " "
+            <a href="/api/v1/openapi.json">
+                <code>"/api/v1/openapi.json"</code>
+            </a>
+        </p>
+        <nav aria-labelledby="api-routes">
+            <h2 id="api-routes">{t!(i18n, agent_api.routes)}</h2>
+            <ul>
+                {r
+                    .operations
+                    .iter()
+                    .map(|op| {
+                        let href = format!("#{}", operation_anchor(op));
+                        view! {
+                            <li>
+                                <a href=href>
+                                    <code>{op.method.clone()} " " {op.path.clone()}</code>
+                                </a>
+                                " · "
+                                <span lang="en">{op.summary.clone()}</span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </nav>
+        {r.operations.into_iter().map(|op| view! { <OperationDoc op /> }).collect_view()}
+        <h2>{t!(i18n, agent_api.schemas)}</h2>
+        {r.schemas.into_iter().map(|s| view! { <SchemaSection s /> }).collect_view()}
+    }
+}
+
+fn operation_anchor(op: &Operation) -> String {
+    format!(
+        "{}-{}",
+        op.method.to_lowercase(),
+        op.path.trim_start_matches('/').replace(['/', '.'], "-")
+    )
+}
+
+#[component]
+fn SchemaLink(name: String) -> impl IntoView {
+    view! {
+        <a href=format!("#schema-{name}")>
+            <code>{name.clone()}</code>
+        </a>
+    }
+}
+
+#[component]
+fn OperationDoc(op: Operation) -> impl IntoView {
+    let i18n = use_i18n();
+    let id = operation_anchor(&op);
+    let auth = match op.auth {
+        Auth::Bearer => t!(i18n, agent_api.auth_bearer).into_any(),
+        Auth::Optional => t!(i18n, agent_api.auth_optional).into_any(),
+        Auth::None => t!(i18n, agent_api.auth_none).into_any(),
+    };
+    view! {
+        <section id=id class="card">
+            <h3>
+                <code>{op.method} " " {op.path}</code>
+            </h3>
+            <p lang="en">
+                <strong>{op.summary}</strong>
+            </p>
+            {(!op.description.is_empty()).then(|| view! { <p lang="en">{op.description}</p> })}
+            <dl class="facts">
+                <dt>{t!(i18n, agent_api.auth)}</dt>
+                <dd>{auth}</dd>
+                <dt>{t!(i18n, agent_api.request_body)}</dt>
+                <dd>
+                    {match op.request {
+                        Some(name) => view! { <SchemaLink name /> }.into_any(),
+                        None => t!(i18n, agent_api.no_body).into_any(),
+                    }}
+                </dd>
+            </dl>
+            <table class="grid">
+                <caption>{t!(i18n, agent_api.responses)}</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">{t!(i18n, agent_api.status)}</th>
+                        <th scope="col">{t!(i18n, agent_api.meaning)}</th>
+                        <th scope="col">{t!(i18n, agent_api.body)}</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {op
+                        .responses
+                        .into_iter()
+                        .map(|a| {
+                            view! {
+                                <tr>
+                                    <td>
+                                        <code>{a.status}</code>
+                                    </td>
+                                    <td lang="en">{a.description}</td>
+                                    <td>{a.schema.map(|name| view! { <SchemaLink name /> })}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn SchemaSection(s: SchemaDoc) -> impl IntoView {
+    let i18n = use_i18n();
+    let body = match s.shape {
+        Shape::Object(properties) => view! { <Properties properties /> }.into_any(),
+        Shape::Values(values) => view! {
+            <p>
+                {t!(i18n, agent_api.one_of_values)} " "
+                {values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| view! { {(i > 0).then_some(", ")} <code>{v}</code> })
+                    .collect_view()}
+            </p>
+        }
+        .into_any(),
+        Shape::Variants { tag, variants } => view! {
+            <table class="grid">
+                <thead>
+                    <tr>
+                        <th scope="col">
+                            <code>{tag}</code>
+                        </th>
+                        <th scope="col">{t!(i18n, agent_api.with)}</th>
+                        <th scope="col">{t!(i18n, agent_api.description)}</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {variants
+                        .into_iter()
+                        .map(|v| {
+                            view! {
+                                <tr>
+                                    <td>
+                                        <code>{v.name}</code>
+                                    </td>
+                                    <td>
+                                        {v
+                                            .properties
+                                            .into_iter()
+                                            .map(|p| view! { <div><PropertyName p /></div> })
+                                            .collect_view()}
+                                    </td>
+                                    <td lang="en">{v.description}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        }
+        .into_any(),
+    };
+    let id = format!("schema-{}", s.name);
+    view! {
+        <section id=id class="card">
+            <h3>
+                <code>{s.name}</code>
+            </h3>
+            {(!s.description.is_empty()).then(|| view! { <p lang="en">{s.description}</p> })}
+            {body}
+        </section>
+    }
+}
+
+/// A property's name and type, as one line: `machine_id: string`, `problem: Problem`.
+#[component]
+fn PropertyName(p: Property) -> impl IntoView {
+    view! {
+        <code>{p.name} ": "</code>
+        {p.reference.map(|name| view! { <SchemaLink name /> })}
+        <code>{p.types.join(" | ")}</code>
+    }
+}
+
+#[component]
+fn Properties(properties: Vec<Property>) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <table class="grid">
+            <thead>
+                <tr>
+                    <th scope="col">{t!(i18n, agent_api.property)}</th>
+                    <th scope="col">{t!(i18n, agent_api.value_type)}</th>
+                    <th scope="col">{t!(i18n, agent_api.required)}</th>
+                    <th scope="col">{t!(i18n, agent_api.constraints)}</th>
+                    <th scope="col">{t!(i18n, agent_api.description)}</th>
+                </tr>
+            </thead>
+            <tbody>
+                {properties
+                    .into_iter()
+                    .map(|p| {
+                        let (min, max, pattern) = (p.min_length, p.max_length, p.pattern.clone());
+                        view! {
+                            <tr>
+                                <td>
+                                    <code>{p.name}</code>
+                                </td>
+                                <td>
+                                    {p.reference.map(|name| view! { <SchemaLink name /> })}
+                                    {(!p.types.is_empty()).then(|| view! { " " <code>{p.types.join(" | ")}</code> })}
+                                </td>
+                                <td>
+                                    {if p.required {
+                                        t!(i18n, agent_api.yes).into_any()
+                                    } else {
+                                        t!(i18n, agent_api.no).into_any()
+                                    }}
+                                </td>
+                                <td>
+                                    {min.map(|n| view! { <div>{t!(i18n, agent_api.min_length, count = move || n as i32)}</div> })}
+                                    {max.map(|n| view! { <div>{t!(i18n, agent_api.max_length, count = move || n as i32)}</div> })}
+                                    {pattern.map(|re| view! {
+                                        <div>{t!(i18n, agent_api.pattern)} " " <code>{re}</code></div>
+                                    })}
+                                </td>
+                                <td lang="en">{p.description}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
     }
 }

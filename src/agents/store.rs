@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entity as agent;
-use super::model::{AgentState, Registered};
+use super::model::{AgentState, MACHINE_ID_MAX, Registered};
 use crate::error::{AppError, ConflictKind, Field, Problem};
 use crate::ledger::Ledger;
 use crate::ledger::grants::Scope;
@@ -28,15 +28,18 @@ pub async fn register(
     presented: Option<&str>,
     now: i64,
 ) -> Result<Registered, AppError> {
+    // As the OpenAPI document states it: at most 200 characters as sent, not only spaces.
+    if machine_id.chars().count() > MACHINE_ID_MAX {
+        return Err(AppError::invalid(
+            Field::MachineId,
+            Problem::TooLong {
+                max: MACHINE_ID_MAX as u32,
+            },
+        ));
+    }
     let machine_id = machine_id.trim();
     if machine_id.is_empty() {
         return Err(AppError::invalid(Field::MachineId, Problem::Required));
-    }
-    if machine_id.chars().count() > 200 {
-        return Err(AppError::invalid(
-            Field::MachineId,
-            Problem::TooLong { max: 200 },
-        ));
     }
     let tenant_of_key =
         || tenant::Entity::find().filter(tenant::Column::EnrollmentKey.eq(enrollment_key));

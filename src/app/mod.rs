@@ -7,7 +7,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::agents::pages::{AgentPage, AgentsPage};
+use crate::agents::pages::{AgentApiPage, AgentPage, AgentsPage};
 use crate::audit::pages::AuditLogPage;
 use crate::auth::api::{Logout, whoami};
 use crate::auth::model::Permission;
@@ -157,6 +157,17 @@ pub fn App() -> impl IntoView {
                                     view! {
                                         <RequirePermission permission=Permission::BindAgents>
                                             <AgentPage />
+                                        </RequirePermission>
+                                    }
+                                }
+                                ssr=SsrMode::Async
+                            />
+                            <Route
+                                path=path!("agent-api")
+                                view=|| {
+                                    view! {
+                                        <RequirePermission permission=Permission::BindAgents>
+                                            <AgentApiPage />
                                         </RequirePermission>
                                     }
                                 }

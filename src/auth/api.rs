@@ -19,6 +19,11 @@ pub async fn login(
     let client = crate::server::client::current(&who.state().config.trusted_proxies);
     let attempt = Attempt::new(&user_name, client);
     let result = sign_in(&who, &attempt, user_name.clone(), password, next).await;
+    let outcome = match &result {
+        Ok(_) => "signed_in",
+        Err(e) => e.code(),
+    };
+    metrics::counter!("tessera_sign_ins_total", "result" => outcome).increment(1);
     if let Err(err) = &result
         && !user_name.trim().is_empty()
         && let Some(refusal) = Refusal::of(err)

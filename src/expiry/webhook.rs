@@ -159,6 +159,8 @@ pub async fn deliver_due(
             None => {
                 update = update.col_expr(delivery::Column::DeliveredAt, Expr::value(now));
                 tracing::info!(delivery = %d.id, attempts, "webhook delivered");
+                metrics::counter!("tessera_webhook_deliveries_total", "result" => "delivered")
+                    .increment(1);
                 delivered += 1;
             }
             Some(why) => {
@@ -170,6 +172,9 @@ pub async fn deliver_due(
                         Expr::value(now + backoff_ms(attempts)),
                     )
                     .col_expr(delivery::Column::GaveUp, Expr::value(gave_up));
+                let result = if gave_up { "given_up" } else { "failed" };
+                metrics::counter!("tessera_webhook_deliveries_total", "result" => result)
+                    .increment(1);
                 if gave_up {
                     tracing::error!(delivery = %d.id, attempts, error = %why, "webhook given up");
                 } else {

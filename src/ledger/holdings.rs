@@ -35,6 +35,17 @@ pub const ENDED_AGENT_DELETED: &str = "agent_deleted";
 /// their first valid day (one activated already was past it).
 pub fn usable_condition(now: i64) -> sea_orm::Condition {
     use certificate::Column as C;
+    unexpired_condition(now).add(
+        sea_orm::Condition::any()
+            .add(C::NotBeforeAt.is_null())
+            .add(C::NotBeforeAt.lte(now))
+            .add(C::ActivatedAt.is_not_null()),
+    )
+}
+
+/// Licenses not withdrawn, ended or expired at `now`: usable now or from their first valid day.
+pub fn unexpired_condition(now: i64) -> sea_orm::Condition {
+    use certificate::Column as C;
     sea_orm::Condition::all()
         .add(C::RevokedBy.is_null())
         .add(C::EndedReason.is_null())
@@ -48,12 +59,6 @@ pub fn usable_condition(now: i64) -> sea_orm::Condition {
                 .add(C::ActivatedAt.is_null())
                 .add(C::Permanent.eq(true))
                 .add(C::ExpiresAt.gt(now)),
-        )
-        .add(
-            sea_orm::Condition::any()
-                .add(C::NotBeforeAt.is_null())
-                .add(C::NotBeforeAt.lte(now))
-                .add(C::ActivatedAt.is_not_null()),
         )
 }
 
@@ -299,6 +304,9 @@ async fn claim_floating(
         if claimed != 1 {
             return Err(internal("a locked free license was taken by another claim"));
         }
+        if c.activated_at.is_none() {
+            usage::activated(txn, now, &c, Some(&a.tenant_id), &a.id).await?;
+        }
         agent::Entity::update_many()
             .col_expr(agent::Column::LicenseId, Expr::value(c.id.clone()))
             .filter(agent::Column::Id.eq(a.id.clone()))
@@ -429,6 +437,9 @@ pub async fn bind(
     if bound != 1 {
         return Err(AppError::conflict(ConflictKind::AlreadyBound));
     }
+    if c.activated_at.is_none() {
+        usage::activated(&txn, now, &c, Some(&a.tenant_id), &a.id).await?;
+    }
     let key = usage::agent_key(&c, &a.tenant_id);
     usage::record(&txn, now, Happened::Bind, &key, &a.id, Some(&c.id)).await?;
     txn.commit(
@@ -538,6 +549,9 @@ pub async fn delete(
         let key = usage::agent_key(c, &a.tenant_id);
         let why = Happened::Release(Why::Deleted);
         usage::record(&txn, now, why, &key, &a.id, Some(&c.id)).await?;
+        if status(&c.state(), now) == Status::Activated {
+            usage::lapsed(&txn, now, c, usage::Ended::AgentDeleted).await?;
+        }
     }
     agent::Entity::delete_by_id(agent_id.to_string())
         .exec(&txn)

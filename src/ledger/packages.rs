@@ -9,7 +9,9 @@ use sea_orm::{
 };
 
 use super::Ledger;
+use super::holdings::unexpired_condition;
 use super::platform::{PLATFORM_TYPES, restack_platform, tenant_states, write_tenant_expiry};
+use super::usage;
 use crate::agents::entity as agent;
 use crate::audit::model::AuditKind;
 use crate::audit::store::Entry;
@@ -103,11 +105,15 @@ pub async fn verify_blocking(
     let limits = checks.limits.clone();
     let now = chrono::DateTime::from_timestamp_millis(now)
         .ok_or_else(|| internal("clock out of range"))?;
-    tokio::task::spawn_blocking(move || {
+    let started = std::time::Instant::now();
+    let verified = tokio::task::spawn_blocking(move || {
         verify::verify_package(&bytes, &keys, &installation_id, now, &limits)
     })
     .await
-    .map_err(internal)
+    .map_err(internal)?;
+    metrics::histogram!("tessera_upload_verification_seconds")
+        .record(started.elapsed().as_secs_f64());
+    Ok(verified)
 }
 
 /// Stores a staged package in one transaction: new certificates, their activations, the tenants'
@@ -207,6 +213,22 @@ pub async fn confirm(
                 .exec(&txn)
                 .await?;
         }
+        // Those in force from their upload (a platform license on the only tenant, say).
+        let in_force: Vec<String> = fresh
+            .iter()
+            .filter(|(_, step, _)| step.activation.is_some())
+            .map(|(v, _, _)| v.certificate.id.clone())
+            .collect();
+        for chunk in in_force.chunks(200) {
+            let activated = certificate::Entity::find()
+                .filter(certificate::Column::Id.is_in(chunk.to_vec()))
+                .all(&txn)
+                .await?;
+            for c in &activated {
+                let tenant = c.assigned_tenant_id.as_deref();
+                usage::activated(&txn, now, c, tenant, tenant.unwrap_or_default()).await?;
+            }
+        }
         for (t, old) in tenants.iter().zip(&before) {
             if t != old {
                 write_tenant_expiry(&txn, t, now).await?;
@@ -228,6 +250,14 @@ pub async fn confirm(
                     .all(&txn)
                     .await?;
                 restack.extend(withdrawn.into_iter().flatten());
+                let lapsing = certificate::Entity::find()
+                    .filter(certificate::Column::Id.is_in(v.certificate.revokes.clone()))
+                    .filter(unexpired_condition(now))
+                    .all(&txn)
+                    .await?;
+                for c in &lapsing {
+                    usage::lapsed(&txn, now, c, usage::Ended::Withdrawn).await?;
+                }
                 certificate::Entity::update_many()
                     .col_expr(
                         certificate::Column::RevokedBy,

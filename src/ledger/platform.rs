@@ -151,6 +151,11 @@ async fn activate_on_tenant(
         )
         .exec(txn)
         .await?;
+    let assigned = certificate::Model {
+        assigned_tenant_id: Some(t.id.clone()),
+        ..c.clone()
+    };
+    super::usage::activated(txn, at, &assigned, Some(&t.id), &t.id).await?;
     Ok(until)
 }
 
@@ -227,6 +232,7 @@ pub async fn activate_due(ledger: &Ledger, now: i64) -> Result<usize, AppError> 
                 certificate::activate(&c.id, at, c.activation_until(None, at))
                     .exec(&txn)
                     .await?;
+                super::usage::activated(&txn, at, c, None, "").await?;
                 c.feature.clone().unwrap_or_default()
             }
         };

@@ -49,6 +49,12 @@ impl Refusals {
     /// Counts one refused checkout of `agent_id` (of `tenant_id`), refused for `why` at `now`.
     pub fn count(&self, agent_id: &str, tenant_id: &str, why: &AppError, now: i64) {
         let key = (bucket_of(now, MINUTE_MS), reason(why));
+        metrics::counter!(
+            "tessera_refusals_total",
+            "tenant" => tenant_id.to_string(),
+            "reason" => key.1,
+        )
+        .increment(1);
         let mut pending = self.lock();
         let waiting = match pending.get_mut(agent_id) {
             Some(w) => w,

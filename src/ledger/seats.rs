@@ -213,6 +213,7 @@ pub async fn apply(
         certificate::activate(&c.id, now, c.activation_until(None, now))
             .exec(&txn)
             .await?;
+        usage::activated(&txn, now, c, None, "").await?;
     }
     let by = who.viewer().id.clone();
     let rows: Vec<seat::ActiveModel> = ids

@@ -37,6 +37,21 @@ pub enum Happened {
     Registered,
     /// An agent deleted.
     Removed,
+    /// A license came into force: its first activation (it counts in no one's use).
+    Activated,
+    /// A license stopped licensing anything, and why (it counts in no one's use).
+    Lapsed(Ended),
+}
+
+/// Why a license lapsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Its validity ran out (recorded at that time by the roll-up: `usage::store::roll_up`).
+    Expired,
+    /// A newer certificate withdrew it.
+    Withdrawn,
+    /// It was bound to an agent that was deleted.
+    AgentDeleted,
 }
 
 /// Why a license stopped being in use.
@@ -69,6 +84,8 @@ impl Happened {
             Happened::SeatRecalled => "seat_recalled",
             Happened::Registered => "registered",
             Happened::Removed => "removed",
+            Happened::Activated => "activated",
+            Happened::Lapsed(_) => "lapsed",
         }
     }
 
@@ -84,6 +101,11 @@ impl Happened {
                 Why::Deleted => "deleted",
                 Why::Reset => "reset",
             }),
+            Happened::Lapsed(ended) => Some(match ended {
+                Ended::Expired => "expired",
+                Ended::Withdrawn => "withdrawn",
+                Ended::AgentDeleted => "agent_deleted",
+            }),
             _ => None,
         }
     }
@@ -92,8 +114,96 @@ impl Happened {
         match self {
             Happened::Claim | Happened::Bind | Happened::SeatGiven | Happened::Registered => 1,
             Happened::Release(_) | Happened::SeatRecalled | Happened::Removed => -1,
+            Happened::Activated | Happened::Lapsed(_) => 0,
         }
     }
+}
+
+/// The key a license's activation or lapse is recorded under: its pool, the tenant it serves
+/// (`tenant`, else its pool's), its product and kind (an agent license's binding, else its type).
+pub fn license_key(c: &certificate::Model, tenant: Option<&str>) -> Key {
+    let kind = if c.license_type == LicenseType::Agent.as_str() {
+        c.binding
+            .clone()
+            .unwrap_or_else(|| Binding::Floating.as_str().into())
+    } else {
+        c.license_type.clone()
+    };
+    Key {
+        pool: c.assigned_tenant_id.clone().unwrap_or_default(),
+        tenant: tenant
+            .or(c.assigned_tenant_id.as_deref())
+            .unwrap_or_default()
+            .to_string(),
+        product: c.product.clone(),
+        kind,
+    }
+}
+
+/// Records that `c` came into force at `at`, serving `tenant` (its pool's when `None`) and
+/// `subject` (the agent, tenant or user it was activated for; empty for a server license).
+pub async fn activated(
+    txn: &impl ConnectionTrait,
+    at: i64,
+    c: &certificate::Model,
+    tenant: Option<&str>,
+    subject: &str,
+) -> Result<(), AppError> {
+    let key = license_key(c, tenant);
+    record(txn, at, Happened::Activated, &key, subject, Some(&c.id)).await
+}
+
+/// Records that `c` lapsed at `at`, and why.
+pub async fn lapsed(
+    txn: &impl ConnectionTrait,
+    at: i64,
+    c: &certificate::Model,
+    why: Ended,
+) -> Result<(), AppError> {
+    let key = license_key(c, None);
+    let subject = c.bound_agent_id.as_deref().unwrap_or_default();
+    record(txn, at, Happened::Lapsed(why), &key, subject, Some(&c.id)).await
+}
+
+/// Records the lapses by time in `[from, until)`: licenses in force whose validity ended then
+/// (at its end), and licenses never activated whose last valid day passed. Withdrawn and ended
+/// licenses lapsed when that happened. Answers how many.
+pub async fn record_lapses(
+    txn: &impl ConnectionTrait,
+    from: i64,
+    until: i64,
+) -> Result<usize, AppError> {
+    use certificate::Column as C;
+    use sea_orm::Condition;
+    let lapsed_then = certificate::Entity::find()
+        .filter(C::RevokedBy.is_null())
+        .filter(C::EndedReason.is_null())
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(C::ActivatedAt.is_not_null())
+                        .add(C::Permanent.eq(false))
+                        .add(C::ExpiresAt.gte(from))
+                        .add(C::ExpiresAt.lt(until)),
+                )
+                .add(
+                    Condition::all()
+                        .add(C::ActivatedAt.is_null())
+                        .add(C::NotAfterAt.gte(from))
+                        .add(C::NotAfterAt.lt(until)),
+                ),
+        )
+        .all(txn)
+        .await?;
+    for c in &lapsed_then {
+        let at = match c.activated_at {
+            Some(_) => c.expires_at.unwrap_or(from),
+            None => c.not_after_at.unwrap_or(from),
+        };
+        lapsed(txn, at, c, Ended::Expired).await?;
+    }
+    Ok(lapsed_then.len())
 }
 
 /// The key an agent license held by an agent of `tenant_id` counts under.
@@ -151,6 +261,12 @@ pub async fn record_many(
     certificate_id: Option<&str>,
     n: i32,
 ) -> Result<(), AppError> {
+    metrics::counter!(
+        "tessera_license_changes_total",
+        "kind" => happened.kind(),
+        "reason" => happened.reason().unwrap_or(""),
+    )
+    .increment(u64::from(n.unsigned_abs()));
     event::Entity::insert(event::ActiveModel {
         at: Set(at),
         kind: Set(happened.kind().to_string()),

@@ -138,6 +138,7 @@ async fn confirm(id: String) -> Result<Confirmed, AppError> {
         already_installed = done.already_installed,
         "license package confirmed"
     );
+    metrics::counter!("tessera_uploads_total", "result" => "confirmed").increment(1);
     leptos_axum::redirect(&format!(
         "/settings/licenses?installed={}&already={}",
         done.installed, done.already_installed

@@ -233,6 +233,8 @@ pub async fn stage_upload(
         }
     };
     let keep = matches!(outcome, UploadOutcome::Preview(_));
+    let result = if keep { "verified" } else { "refused" };
+    metrics::counter!("tessera_uploads_total", "result" => result).increment(1);
     let refusal = match &outcome {
         UploadOutcome::Refused { refusal, .. } => Some(refusal.clone()),
         UploadOutcome::Preview(_) => None,

@@ -80,6 +80,28 @@ pub struct Config {
     /// whose `X-Forwarded-For` names the client. Empty: the client is the socket's address, and
     /// the header is ignored (anyone could write it).
     pub trusted_proxies: Vec<super::client::Cidr>,
+    /// `TESSERA_METRICS=1`: `/metrics` answers (Prometheus' text format); off, it is 404.
+    pub metrics: bool,
+    /// `TESSERA_METRICS_TOKEN`: the bearer token `/metrics` asks for, if any.
+    pub metrics_token: Option<Token>,
+}
+
+/// A secret the configuration holds; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::ops::Deref for Token {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(hidden)")
+    }
 }
 
 /// `TESSERA_WEBHOOK_URL` and the `TESSERA_WEBHOOK_SECRET` its deliveries are signed with.
@@ -115,12 +137,8 @@ fn err(variable: &'static str, reason: impl Into<String>) -> ConfigError {
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// Reads configuration through `get`, so tests can pass their own variables.
+    /// Reads configuration through `get`: the command line's settings (each a flag or its
+    /// environment variable, `main.rs`), or a test's own variables.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let database_url = get("TESSERA_DATABASE_URL")
             .filter(|s| !s.is_empty())
@@ -250,6 +268,26 @@ impl Config {
             }
         };
         let test_clock = get("TESSERA_TEST_CLOCK").as_deref() == Some("1");
+        let metrics = match get("TESSERA_METRICS").as_deref() {
+            None | Some("") | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => {
+                return Err(err(
+                    "TESSERA_METRICS",
+                    format!("{other:?} is not true or false (1 or 0)"),
+                ));
+            }
+        };
+        let metrics_token = match get("TESSERA_METRICS_TOKEN").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(t) if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_graphic()) => Some(Token(t)),
+            Some(_) => {
+                return Err(err(
+                    "TESSERA_METRICS_TOKEN",
+                    "use 16 or more printable characters, without spaces",
+                ));
+            }
+        };
         let trusted_proxies = super::client::parse_list(
             &get("TESSERA_TRUSTED_PROXIES").unwrap_or_default(),
         )
@@ -263,6 +301,8 @@ impl Config {
         })?;
 
         Ok(Config {
+            metrics,
+            metrics_token,
             webhook,
             test_clock,
             trusted_proxies,

@@ -70,7 +70,7 @@ pub fn router(state: AppState) -> Router {
              test-clock)"
         );
     }
-    routes(&state.config)
+    let app = routes(&state.config)
         .into_iter()
         .fold(Router::new(), |router, route| {
             router.route(route.path, route.handler)
@@ -100,12 +100,22 @@ pub fn router(state: AppState) -> Router {
             // The panic's text is logged by the panic hook, never sent.
             error_response(&crate::error::internal("a request handler panicked"))
         }))
-        // Outermost: every answer gets them, refusals and panics too.
+        // Every answer gets them, refusals and panics too.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             super::headers::security_headers,
-        ))
-        .with_state(state)
+        ));
+    // Timed when metrics are on (the time of everything but giving the request its id).
+    let app = if state.config.metrics {
+        app.layer(middleware::from_fn(super::monitoring::time_requests))
+    } else {
+        app
+    };
+    app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        super::request_id::assign,
+    ))
+    .with_state(state)
 }
 
 /// Every route that is neither a page nor a server function.
@@ -113,6 +123,8 @@ pub fn routes(config: &Config) -> Vec<Route> {
     let mut routes = vec![
         Route::get("/healthz", || async { "ok" }),
         Route::get("/readyz", ready),
+        // 404 unless TESSERA_METRICS=1; the bearer token when TESSERA_METRICS_TOKEN is set.
+        Route::get("/metrics", super::monitoring::scrape),
     ];
     routes.extend(crate::agents::api::routes());
     // The handler reads the file in chunks and stops one byte past the package limit, so that
@@ -231,14 +243,7 @@ async fn small_bodies(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if length.is_some_and(|n| n > SMALL_BODY_LIMIT as u64) {
-        let mut res = error_response(&AppError::invalid(
-            crate::error::Field::Request,
-            crate::error::Problem::TooLong {
-                max: SMALL_BODY_LIMIT as u32,
-            },
-        ));
-        *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        return res;
+        return super::respond::too_large_response(SMALL_BODY_LIMIT);
     }
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, SMALL_BODY_LIMIT)));
     next.run(req).await

@@ -7,10 +7,14 @@ pub mod csv;
 pub mod db;
 pub mod headers;
 pub mod http;
+pub mod monitoring;
+pub mod operate;
+pub mod request_id;
 pub mod respond;
 pub mod route;
 pub mod state;
 
+use axum::serve::ListenerExt;
 use std::sync::Arc;
 
 use leptos::config::LeptosOptions;
@@ -82,6 +86,22 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         .site_addr(config.site_addr)
         .env(leptos::config::Env::PROD)
         .build();
+    if config.metrics && config.metrics_token.is_none() {
+        tracing::warn!(
+            "/metrics answers anyone who reaches it: set TESSERA_METRICS_TOKEN, or keep /metrics \
+             from the network at the reverse proxy"
+        );
+    }
+    let metrics = if config.metrics {
+        Some(monitoring::install().map_err(|reason| {
+            StartError::Config(config::ConfigError {
+                variable: "TESSERA_METRICS",
+                reason,
+            })
+        })?)
+    } else {
+        None
+    };
     let ledger = crate::ledger::Ledger::new(db.clone());
     // Other instances' changes reach this one's remembered grants (PostgreSQL).
     ledger.listen();
@@ -100,6 +120,8 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         vendor_keys: Arc::new(vendor_keys),
         limits,
         usage_reports: Arc::default(),
+        metrics,
+        sweeps: Arc::default(),
     })
 }
 
@@ -156,14 +178,40 @@ pub async fn command_line_usage(
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+/// Reads the usage page's first views into memory in the background, so the first administrator
+/// to open Settings > Usage after a start does not wait for a year of rollups to be read.
+fn spawn_usage_warm_up(state: AppState) {
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let keep = state.config.usage_retention;
+        let now = state.clock.now_ms();
+        match crate::usage::store::warm(&state.db, &state.usage_reports, keep, now).await {
+            Ok(()) => tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "usage views read ahead"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reading the usage views ahead failed"),
+        }
+    });
+}
+
 pub async fn serve(state: AppState) -> Result<(), StartError> {
     let addr = state.config.site_addr;
+    // TCP_NODELAY on every connection: without it, the last segment of a large page waits for
+    // the client's delayed acknowledgement (40 ms) whenever Nagle's algorithm holds it back, on
+    // about one kept-alive request in fifty (the usage page's day view: p99 57 ms, p50 11).
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| StartError::Listen(addr, e))?;
+        .map_err(|e| StartError::Listen(addr, e))?
+        .tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
+            }
+        });
     spawn_sweeper(state.clone());
     spawn_deliverer(state.clone());
     spawn_refusal_flusher(state.clone());
+    spawn_usage_warm_up(state.clone());
     let ledger = state.ledger.clone();
     let app = http::router(state);
     tracing::info!("Tessera listening on http://{addr}");
@@ -315,12 +363,19 @@ pub async fn sweep(state: &AppState) {
         tracing::warn!(error = %e, "writing refused checkouts' counts failed; kept for the next try");
     }
     match crate::usage::store::roll_up(&state.db, now, keep).await {
-        Ok(r) => tracing::debug!(
-            minutes = r.minutes,
-            hours = r.hours,
-            days = r.days,
-            "rolled usage up"
-        ),
+        Ok(r) => {
+            tracing::debug!(
+                minutes = r.minutes,
+                hours = r.hours,
+                days = r.days,
+                "rolled usage up"
+            );
+            if r.minutes + r.hours + r.days > 0 {
+                let reports = &state.usage_reports;
+                let views = crate::usage::store::refresh(&state.db, reports, keep, now).await;
+                tracing::debug!(views, "usage views built ahead");
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "rolling usage up failed"),
     }
     let threshold = state.config.shortage_refusals;
@@ -334,6 +389,7 @@ pub async fn sweep(state: &AppState) {
         Ok(n) => tracing::debug!(rows = n, "pruned usage history past its retention"),
         Err(e) => tracing::warn!(error = %e, "pruning usage history failed"),
     }
+    state.sweeps.finished(state.clock.now_ms());
 }
 
 async fn shutdown_signal() {

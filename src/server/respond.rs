@@ -25,6 +25,18 @@ pub fn error_response(err: &AppError) -> Response {
     response
 }
 
+/// A body past `max` bytes: 413, naming the limit (`invalid`, field `request`, `too_long`).
+pub fn too_large_response(max: usize) -> Response {
+    let mut response = error_response(&AppError::invalid(
+        crate::error::Field::Request,
+        crate::error::Problem::TooLong {
+            max: u32::try_from(max).unwrap_or(u32::MAX),
+        },
+    ));
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response
+}
+
 /// `Retry-After`, when the error asks the client to wait (503, 429).
 pub fn set_retry_after(response: &mut Response, err: &AppError) {
     if let Some(secs) = err.retry_after_secs() {

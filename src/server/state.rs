@@ -1,5 +1,6 @@
 //! What every request handler shares.
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -28,6 +29,40 @@ pub struct AppState {
     pub ledger: crate::ledger::Ledger,
     /// Settings > Usage's reports, kept until the next roll-up.
     pub usage_reports: Arc<crate::usage::cache::Reports>,
+    /// What renders the metrics, when they are enabled (`TESSERA_METRICS`).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// When the sweeper last finished a round, for the metrics.
+    pub sweeps: Arc<Sweeps>,
+}
+
+/// The sweeper's rounds, as the metrics report them.
+#[derive(Debug, Default)]
+pub struct Sweeps {
+    last_ms: AtomicI64,
+    licenses_read_ms: AtomicI64,
+}
+
+impl Sweeps {
+    /// A round finished at `now`.
+    pub fn finished(&self, now: i64) {
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// When the last round finished (0: none yet).
+    pub fn last_ms(&self) -> i64 {
+        self.last_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether the license gauges are to be read now (at most once every `every_ms`, however
+    /// many scrape): the first to ask after that claims the reading.
+    pub fn claim_license_reading(&self, now: i64, every_ms: i64) -> bool {
+        let last = self.licenses_read_ms.load(Ordering::Relaxed);
+        now - last >= every_ms
+            && self
+                .licenses_read_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 impl AppState {

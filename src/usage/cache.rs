@@ -8,16 +8,28 @@
 //! The first report asked for under a newer mark drops every older one. Each instance keeps its
 //! own; they agree, since the mark is read from the shared database with every report.
 //!
-//! A map cleared on a newer mark rather than a cache crate: nothing here ever needs evicting by
-//! age or use, only by mark, and a bound on its size keeps odd filters from piling up.
+//! Beneath the reports, the rollup rows they are built from are kept too, per span and scope
+//! ([`Windows`]): a rollup row before its span's mark is final, so a window of them is extended
+//! by the rows rolled up since it was read, never read again. A report asked for under a new
+//! mark is then built from memory, not from some hundred thousand rows read again.
+//!
+//! Maps cleared on a newer mark or past a bound rather than a cache crate: nothing here needs
+//! evicting by age or use, only by mark (reports) or size (windows), and a bound keeps odd
+//! filters from piling up.
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use super::model::Choice;
-use super::report::Built;
+use super::entity::refusal;
+use super::model::{CheckedUsage, Choice};
+use super::report::{Built, Row};
+use super::store::Span;
 
 /// How many different views are kept under one mark.
 const KEPT: usize = 64;
+
+/// How many of the views asked last are built again after each roll-up.
+const ASKED: usize = 8;
 
 /// Where the roll-up stands: the minutes, hours and days rolled up until (Unix ms).
 pub type Mark = (i64, i64, i64);
@@ -35,6 +47,15 @@ pub struct Wanted {
 #[derive(Default)]
 pub struct Reports {
     kept: Mutex<Kept>,
+    /// The rollup rows they are built from.
+    pub windows: Windows,
+    /// Held while a report is built: the requests that find no report kept wait for the one
+    /// being built rather than each building it (after a roll-up, every administrator's page
+    /// would otherwise read and build the same view at once).
+    pub building: tokio::sync::Mutex<()>,
+    /// The views asked last, most recent first, with the caller's tenant scope: the sweeper
+    /// builds them again after each roll-up, before anyone asks (`store::refresh`).
+    asked: Mutex<Vec<(Option<String>, CheckedUsage)>>,
 }
 
 /// What is kept under one mark.
@@ -83,6 +104,36 @@ impl Reports {
         kept.built.insert(wanted, built);
     }
 
+    /// Notes a view asked for, to build it again after the next roll-ups.
+    pub fn asked_for(&self, scope: Option<&str>, filter: &CheckedUsage) {
+        let Ok(mut asked) = self.asked.lock() else {
+            return;
+        };
+        // The same view, whenever it was asked: a period of the last days moves with the clock.
+        let same = |(s, f): &(Option<String>, CheckedUsage)| {
+            s.as_deref() == scope && *f == filter.at(f.until_ms)
+        };
+        if asked.first().is_some_and(same) {
+            return;
+        }
+        asked.retain(|v| !same(v));
+        asked.insert(0, (scope.map(str::to_string), filter.clone()));
+        asked.truncate(ASKED);
+    }
+
+    /// The mark the kept views were built under, and how many there are.
+    pub fn kept(&self) -> (Mark, usize) {
+        self.kept
+            .lock()
+            .map(|k| (k.mark, k.built.len()))
+            .unwrap_or_default()
+    }
+
+    /// The views asked last, most recent first.
+    pub fn asked(&self) -> Vec<(Option<String>, CheckedUsage)> {
+        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
     /// The products read under `mark`, if kept.
     pub fn products(&self, mark: Mark) -> Option<Arc<Vec<Choice>>> {
         let kept = self.kept.lock().ok()?;
@@ -95,6 +146,118 @@ impl Reports {
             && kept.under(mark)
         {
             kept.products = Some(products);
+        }
+    }
+}
+
+/// The rows kept in every window together, at most (some 24 bytes each: about 50 MB).
+const KEPT_ROWS: usize = 2_000_000;
+
+/// Which rollup rows a window holds: one span's, narrowed to a report's tenant and product.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Shape {
+    pub span: Span,
+    pub tenant: Option<String>,
+    pub product: Option<String>,
+}
+
+/// The final rollup and refusal rows of one shape in `[from, until)`, in order of their start.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub from: i64,
+    pub until: i64,
+    pub rows: Vec<Row>,
+    pub refusals: Vec<refusal::Model>,
+}
+
+impl Window {
+    /// Whether it holds every row of `[from, until)`.
+    pub fn covers(&self, from: i64, until: i64) -> bool {
+        self.from <= from && until <= self.until
+    }
+
+    /// Its rows starting in `[from, until)`.
+    pub fn rows_in(&self, from: i64, until: i64) -> &[Row] {
+        &self.rows[within(&self.rows, |r| r.start, from..until)]
+    }
+
+    /// Its refusal rows starting in `[from, until)`.
+    pub fn refusals_in(&self, from: i64, until: i64) -> &[refusal::Model] {
+        &self.refusals[within(&self.refusals, |r| r.start, from..until)]
+    }
+
+    /// This window and `read` (rows of `[read_from, read_until)`, adjoining or overlapping it)
+    /// as one, holding no row before `keep_from`.
+    pub fn joined(&self, read: Window, keep_from: i64) -> Window {
+        let from = self.from.min(read.from).max(keep_from);
+        let until = self.until.max(read.until);
+        let read_range = read.from..read.until;
+        Window {
+            from,
+            until,
+            rows: merged(&self.rows, read.rows, |r| r.start, &read_range, from),
+            refusals: merged(
+                &self.refusals,
+                read.refusals,
+                |r| r.start,
+                &read_range,
+                from,
+            ),
+        }
+    }
+}
+
+/// `kept` without what starts in `read_range`, and `read` (which covers it), from `from` on,
+/// in order of their start.
+fn merged<T: Clone>(
+    kept: &[T],
+    read: Vec<T>,
+    start: impl Fn(&T) -> i64,
+    read_range: &Range<i64>,
+    from: i64,
+) -> Vec<T> {
+    let mut all: Vec<T> = kept
+        .iter()
+        .filter(|t| !read_range.contains(&start(t)))
+        .cloned()
+        .chain(read)
+        .filter(|t| start(t) >= from)
+        .collect();
+    all.sort_by_key(|t| start(t));
+    all
+}
+
+/// The positions of the items of `sorted` (ordered by `start`) starting in `range`.
+fn within<T>(sorted: &[T], start: impl Fn(&T) -> i64, range: Range<i64>) -> Range<usize> {
+    let lo = sorted.partition_point(|t| start(t) < range.start);
+    let hi = sorted.partition_point(|t| start(t) < range.end);
+    lo..hi.max(lo)
+}
+
+/// The windows of rollup rows kept, per shape.
+#[derive(Default)]
+pub struct Windows {
+    kept: Mutex<HashMap<Shape, Arc<Window>>>,
+}
+
+impl Windows {
+    pub fn get(&self, shape: &Shape) -> Option<Arc<Window>> {
+        self.kept.lock().ok()?.get(shape).cloned()
+    }
+
+    /// Keeps `window` for `shape`, in place of what was kept for it; past [`KEPT_ROWS`] in all,
+    /// the other shapes' are dropped.
+    pub fn put(&self, shape: Shape, window: Arc<Window>) {
+        let Ok(mut kept) = self.kept.lock() else {
+            return;
+        };
+        kept.remove(&shape);
+        let held: usize = kept.values().map(|w| w.rows.len()).sum();
+        if held + window.rows.len() > KEPT_ROWS {
+            kept.clear();
+        }
+        if window.rows.len() <= KEPT_ROWS {
+            kept.insert(shape, window);
         }
     }
 }
@@ -184,5 +347,72 @@ mod tests {
             reports.get(m, &wanted(KEPT as i64)),
             Some(built(KEPT as i64))
         );
+    }
+
+    fn window(from: i64, until: i64) -> Window {
+        let key = Arc::new(super::super::rollup::Key {
+            pool: String::new(),
+            tenant: "*".into(),
+            product: "p".into(),
+            kind: "floating".into(),
+        });
+        Window {
+            from,
+            until,
+            rows: (from..until)
+                .map(|start| Row {
+                    start,
+                    key: key.clone(),
+                    peak: i32::try_from(start).unwrap_or(0),
+                    owned: 9,
+                })
+                .collect(),
+            refusals: vec![],
+        }
+    }
+
+    fn starts(rows: &[Row]) -> Vec<i64> {
+        rows.iter().map(|r| r.start).collect()
+    }
+
+    #[test]
+    fn a_window_is_extended_by_what_was_rolled_up_since_and_trimmed() {
+        let kept = window(0, 5);
+        assert!(kept.covers(1, 5) && !kept.covers(1, 6));
+        assert_eq!(starts(kept.rows_in(2, 4)), [2, 3]);
+        assert_eq!(starts(kept.rows_in(7, 9)), [] as [i64; 0]);
+        // Two buckets rolled up since; the oldest dropped.
+        let joined = kept.joined(window(5, 7), 1);
+        assert_eq!((joined.from, joined.until), (1, 7));
+        assert_eq!(starts(&joined.rows), [1, 2, 3, 4, 5, 6]);
+        // Older rows read before it, overlapping: each bucket once.
+        let joined = kept.joined(window(-2, 3), -10);
+        assert_eq!((joined.from, joined.until), (-2, 5));
+        assert_eq!(starts(&joined.rows), [-2, -1, 0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn windows_past_the_bound_make_room() {
+        let windows = Windows::default();
+        let shape = |span| Shape {
+            span,
+            tenant: None,
+            product: None,
+        };
+        windows.put(shape(Span::Minute), Arc::new(window(0, 10)));
+        windows.put(shape(Span::Hour), Arc::new(window(0, 10)));
+        assert!(windows.get(&shape(Span::Minute)).is_some());
+        let big = KEPT_ROWS as i64 - 15;
+        windows.put(shape(Span::Day), Arc::new(window(0, big)));
+        assert!(windows.get(&shape(Span::Minute)).is_none(), "dropped");
+        assert_eq!(
+            windows.get(&shape(Span::Day)).map(|w| w.rows.len()),
+            Some(KEPT_ROWS - 15)
+        );
+        // Replacing a shape's window frees what it held first.
+        windows.put(shape(Span::Day), Arc::new(window(0, big + 10)));
+        assert!(windows.get(&shape(Span::Day)).is_some());
+        windows.put(shape(Span::Hour), Arc::new(window(0, 5)));
+        assert!(windows.get(&shape(Span::Day)).is_some(), "room for both");
     }
 }

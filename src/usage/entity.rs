@@ -126,6 +126,8 @@ pub mod progress {
         pub minutes_until: i64,
         pub hours_until: i64,
         pub days_until: i64,
+        /// Lapses by time are recorded until here.
+        pub lapses_until: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

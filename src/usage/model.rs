@@ -165,6 +165,18 @@ impl UsageFilter {
     }
 }
 
+impl CheckedUsage {
+    /// The same view asked at `now`: a period of the last days moves with the clock, a range of
+    /// dates stays where it is.
+    pub fn at(&self, now: i64) -> CheckedUsage {
+        let mut moved = self.clone();
+        if let Some(days) = self.period.days() {
+            (moved.from_ms, moved.until_ms) = (now - days * DAY_MS, now);
+        }
+        moved
+    }
+}
+
 /// A tenant or product to choose from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Choice {

@@ -6,11 +6,37 @@
 //! what was in use plus the agents refused then; refused agents count against each floating
 //! pool they could have drawn from (their tenant's and the shared one), since a refusal means
 //! both were exhausted.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
-use super::entity::{refusal, rollup};
+use super::entity::refusal;
 use super::model::Point;
 use super::rollup::{EVERY_TENANT, Key, REGISTERED_AGENTS, quantile};
+
+/// A rollup row as a report reads it: when, under which key (shared by every bucket of the key,
+/// so rows kept in memory hold each key once), the peak in use and what was owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub start: i64,
+    pub key: Arc<Key>,
+    pub peak: i32,
+    pub owned: i32,
+}
+
+/// The keys of rows read, each held once.
+#[derive(Default)]
+pub struct Keys(HashSet<Arc<Key>>);
+
+impl Keys {
+    pub fn get(&mut self, key: Key) -> Arc<Key> {
+        if let Some(kept) = self.0.get(&key) {
+            return kept.clone();
+        }
+        let key = Arc::new(key);
+        self.0.insert(key.clone());
+        key
+    }
+}
 
 /// One pool's figures, before names are put on them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +63,9 @@ pub struct Built {
 
 /// Builds the report of the buckets of `span_ms` in `[from, until)` from the rollup rows (of
 /// the chosen tenant and of every tenant) and the refusal rows (of the chosen tenant, or all).
-pub fn build(
-    rows: &[rollup::Model],
-    refusals: &[refusal::Model],
+pub fn build<'a>(
+    rows: impl IntoIterator<Item = &'a Row>,
+    refusals: impl IntoIterator<Item = &'a refusal::Model>,
     tenant: Option<&str>,
     from: i64,
     until: i64,
@@ -60,37 +86,44 @@ pub fn build(
             ..Point::default()
         })
         .collect();
-    // Per pool: the peaks and what was owned, bucket by bucket.
-    let mut pools: BTreeMap<Key, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| in_scope(&r.pool)) {
+    // Per pool: the peaks and what was owned, bucket by bucket. Rows of one key share it, so a
+    // row finds its pool's series by the key's address; the pool is looked up by name once per
+    // key, not once per row.
+    let mut series: Vec<(Vec<i64>, Vec<i64>)> = Vec::new();
+    let mut slot_of_pool: HashMap<Key, usize> = HashMap::new();
+    let mut slot_of_key: HashMap<*const Key, usize> = HashMap::new();
+    for r in rows.into_iter().filter(|r| in_scope(&r.key.pool)) {
         let Some(i) = index(r.start) else { continue };
-        if r.license_kind == REGISTERED_AGENTS {
-            if r.tenant_id == user {
+        let row_key = &*r.key;
+        if row_key.kind == REGISTERED_AGENTS {
+            if row_key.tenant == user {
                 points[i].agents_registered += i64::from(r.peak);
             }
             continue;
         }
-        let key = Key {
-            pool: r.pool.clone(),
-            tenant: user.to_string(),
-            product: r.product.clone(),
-            kind: r.license_kind.clone(),
-        };
-        let series = pools
-            .entry(key)
-            .or_insert_with(|| (vec![0; buckets], vec![0; buckets]));
+        let slot = *slot_of_key.entry(Arc::as_ptr(&r.key)).or_insert_with(|| {
+            let pool = Key {
+                tenant: user.to_string(),
+                ..row_key.clone()
+            };
+            *slot_of_pool.entry(pool).or_insert_with(|| {
+                series.push((vec![0; buckets], vec![0; buckets]));
+                series.len() - 1
+            })
+        });
+        let series = &mut series[slot];
         let p = &mut points[i];
-        if r.tenant_id == EVERY_TENANT {
+        if row_key.tenant == EVERY_TENANT {
             series.1[i] += i64::from(r.owned);
-            match r.license_kind.as_str() {
+            match row_key.kind.as_str() {
                 "floating" => p.floating_owned += i64::from(r.owned),
                 "personal" => p.seats_owned += i64::from(r.owned),
                 _ => {}
             }
         }
-        if r.tenant_id == user {
+        if row_key.tenant == user {
             series.0[i] += i64::from(r.peak);
-            match r.license_kind.as_str() {
+            match row_key.kind.as_str() {
                 "floating" => {
                     p.floating_peak += i64::from(r.peak);
                     p.agents_licensed += i64::from(r.peak);
@@ -101,6 +134,10 @@ pub fn build(
             }
         }
     }
+    let pools: BTreeMap<Key, (Vec<i64>, Vec<i64>)> = slot_of_pool
+        .into_iter()
+        .map(|(pool, slot)| (pool, std::mem::take(&mut series[slot])))
+        .collect();
     // Agents refused and refusals per bucket, per tenant.
     let mut refused_by: HashMap<&str, (Vec<i64>, Vec<i64>)> = HashMap::new();
     for r in refusals {
@@ -151,31 +188,19 @@ pub fn build(
     Built { points, pools }
 }
 
-/// Rollup rows of a finer span folded into buckets of `span` (for buckets not yet rolled up):
-/// per key, the highest peak, the lowest low, the sum of use, the most owned.
-pub fn fold(rows: &[rollup::Model], span: super::store::Span) -> Vec<rollup::Model> {
-    let mut folded: BTreeMap<(i64, Key), rollup::Model> = BTreeMap::new();
+/// Rollup rows of a finer span folded into buckets of `span_ms` (for buckets not yet rolled up):
+/// per key, the highest peak and the most owned.
+pub fn fold(rows: &[Row], span_ms: i64) -> Vec<Row> {
+    let mut folded: BTreeMap<(i64, &Key), Row> = BTreeMap::new();
     for r in rows {
-        let start = super::rollup::bucket_of(r.start, span.ms());
-        let key = Key {
-            pool: r.pool.clone(),
-            tenant: r.tenant_id.clone(),
-            product: r.product.clone(),
-            kind: r.license_kind.clone(),
-        };
+        let start = super::rollup::bucket_of(r.start, span_ms);
         folded
-            .entry((start, key))
+            .entry((start, &*r.key))
             .and_modify(|f| {
                 f.peak = f.peak.max(r.peak);
-                f.low = f.low.min(r.low);
-                f.used_ms += r.used_ms;
                 f.owned = f.owned.max(r.owned);
             })
-            .or_insert_with(|| rollup::Model {
-                span: span.as_str().to_string(),
-                start,
-                ..r.clone()
-            });
+            .or_insert_with(|| Row { start, ..r.clone() });
     }
     folded.into_values().collect()
 }
@@ -185,7 +210,7 @@ pub fn fold(rows: &[rollup::Model], span: super::store::Span) -> Vec<rollup::Mod
 /// bucket is the sum of its pools' peaks there (exact when one pool serves it, at most the pools'
 /// sum otherwise); a bucket without a row had none in use.
 pub fn peaks_by_product(
-    rows: &[rollup::Model],
+    rows: &[Row],
     from: i64,
     until: i64,
     span_ms: i64,
@@ -196,7 +221,7 @@ pub fn peaks_by_product(
     let mut series: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     for r in rows
         .iter()
-        .filter(|r| r.tenant_id == EVERY_TENANT && r.license_kind != REGISTERED_AGENTS)
+        .filter(|r| r.key.tenant == EVERY_TENANT && r.key.kind != REGISTERED_AGENTS)
     {
         let Some(i) = usize::try_from((r.start - from) / span_ms)
             .ok()
@@ -205,7 +230,7 @@ pub fn peaks_by_product(
             continue;
         };
         series
-            .entry((r.product.clone(), r.license_kind.clone()))
+            .entry((r.key.product.clone(), r.key.kind.clone()))
             .or_insert_with(|| vec![0; buckets])[i] += i64::from(r.peak);
     }
     series
@@ -221,17 +246,16 @@ pub fn peaks_by_product(
 mod tests {
     use super::*;
 
-    fn row(start: i64, pool: &str, tenant: &str, peak: i32, owned: i32) -> rollup::Model {
-        rollup::Model {
-            span: "hour".into(),
+    fn row(start: i64, pool: &str, tenant: &str, peak: i32, owned: i32) -> Row {
+        Row {
             start,
-            pool: pool.into(),
-            tenant_id: tenant.into(),
-            product: "p".into(),
-            license_kind: "floating".into(),
+            key: Arc::new(Key {
+                pool: pool.into(),
+                tenant: tenant.into(),
+                product: "p".into(),
+                kind: "floating".into(),
+            }),
             peak,
-            low: 0,
-            used_ms: 0,
             owned,
         }
     }
@@ -249,31 +273,30 @@ mod tests {
 
     #[test]
     fn finer_rows_fold_into_the_bucket_not_yet_rolled_up() {
-        let minute = |start: i64, peak: i32, owned: i32| rollup::Model {
-            span: "minute".into(),
-            ..row(start, "", "*", peak, owned)
-        };
+        let minute = |start: i64, peak: i32, owned: i32| row(start, "", "*", peak, owned);
         let hour = super::super::rollup::HOUR_MS;
         let rows = [
             minute(hour, 2, 3),
             minute(hour + 60_000, 4, 3),
             minute(2 * hour, 1, 3),
+            // Another pool in the same hour stays its own.
+            row(hour + 60_000, "t", "*", 7, 7),
         ];
-        let folded = fold(&rows, super::super::store::Span::Hour);
-        let got: Vec<(String, i64, i32, i32)> = folded
+        let folded = fold(&rows, hour);
+        let got: Vec<(&str, i64, i32, i32)> = folded
             .iter()
-            .map(|f| (f.span.clone(), f.start, f.peak, f.owned))
+            .map(|f| (f.key.pool.as_str(), f.start, f.peak, f.owned))
             .collect();
         assert_eq!(
             got,
-            vec![("hour".into(), hour, 4, 3), ("hour".into(), 2 * hour, 1, 3)]
+            vec![("", hour, 4, 3), ("t", hour, 7, 7), ("", 2 * hour, 1, 3)]
         );
     }
 
     #[test]
     fn a_products_peaks_sum_its_pools_and_count_empty_buckets_as_none_in_use() {
         // Twenty buckets; the shared pool and tenant t's pool in use in some of them.
-        let mut rows: Vec<rollup::Model> = (0..5).map(|i| row(i, "", "*", 4, 6)).collect();
+        let mut rows: Vec<Row> = (0..5).map(|i| row(i, "", "*", 4, 6)).collect();
         rows.push(row(3, "t", "*", 3, 3));
         rows.push(row(3, "", "t", 9, 0)); // a tenant's own row: not counted twice
         rows.push(row(25, "", "*", 50, 50)); // outside the period

@@ -16,10 +16,10 @@ use sea_orm::{
 };
 
 use super::UsageRetention;
-use super::cache::{Mark, Reports, Wanted};
+use super::cache::{Mark, Reports, Shape, Wanted, Window, Windows};
 use super::entity::{event, progress, refusal, refused, rollup as stored};
 use super::model::{CheckedUsage, Choice, PoolUse, UsageReport};
-use super::report::Built;
+use super::report::{Built, Keys, Row};
 use super::rollup::{self, DAY_MS, EVERY_TENANT, HOUR_MS, Key, Level, MINUTE_MS, bucket_of};
 use crate::error::AppError;
 use crate::error::{Field, Problem};
@@ -31,7 +31,7 @@ use crate::licenses::format::{LicenseType, ProductUsage, UsagePeriod};
 pub const SETTLE_MS: i64 = 5_000;
 
 /// The spans of the rollups, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Span {
     Minute,
     Hour,
@@ -159,6 +159,12 @@ pub async fn roll_up(
         .await?
         .ok_or_else(|| crate::error::internal("the usage progress row is missing"))?;
     let to = bucket_of(now - SETTLE_MS, MINUTE_MS);
+    // Licenses that lapsed by time since the last look, recorded at their time (nothing older
+    // than the record keeps).
+    let lapses_from = mark.lapses_until.max(now - keep.events_days * DAY_MS);
+    if lapses_from < to {
+        crate::ledger::usage::record_lapses(&txn, lapses_from, to).await?;
+    }
     // Nothing older than what is kept is worth rolling up (after a long stop, say).
     let oldest = bucket_of(now - keep.minutes_days * DAY_MS, MINUTE_MS);
     let from = if mark.minutes_until > 0 {
@@ -195,6 +201,10 @@ pub async fn roll_up(
         .col_expr(progress::Column::MinutesUntil, Expr::value(minutes_until))
         .col_expr(progress::Column::HoursUntil, Expr::value(hours_until))
         .col_expr(progress::Column::DaysUntil, Expr::value(days_until))
+        .col_expr(
+            progress::Column::LapsesUntil,
+            Expr::value(to.max(mark.lapses_until)),
+        )
         .filter(progress::Column::Id.eq(1))
         .exec(&txn)
         .await?;
@@ -207,6 +217,7 @@ async fn first_recorded(db: &impl ConnectionTrait) -> Result<Option<i64>, AppErr
     let change: Option<i64> = event::Entity::find()
         .select_only()
         .column(event::Column::At)
+        .filter(event::Column::Delta.ne(0))
         .order_by_asc(event::Column::At)
         .into_tuple()
         .one(db)
@@ -235,6 +246,8 @@ async fn roll_minutes(
     let in_use = crate::ledger::usage::state(txn).await?;
     let changes: Vec<rollup::Change> = event::Entity::find()
         .filter(event::Column::At.gte(from))
+        // Activations and lapses change no one's use.
+        .filter(event::Column::Delta.ne(0))
         .order_by_asc(event::Column::At)
         .order_by_asc(event::Column::Id)
         .all(txn)
@@ -516,6 +529,7 @@ pub async fn report(
     now: i64,
 ) -> Result<UsageReport, AppError> {
     use crate::tenants::entity as tenant;
+    let asked_scope = scope;
     let mut tenants_q = tenant::Entity::find().order_by_asc(tenant::Column::Name);
     if let Some(own) = scope {
         tenants_q = tenants_q.filter(tenant::Column::Id.eq(own));
@@ -575,11 +589,22 @@ pub async fn report(
     let built = match mark.and_then(|m| reports.get(m, &wanted)) {
         Some(built) => built,
         None => {
-            let built = Arc::new(scope.build(db, span, from, until, mark).await?);
-            if let Some(m) = mark {
-                reports.put(m, wanted, built.clone());
+            let _one_at_a_time = reports.building.lock().await;
+            // Built meanwhile, by the request this one waited for?
+            match mark.and_then(|m| reports.get(m, &wanted)) {
+                Some(built) => built,
+                None => {
+                    let built = Arc::new(
+                        scope
+                            .build(db, &reports.windows, span, from, until, mark)
+                            .await?,
+                    );
+                    if let Some(m) = mark {
+                        reports.put(m, wanted, built.clone());
+                    }
+                    built
+                }
             }
-            built
         }
     };
     let name_of = |list: &[Choice], id: &str| {
@@ -608,6 +633,7 @@ pub async fn report(
             agents_refused: p.agents_refused,
         })
         .collect();
+    reports.asked_for(asked_scope, filter);
     Ok(UsageReport {
         period: filter.period,
         from_ms: from,
@@ -623,10 +649,58 @@ pub async fn report(
     })
 }
 
+/// Builds the views an administrator opens first (every tenant: the last day, 7, 30 and 365
+/// days), so their rollup rows are read before anyone asks: at start, in the background. Each
+/// roll-up then only adds its new rows.
+pub async fn warm(
+    db: &impl ConnectionTrait,
+    reports: &Reports,
+    keep: UsageRetention,
+    now: i64,
+) -> Result<(), AppError> {
+    for period in ["day", "7d", "30d", "365d"] {
+        let filter = super::model::UsageFilter {
+            period: Some(period.to_string()),
+            ..Default::default()
+        }
+        .check(now)?;
+        report(db, reports, None, &filter, keep, now).await?;
+    }
+    Ok(())
+}
+
+/// Builds again, under the mark a roll-up has just moved, the views asked last (at most a few),
+/// so that the first request after a roll-up finds its view built rather than building it. A
+/// view that can no longer be built (its tenant deleted) is skipped.
+pub async fn refresh(
+    db: &impl ConnectionTrait,
+    reports: &Reports,
+    keep: UsageRetention,
+    now: i64,
+) -> usize {
+    let mut built = 0;
+    for (scope, filter) in reports.asked() {
+        match report(db, reports, scope.as_deref(), &filter.at(now), keep, now).await {
+            Ok(_) => built += 1,
+            Err(e) => tracing::debug!(error = %e, "a usage view was not built ahead"),
+        }
+    }
+    built
+}
+
 /// The tenant and product a report is narrowed to.
 struct Scope<'a> {
     tenant: Option<&'a str>,
     product: Option<&'a str>,
+}
+
+/// How far back a window of each span is kept: the longest period shown in it, and a day.
+fn window_length(span: Span) -> i64 {
+    match span {
+        Span::Minute => 3 * DAY_MS,
+        Span::Hour => 63 * DAY_MS,
+        Span::Day => i64::MAX,
+    }
 }
 
 impl Scope<'_> {
@@ -636,44 +710,58 @@ impl Scope<'_> {
     async fn build(
         &self,
         db: &impl ConnectionTrait,
+        windows: &Windows,
         span: Span,
         from: i64,
         until: i64,
         mark: Option<Mark>,
     ) -> Result<Built, AppError> {
-        let mut rows = self.rows(db, span, from, until).await?;
-        let mut refusals = self.refusals(db, span, from, until).await?;
-        if let Some((minutes_until, hours_until, days_until)) = mark {
-            let (done, finer) = match span {
-                Span::Minute => (until, vec![]),
-                Span::Hour => (hours_until, vec![(Span::Minute, hours_until, until)]),
-                Span::Day => (
-                    days_until,
-                    vec![
-                        (Span::Hour, days_until, hours_until),
-                        (Span::Minute, hours_until.max(days_until), until),
-                    ],
-                ),
-            };
-            let done = done.max(from);
-            if done < until {
-                let mut parts = Vec::new();
-                for (part, start, end) in finer {
-                    parts.extend(self.rows(db, part, start.max(done), end).await?);
+        let Some((minutes_until, hours_until, days_until)) = mark else {
+            // Nothing rolled up yet: nothing final to keep.
+            let read = self.read(db, span, from, until).await?;
+            return Ok(super::report::build(
+                &read.rows,
+                &read.refusals,
+                self.tenant,
+                from,
+                until,
+                span.ms(),
+            ));
+        };
+        let (done, finer) = match span {
+            Span::Minute => (minutes_until, vec![]),
+            Span::Hour => (hours_until, vec![(Span::Minute, hours_until, until)]),
+            Span::Day => (
+                days_until,
+                vec![
+                    (Span::Hour, days_until, hours_until),
+                    (Span::Minute, hours_until.max(days_until), until),
+                ],
+            ),
+        };
+        let done = done.clamp(from, until);
+        let whole = self.window(db, windows, span, from, done).await?;
+        let mut folded = Vec::new();
+        let mut refusals = Vec::new();
+        if done < until {
+            for (part, start, end) in finer {
+                let (start, end) = (start.max(done), end.min(until));
+                if start < end {
+                    let window = self.window(db, windows, part, start, end).await?;
+                    folded.extend(super::report::fold(window.rows_in(start, end), span.ms()));
                 }
-                rows.extend(super::report::fold(&parts, span));
-                // Refusals as far as minutes are rolled up, like the rows.
-                let mut start = done;
-                while start < until.min(minutes_until) {
-                    let end = (start + span.ms()).min(minutes_until);
-                    refusals.extend(self.distinct_refused(db, span, start, end).await?);
-                    start += span.ms();
-                }
+            }
+            // Refusals as far as minutes are rolled up, like the rows.
+            let mut start = done;
+            while start < until.min(minutes_until) {
+                let end = (start + span.ms()).min(minutes_until);
+                refusals.extend(self.distinct_refused(db, span, start, end).await?);
+                start += span.ms();
             }
         }
         Ok(super::report::build(
-            &rows,
-            &refusals,
+            whole.rows_in(from, done).iter().chain(&folded),
+            whole.refusals_in(from, done).iter().chain(&refusals),
             self.tenant,
             from,
             until,
@@ -681,50 +769,99 @@ impl Scope<'_> {
         ))
     }
 
-    /// The rollup rows of `span` in `[from, until)`: the chosen tenant's and every tenant's (or
-    /// every tenant's alone), of the chosen product and the registered agents.
-    async fn rows(
+    /// The final rows of `span` in `[from, until)` (all rolled up), from the window kept for
+    /// this scope and span: extended by what was rolled up since it was read, or read and kept.
+    async fn window(
+        &self,
+        db: &impl ConnectionTrait,
+        windows: &Windows,
+        span: Span,
+        from: i64,
+        until: i64,
+    ) -> Result<Arc<Window>, AppError> {
+        let shape = Shape {
+            span,
+            tenant: self.tenant.map(str::to_string),
+            product: self.product.map(str::to_string),
+        };
+        let kept = windows.get(&shape);
+        if let Some(w) = &kept
+            && w.covers(from, until)
+        {
+            return Ok(w.clone());
+        }
+        let window = match kept {
+            // Adjoining or overlapping what is kept: read the rest, keep at most the span's
+            // length (and what was asked).
+            Some(w) if from <= w.until && w.from <= until => {
+                let keep_from = until
+                    .max(w.until)
+                    .saturating_sub(window_length(span))
+                    .min(from);
+                let mut joined = None;
+                if from < w.from {
+                    let before = self.read(db, span, from, w.from).await?;
+                    joined = Some(w.joined(before, keep_from));
+                }
+                if until > w.until {
+                    let after = self.read(db, span, w.until, until).await?;
+                    joined = Some(joined.as_ref().unwrap_or(&*w).joined(after, keep_from));
+                }
+                match joined {
+                    Some(joined) => joined,
+                    None => return Ok(w),
+                }
+            }
+            _ => self.read(db, span, from, until).await?,
+        };
+        let window = Arc::new(window);
+        windows.put(shape, window.clone());
+        Ok(window)
+    }
+
+    /// Reads the rollup rows of `span` in `[from, until)` (the chosen tenant's and every
+    /// tenant's, or every tenant's alone; of the chosen product and the registered agents) and
+    /// its refusal rows (of the chosen tenant or all).
+    async fn read(
         &self,
         db: &impl ConnectionTrait,
         span: Span,
         from: i64,
         until: i64,
-    ) -> Result<Vec<stored::Model>, AppError> {
+    ) -> Result<Window, AppError> {
+        use stored::Column as C;
         let mut rows = stored::Entity::find()
-            .filter(stored::Column::Span.eq(span.as_str()))
-            .filter(stored::Column::Start.gte(from))
-            .filter(stored::Column::Start.lt(until));
+            .filter(C::Span.eq(span.as_str()))
+            .filter(C::Start.gte(from))
+            .filter(C::Start.lt(until))
+            .order_by_asc(C::Start);
         rows = match self.tenant {
-            Some(t) => rows.filter(stored::Column::TenantId.is_in([t, EVERY_TENANT])),
-            None => rows.filter(stored::Column::TenantId.eq(EVERY_TENANT)),
+            Some(t) => rows.filter(C::TenantId.is_in([t, EVERY_TENANT])),
+            None => rows.filter(C::TenantId.eq(EVERY_TENANT)),
         };
         if let Some(p) = self.product {
             // Registered agents are no product's: shown whatever the product.
             rows = rows.filter(
                 sea_orm::Condition::any()
-                    .add(stored::Column::Product.eq(p))
-                    .add(stored::Column::LicenseKind.eq(rollup::REGISTERED_AGENTS)),
+                    .add(C::Product.eq(p))
+                    .add(C::LicenseKind.eq(rollup::REGISTERED_AGENTS)),
             );
         }
-        Ok(rows.all(db).await?)
-    }
-
-    /// The refusal rows of `span` in `[from, until)`, of the chosen tenant or all.
-    async fn refusals(
-        &self,
-        db: &impl ConnectionTrait,
-        span: Span,
-        from: i64,
-        until: i64,
-    ) -> Result<Vec<refusal::Model>, AppError> {
+        let rows = read_rows(db, rows).await?;
         let mut refusals = refusal::Entity::find()
             .filter(refusal::Column::Span.eq(span.as_str()))
             .filter(refusal::Column::Start.gte(from))
-            .filter(refusal::Column::Start.lt(until));
+            .filter(refusal::Column::Start.lt(until))
+            .order_by_asc(refusal::Column::Start);
         if let Some(t) = self.tenant {
             refusals = refusals.filter(refusal::Column::TenantId.eq(t));
         }
-        Ok(refusals.all(db).await?)
+        Ok(Window {
+            from,
+            until,
+            rows,
+            refusals: refusals.all(db).await?,
+        })
     }
 
     /// The refusals of the bucket of `span` at `start`, not yet rolled up, from the per-agent
@@ -762,6 +899,43 @@ impl Scope<'_> {
             })
             .collect())
     }
+}
+
+/// The rollup rows `query` finds, as a report reads them (each key held once).
+async fn read_rows(
+    db: &impl ConnectionTrait,
+    query: sea_orm::Select<stored::Entity>,
+) -> Result<Vec<Row>, AppError> {
+    use stored::Column as C;
+    let found: Vec<(i64, String, String, String, String, i32, i32)> = query
+        .select_only()
+        .columns([
+            C::Start,
+            C::Pool,
+            C::TenantId,
+            C::Product,
+            C::LicenseKind,
+            C::Peak,
+            C::Owned,
+        ])
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut keys = Keys::default();
+    Ok(found
+        .into_iter()
+        .map(|(start, pool, tenant, product, kind, peak, owned)| Row {
+            start,
+            key: keys.get(Key {
+                pool,
+                tenant,
+                product,
+                kind,
+            }),
+            peak,
+            owned,
+        })
+        .collect())
 }
 
 /// The periods of a license request's usage summary, in days.
@@ -803,12 +977,15 @@ pub async fn summary(
         let span = summary_span(i64::from(days), keep);
         let from = bucket_of(now - i64::from(days) * DAY_MS, span.ms());
         let until = bucket_of(now, span.ms()) + span.ms();
-        let rows = stored::Entity::find()
-            .filter(stored::Column::Span.eq(span.as_str()))
-            .filter(stored::Column::TenantId.eq(EVERY_TENANT))
-            .filter(stored::Column::Start.gte(from))
-            .all(db)
-            .await?;
+        use stored::Column as C;
+        let rows = read_rows(
+            db,
+            stored::Entity::find()
+                .filter(C::Span.eq(span.as_str()))
+                .filter(C::TenantId.eq(EVERY_TENANT))
+                .filter(C::Start.gte(from)),
+        )
+        .await?;
         let refused: Option<i64> = refusal::Entity::find()
             .select_only()
             // PostgreSQL's SUM of BIGINT is NUMERIC.

@@ -278,6 +278,43 @@ pub async fn reset_password(
         .ok_or(AppError::invalid(Field::User, Problem::Unknown))?;
     // The password itself is never logged.
     let entry = Entry::by(who.viewer(), now, AuditKind::UserResetPassword, &u.name);
+    set_password(db, passwords, u, password, entry).await
+}
+
+/// Who the audit log names for a change made at the command line, on the machine itself.
+pub const COMMAND_LINE: &str = "command line";
+
+/// Sets a new password for the user named `name` from the machine Tessera runs on (`tessera user
+/// reset-password`: the way in when the administrator's password is lost; whoever can run the
+/// binary against the database holds the installation already). Every session of the user ends,
+/// the sign-in throttle forgets the name, and the audit log records it.
+pub async fn reset_password_from_the_machine(
+    db: &DatabaseConnection,
+    passwords: &PasswordHasher,
+    name: &str,
+    password: String,
+    now: i64,
+) -> Result<(), AppError> {
+    validate_new_password(&password)?;
+    let u = user::Entity::find()
+        .filter(user::Column::Name.eq(name.trim()))
+        .one(db)
+        .await?
+        .ok_or(AppError::invalid(Field::User, Problem::Unknown))?;
+    let entry = Entry::named(COMMAND_LINE, now, AuditKind::UserResetPassword, &u.name);
+    set_password(db, passwords, u, password, entry).await?;
+    crate::auth::server::throttle::forget_name(db, name).await
+}
+
+/// Stores the hash of `password`, ends the user's sessions and records `entry`, in one
+/// transaction.
+async fn set_password(
+    db: &DatabaseConnection,
+    passwords: &PasswordHasher,
+    u: user::Model,
+    password: String,
+    entry: Entry,
+) -> Result<(), AppError> {
     let hash = passwords.hash(password).await?;
     let txn = db.begin().await?;
     let id = u.id.clone();

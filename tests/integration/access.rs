@@ -86,7 +86,11 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         | "tenants/set_release"
         | "tenants/set_max_agents"
         | "tenants/assign" => admin,
-        "agents/list" | "agents/get" | "agents/bind" | "agents/shut_down" => manager,
+        "agents/list"
+        | "agents/get"
+        | "agents/bind"
+        | "agents/shut_down"
+        | "agents/api_reference" => manager,
         "agents/reset_registration" | "agents/delete" => admin,
         "audit/list" => admin,
         "usage/report" => manager,
@@ -94,6 +98,9 @@ fn allowed(entry: &str, caller: Caller) -> bool {
 
         // Routes.
         "GET /healthz" | "GET /readyz" | "GET /api/v1/openapi.json" => true,
+        // The scrape token is the credential (TESSERA_METRICS_TOKEN), which no caller here
+        // holds: a session is no way in (operations::metrics_… scrapes with it).
+        "GET /metrics" => false,
         // The enrollment key in the body is the credential, whoever sends it.
         "POST /api/v1/agents/register" => true,
         "POST /api/v1/agents/checkout"
@@ -115,6 +122,7 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         | "GET /settings/licenses/product/{product}"
         | "GET /settings/agents"
         | "GET /settings/agents/{id}"
+        | "GET /settings/agent-api"
         | "GET /settings/notifications"
         | "GET /settings/usage"
         | "GET /settings/users" => manager,
@@ -226,7 +234,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 40] = [
+const ENDPOINTS: [&str; 41] = [
     "whoami",
     "language",
     "login",
@@ -252,6 +260,7 @@ const ENDPOINTS: [&str; 40] = [
     "agents/list",
     "agents/get",
     "agents/bind",
+    "agents/api_reference",
     "agents/shut_down",
     "agents/reset_registration",
     "agents/delete",
@@ -483,7 +492,16 @@ async fn visit(
 async fn everything_served_admits_exactly_its_callers(backend: Backend) {
     let vendor = Vendor::new(1);
     // The clock route asked for: served (and so called) in a build with `test-clock`.
-    let app = TestApp::start_with_vendor(backend, &vendor, &[("TESSERA_TEST_CLOCK", "1")]).await;
+    let app = TestApp::start_with_vendor(
+        backend,
+        &vendor,
+        &[
+            ("TESSERA_TEST_CLOCK", "1"),
+            ("TESSERA_METRICS", "true"),
+            ("TESSERA_METRICS_TOKEN", "only-the-scraper-has-it"),
+        ],
+    )
+    .await;
     let admin = app.admin().await;
     let tenant = app.default_tenant(&admin).await;
     let target = app.create_user(&admin, "target", "user").await;
@@ -601,7 +619,8 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
                     && entry.starts_with("GET ")
                     && !path.contains('.')
                     && path != "/healthz"
-                    && path != "/readyz";
+                    && path != "/readyz"
+                    && path != "/metrics";
                 match (is_page, allow) {
                     // "/settings" itself only forwards to the licenses page.
                     (true, true) if path == "/settings" => {
@@ -628,6 +647,8 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
                     (false, false) => {
                         let expected = if path.starts_with("/api/v1/agents/") {
                             (StatusCode::UNAUTHORIZED, "bad_agent_credentials")
+                        } else if path == "/metrics" {
+                            (StatusCode::UNAUTHORIZED, "not_signed_in")
                         } else if caller.has_session() {
                             (StatusCode::FORBIDDEN, "forbidden")
                         } else {

@@ -205,26 +205,23 @@ async fn bad_input_gets_a_clear_4xx(backend: Backend) {
                 .json(&json!({ "enrollment_key": key, "machine_id": "x".repeat(201) })),
             StatusCode::BAD_REQUEST,
         ),
+        // 200 characters are the most, as sent: surrounding spaces count.
+        (
+            client.post(&url).json(
+                &json!({ "enrollment_key": key, "machine_id": format!("  {}", "x".repeat(199)) }),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        // Past the agent API's 16 KiB (and below the 64 KiB of every other body).
         (
             client
                 .post(&url)
                 .header("content-type", "application/json")
                 .body(format!("{{\"enrollment_key\":\"{}\"}}", "k".repeat(40_000))),
-            StatusCode::BAD_REQUEST,
+            StatusCode::PAYLOAD_TOO_LARGE,
         ),
     ];
-    for (i, (req, expected)) in cases.into_iter().enumerate() {
-        let r = Reply::read(req.send().await.unwrap()).await;
-        assert_eq!(r.status, expected, "case {i}: {:?}", r.body);
-        assert!(r.error().is_some(), "case {i}: a JSON error: {:?}", r.body);
-    }
-    for token in [None, Some("forged-token")] {
-        let r = post(&app, "checkout", token, None).await;
-        assert_eq!(
-            (r.status, r.error()),
-            (StatusCode::UNAUTHORIZED, Some("bad_agent_credentials"))
-        );
-    }
+    // Every refusal is one the OpenAPI document states for the route.
     let doc: Value = client
         .get(format!("{}/api/v1/openapi.json", app.base))
         .send()
@@ -233,6 +230,30 @@ async fn bad_input_gets_a_clear_4xx(backend: Backend) {
         .json()
         .await
         .unwrap();
+    let register_doc = &doc["paths"]["/api/v1/agents/register"]["post"];
+    for (i, (req, expected)) in cases.into_iter().enumerate() {
+        let r = Reply::read(req.send().await.unwrap()).await;
+        assert_eq!(r.status, expected, "case {i}: {:?}", r.body);
+        assert!(r.error().is_some(), "case {i}: a JSON error: {:?}", r.body);
+        assert!(
+            register_doc["responses"][r.status.as_str()].is_object(),
+            "case {i}: {} is documented",
+            r.status
+        );
+    }
+    let machine_id = &doc["components"]["schemas"]["RegisterRequest"]["properties"]["machine_id"];
+    assert_eq!(
+        (&machine_id["minLength"], &machine_id["maxLength"]),
+        (&json!(1), &json!(200)),
+        "the constraints the server enforces are stated: {machine_id}"
+    );
+    for token in [None, Some("forged-token")] {
+        let r = post(&app, "checkout", token, None).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::UNAUTHORIZED, Some("bad_agent_credentials"))
+        );
+    }
     for path in [
         "/api/v1/agents/register",
         "/api/v1/agents/checkout",

@@ -10,6 +10,7 @@ mod language;
 mod ledger;
 mod licenses;
 mod model;
+mod operations;
 mod resilience;
 mod seats;
 mod sign_in_abuse;

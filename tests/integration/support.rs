@@ -80,7 +80,7 @@ impl Drop for TestApp {
     }
 }
 
-fn postgres_base() -> String {
+pub fn postgres_base() -> String {
     std::env::var("TESSERA_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
 }

@@ -131,21 +131,29 @@ async fn the_record_follows_every_change_of_what_is_in_use(backend: Backend) {
     let s = |v: &str| v.to_string();
     let release = |why: &str, kind: &str| (s("release"), Some(s(why)), s(kind), -1);
     let took = |what: &str, kind: &str| (s(what), None, s(kind), 1);
+    // A license's first use activates it (it counts in no one's use).
+    let activated = |kind: &str| (s("activated"), None, s(kind), 0);
     assert_eq!(
         happened(&app).await,
         vec![
             took("registered", "agents"),
             took("registered", "agents"),
             took("registered", "agents"),
+            activated("floating"),
             took("claim", "floating"),
+            activated("floating"),
             took("claim", "floating"),
             release("agent", "floating"),
             release("shut_down", "floating"),
+            // The license a let go: activated already.
             took("claim", "floating"),
             release("fixed", "floating"),
+            activated("fixed"),
             took("bind", "fixed"),
             release("deleted", "fixed"),
+            (s("lapsed"), Some(s("agent_deleted")), s("fixed"), 0),
             (s("removed"), None, s("agents"), -1),
+            activated("personal"),
             took("seat_given", "personal"),
             took("seat_given", "personal"),
             (s("seat_recalled"), None, s("personal"), -1),
@@ -189,6 +197,8 @@ async fn refusals(app: &TestApp, span: &str, start: i64) -> Vec<(String, String,
 async fn change_times(app: &TestApp) -> Vec<i64> {
     event::Entity::find()
         .filter(event::Column::LicenseKind.ne(tessera::usage::rollup::REGISTERED_AGENTS))
+        // Activations and lapses change no one's use.
+        .filter(event::Column::Delta.ne(0))
         .order_by_asc(event::Column::Id)
         .all(&app.db)
         .await
@@ -214,11 +224,13 @@ async fn minutes_hours_and_days_roll_up_and_are_pruned(backend: Backend) {
     let (_, a) = register(&app, &key, "a").await;
     let (_, b) = register(&app, &key, "b").await;
     let (_, c) = register(&app, &key, "c").await;
-    // One second into a minute: a takes a license; 20 s later b; c is refused three times; at
-    // 40 s a lets go. Each step has 19 s of room however slow the machine.
+    // One second into an hour: a takes a license; 20 s later b; c is refused three times; at
+    // 40 s a lets go. Each step has 19 s of room however slow the machine. The first minute of
+    // an hour, so that the next minute has settled when the hour has (a run that began in an
+    // hour's last minute once found the next minute not yet rolled up).
     let clock = &app.state.clock;
     let now = clock.now_ms();
-    clock.advance(MINUTE - now.rem_euclid(MINUTE) + 1_000);
+    clock.advance(HOUR - now.rem_euclid(HOUR) + 1_000);
     let m0 = clock.now_ms() / MINUTE * MINUTE;
     ok(&post(&app, "checkout", Some(&a), None).await);
     clock.advance(19_000);
@@ -535,6 +547,25 @@ async fn the_usage_report_shows_each_callers_scope_and_exports_it(backend: Backe
         String::from_utf8_lossy(&out.stderr).contains("Period"),
         "names the period"
     );
+
+    // The views asked last are built again by the sweeper after a roll-up, before anyone asks:
+    // under the new mark, the views kept are there already.
+    let day_view = vec![("filter[period]", "day".to_string())];
+    ok(&report(admin.clone(), day_view).await);
+    clock.advance(MINUTE);
+    app.sweep().await;
+    let rolled = tessera::usage::entity::progress::Entity::find()
+        .one(&app.db)
+        .await
+        .expect("progress")
+        .expect("progress row");
+    let (mark, views) = app.state.usage_reports.kept();
+    assert_eq!(
+        mark,
+        (rolled.minutes_until, rolled.hours_until, rolled.days_until),
+        "built under the mark just moved"
+    );
+    assert!(views >= 2, "the day's view, the manager's: {views}");
     app.stop().await;
 }
 
@@ -738,6 +769,14 @@ async fn a_simulated_month_rolls_up_exactly_what_the_record_says(backend: Backen
         // Each instance writes its counts within a second, long before a minute settles.
         flush_all().await;
         app.sweep().await;
+        // The administrator looks at the usage now and then: the rows read are kept and
+        // extended by each roll-up from here on.
+        for period in ["day", "7d", "30d"] {
+            for tenant in ["", home.as_str()] {
+                let filter = [("filter[period]", period), ("filter[tenant]", tenant)];
+                ok(&app.call(&admin, "usage/report", &filter).await);
+            }
+        }
         step += 1;
     }
     // Past the last hour and day, so they are rolled up too.
@@ -760,6 +799,39 @@ async fn a_simulated_month_rolls_up_exactly_what_the_record_says(backend: Backen
             reasons.contains(why),
             "a release because {why}: {reasons:?}"
         );
+    }
+    // What the kept rows give, extended roll-up after roll-up, is what reading them all gives.
+    let keep = app.state.config.usage_retention;
+    let now = clock.now_ms();
+    let home_filter = [None, Some(home.clone())];
+    for (period, tenant) in ["day", "7d", "30d"]
+        .into_iter()
+        .flat_map(|p| home_filter.iter().map(move |t| (p, t.clone())))
+    {
+        let filter = tessera::usage::model::UsageFilter {
+            period: Some(period.to_string()),
+            tenant,
+            ..Default::default()
+        }
+        .check(now)
+        .expect("a filter");
+        let kept = &app.state.usage_reports;
+        let read = tessera::usage::cache::Reports::default();
+        let store = async |reports| {
+            tessera::usage::store::report(&app.db, reports, None, &filter, keep, now)
+                .await
+                .expect("a report")
+        };
+        let (warm, cold) = (store(kept).await, store(&read).await);
+        assert!(
+            warm.points.iter().any(|p| p.floating_peak > 0),
+            "{period}: some use"
+        );
+        let differ = warm.points.iter().zip(&cold.points).find(|(w, c)| w != c);
+        assert_eq!(warm.points.len(), cold.points.len(), "{period}");
+        assert_eq!(differ, None, "{period}, {:?}: kept, read", filter.tenant);
+        assert_eq!(warm.pools, cold.pools, "{period}, {:?}", filter.tenant);
+        assert_eq!(warm, cold, "{period}, {:?}", filter.tenant);
     }
     let levels = levels_from_record(&events);
     let rolled = tessera::usage::entity::progress::Entity::find()
@@ -942,7 +1014,129 @@ async fn a_simulated_month_rolls_up_exactly_what_the_record_says(backend: Backen
     app.stop().await;
 }
 
+/// What the record holds of licenses coming into force and lapsing, by time: (kind, reason,
+/// certificate, at).
+async fn in_force(app: &TestApp) -> Vec<(String, Option<String>, String, i64)> {
+    let mut found: Vec<(String, Option<String>, String, i64)> = event::Entity::find()
+        .filter(event::Column::Kind.is_in(["activated", "lapsed"]))
+        .all(&app.db)
+        .await
+        .expect("the record")
+        .into_iter()
+        .map(|e| (e.kind, e.reason, e.certificate_id.unwrap_or_default(), e.at))
+        .collect();
+    found.sort_by_key(|e| (e.3, e.0.clone(), e.2.clone()));
+    found
+}
+
+async fn a_license_lapses_in_the_record_at_its_end_and_once(backend: Backend) {
+    use tessera::licenses::entity::certificate;
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, LONG_SESSIONS).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let clock = &app.state.clock;
+    let upload = async |certs: &[serde_json::Value]| {
+        let (id, _) = app.upload_outcome(&admin, &vendor.package(certs)).await;
+        ok(&app.call(&admin, "licenses/confirm", &[("id", &id)]).await);
+    };
+    let id = |c: &serde_json::Value| c["id"].as_str().expect("an id").to_string();
+    // A floating license valid a day from its first checkout, which activates it.
+    let mut short = vendor.certificate(&inst, "agent");
+    short["validity_days"] = 1.into();
+    // A platform license, which comes into force on the only tenant as it is uploaded.
+    let platform = vendor.certificate(&inst, "platform");
+    upload(&[short.clone(), platform.clone()]).await;
+    let key = enrollment_key(&app).await;
+    let (_, token) = register(&app, &key, "a").await;
+    clock.advance(MINUTE);
+    let claimed_at = clock.now_ms();
+    ok(&post(&app, "checkout", Some(&token), None).await);
+    // One never used, valid until the day after tomorrow; a server license (in force from its
+    // upload) that a later one withdraws.
+    let mut unused = vendor.certificate(&inst, "agent");
+    unused["not_after"] = chrono::DateTime::from_timestamp_millis(claimed_at + 2 * DAY)
+        .expect("a date")
+        .format("%Y-%m-%d")
+        .to_string()
+        .into();
+    let doomed = vendor.certificate(&inst, "server");
+    clock.advance(MINUTE);
+    let installed_at = clock.now_ms();
+    upload(&[unused.clone(), doomed.clone()]).await;
+    let mut withdrawing = vendor.certificate(&inst, "server");
+    withdrawing["revokes"] = serde_json::json!([doomed["id"]]);
+    clock.advance(MINUTE);
+    let withdrawing_uploaded = clock.now_ms();
+    upload(std::slice::from_ref(&withdrawing)).await;
+    app.sweep().await;
+    let stored = async |c: &serde_json::Value| {
+        certificate::Entity::find_by_id(id(c))
+            .one(&app.db)
+            .await
+            .expect("read")
+            .expect("installed")
+    };
+    let activated_at =
+        async |c: &serde_json::Value| stored(c).await.activated_at.expect("in force");
+    let ends_at = async |c: &serde_json::Value| {
+        let c = stored(c).await;
+        c.expires_at.or(c.not_after_at).expect("an end")
+    };
+    let (short_end, unused_end) = (ends_at(&short).await, ends_at(&unused).await);
+    assert!(short_end > clock.now_ms() && unused_end > short_end);
+    let s = |v: &str| v.to_string();
+    let activated = |c: &serde_json::Value, at: i64| (s("activated"), None, id(c), at);
+    let lapsed = |c: &serde_json::Value, why: &str, at: i64| (s("lapsed"), Some(s(why)), id(c), at);
+    // The withdrawal happened as the withdrawing license came into force.
+    let withdrawn_at = activated_at(&withdrawing).await;
+    assert!(withdrawn_at >= withdrawing_uploaded);
+    let so_far = vec![
+        activated(&platform, activated_at(&platform).await),
+        activated(&short, activated_at(&short).await),
+        activated(&doomed, activated_at(&doomed).await),
+        activated(&withdrawing, withdrawn_at),
+        lapsed(&doomed, "withdrawn", withdrawn_at),
+    ];
+    assert!(so_far[1].3 >= claimed_at && so_far[2].3 >= installed_at);
+    let platform_on = event::Entity::find()
+        .filter(event::Column::CertificateId.eq(id(&platform)))
+        .one(&app.db)
+        .await
+        .expect("the record")
+        .map(|e| (e.license_kind, e.pool, e.tenant_id));
+    let home = app.default_tenant(&admin).await;
+    assert_eq!(
+        platform_on,
+        Some(("platform".to_string(), home.clone(), home)),
+        "on its tenant"
+    );
+    assert_eq!(
+        in_force(&app).await,
+        so_far,
+        "nothing has lapsed by time yet"
+    );
+
+    // Past the first end: it lapses, at its end, once however often the sweeper looks.
+    clock.advance(short_end + MINUTE - clock.now_ms());
+    app.sweep().await;
+    clock.advance(MINUTE);
+    app.sweep().await;
+    let mut expected = so_far.clone();
+    expected.push(lapsed(&short, "expired", short_end));
+    assert_eq!(in_force(&app).await, expected);
+    // Past the last valid day of the one never used (Tessera stopped meanwhile: one sweep).
+    clock.advance(unused_end + 3 * DAY - clock.now_ms());
+    app.sweep().await;
+    app.sweep().await;
+    expected.push(lapsed(&unused, "expired", unused_end));
+    assert_eq!(in_force(&app).await, expected);
+    assert_record_matches_state(&app, "lapses, which change no one's use").await;
+    app.stop().await;
+}
+
 on_both_databases!(
+    a_license_lapses_in_the_record_at_its_end_and_once,
     the_record_follows_every_change_of_what_is_in_use,
     minutes_hours_and_days_roll_up_and_are_pruned,
     the_usage_report_shows_each_callers_scope_and_exports_it,

@@ -1240,3 +1240,41 @@ proptest! {
         let _ = decode_request(&String::from_utf8_lossy(&bytes));
     }
 }
+
+/// The worked example of docs/license-format.md, signed with OpenSSL by the commands written
+/// there (docs/examples/sign-with-openssl.sh): an installation accepts it as the document says.
+#[test]
+fn the_documented_openssl_example_is_accepted() {
+    let package = include_str!("../../../docs/examples/example.lcs");
+    let public = include_str!("../../../docs/examples/EXAMPLE-DO-NOT-USE-vendor.pub");
+    let keys = TrustedKeys::from_pem(public).unwrap();
+    let when: DateTime<Utc> = "2026-12-04T00:00:00Z".parse().unwrap();
+    let installation = "313593c5-9c97-4fb9-9163-4656bed5865b";
+    let certs = verify_package(
+        package.as_bytes(),
+        &keys,
+        installation,
+        when,
+        &Limits::default(),
+    )
+    .unwrap_or_else(|refusal| panic!("the documented example is refused: {refusal}"));
+    assert_eq!(certs.len(), 1);
+    let c = &certs[0].certificate;
+    assert_eq!(c.id, "92c42850-4417-43ac-af12-70ebb5f43570");
+    assert_eq!(
+        (c.license_type, c.binding),
+        (LicenseType::Agent, Some(Binding::Floating))
+    );
+    assert_eq!(certs[0].kid, "12a01cbe1eece088");
+    // Issued for another installation, it is refused as such.
+    assert!(
+        verify_package(
+            package.as_bytes(),
+            &keys,
+            INSTALLATION,
+            when,
+            &Limits::default()
+        )
+        .is_err()
+    );
+}

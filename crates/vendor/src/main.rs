@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use serde::Deserialize;
@@ -19,151 +20,170 @@ use tessera_license::{
     sign_certificate, verify_package,
 };
 
-const USAGE: &str = "usage:
-  tessera-vendor keygen --out PREFIX
-      writes PREFIX.key (PKCS#8 private key, mode 0600) and PREFIX.pub (SPKI public key),
-      prints the key id
-  tessera-vendor issue --key KEY.key --request REQUEST.tlr [--out PACKAGE.lcs]
-                       (--spec SPEC.json | certificate options)
-      certificate options (one group of identical certificates):
-        --type platform|platform_unlimited_agents|agent|personal|server
-        --product CODE --product-name NAME --mode subscription|buyout|test
-        (--days N | --permanent) [--not-before DATE] [--not-after DATE]
-        [--seats N (personal)] [--binding fixed|floating (agent)] [--feature NAME (server)]
-        [--tenant ID] [--count N] [--revokes ID,ID]
-      SPEC.json: an array of such groups, with the same names in snake_case, e.g.
-        [{\"type\": \"agent\", \"product\": \"ai-server\", \"product_name\": \"Agent\",
-          \"mode\": \"subscription\", \"days\": 365, \"binding\": \"floating\", \"count\": 10}]
-      the package goes to --out, or beside the request with the extension .lcs
-  tessera-vendor inspect PACKAGE.lcs [--keys PUBLIC.pem] [--installation ID]
-      lists every certificate; with --keys, whether an installation would accept each
-      (for --installation, by default the one the first certificate names)
-  tessera-vendor inspect REQUEST.tlr
-      prints the request: tenants, counts, and the usage summary (owned, peak, 95th
-      percentile and refusals per product over the last 30, 90 and 365 days)";
+/// What `--help` adds after the commands.
+const SPEC_HELP: &str =
+    "SPEC.json (issue --spec): an array of certificate groups with the certificate options' names
+in snake_case, e.g.
+  [{\"type\": \"agent\", \"product\": \"ai-server\", \"product_name\": \"Agent\",
+    \"mode\": \"subscription\", \"days\": 365, \"binding\": \"floating\", \"count\": 10}]
+
+Exit codes: 0 done; 1 inspect found a package an installation would refuse; 2 an error, told in
+one line on standard error.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tessera-vendor",
+    version,
+    about = "Tessera's vendor tool: signing keys, signed license packages, their inspection",
+    after_help = SPEC_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Make a signing key pair: PREFIX.key (PKCS#8 private key, mode 0600) and PREFIX.pub (SPKI
+    /// public key); print the key id.
+    Keygen {
+        #[arg(long, value_name = "PREFIX")]
+        out: String,
+    },
+    /// Turn a license request into a signed package: one group of identical certificates from
+    /// the certificate options, or the groups of --spec.
+    Issue(Box<Issue>),
+    /// List a package's certificates (with --keys, whether an installation would accept each),
+    /// or print a request: tenants, counts, and its usage summary.
+    Inspect {
+        /// The package (.lcs) or request (.tlr).
+        file: String,
+        /// The vendor public keys (PEM) an installation trusts.
+        #[arg(long, value_name = "PUBLIC.pem")]
+        keys: Option<String>,
+        /// The installation to check for (default: the one the first certificate names).
+        #[arg(long, value_name = "ID")]
+        installation: Option<String>,
+    },
+}
+
+/// `issue`'s options: where from and to, and the certificates.
+#[derive(Args, Debug)]
+struct Issue {
+    /// The vendor's private key.
+    #[arg(long, value_name = "KEY.key")]
+    key: String,
+    /// The customer's license request.
+    #[arg(long, value_name = "REQUEST.tlr")]
+    request: String,
+    /// Where to write the package (default: beside the request, with the extension .lcs).
+    #[arg(long, value_name = "PACKAGE.lcs")]
+    out: Option<String>,
+    /// The certificate groups, as JSON (instead of the certificate options).
+    #[arg(long, value_name = "SPEC.json", conflicts_with = "certificate")]
+    spec: Option<String>,
+    #[command(flatten)]
+    certificate: CertificateOptions,
+}
+
+/// One group of identical certificates.
+#[derive(Args, Debug)]
+#[group(id = "certificate", multiple = true)]
+struct CertificateOptions {
+    /// platform, platform_unlimited_agents, agent, personal or server
+    #[arg(long = "type", value_name = "TYPE")]
+    license_type: Option<String>,
+    #[arg(long, value_name = "CODE")]
+    product: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    product_name: Option<String>,
+    /// subscription, buyout or test
+    #[arg(long)]
+    mode: Option<String>,
+    /// Days of validity, from its activation.
+    #[arg(long, value_name = "N")]
+    days: Option<u32>,
+    /// Valid for ever (instead of --days).
+    #[arg(long)]
+    permanent: bool,
+    /// Its first valid day, YYYY-MM-DD.
+    #[arg(long, value_name = "DATE")]
+    not_before: Option<String>,
+    /// Its last valid day, YYYY-MM-DD.
+    #[arg(long, value_name = "DATE")]
+    not_after: Option<String>,
+    /// Seats (personal licenses).
+    #[arg(long, value_name = "N")]
+    seats: Option<u32>,
+    /// fixed or floating (agent licenses).
+    #[arg(long)]
+    binding: Option<String>,
+    /// The feature a server license unlocks.
+    #[arg(long, value_name = "NAME")]
+    feature: Option<String>,
+    /// The tenant it is for.
+    #[arg(long, value_name = "ID")]
+    tenant: Option<String>,
+    /// How many identical certificates [default: 1]
+    #[arg(long, value_name = "N")]
+    count: Option<u32>,
+    /// The certificates it withdraws, comma-separated.
+    #[arg(long, value_name = "ID,ID", value_delimiter = ',')]
+    revokes: Vec<String>,
+}
 
 /// An error for the person at the terminal: one line, exit code 2.
 type Outcome = Result<ExitCode, String>;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(code) => code,
-        Err(message) => {
-            // One line, whatever the message carries.
-            eprintln!("tessera-vendor: {}", message.replace(['\n', '\r'], " "));
-            ExitCode::from(2)
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
         }
-    }
-}
-
-fn run(args: &[String]) -> Outcome {
-    let Some((command, rest)) = args.split_first() else {
-        eprintln!("{USAGE}");
-        return Ok(ExitCode::from(2));
+        // clap's refusal, in this tool's one line: its first line, without "error: ".
+        Err(e) => return refuse(first_line(&e.to_string())),
     };
-    match command.as_str() {
-        "keygen" => keygen(&Options::parse(rest, &["out"], &[])?),
-        "issue" => issue(&Options::parse(rest, ISSUE_OPTIONS, &["permanent"])?),
-        "inspect" => inspect(&Options::parse(rest, &["keys", "installation"], &[])?),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
-        }
-        other => Err(format!(
-            "unknown command {other:?} (commands: keygen, issue, inspect, help)"
-        )),
+    let outcome = match cli.command {
+        Command::Keygen { out } => keygen(&out),
+        Command::Issue(issue_args) => issue(&issue_args),
+        Command::Inspect {
+            file,
+            keys,
+            installation,
+        } => inspect(&file, keys.as_deref(), installation.as_deref()),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(message) => refuse(message),
     }
 }
 
-const ISSUE_OPTIONS: &[&str] = &[
-    "key",
-    "request",
-    "out",
-    "spec",
-    "type",
-    "product",
-    "product-name",
-    "mode",
-    "days",
-    "not-before",
-    "not-after",
-    "seats",
-    "binding",
-    "feature",
-    "tenant",
-    "count",
-    "revokes",
-];
-
-/// The options of one command: `--name value` pairs, `--flag`s, and positional arguments.
-struct Options {
-    pairs: Vec<(String, String)>,
-    flags: Vec<String>,
-    positional: Vec<String>,
+/// clap's message up to its first blank line (before the usage it adds), as one line, without
+/// its "error: ".
+fn first_line(message: &str) -> String {
+    let said: Vec<&str> = message
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let said = said.join(" ");
+    said.strip_prefix("error: ").unwrap_or(&said).to_string()
 }
 
-impl Options {
-    /// Refuses options the command does not know and options given twice, so that a typo is
-    /// never silently ignored.
-    fn parse(args: &[String], valued: &[&str], flags: &[&str]) -> Result<Options, String> {
-        let mut o = Options {
-            pairs: vec![],
-            flags: vec![],
-            positional: vec![],
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let Some(name) = a.strip_prefix("--") else {
-                o.positional.push(a.clone());
-                continue;
-            };
-            if o.get(name).is_some() || o.flag(name) {
-                return Err(format!("--{name} is given twice"));
-            }
-            if flags.contains(&name) {
-                o.flags.push(name.to_string());
-            } else if valued.contains(&name) {
-                let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-                o.pairs.push((name.to_string(), value.clone()));
-            } else {
-                return Err(format!("unknown option --{name}"));
-            }
-        }
-        Ok(o)
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.flags.iter().any(|f| f == name)
-    }
-
-    fn need(&self, name: &str) -> Result<&str, String> {
-        self.get(name)
-            .ok_or_else(|| format!("--{name} is required"))
-    }
-
-    fn no_positional(&self) -> Result<(), String> {
-        match self.positional.first() {
-            Some(p) => Err(format!("unexpected argument {p:?}")),
-            None => Ok(()),
-        }
-    }
+fn refuse(message: String) -> ExitCode {
+    // One line, whatever the message carries.
+    eprintln!("tessera-vendor: {}", message.replace(['\n', '\r'], " "));
+    ExitCode::from(2)
 }
 
 fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
-fn keygen(o: &Options) -> Outcome {
-    o.no_positional()?;
-    let prefix = o.need("out")?;
+fn keygen(prefix: &str) -> Outcome {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| format!("no randomness: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
@@ -233,39 +253,32 @@ fn one() -> u32 {
     1
 }
 
-fn group_from_options(o: &Options) -> Result<Group, String> {
-    let number = |name: &str| -> Result<Option<u32>, String> {
-        o.get(name)
-            .map(|v| {
-                v.parse::<u32>()
-                    .map_err(|_| format!("--{name} must be a whole number, not {v:?}"))
-            })
-            .transpose()
+fn group_from_options(o: &CertificateOptions) -> Result<Group, String> {
+    let need = |value: &Option<String>, name: &str| {
+        value
+            .clone()
+            .ok_or_else(|| format!("--{name} is required (or give --spec)"))
     };
-    let text = |name: &str| o.get(name).map(String::from);
     Ok(Group {
-        license_type: o.need("type")?.to_string(),
-        product: o.need("product")?.to_string(),
-        product_name: o.need("product-name")?.to_string(),
-        mode: o.need("mode")?.to_string(),
-        days: number("days")?,
-        permanent: o.flag("permanent"),
-        not_before: text("not-before"),
-        not_after: text("not-after"),
-        seats: number("seats")?,
-        binding: text("binding"),
-        feature: text("feature"),
-        tenant: text("tenant"),
-        count: number("count")?.unwrap_or(1),
+        license_type: need(&o.license_type, "type")?,
+        product: need(&o.product, "product")?,
+        product_name: need(&o.product_name, "product-name")?,
+        mode: need(&o.mode, "mode")?,
+        days: o.days,
+        permanent: o.permanent,
+        not_before: o.not_before.clone(),
+        not_after: o.not_after.clone(),
+        seats: o.seats,
+        binding: o.binding.clone(),
+        feature: o.feature.clone(),
+        tenant: o.tenant.clone(),
+        count: o.count.unwrap_or(1),
         revokes: o
-            .get("revokes")
-            .map(|r| {
-                r.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
+            .revokes
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
     })
 }
 
@@ -423,29 +436,17 @@ fn describe(c: &Certificate) -> String {
     line
 }
 
-fn issue(o: &Options) -> Outcome {
-    o.no_positional()?;
-    let key_path = o.need("key")?;
-    let request_path = o.need("request")?;
+fn issue(o: &Issue) -> Outcome {
+    let key_path = o.key.as_str();
+    let request_path = o.request.as_str();
     let key = SigningKey::from_pkcs8_pem(&read(key_path)?)
         .map_err(|e| format!("{key_path} is not an Ed25519 PKCS#8 private key: {e}"))?;
     let request =
         decode_request(&read(request_path)?).map_err(|e| format!("{request_path}: {e}"))?;
-    let groups: Vec<Group> = match o.get("spec") {
-        Some(spec) => {
-            let mut stray = o
-                .pairs
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .chain(o.flags.iter().map(String::as_str));
-            if let Some(k) = stray.find(|k| !["key", "request", "out", "spec"].contains(k)) {
-                return Err(format!(
-                    "--{k} is a certificate option: give either --spec or certificate options"
-                ));
-            }
-            serde_json::from_str(&read(spec)?).map_err(|e| format!("{spec}: {e}"))?
-        }
-        None => vec![group_from_options(o)?],
+    // clap refuses --spec beside certificate options.
+    let groups: Vec<Group> = match &o.spec {
+        Some(spec) => serde_json::from_str(&read(spec)?).map_err(|e| format!("{spec}: {e}"))?,
+        None => vec![group_from_options(&o.certificate)?],
     };
     if groups.is_empty() {
         return Err("the spec holds no certificates".into());
@@ -453,7 +454,7 @@ fn issue(o: &Options) -> Outcome {
     let now = Utc::now();
     let mut templates = Vec::with_capacity(groups.len());
     for (i, g) in groups.iter().enumerate() {
-        let cert = template(g, &request, now).map_err(|e| match o.get("spec") {
+        let cert = template(g, &request, now).map_err(|e| match &o.spec {
             Some(spec) => format!("{spec}, group {}: {e}", i + 1),
             None => e,
         })?;
@@ -496,7 +497,7 @@ fn issue(o: &Options) -> Outcome {
     )
     .map_err(|refusal| format!("the package would be refused: {refusal}"))?;
 
-    let out_path = match o.get("out") {
+    let out_path = match &o.out {
         Some(p) => PathBuf::from(p),
         None => Path::new(request_path).with_extension("lcs"),
     };
@@ -517,15 +518,9 @@ fn issue(o: &Options) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(o: &Options) -> Outcome {
-    let path = match o.positional.as_slice() {
-        [path] => path,
-        [] => return Err("inspect needs a package file".into()),
-        [_, extra, ..] => return Err(format!("unexpected argument {extra:?}")),
-    };
+fn inspect(path: &str, keys: Option<&str>, installation: Option<&str>) -> Outcome {
     let text = read(path)?;
-    let keys = o
-        .get("keys")
+    let keys = keys
         .map(|k| TrustedKeys::from_pem(&read(k)?).map_err(|e| format!("{k}: {e}")))
         .transpose()?;
     let blocks = armored_blocks(&text, CERTIFICATE_BLOCK);
@@ -542,8 +537,7 @@ fn inspect(o: &Options) -> Outcome {
     let read_blocks: Vec<Option<(Envelope, Value)>> = blocks.iter().map(|b| open(b)).collect();
     // What an installation would say, when keys were given.
     let verdict = keys.as_ref().map(|keys| {
-        let installation = o
-            .get("installation")
+        let installation = installation
             .map(String::from)
             .or_else(|| {
                 read_blocks.iter().flatten().find_map(|(_, c)| {

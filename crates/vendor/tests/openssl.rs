@@ -464,7 +464,15 @@ fn the_vendor_tool_errors_are_one_line_with_exit_code_2() {
                 vec!["--colour".into(), "red".into()],
             ]
             .concat(),
-            "unknown option --colour",
+            "unexpected argument '--colour'",
+        ),
+        (
+            [
+                issue("acme.key", "req.tlr"),
+                vec!["--type".into(), "agent".into()],
+            ]
+            .concat(),
+            "cannot be used with",
         ),
         (
             ["inspect", "missing.lcs"].map(String::from).to_vec(),
@@ -476,7 +484,10 @@ fn the_vendor_tool_errors_are_one_line_with_exit_code_2() {
                 .to_vec(),
             "no \"-----BEGIN PUBLIC KEY-----\"",
         ),
-        (["frobnicate"].map(String::from).to_vec(), "unknown command"),
+        (
+            ["frobnicate"].map(String::from).to_vec(),
+            "unrecognized subcommand 'frobnicate'",
+        ),
     ];
     for (args, expected) in cases {
         let out = vendor(d).args(&args).output().unwrap();

@@ -203,3 +203,41 @@ impl<C: Capability> FromRequestParts<AppState> for Caller<Granted<C>> {
         }
     }
 }
+
+/// A metrics scraper: metrics are enabled (`TESSERA_METRICS`), and the request carries the bearer
+/// token when one is configured (`TESSERA_METRICS_TOKEN`). The handler of `/metrics` takes
+/// `who: Caller<Scraper>`.
+pub struct Scraper(());
+
+impl sealed::Sealed for Scraper {}
+impl Proof for Scraper {}
+
+impl FromRequestParts<AppState> for Caller<Scraper> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        use sha2::{Digest, Sha256};
+        if !state.config.metrics {
+            return Err(crate::server::respond::error_response(&AppError::NotFound));
+        }
+        if let Some(token) = &state.config.metrics_token {
+            let given = parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            // Compared as digests: equal lengths, no early exit on the token's own bytes.
+            let same = given
+                .is_some_and(|g| Sha256::digest(g.as_bytes()) == Sha256::digest(token.as_bytes()));
+            if !same {
+                let mut refused = crate::server::respond::error_response(&AppError::NotSignedIn);
+                refused.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer realm=\"tessera metrics\""),
+                );
+                return Err(refused);
+            }
+        }
+        Ok(Caller::new(state.clone(), Scraper(())))
+    }
+}

@@ -10,5 +10,6 @@ pub mod tokens;
 
 pub use agent::Agent;
 pub use guard::{
-    Anyone, Authenticated, Granted, Proof, Refused, anyone, cap, current, require, signed_in,
+    Anyone, Authenticated, Granted, Proof, Refused, Scraper, anyone, cap, current, require,
+    signed_in,
 };

@@ -89,6 +89,16 @@ pub fn key(user_name: &str) -> String {
     user_name.trim().to_lowercase().chars().take(64).collect()
 }
 
+/// Forgets the failed sign-ins counted against `user_name` (from every address), as a new
+/// password set from the machine itself does.
+pub async fn forget_name(db: &impl ConnectionTrait, user_name: &str) -> Result<(), AppError> {
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::UserName.eq(key(user_name)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// The first millisecond of the audit window `at` falls in.
 pub fn window_start(at: i64) -> i64 {
     at - at.rem_euclid(WINDOW_MS)
