@@ -38,8 +38,8 @@ step "lint: server build (ssr)"
 cargo clippy --features ssr --all-targets -- -D warnings
 step "lint: client build (hydrate)"
 cargo clippy --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
-step "lint: the format crate (with and without verify) and the vendor tool"
-cargo clippy -p tessera-license -p tessera-vendor --all-targets -- -D warnings
+step "lint: the format crate (with and without verify), the vendor tool and the agent kit"
+cargo clippy -p tessera-license -p tessera-vendor -p tessera-agent --all-targets -- -D warnings
 cargo clippy -p tessera-license --no-default-features -- -D warnings
 
 step "release build with the test clock (server, WASM client, and the vendor tool the browser tests issue packages with)"
@@ -63,8 +63,8 @@ step "unit and integration tests (SQLite and PostgreSQL)"
 # A failure's message and place, not pages of backtrace that push them out of a CI excerpt.
 RUST_BACKTRACE=0 TESSERA_TEST_POSTGRES="${TESSERA_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}" \
   cargo test --features ssr
-step "the format crate, and the vendor tool against OpenSSL"
-cargo test -p tessera-license -p tessera-vendor
+step "the format crate, the vendor tool against OpenSSL, and the agent kit"
+cargo test -p tessera-license -p tessera-vendor -p tessera-agent
 
 step "deployment files: the example alert rules (promtool), the systemd unit (systemd-analyze)"
 promtool check rules contrib/prometheus/tessera-alerts.yml

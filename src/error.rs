@@ -26,6 +26,8 @@ pub enum Field {
     Agent,
     ReleaseAfter,
     MaxAgents,
+    /// A tenant's lease time, in seconds.
+    LeaseTime,
     Product,
     /// The kind of an audit log entry (a filter).
     AuditKind,

@@ -36,6 +36,15 @@ test('switching to Russian is remembered for the user, and errors speak Russian'
   await expect(refusal).toContainText('В файле нет блока TESSERA CERTIFICATE');
   await shot(elsewhere, 'refused-ru');
 
+  // The installation's lease key and a tenant's lease time, in Russian.
+  await open(elsewhere, '/settings/licenses');
+  await expect(elsewhere.getByText('Ключ подписи аренд')).toBeVisible();
+  await expect(elsewhere.getByTestId('lease-key').locator('code')).toHaveText(/^[0-9a-f]{16}$/);
+  await shot(elsewhere, 'licenses-ru');
+  await open(elsewhere, '/settings/tenants');
+  await expect(elsewhere.getByLabel('Время аренды').first()).toBeVisible();
+  await shot(elsewhere, 'tenants-ru');
+
   // And back to English.
   await elsewhere.getByRole('button', { name: 'English' }).click();
   await expect(elsewhere.getByRole('button', { name: 'Русский' })).toBeVisible();

@@ -17,6 +17,12 @@ test('request, issue with tessera-vendor, upload, preview, confirm, and find the
   ]);
 
   await open(page, '/settings/licenses');
+  // The installation's lease-signing key: its id, and its public key in PEM behind a disclosure.
+  const leaseKey = page.getByTestId('lease-key');
+  await expect(leaseKey.locator('code')).toHaveText(/^[0-9a-f]{16}$/);
+  await leaseKey.getByText('Public key (PEM)').click();
+  await expect(leaseKey.locator('pre')).toContainText('-----BEGIN PUBLIC KEY-----');
+  await shot(page, 'licenses-lease-key');
   await page.getByRole('link', { name: 'Upload license package' }).click();
   await page.getByLabel('License package (.lcs)').setInputFiles(pkg);
   await page.getByRole('button', { name: 'Check the package' }).click();

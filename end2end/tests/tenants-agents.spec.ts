@@ -35,6 +35,12 @@ test('tenants get platform licenses, agents get fixed and floating ones', async 
     await card.getByRole('button', { name: 'Copy' }).click();
     await expect(card.getByRole('button', { name: 'Copied' })).toBeVisible();
   }
+  // Its agents' signed leases last 2 seconds (5 minutes unless set).
+  await expect(card.getByLabel('Lease time')).toHaveValue('300');
+  await card.getByLabel('Lease time').fill('2');
+  await card.locator('form').filter({ has: page.getByLabel('Lease time') }).getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status')).toHaveText('Saved.');
+  await expect(card.getByLabel('Lease time')).toHaveValue('2');
 
   // Licenses for it, from the vendor (another tenant than Default: the platform license waits
   // for an assignment).
@@ -65,6 +71,9 @@ test('tenants get platform licenses, agents get fixed and floating ones', async 
   const out = await checkout(request, first);
   expect(out.status).toBe(200);
   expect(out.body.basis).toBe('floating');
+  // With a lease of the tenant's lease time, set on its card.
+  const lease = JSON.parse(Buffer.from(out.body.lease.payload, 'base64url').toString());
+  expect(lease.valid_until - lease.issued_at).toBe(2_000);
 
   // Bind the fixed license to the second, with the confirmation.
   await open(page, '/settings/agents');
@@ -95,14 +104,17 @@ test('tenants get platform licenses, agents get fixed and floating ones', async 
   expect(again.status()).toBe(409);
   expect((await again.json()).kind).toBe('already_bound');
 
-  // Shut the first machine down: its floating license is free for another agent.
+  // Shut the first machine down: its floating license is free for another agent once the lease
+  // it may still work under has ended (the tenant's lease time, 2 s, set above).
   await open(page, '/settings/agents');
   await row(page, machine1).getByRole('button', { name: 'Shut down' }).click();
   await expect(row(page, machine1)).toContainText('shut down');
   await expect(row(page, machine1)).toContainText('none');
   await shot(page, 'agents');
-  await open(page, '/settings/tenants');
-  await expect(card).toContainText('1 free in its pool');
+  await expect(async () => {
+    await open(page, '/settings/tenants');
+    await expect(card).toContainText('1 free in its pool', { timeout: 1_000 });
+  }).toPass();
   expect((await checkout(request, first)).body.error).toBe('agent_shut_down');
   const third = await registerAgent(request, key, machine3);
   const taken = await checkout(request, third);

@@ -20,6 +20,7 @@ mod m20261202_000014_lower_case_ids;
 mod m20261203_000015_usage;
 mod m20261203_000016_usage_clustered;
 mod m20261204_000017_usage_lapses;
+mod m20261204_000018_leases;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_usage::Migration),
             Box::new(m20261203_000016_usage_clustered::Migration),
             Box::new(m20261204_000017_usage_lapses::Migration),
+            Box::new(m20261204_000018_leases::Migration),
         ]
     }
 }

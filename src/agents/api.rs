@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use utoipa::OpenApi;
 
-use super::model::{Basis, CheckedOut, Done, RegisterRequest, Registered};
+use super::model::{Basis, CheckedOut, Done, Lease, RegisterRequest, Registered};
 use super::store;
 use crate::auth::server::agent::presented_token_hash;
 use crate::auth::server::{Agent, Anyone};
@@ -261,7 +261,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
             every inference request with the bearer token registering gave them."
     ),
     paths(register, check_out, heartbeat, release, openapi),
-    components(schemas(RegisterRequest, Registered, CheckedOut, Basis, Done, AppError, Field, Problem, ConflictKind)),
+    components(schemas(RegisterRequest, Registered, CheckedOut, Lease, Basis, Done, AppError, Field, Problem, ConflictKind)),
     modifiers(&AgentToken),
 )]
 pub struct AgentApi;

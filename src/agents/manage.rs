@@ -146,7 +146,12 @@ pub async fn listing(
         floating_total: count(floating().count(db).await?),
         floating_held: count(
             floating()
-                .filter(certificate::Column::BoundAgentId.is_not_null())
+                // Held by an agent, or for the lease of one shut down.
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(certificate::Column::BoundAgentId.is_not_null())
+                        .add(certificate::Column::LeaseHeldUntil.gt(now)),
+                )
                 .count(db)
                 .await?,
         ),

@@ -51,6 +51,52 @@ pub struct Registered {
     pub tenant_id: String,
     /// The bearer token for checkout and heartbeat. Registering again issues a new one.
     pub token: String,
+    /// The installation's public key (PEM SubjectPublicKeyInfo, Ed25519), which every lease is
+    /// signed with: keep it to check leases offline.
+    pub lease_public_key: String,
+}
+
+/// A tenant's lease time unless its administrator sets another.
+pub const LEASE_SECONDS_DEFAULT: i32 = 300;
+/// The shortest and longest lease time a tenant may set.
+pub const LEASE_SECONDS_MIN: i32 = 2;
+pub const LEASE_SECONDS_MAX: i32 = 24 * 60 * 60;
+
+/// A signed lease: the agent may work until its `valid_until` without asking again
+/// (docs/agent-api.md, "Leases"). `payload` is base64url (no padding) of the lease's JSON,
+/// exactly the bytes signed; `sig` the Ed25519 signature over them, by the key `kid` names: the
+/// installation's (`lease_public_key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Lease {
+    /// Always `ed25519`.
+    pub alg: String,
+    /// The signing key's id: the first 8 bytes of SHA-256 over the raw public key, in hex.
+    pub kid: String,
+    pub payload: String,
+    pub sig: String,
+}
+
+impl From<tessera_license::Envelope> for Lease {
+    fn from(e: tessera_license::Envelope) -> Lease {
+        Lease {
+            alg: e.alg,
+            kid: e.kid,
+            payload: e.payload,
+            sig: e.sig,
+        }
+    }
+}
+
+impl From<Lease> for tessera_license::Envelope {
+    fn from(l: Lease) -> tessera_license::Envelope {
+        tessera_license::Envelope {
+            alg: l.alg,
+            kid: l.kid,
+            payload: l.payload,
+            sig: l.sig,
+        }
+    }
 }
 
 /// Why an agent is licensed.
@@ -75,6 +121,10 @@ pub struct CheckedOut {
     pub license_id: Option<String>,
     /// Until when, in Unix milliseconds; null when permanent.
     pub expires_at: Option<i64>,
+    /// The lease signed for this grant (always present in the API's answer).
+    pub lease: Option<Lease>,
+    /// When to check out again for a new lease (half the lease's time has passed), Unix ms.
+    pub renew_after: Option<i64>,
 }
 
 /// What heartbeat and release answer.
@@ -95,6 +145,17 @@ impl CheckedOut {
                 Expiry::Never => None,
                 Expiry::At(t) => Some(t),
             },
+            lease: None,
+            renew_after: None,
+        }
+    }
+
+    /// Until when this answer may be given again as it is: not past the license's expiry, nor
+    /// past the time its lease is to be renewed.
+    pub fn good_until(&self) -> Option<i64> {
+        match (self.expires_at, self.renew_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }

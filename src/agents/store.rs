@@ -138,5 +138,6 @@ pub async fn register(
         agent_id: id,
         tenant_id: t.id,
         token,
+        lease_public_key: ledger.leases().public_key_pem().to_string(),
     })
 }

@@ -28,6 +28,8 @@ pub enum AuditKind {
     TenantSetRelease,
     /// The most agents a tenant may register.
     TenantSetAgentLimit,
+    /// How long a tenant's agents' leases last.
+    TenantSetLeaseTime,
     AgentRegister,
     AgentBind,
     AgentShutDown,
@@ -49,7 +51,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 29] = [
+    pub const ALL: [AuditKind; 30] = [
         AuditKind::LicenseRequest,
         AuditKind::LicenseUpload,
         AuditKind::LicenseConfirm,
@@ -63,6 +65,7 @@ impl AuditKind {
         AuditKind::TenantRotateKey,
         AuditKind::TenantSetRelease,
         AuditKind::TenantSetAgentLimit,
+        AuditKind::TenantSetLeaseTime,
         AuditKind::AgentRegister,
         AuditKind::AgentBind,
         AuditKind::AgentShutDown,
@@ -96,6 +99,7 @@ impl AuditKind {
             AuditKind::TenantRotateKey => "tenant_rotate_key",
             AuditKind::TenantSetRelease => "tenant_set_release",
             AuditKind::TenantSetAgentLimit => "tenant_set_agent_limit",
+            AuditKind::TenantSetLeaseTime => "tenant_set_lease_time",
             AuditKind::AgentRegister => "agent_register",
             AuditKind::AgentBind => "agent_bind",
             AuditKind::AgentShutDown => "agent_shut_down",

@@ -188,6 +188,7 @@ fn KindName(kind: AuditKind) -> impl IntoView {
         AuditKind::TenantRotateKey => t!(i18n, audit_kinds.tenant_rotate_key).into_any(),
         AuditKind::TenantSetRelease => t!(i18n, audit_kinds.tenant_set_release).into_any(),
         AuditKind::TenantSetAgentLimit => t!(i18n, audit_kinds.tenant_set_agent_limit).into_any(),
+        AuditKind::TenantSetLeaseTime => t!(i18n, audit_kinds.tenant_set_lease_time).into_any(),
         AuditKind::AgentRegister => t!(i18n, audit_kinds.agent_register).into_any(),
         AuditKind::AgentBind => t!(i18n, audit_kinds.agent_bind).into_any(),
         AuditKind::AgentShutDown => t!(i18n, audit_kinds.agent_shut_down).into_any(),

@@ -12,6 +12,8 @@ pub struct Model {
     pub created_at: i64,
     /// The latest time any instance has seen: a clock set back behind it is noticed.
     pub clock_seen_at: Option<i64>,
+    /// The seed of the Ed25519 key that signs agents' leases, base64; shared by every instance.
+    pub lease_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

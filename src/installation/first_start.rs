@@ -1,9 +1,11 @@
-//! First start: the installation id, the token key, the default tenant and the administrator.
-//! Each is made once; a later start finds them and changes nothing.
+//! First start: the installation id, the token key, the lease key, the default tenant and the
+//! administrator. Each is made once; a later start finds them and changes nothing.
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::SigningKey;
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Set, TransactionTrait,
 };
 
 use super::entity as installation;
@@ -16,6 +18,8 @@ use crate::users::{entity as user, store as users};
 pub struct Installed {
     pub installation_id: String,
     pub token_secret: Vec<u8>,
+    /// The key that signs agents' leases (`ledger::leases`).
+    pub lease_key: SigningKey,
     /// The latest time an instance has seen (see `server::clock`).
     pub clock_seen_at: Option<i64>,
 }
@@ -51,11 +55,34 @@ pub async fn ensure(
                 token_secret: Set(STANDARD.encode(random_bytes::<32>()?)),
                 created_at: Set(now),
                 clock_seen_at: Set(Some(now)),
+                lease_key: Set(Some(STANDARD.encode(random_bytes::<32>()?))),
             }
             .insert(&txn)
             .await?;
             tracing::info!(installation_id = %row.installation_id, "new installation");
             row
+        }
+    };
+
+    // An installation made before leases gets its key now. Instances starting together on one
+    // PostgreSQL database may both get here: only the first write lands, and every instance then
+    // reads the key that did.
+    let row = match row.lease_key {
+        Some(_) => row,
+        None => {
+            installation::Entity::update_many()
+                .col_expr(
+                    installation::Column::LeaseKey,
+                    sea_orm::sea_query::Expr::value(STANDARD.encode(random_bytes::<32>()?)),
+                )
+                .filter(installation::Column::Id.eq(1))
+                .filter(installation::Column::LeaseKey.is_null())
+                .exec(&txn)
+                .await?;
+            installation::Entity::find_by_id(1)
+                .one(&txn)
+                .await?
+                .ok_or_else(|| internal("the installation row is missing"))?
         }
     };
 
@@ -105,9 +132,16 @@ pub async fn ensure(
     let token_secret = STANDARD
         .decode(&row.token_secret)
         .map_err(|e| internal(format_args!("token secret: {e}")))?;
+    let lease_seed: [u8; 32] = row
+        .lease_key
+        .as_deref()
+        .and_then(|k| STANDARD.decode(k).ok())
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| internal("the installation's lease key is not 32 bytes of base64"))?;
     Ok(Installed {
         installation_id: row.installation_id,
         token_secret,
+        lease_key: SigningKey::from_bytes(&lease_seed),
         clock_seen_at: row.clock_seen_at,
     })
 }
@@ -118,7 +152,6 @@ trait DefaultTenant {
 
 impl DefaultTenant for sea_orm::Select<tenant::Entity> {
     fn filter_default(self) -> Self {
-        use sea_orm::{ColumnTrait, QueryFilter};
         self.filter(tenant::Column::IsDefault.eq(true))
     }
 }

@@ -133,7 +133,7 @@ impl Grants {
     /// are not remembered.
     pub fn put(&self, computed: Computed<'_>, token_hash: String, answer: Answer, now: i64) {
         let expires_at = match &answer {
-            Ok(out) => out.expires_at,
+            Ok(out) => out.good_until(),
             Err(e) if remembered_refusal(e) => None,
             Err(_) => return,
         };
@@ -238,6 +238,8 @@ mod tests {
             basis: Basis::Floating,
             license_id: Some("c".into()),
             expires_at,
+            lease: None,
+            renew_after: None,
         }
     }
 
@@ -256,6 +258,16 @@ mod tests {
         assert!(
             g.get("a0", 1_500).is_none(),
             "never past the license's expiry"
+        );
+        let renewing = CheckedOut {
+            renew_after: Some(1_200),
+            ..out(Some(1_500))
+        };
+        put(&g, g.generation(), "a0", "a", renewing, 1_000);
+        assert!(g.get("a0", 1_199).is_some());
+        assert!(
+            g.get("a0", 1_200).is_none(),
+            "never past the time its lease is to be renewed"
         );
     }
 

@@ -69,6 +69,15 @@ pub fn free_condition(binding: Binding, now: i64) -> sea_orm::Condition {
         .add(C::LicenseType.eq(LicenseType::Agent.as_str()))
         .add(C::Binding.eq(binding.as_str()))
         .add(C::BoundAgentId.is_null())
+        .add(not_held_for_lease(now))
+}
+
+/// Not held for the lease of an agent it was taken from (shut down), or no more at `now`.
+pub fn not_held_for_lease(now: i64) -> sea_orm::Condition {
+    use certificate::Column as C;
+    Condition::any()
+        .add(C::LeaseHeldUntil.is_null())
+        .add(C::LeaseHeldUntil.lte(now))
 }
 
 pub fn held_of(c: &certificate::Model) -> Held {
@@ -118,16 +127,14 @@ async fn find(db: &impl ConnectionTrait, id: &str) -> Result<agent::Model, AppEr
 }
 
 /// What checkout decides for an agent as stored in `conn` now.
+/// What checkout decides for an agent, and its tenant's lease time in milliseconds.
 async fn decision_for(
     conn: &impl ConnectionTrait,
     a: &agent::Model,
     now: i64,
-) -> Result<Decision, AppError> {
+) -> Result<(Decision, i64), AppError> {
     let state = AgentState::parse(&a.state).unwrap_or(AgentState::ShutDown);
-    let t = tenant::Entity::find_by_id(a.tenant_id.clone())
-        .one(conn)
-        .await?
-        .ok_or_else(|| internal("an agent's tenant is missing"))?;
+    let t = tenant_of(conn, a).await?;
     let unlimited = Expiry::from_parts(t.unlimited_agents_until, t.unlimited_agents_permanent);
     let held = match &a.license_id {
         Some(id) => {
@@ -137,12 +144,8 @@ async fn decision_for(
         }
         None => None,
     };
-    Ok(decide(
-        state,
-        held.as_ref().map(held_of).as_ref(),
-        unlimited,
-        now,
-    ))
+    let decision = decide(state, held.as_ref().map(held_of).as_ref(), unlimited, now);
+    Ok((decision, i64::from(t.lease_seconds) * 1_000))
 }
 
 /// Checks an agent out for one inference request.
@@ -168,7 +171,7 @@ pub async fn check_out(
         ledger.refusals.count(&a.id, &a.tenant_id, &why, now);
         Ok((Err(why), generation))
     };
-    let decision = decision_for(&ledger.db, a, now).await?;
+    let (decision, lease_ms) = decision_for(&ledger.db, a, now).await?;
     if now - a.last_seen_at >= SEEN_EVERY_MS
         && !matches!(decision, Decision::TakeFloating | Decision::ReplaceFloating)
     {
@@ -181,7 +184,9 @@ pub async fn check_out(
         });
     }
     match decision {
-        Decision::Licensed(out) => return Ok((Ok(out), generation)),
+        Decision::Licensed(out) => {
+            return Ok((Ok(ledger.leases.grant(a, out, lease_ms, now)), generation));
+        }
         Decision::ShutDown => return refused(AppError::AgentShutDown),
         Decision::Expired => return refused(AppError::LicenseExpired),
         Decision::Revoked => return refused(AppError::LicenseRevoked),
@@ -196,7 +201,7 @@ pub async fn check_out(
         .one(&txn)
         .await?
         .ok_or(AppError::BadAgentCredentials)?;
-    let decision = decision_for(&txn, &a, now).await?;
+    let (decision, lease_ms) = decision_for(&txn, &a, now).await?;
     let replacing = decision == Decision::ReplaceFloating;
     let outcome = match decision {
         Decision::Licensed(out) => Ok(out),
@@ -222,6 +227,8 @@ pub async fn check_out(
     if let Err(why) = &outcome {
         ledger.refusals.count(&a.id, &a.tenant_id, why, now);
     }
+    // Signed once the claim is committed: no lease names a license the database does not give.
+    let outcome = outcome.map(|out| ledger.leases.grant(&a, out, lease_ms, now));
     Ok((outcome, generation))
 }
 
@@ -506,6 +513,15 @@ pub async fn shut_down(
         .await?;
     let h = held(&txn, &a).await?;
     release_floating(&txn, &a, h.as_ref(), Why::ShutDown, now).await?;
+    // The agent may work on under its last lease while it cannot reach Tessera: its floating
+    // license is nobody else's until that lease has ended. No lease outlasts the tenant's lease
+    // time from its signing, and every one was signed before now.
+    let t = tenant_of(&txn, &a).await?;
+    let until = std::cmp::max(
+        now + i64::from(t.lease_seconds) * 1_000,
+        t.longer_leases_until.unwrap_or(0),
+    );
+    hold_for_lease(&txn, h.as_ref(), until).await?;
     txn.commit(Entry::by(
         who.viewer(),
         now,
@@ -577,8 +593,38 @@ pub async fn delete(
     Ok(())
 }
 
+async fn tenant_of(
+    conn: &impl ConnectionTrait,
+    a: &agent::Model,
+) -> Result<tenant::Model, AppError> {
+    tenant::Entity::find_by_id(a.tenant_id.clone())
+        .one(conn)
+        .await?
+        .ok_or_else(|| internal("an agent's tenant is missing"))
+}
+
+/// Keeps a floating license just taken from an agent from every other agent until `until`, when
+/// the agent's last lease has ended.
+async fn hold_for_lease(
+    txn: &impl ConnectionTrait,
+    taken: Option<&certificate::Model>,
+    until: i64,
+) -> Result<(), AppError> {
+    let Some(c) = taken.filter(|c| c.binding.as_deref() == Some(Binding::Floating.as_str())) else {
+        return Ok(());
+    };
+    certificate::Entity::update_many()
+        .col_expr(certificate::Column::LeaseHeldUntil, Expr::value(until))
+        .filter(certificate::Column::Id.eq(c.id.clone()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Releases the floating licenses of agents silent for longer than their tenant allows (only in
-/// tenants that set a limit). Returns how many were released.
+/// tenants that set a limit), and never before their last lease has ended: silent for the
+/// tenant's lease time at least, plus the [`SEEN_EVERY_MS`] by which the last-seen time may lag
+/// behind the last checkout. Returns how many were released.
 pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> {
     let db = &ledger.db;
     let limits: Vec<(String, i64)> = tenant::Entity::find()
@@ -586,7 +632,11 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|t| Some((t.id, i64::from(t.release_after_minutes?) * 60_000)))
+        .filter_map(|t| {
+            let after = i64::from(t.release_after_minutes?) * 60_000;
+            let lease = i64::from(t.lease_seconds) * 1_000 + SEEN_EVERY_MS;
+            Some((t.id, std::cmp::max(after, lease)))
+        })
         .collect();
     let mut released = 0;
     for (tenant_id, after_ms) in limits {
@@ -611,6 +661,12 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
             let h = held(&txn, &a).await?;
             if h.as_ref().and_then(|c| c.binding.as_deref()) == Some(Binding::Floating.as_str()) {
                 release_floating(&txn, &a, h.as_ref(), Why::Silent, now).await?;
+                // Silent past the tenant's lease time, but perhaps not past a longer one it had.
+                if let Some(until) = tenant_of(&txn, &a).await?.longer_leases_until
+                    && until > now
+                {
+                    hold_for_lease(&txn, h.as_ref(), until).await?;
+                }
                 released += 1;
             }
             txn.commit_unaudited().await?;

@@ -15,6 +15,7 @@
 //!   first valid day), restacking a tenant after a withdrawal, agent pools;
 //! - [`holdings`]: agents' licenses: the checkout claim, binding, releasing, shutting down,
 //!   deleting, silent agents;
+//! - [`leases`]: the signed lease every granted checkout carries;
 //! - [`refusals`]: refused checkouts, counted in memory and written together every second;
 //! - [`seats`]: giving and recalling personal seats;
 //! - [`isolation`]: the holdings made before tenant isolation that break it (listed at start);
@@ -39,6 +40,7 @@ use grants::{Grants, Scope};
 pub mod grants;
 pub mod holdings;
 pub mod isolation;
+pub mod leases;
 pub mod notify;
 pub mod packages;
 pub mod platform;
@@ -58,16 +60,23 @@ pub struct Ledger {
     grants: Arc<Grants>,
     refusals: Arc<refusals::Refusals>,
     heard: Arc<notify::Heard>,
+    leases: Arc<leases::Leases>,
 }
 
 impl Ledger {
-    pub fn new(db: DatabaseConnection) -> Ledger {
+    pub fn new(db: DatabaseConnection, leases: leases::Leases) -> Ledger {
         Ledger {
             db,
             grants: Arc::default(),
             refusals: Arc::default(),
             heard: Arc::default(),
+            leases: Arc::new(leases),
         }
+    }
+
+    /// The leases this instance signed (and the installation's public key that checks them).
+    pub fn leases(&self) -> &leases::Leases {
+        &self.leases
     }
 
     /// Starts listening for the changes other instances sharing the database make (PostgreSQL;

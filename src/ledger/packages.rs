@@ -205,6 +205,7 @@ pub async fn confirm(
                     bound_agent_id: Set(None),
                     revoked_by: Set(revoked.get(&c.id).cloned()),
                     ended_reason: Set(None),
+                    lease_held_until: Set(None),
                 })
             })
             .collect::<Result<_, AppError>>()?;

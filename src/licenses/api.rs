@@ -17,6 +17,8 @@ pub async fn get_licenses_summary() -> Result<LicensesSummary, AppError> {
         tenants: super::store::tenant_licenses(who.db()).await?,
         licenses_installed: super::store::count(who.db()).await?,
         vendor_keys: who.state().vendor_keys.ids(),
+        lease_key_id: who.ledger().leases().key_id().to_string(),
+        lease_public_key: who.ledger().leases().public_key_pem().to_string(),
         can_upload: role.can_upload(),
         can_delete: role.allows(crate::auth::model::Permission::DeleteLicenses),
         can_request: role.allows(crate::auth::model::Permission::RequestLicenses),
@@ -76,6 +78,7 @@ async fn request(company_id: String, target_version: String) -> Result<RequestFi
     let request = super::store::license_request(
         who.db(),
         &who.state().installation_id,
+        who.ledger().leases().public_key_pem(),
         company_id,
         target_version,
         who.state().config.usage_retention,

@@ -39,6 +39,9 @@ pub mod certificate {
         pub bound_agent_id: Option<String>,
         pub revoked_by: Option<String>,
         pub ended_reason: Option<String>,
+        /// A floating license taken from an agent that was shut down stays held until its last
+        /// lease ends (Unix ms): no other agent takes it before.
+        pub lease_held_until: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

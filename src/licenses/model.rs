@@ -20,6 +20,9 @@ pub struct LicensesSummary {
     pub licenses_installed: u64,
     /// Ids of the trusted vendor keys; empty when none are configured.
     pub vendor_keys: Vec<String>,
+    /// The installation's own key, which signs agents' leases: its id and its public key (PEM).
+    pub lease_key_id: String,
+    pub lease_public_key: String,
     pub can_upload: bool,
     pub can_delete: bool,
     pub can_request: bool,

@@ -151,6 +151,14 @@ fn SummaryView(summary: LicensesSummary) -> impl IntoView {
                         .into_any()
                 }}
             </dd>
+            <dt>{t!(i18n, licenses.lease_key)}</dt>
+            <dd data-testid="lease-key">
+                <code class="key-id">{summary.lease_key_id}</code>
+                <details class="lease-key">
+                    <summary>{t!(i18n, licenses.lease_key_public)}</summary>
+                    <pre>{summary.lease_public_key}</pre>
+                </details>
+            </dd>
             <dt>{t!(i18n, licenses.tenants)}</dt>
             <dd>
                 <ul class="plain">

@@ -323,6 +323,7 @@ pub async fn upload_outcome(
 pub async fn license_request(
     db: &impl ConnectionTrait,
     installation_id: &str,
+    lease_public_key: &str,
     company_id: &str,
     target_version: &str,
     keep: crate::usage::UsageRetention,
@@ -383,5 +384,6 @@ pub async fn license_request(
         },
         installed,
         usage_summary: crate::usage::store::summary(db, keep, now).await?,
+        lease_public_key: Some(lease_public_key.to_string()),
     })
 }

@@ -102,7 +102,13 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
     } else {
         None
     };
-    let ledger = crate::ledger::Ledger::new(db.clone());
+    let ledger = crate::ledger::Ledger::new(
+        db.clone(),
+        crate::ledger::leases::Leases::new(
+            installed.lease_key.clone(),
+            installed.installation_id.clone(),
+        ),
+    );
     // Other instances' changes reach this one's remembered grants (PostgreSQL).
     ledger.listen();
     Ok(AppState {
@@ -135,6 +141,7 @@ pub async fn command_line_request(
     crate::licenses::store::license_request(
         &state.db,
         &state.installation_id,
+        state.ledger.leases().public_key_pem(),
         company_id,
         target_version,
         state.config.usage_retention,

@@ -105,6 +105,23 @@ pub async fn set_max_agents(tenant_id: String, max: String) -> Result<(), AppErr
     .await
 }
 
+/// How long the tenant's agents' signed leases last, in seconds; empty is the default.
+#[server(endpoint = "tenants/set_lease_time")]
+pub async fn set_lease_time(tenant_id: String, seconds: String) -> Result<(), AppError> {
+    audited(
+        AuditKind::TenantSetLeaseTime,
+        tenant_id.clone(),
+        async move {
+            let who = require::<ManageTenants>()?;
+            let seconds = super::model::parse_lease_seconds(&seconds)?;
+            super::store::set_lease_seconds(who.db(), &who, &tenant_id, seconds, who.now()).await?;
+            done("saved");
+            Ok(())
+        },
+    )
+    .await
+}
+
 /// Assigns a platform license to a tenant (it activates, and the tenant's platform is extended),
 /// or an agent license to a tenant's pool (`tenant_id` empty: the shared pool).
 #[server(endpoint = "tenants/assign")]

@@ -17,6 +17,11 @@ pub struct Model {
     pub release_after_minutes: Option<i32>,
     /// The most agents it may register; `None`: no cap.
     pub max_agents: Option<i32>,
+    /// How long a checkout's signed lease lets its agents work without asking again.
+    pub lease_seconds: i32,
+    /// After the lease time was shortened: until when leases signed with the longer time may
+    /// still run (Unix ms).
+    pub longer_leases_until: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,8 @@ pub struct TenantRow {
     pub release_after_minutes: Option<u32>,
     /// The most agents it may register; `None`: no limit.
     pub max_agents: Option<u32>,
+    /// How long its agents' leases last.
+    pub lease_seconds: u32,
     pub agents: u32,
     /// Agents that hold a license of their own.
     pub agents_with_license: u32,
@@ -106,6 +108,30 @@ pub fn parse_max_agents(raw: &str) -> Result<Option<u32>, crate::error::AppError
     }
 }
 
+/// The lease time as typed in the form: seconds, from [`LEASE_SECONDS_MIN`] to a day; empty is
+/// the default, [`LEASE_SECONDS_DEFAULT`].
+///
+/// [`LEASE_SECONDS_MIN`]: crate::agents::model::LEASE_SECONDS_MIN
+/// [`LEASE_SECONDS_DEFAULT`]: crate::agents::model::LEASE_SECONDS_DEFAULT
+pub fn parse_lease_seconds(raw: &str) -> Result<u32, crate::error::AppError> {
+    use crate::agents::model::{LEASE_SECONDS_DEFAULT, LEASE_SECONDS_MAX, LEASE_SECONDS_MIN};
+    use crate::error::{AppError, Field, Problem};
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(LEASE_SECONDS_DEFAULT.unsigned_abs());
+    }
+    match raw.parse::<i32>() {
+        Ok(n) if (LEASE_SECONDS_MIN..=LEASE_SECONDS_MAX).contains(&n) => Ok(n.unsigned_abs()),
+        _ => Err(AppError::invalid(
+            Field::LeaseTime,
+            Problem::OutOfRange {
+                min: LEASE_SECONDS_MIN.unsigned_abs(),
+                max: LEASE_SECONDS_MAX.unsigned_abs(),
+            },
+        )),
+    }
+}
+
 /// The release setting as typed in the form: empty (or 0) is off, else 1 to a week in minutes.
 pub fn parse_release_after(raw: &str) -> Result<Option<u32>, crate::error::AppError> {
     use crate::error::{AppError, Field, Problem};
@@ -153,6 +179,17 @@ mod tests {
         assert!(parse_max_agents("1000001").is_err());
         assert!(parse_max_agents("-1").is_err());
         assert!(parse_max_agents("many").is_err());
+    }
+
+    #[test]
+    fn lease_time_is_seconds_from_two_to_a_day_and_empty_is_five_minutes() {
+        assert_eq!(parse_lease_seconds("").unwrap(), 300);
+        assert_eq!(parse_lease_seconds(" 2 ").unwrap(), 2);
+        assert_eq!(parse_lease_seconds("86400").unwrap(), 86_400);
+        assert!(parse_lease_seconds("1").is_err());
+        assert!(parse_lease_seconds("86401").is_err());
+        assert!(parse_lease_seconds("-5").is_err());
+        assert!(parse_lease_seconds("soon").is_err());
     }
 
     #[test]

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::api::{
-    AssignLicense, CreateTenant, DeleteTenant, RenameTenant, RotateEnrollmentKey, SetMaxAgents,
-    SetReleaseAfter, list_tenants,
+    AssignLicense, CreateTenant, DeleteTenant, RenameTenant, RotateEnrollmentKey, SetLeaseTime,
+    SetMaxAgents, SetReleaseAfter, list_tenants,
 };
 use super::model::{AssignableLicense, TenantRow};
 use crate::error::AppError;
@@ -24,6 +24,7 @@ struct Actions {
     rotate: ServerAction<RotateEnrollmentKey>,
     release: ServerAction<SetReleaseAfter>,
     max_agents: ServerAction<SetMaxAgents>,
+    lease_time: ServerAction<SetLeaseTime>,
     assign: ServerAction<AssignLicense>,
 }
 
@@ -36,6 +37,7 @@ impl Actions {
             self.rotate.value().get().and_then(Result::err),
             self.release.value().get().and_then(Result::err),
             self.max_agents.value().get().and_then(Result::err),
+            self.lease_time.value().get().and_then(Result::err),
             self.assign.value().get().and_then(Result::err),
         ]
         .into_iter()
@@ -50,6 +52,7 @@ impl Actions {
             + self.rotate.version().get()
             + self.release.version().get()
             + self.max_agents.version().get()
+            + self.lease_time.version().get()
             + self.assign.version().get()
     }
 }
@@ -64,6 +67,7 @@ pub fn TenantsPage() -> impl IntoView {
         rotate: ServerAction::new(),
         release: ServerAction::new(),
         max_agents: ServerAction::new(),
+        lease_time: ServerAction::new(),
         assign: ServerAction::new(),
     };
     let listing = Resource::new(move || actions.version(), |_| list_tenants());
@@ -138,6 +142,7 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
         enrollment_key,
         release_after_minutes,
         max_agents,
+        lease_seconds,
         agents,
         agents_with_license,
         users,
@@ -149,7 +154,10 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
     let key_id = format!("key-{id}");
     let release_id = format!("release-{id}");
     let max_agents_id = format!("max-agents-{id}");
-    let id5 = id.clone();
+    let lease_id = format!("lease-{id}");
+    let lease_help_id = format!("lease-help-{id}");
+    let lease_described_by = lease_help_id.clone();
+    let (id5, id6) = (id.clone(), id.clone());
     let rename_id = format!("rename-{id}");
     let heading_id = format!("tenant-{id}");
     let labelled_by = heading_id.clone();
@@ -256,6 +264,27 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
                         <button type="submit" class="button-quiet">{t!(i18n, tenants.save)}</button>
                     </ActionForm>
                 </dd>
+                <dt>
+                    <label for=lease_id.clone()>{t!(i18n, tenants.lease_time)}</label>
+                </dt>
+                <dd>
+                    <ActionForm action=actions.lease_time attr:class="inline">
+                        <input type="hidden" name="tenant_id" value=id6 />
+                        <input
+                            id=lease_id
+                            name="seconds"
+                            type="number"
+                            min="2"
+                            max="86400"
+                            class="short"
+                            aria-describedby=lease_described_by
+                            value=lease_seconds.to_string()
+                        />
+                        <span class="muted">{t!(i18n, tenants.seconds_unit)}</span>
+                        <button type="submit" class="button-quiet">{t!(i18n, tenants.save)}</button>
+                    </ActionForm>
+                </dd>
+                <dd class="muted small" id=lease_help_id>{t!(i18n, tenants.lease_help)}</dd>
                 <dt>
                     <label for=release_id.clone()>{t!(i18n, tenants.release_after)}</label>
                 </dt>

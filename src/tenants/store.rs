@@ -90,6 +90,7 @@ pub async fn listing(
         Condition::all()
             .add(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
             .add(certificate::Column::BoundAgentId.is_null())
+            .add(crate::ledger::holdings::not_held_for_lease(now))
             .add(certificate::Column::RevokedBy.is_null())
             .add(certificate::Column::EndedReason.is_null()),
     )
@@ -144,6 +145,7 @@ pub async fn listing(
                 enrollment_key: t.enrollment_key.unwrap_or_default(),
                 release_after_minutes: t.release_after_minutes.and_then(|m| u32::try_from(m).ok()),
                 max_agents: t.max_agents.and_then(|m| u32::try_from(m).ok()),
+                lease_seconds: t.lease_seconds.unsigned_abs(),
                 id: t.id,
                 name: t.name,
                 is_default: t.is_default,
@@ -238,6 +240,8 @@ pub async fn create(
         enrollment_key: Set(Some(new_enrollment_key()?)),
         release_after_minutes: Set(None),
         max_agents: Set(None),
+        lease_seconds: Set(crate::agents::model::LEASE_SECONDS_DEFAULT),
+        longer_leases_until: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -397,6 +401,54 @@ pub async fn set_max_agents(
             Some(m) => format!("{m} agents"),
             None => "no limit".to_string(),
         }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// How long the tenant's agents' leases last, in seconds (checked by
+/// [`super::model::parse_lease_seconds`]). A lease signed before keeps its end; the next one is
+/// signed with the new time. A shorter time remembers until when the longer leases may run, so
+/// that a license taken from a shut-down agent stays held that long
+/// (`ledger::holdings::shut_down`).
+pub async fn set_lease_seconds(
+    db: &DatabaseConnection,
+    who: &Granted<cap::ManageTenants>,
+    id: &str,
+    seconds: u32,
+    now: i64,
+) -> Result<(), AppError> {
+    let txn = db.begin().await?;
+    let t = find(&txn, id).await?;
+    let seconds_i32 = i32::try_from(seconds).unwrap_or(i32::MAX);
+    // A lease is signed at a checkout, which is seen (the last-seen time lags by at most
+    // SEEN_EVERY_MS): only an agent seen within the old lease time may hold one still running.
+    let old_ms = i64::from(t.lease_seconds) * 1_000;
+    let may_hold_one = agent::Entity::find()
+        .filter(agent::Column::TenantId.eq(id))
+        .filter(agent::Column::LastSeenAt.gt(now - old_ms - crate::ledger::grants::SEEN_EVERY_MS))
+        .count(&txn)
+        .await?
+        > 0;
+    let longer_until = if seconds_i32 < t.lease_seconds && may_hold_one {
+        Some(std::cmp::max(
+            t.longer_leases_until.unwrap_or(0),
+            now + old_ms,
+        ))
+    } else {
+        t.longer_leases_until
+    };
+    entity::Entity::update_many()
+        .col_expr(entity::Column::LeaseSeconds, Expr::value(seconds_i32))
+        .col_expr(entity::Column::LongerLeasesUntil, Expr::value(longer_until))
+        .filter(entity::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::TenantSetLeaseTime, &t.name)
+            .detail(format!("{seconds} s")),
     )
     .await?;
     txn.commit().await?;

@@ -103,6 +103,7 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::Agent => t!(i18n, fields.agent).into_any(),
         Field::ReleaseAfter => t!(i18n, fields.release_after).into_any(),
         Field::MaxAgents => t!(i18n, fields.max_agents).into_any(),
+        Field::LeaseTime => t!(i18n, fields.lease_time).into_any(),
         Field::Product => t!(i18n, fields.product).into_any(),
         Field::AuditKind => t!(i18n, fields.audit_kind).into_any(),
         Field::DateFrom => t!(i18n, fields.date_from).into_any(),

@@ -85,6 +85,7 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         | "tenants/rotate_key"
         | "tenants/set_release"
         | "tenants/set_max_agents"
+        | "tenants/set_lease_time"
         | "tenants/assign" => admin,
         "agents/list"
         | "agents/get"
@@ -206,6 +207,9 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
         "tenants/set_release" => vec![("tenant_id", f.tenant.clone()), ("minutes", "15".into())],
         // No cap: the matrix registers an agent for every call.
         "tenants/set_max_agents" => vec![("tenant_id", f.tenant.clone()), ("max", String::new())],
+        "tenants/set_lease_time" => {
+            vec![("tenant_id", f.tenant.clone()), ("seconds", "300".into())]
+        }
         "tenants/assign" => vec![
             ("tenant_id", f.tenant.clone()),
             ("license_id", f.pool_license.clone()),
@@ -234,7 +238,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 41] = [
+const ENDPOINTS: [&str; 42] = [
     "whoami",
     "language",
     "login",
@@ -256,6 +260,7 @@ const ENDPOINTS: [&str; 41] = [
     "tenants/rotate_key",
     "tenants/set_release",
     "tenants/set_max_agents",
+    "tenants/set_lease_time",
     "tenants/assign",
     "agents/list",
     "agents/get",

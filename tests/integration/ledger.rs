@@ -68,6 +68,7 @@ async fn the_sql_status_condition_agrees_with_the_pure_status(backend: Backend) 
                                 bound_agent_id: Set(None),
                                 revoked_by: Set(revoked.then(|| "r".to_string())),
                                 ended_reason: Set(ended.then(|| "agent_deleted".to_string())),
+                                lease_held_until: Set(None),
                             }
                             .insert(db)
                             .await

@@ -588,7 +588,7 @@ async fn a_backup_taken_under_load_restores_every_confirmed_package_and_holding(
         .expect("a file name")
         .to_string();
     assert!(
-        name.starts_with(&format!("tessera-{}-schema17-", app.state.installation_id))
+        name.starts_with(&format!("tessera-{}-schema18-", app.state.installation_id))
             && name.ends_with(".db"),
         "{name}"
     );

@@ -514,6 +514,14 @@ macro_rules! on_both_databases {
     };
 }
 
+/// A port free now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A `tessera` server process, killed when dropped.
 pub struct Process {
     pub child: std::process::Child,
@@ -531,14 +539,20 @@ impl Process {
         vars: &[(&str, &str)],
         log: Option<std::fs::File>,
     ) -> Process {
+        Self::start_on(free_port(), database_url, vars, log).await
+    }
+
+    /// Starts on `port` (a process started again where the one before it served).
+    pub async fn start_on(
+        port: u16,
+        database_url: &str,
+        vars: &[(&str, &str)],
+        log: Option<std::fs::File>,
+    ) -> Process {
         let (out, err) = match log.and_then(|f| Some((f.try_clone().ok()?, f))) {
             Some((out, err)) => (out.into(), err.into()),
             None => (std::process::Stdio::null(), std::process::Stdio::null()),
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("serve")
             .env("TESSERA_DATABASE_URL", database_url)

@@ -845,6 +845,14 @@ async fn shutting_down_frees_a_floating_license_for_another_agent(backend: Backe
         .call(&admin, "agents/shut_down", &[("agent_id", &first)])
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Free once the lease it may still work under has ended (the tenant's 5 minutes).
+    assert_eq!(
+        post(&app, "checkout", Some(&second_token), None)
+            .await
+            .error(),
+        Some("no_license_free")
+    );
+    app.state.clock.advance(5 * 60_000);
     let r = post(&app, "checkout", Some(&second_token), None).await;
     assert_eq!(r.body["license_id"], license.as_str(), "{:?}", r.body);
     // Its validity runs from its first activation: taking it again does not renew it.

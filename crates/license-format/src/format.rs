@@ -186,6 +186,10 @@ pub struct LicenseRequest {
     /// that does not know the field ignores it (unknown fields are ignored).
     #[serde(default)]
     pub usage_summary: Vec<ProductUsage>,
+    /// The installation's own public key (PEM), which signs its agents' leases: optional and
+    /// ignored by vendor tools that do not know it, like `usage_summary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_public_key: Option<String>,
 }
 
 /// One product's licenses of one kind in a license request's `usage_summary`.

@@ -1,5 +1,6 @@
 //! Tessera's license formats (LICENSE-FORMAT.md): the license request (.tlr) and the license
-//! package (.lcs), their types, armor, keys, strict JSON, package verification and requests.
+//! package (.lcs), their types, armor, keys, strict JSON, package verification and requests; and
+//! the leases an installation signs for its agents' checkouts.
 //! Pure functions: no I/O, no clock but the `now` they are given. The server, the vendor tool
 //! (`tessera-vendor`) and the fuzz targets all run this same code.
 //!
@@ -18,6 +19,8 @@ mod json;
 #[cfg(feature = "verify")]
 pub mod keys;
 #[cfg(feature = "verify")]
+pub mod lease;
+#[cfg(feature = "verify")]
 pub mod package;
 #[cfg(feature = "verify")]
 pub mod request;
@@ -34,6 +37,8 @@ pub use armor::{armor, armored_blocks};
 pub use dates::{parse_date_end, parse_date_start};
 #[cfg(feature = "verify")]
 pub use keys::{KeyError, TrustedKeys, key_id, key_pair_pem, sha256_hex};
+#[cfg(feature = "verify")]
+pub use lease::{LEASE_VERSION, LeaseClaims, LeaseError, sign_lease, verify_lease};
 #[cfg(feature = "verify")]
 pub use package::{
     Checks, Limits, MAX_SEATS, MAX_VALIDITY_DAYS, VerifiedCertificate, sign_certificate,

@@ -1070,17 +1070,20 @@ fn request() -> LicenseRequest {
                 })
                 .collect(),
         }],
+        lease_public_key: Some("-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----\n".into()),
     }
 }
 
 #[test]
 fn a_request_without_a_usage_summary_or_with_fields_unknown_here_is_read() {
     let armored = |v: &serde_json::Value| armor(REQUEST_BLOCK, v.to_string().as_bytes());
-    // An older installation's request: no usage summary.
+    // An older installation's request: no usage summary, no lease key.
     let mut older = serde_json::to_value(request()).unwrap();
     older.as_object_mut().unwrap().remove("usage_summary");
+    older.as_object_mut().unwrap().remove("lease_public_key");
     let read = decode_request(&armored(&older)).unwrap();
     assert!(read.usage_summary.is_empty());
+    assert!(read.lease_public_key.is_none());
     assert_eq!(read.installed, vec!["a".to_string()]);
     // A newer installation's request: fields this version does not know are ignored.
     let mut newer = serde_json::to_value(request()).unwrap();

@@ -285,6 +285,7 @@ fn the_vendor_tool_end_to_end() {
                 })
                 .collect(),
         }],
+        lease_public_key: None,
     };
     std::fs::write(dir.path("req.tlr"), encode_request(&request)).unwrap();
     assert_eq!(decode_request(&dir.read("req.tlr")), Ok(request));
@@ -429,6 +430,7 @@ fn the_vendor_tool_errors_are_one_line_with_exit_code_2() {
             usage: Usage::default(),
             installed: vec![],
             usage_summary: vec![],
+            lease_public_key: None,
         }),
     )
     .unwrap();
