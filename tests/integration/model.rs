@@ -393,6 +393,10 @@ struct Model {
     /// The package each certificate was installed with, if it is.
     installed: Vec<Option<usize>>,
     certs: Vec<Cert>,
+    /// Floating licenses taken from a shut-down agent, held until its lease can have ended:
+    /// the tenant's lease time (5 minutes) from the shut down. The steps move the clock by whole
+    /// hours, so a hold ends at the next move.
+    held_until: BTreeMap<usize, i64>,
     tenants: [TenantLicenses; 2],
     agents: [Agent; 3],
     /// (user, product) -> the certificate the seat is held from.
@@ -414,6 +418,7 @@ impl Model {
             packages: 0,
             installed: vec![None; SPECS.len()],
             certs: vec![Cert::default(); SPECS.len()],
+            held_until: BTreeMap::new(),
             tenants: Default::default(),
             agents: [Agent {
                 running: true,
@@ -748,6 +753,7 @@ impl Model {
                 Model::is_floating(k)
                     && self.installed[k].is_some()
                     && c.agent.is_none()
+                    && self.held_until.get(&k).is_none_or(|u| *u <= self.now)
                     && c.revoked_by.is_none()
                     && c.expires.is_none_or(|e| e.valid_at(self.now))
                     && c.tenant.is_none_or(|pool| pool == t)
@@ -779,7 +785,11 @@ impl Model {
     fn shut_down(&mut self, a: usize) -> Result<(), AppError> {
         self.may_manage()?;
         self.agents[a].running = false;
+        let held = self.agents[a].license.filter(|h| Model::is_floating(*h));
         self.release_floating(a);
+        if let Some(h) = held {
+            self.held_until.insert(h, self.now + 5 * 60_000);
+        }
         Ok(())
     }
 
@@ -1749,7 +1759,11 @@ impl<'v> World<'v> {
             Some(
                 agent_licenses(false)
                     .filter(usable)
-                    .filter(|k| m.certs[*k].agent.is_some())
+                    // Held by an agent, or for the lease of one shut down.
+                    .filter(|k| {
+                        m.certs[*k].agent.is_some()
+                            || m.held_until.get(k).is_some_and(|u| *u > m.now)
+                    })
                     .count() as u64,
             ),
             Some(
