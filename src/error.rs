@@ -28,6 +28,12 @@ pub enum Field {
     MaxAgents,
     /// A tenant's lease time, in seconds.
     LeaseTime,
+    /// How many hours to borrow a floating license for.
+    BorrowHours,
+    /// A tenant's longest borrow, in hours.
+    MaxBorrowHours,
+    /// How many of a tenant's pool licenses are never borrowed.
+    KeepUnborrowed,
     Product,
     /// The kind of an audit log entry (a filter).
     AuditKind,
@@ -121,6 +127,13 @@ pub enum ConflictKind {
     /// Administrators change their own password as every user does, giving the current one:
     /// resetting it on the users' page would let a borrowed session lock its owner out.
     OwnPassword,
+    /// The agent's tenant does not allow borrowing (its maximum borrow is not set).
+    BorrowingOff,
+    /// One more borrowed license would leave fewer of the tenant's pool unborrowed than it keeps.
+    KeptUnborrowed,
+    /// The agent is licensed by a fixed license or its tenant's unlimited agents: it borrows no
+    /// floating license.
+    NotFloating,
 }
 
 /// Every error's JSON is an object whose `error` names it, with its details beside.

@@ -120,4 +120,27 @@ test('tenants get platform licenses, agents get fixed and floating ones', async 
   const taken = await checkout(request, third);
   expect(taken.status).toBe(200);
   expect(taken.body.license_id).toBe(out.body.license_id);
+
+  // Borrowing: off until the tenant's card allows it, then the third machine's license is
+  // borrowed on its page, and its next checkout's lease runs to the borrow's end.
+  await open(page, '/settings/tenants');
+  await expect(card.getByLabel('Borrowing')).toHaveValue('');
+  await card.getByLabel('Borrowing').fill('24');
+  await card.getByLabel('keep', { exact: true }).fill('0');
+  await card.locator('form').filter({ has: page.getByLabel('Borrowing') }).getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status')).toHaveText('Saved.');
+  await expect(card.getByLabel('Borrowing')).toHaveValue('24');
+  await open(page, '/settings/agents');
+  await page.getByRole('link', { name: machine3, exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Borrow the license' })).toBeVisible();
+  await page.getByLabel('Hours to borrow').fill('8');
+  await page.getByRole('button', { name: 'Borrow', exact: true }).click();
+  await expect(page.getByRole('status')).toHaveText(/^The license is borrowed/);
+  await expect(page.getByTestId('borrowed-until')).toBeVisible();
+  await shot(page, 'agent-borrowed');
+  const borrowed = await checkout(request, third);
+  expect(borrowed.status).toBe(200);
+  const long = JSON.parse(Buffer.from(borrowed.body.lease.payload, 'base64url').toString());
+  expect(long.valid_until - long.issued_at).toBeGreaterThan(7 * 3_600_000);
+  expect(borrowed.body.borrowed_until).toBe(long.valid_until);
 });

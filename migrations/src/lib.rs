@@ -21,6 +21,7 @@ mod m20261203_000015_usage;
 mod m20261203_000016_usage_clustered;
 mod m20261204_000017_usage_lapses;
 mod m20261204_000018_leases;
+mod m20261204_000019_borrowing;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000016_usage_clustered::Migration),
             Box::new(m20261204_000017_usage_lapses::Migration),
             Box::new(m20261204_000018_leases::Migration),
+            Box::new(m20261204_000019_borrowing::Migration),
         ]
     }
 }

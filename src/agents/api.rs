@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use utoipa::OpenApi;
 
-use super::model::{Basis, CheckedOut, Done, Lease, RegisterRequest, Registered};
+use super::model::{Basis, BorrowRequest, CheckedOut, Done, Lease, RegisterRequest, Registered};
 use super::store;
 use crate::auth::server::agent::presented_token_hash;
 use crate::auth::server::{Agent, Anyone};
@@ -26,11 +26,13 @@ use crate::server::route::Route;
 pub const AGENT_BODY_LIMIT: usize = 16 * 1024;
 
 /// The routes in the order an agent meets them, as the reference page lists them.
-pub const ROUTE_ORDER: [&str; 5] = [
+pub const ROUTE_ORDER: [&str; 7] = [
     "/api/v1/agents/register",
     "/api/v1/agents/checkout",
     "/api/v1/agents/heartbeat",
     "/api/v1/agents/release",
+    "/api/v1/agents/borrow",
+    "/api/v1/agents/return",
     "/api/v1/openapi.json",
 ];
 
@@ -41,6 +43,8 @@ pub fn routes() -> Vec<Route> {
         Route::post("/api/v1/agents/checkout", check_out),
         Route::post("/api/v1/agents/heartbeat", heartbeat),
         Route::post("/api/v1/agents/release", release),
+        Route::post("/api/v1/agents/borrow", borrow),
+        Route::post("/api/v1/agents/return", give_back),
         Route::get("/api/v1/openapi.json", openapi),
     ]
     .into_iter()
@@ -241,6 +245,77 @@ async fn release(who: Caller<Agent>) -> Response {
 }
 
 #[utoipa::path(
+    post,
+    path = "/api/v1/agents/borrow",
+    tag = "agents",
+    summary = "Borrow a floating license, to work offline",
+    description = "Keeps the floating license this agent holds (taking a free one first when it \
+        holds none) for the hours asked, up to its tenant's longest borrow: the lease in the \
+        answer, and every lease until then, runs to the borrow's end (never past the license's \
+        expiry), so the agent may work with no connection at all. Borrowing again never \
+        shortens a borrow. Ends early by `return` or `release`.",
+    request_body = BorrowRequest,
+    responses(
+        (status = 200, description = "Borrowed: the grant and its lease", body = CheckedOut),
+        (status = 400, description = "Not JSON, a wrong type or missing hours, or hours outside \
+            1 to the tenant's longest borrow (error: invalid, field: borrow_hours)", body = AppError),
+        (status = 401, description = "A missing, forged or revoked agent token \
+            (error: bad_agent_credentials)", body = AppError),
+        (status = 402, description = "It holds no license and none is free \
+            (error: no_license_free)", body = AppError),
+        (status = 403, description = "The agent was shut down (agent_shut_down)", body = AppError),
+        (status = 409, description = "Its tenant does not allow borrowing (kind: borrowing_off), \
+            one more borrow would leave fewer licenses unborrowed than the tenant keeps \
+            (kind: kept_unborrowed), or it is licensed by a fixed license or unlimited agents \
+            (kind: not_floating)", body = AppError),
+        (status = 413, description = "A body over 16 KiB", body = AppError),
+        (status = 503, description = "The database is unavailable (Retry-After)", body = AppError),
+    ),
+    security(("agentToken" = [])),
+)]
+async fn borrow(who: Caller<Agent>, json: Result<Json<BorrowRequest>, JsonRejection>) -> Response {
+    let req = match json {
+        Ok(Json(req)) => req,
+        Err(rejection) => return refused_body(&rejection),
+    };
+    answer(
+        crate::ledger::borrowing::borrow(
+            who.ledger(),
+            crate::ledger::borrowing::Borrower::Agent,
+            who.id(),
+            req.hours,
+            who.now(),
+        )
+        .await,
+    )
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/return",
+    tag = "agents",
+    summary = "Give a borrow back early",
+    description = "The agent keeps its license, under leases of its tenant's lease time again; \
+        the borrowed lease must be thrown away. Nothing borrowed: nothing changes.",
+    responses(
+        (status = 200, description = "Given back, or nothing borrowed", body = Done),
+        (status = 401, description = "A missing, forged or revoked agent token \
+            (error: bad_agent_credentials)", body = AppError),
+        (status = 503, description = "The database is unavailable (Retry-After)", body = AppError),
+    ),
+    security(("agentToken" = [])),
+)]
+async fn give_back(who: Caller<Agent>) -> Response {
+    answer(
+        async {
+            crate::ledger::borrowing::give_back(who.ledger(), who.id(), who.now()).await?;
+            Ok(Done { ok: true })
+        }
+        .await,
+    )
+}
+
+#[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
     tag = "document",
@@ -260,8 +335,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         description = "Agents register with their tenant's enrollment key, then check out on \
             every inference request with the bearer token registering gave them."
     ),
-    paths(register, check_out, heartbeat, release, openapi),
-    components(schemas(RegisterRequest, Registered, CheckedOut, Lease, Basis, Done, AppError, Field, Problem, ConflictKind)),
+    paths(register, check_out, heartbeat, release, borrow, give_back, openapi),
+    components(schemas(RegisterRequest, Registered, BorrowRequest, CheckedOut, Lease, Basis, Done, AppError, Field, Problem, ConflictKind)),
     modifiers(&AgentToken),
 )]
 pub struct AgentApi;

@@ -80,6 +80,31 @@ async fn bind(
     Ok(())
 }
 
+/// Borrows the agent's floating license for `hours` (taking one first when it holds none): its
+/// next checkout's lease runs that long, so it may work with no connection at all.
+#[server(endpoint = "agents/borrow")]
+pub async fn borrow_agent_license(agent_id: String, hours: String) -> Result<(), AppError> {
+    use crate::audit::{model::AuditKind, store::audited};
+    use crate::auth::server::{cap::BindAgents, require};
+    use crate::ledger::borrowing::{Borrower, borrow};
+    audited(AuditKind::AgentBorrow, agent_id.clone(), async move {
+        let who = require::<BindAgents>()?;
+        let hours = super::model::parse_borrow_hours(&hours)?;
+        borrow(
+            who.ledger(),
+            Borrower::Administrator(&who),
+            &agent_id,
+            hours,
+            who.now(),
+        )
+        .await?;
+        tracing::info!(by = %who.viewer().name, agent = %agent_id, hours, "license borrowed");
+        leptos_axum::redirect(&format!("/settings/agents/{agent_id}?done=borrowed"));
+        Ok(())
+    })
+    .await
+}
+
 /// Shuts an agent down; its floating license returns to the pool.
 #[server(endpoint = "agents/shut_down")]
 pub async fn shut_down_agent(agent_id: String) -> Result<(), AppError> {

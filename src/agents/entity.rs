@@ -16,6 +16,11 @@ pub struct Model {
     pub created_at: i64,
     /// An administrator reset the registration: the next one of this machine is accepted.
     pub registration_open: bool,
+    /// Until when it borrows its floating license (Unix ms): its leases run that long.
+    pub borrowed_until: Option<i64>,
+    /// Shut down: until when the floating license taken from it stays held for its last lease
+    /// or borrow (Unix ms).
+    pub license_held_until: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -191,7 +191,21 @@ pub async fn detail(
     let tenants = tenants_by_id(db).await?;
     let h = held(db, &a).await?;
     let fixed = fixed_free(db, Some(&a.tenant_id), now).await?;
+    let max_borrow_hours = tenants
+        .get(&a.tenant_id)
+        .and_then(|t| t.max_borrow_hours)
+        .and_then(|m| u32::try_from(m).ok())
+        .filter(|m| *m > 0);
+    let borrowed_until = a
+        .borrowed_until
+        .filter(|until| *until > now && a.license_id.is_some());
+    let license_held_until = a
+        .license_held_until
+        .filter(|until| *until > now && a.state == AgentState::ShutDown.as_str());
     Ok(AgentDetail {
+        borrowed_until,
+        license_held_until,
+        max_borrow_hours,
         agent: row(a, &tenants, h.as_ref(), now),
         fixed_free: fixed,
         can_delete: who

@@ -56,6 +56,38 @@ pub struct Registered {
     pub lease_public_key: String,
 }
 
+/// What an agent borrows its floating license with (docs/agent-api.md, "Borrowing").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BorrowRequest {
+    /// For how many hours: from 1 to the tenant's longest borrow.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1))]
+    pub hours: u32,
+}
+
+/// The longest borrow a tenant may allow, in hours (90 days).
+pub const BORROW_HOURS_MAX: u32 = 90 * 24;
+
+/// Hours to borrow for, as typed in the agent page's form: a whole number from 1 (the tenant's
+/// maximum is checked with the tenant).
+pub fn parse_borrow_hours(raw: &str) -> Result<u32, crate::error::AppError> {
+    use crate::error::{AppError, Field, Problem};
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(AppError::invalid(Field::BorrowHours, Problem::Required));
+    }
+    match raw.parse::<u32>() {
+        Ok(h) if (1..=BORROW_HOURS_MAX).contains(&h) => Ok(h),
+        _ => Err(AppError::invalid(
+            Field::BorrowHours,
+            Problem::OutOfRange {
+                min: 1,
+                max: BORROW_HOURS_MAX,
+            },
+        )),
+    }
+}
+
 /// A tenant's lease time unless its administrator sets another.
 pub const LEASE_SECONDS_DEFAULT: i32 = 300;
 /// The shortest and longest lease time a tenant may set.
@@ -125,6 +157,10 @@ pub struct CheckedOut {
     pub lease: Option<Lease>,
     /// When to check out again for a new lease (half the lease's time has passed), Unix ms.
     pub renew_after: Option<i64>,
+    /// Until when the agent borrows this license (Unix ms): its lease runs as long; null when it
+    /// does not borrow.
+    #[serde(default)]
+    pub borrowed_until: Option<i64>,
 }
 
 /// What heartbeat and release answer.
@@ -147,6 +183,7 @@ impl CheckedOut {
             },
             lease: None,
             renew_after: None,
+            borrowed_until: None,
         }
     }
 
@@ -224,4 +261,11 @@ pub struct AgentDetail {
     /// Fixed licenses it could be bound to (its tenant's pool and the shared one).
     pub fixed_free: Vec<FixedLicense>,
     pub can_delete: bool,
+    /// Until when it borrows its floating license (Unix ms), while it does.
+    pub borrowed_until: Option<i64>,
+    /// Shut down: until when the floating license taken from it stays held for its last lease or
+    /// borrow (Unix ms), while it does.
+    pub license_held_until: Option<i64>,
+    /// Its tenant's longest borrow, in hours; `None`: its tenant does not allow borrowing.
+    pub max_borrow_hours: Option<u32>,
 }

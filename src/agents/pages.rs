@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::console::{
-    BindAgentLicense, DeleteAgent, ResetAgentRegistration, ShutDownAgent, get_agent, list_agents,
+    BindAgentLicense, BorrowAgentLicense, DeleteAgent, ResetAgentRegistration, ShutDownAgent,
+    get_agent, list_agents,
 };
 use super::model::{AGENTS_PAGE, AgentRow, AgentState, Basis, FixedLicense, HeldLicense};
 use super::reference::{
@@ -246,13 +247,14 @@ pub fn AgentPage() -> impl IntoView {
     let shut_down = ServerAction::<ShutDownAgent>::new();
     let delete = ServerAction::<DeleteAgent>::new();
     let reset = ServerAction::<ResetAgentRegistration>::new();
+    let borrow = ServerAction::<BorrowAgentLicense>::new();
     let detail = Resource::new(
         move || {
             (
                 id(),
                 bind.version().get(),
                 shut_down.version().get(),
-                reset.version().get(),
+                reset.version().get() + borrow.version().get(),
             )
         },
         |(id, _, _, _)| get_agent(id),
@@ -260,12 +262,14 @@ pub fn AgentPage() -> impl IntoView {
     let query = use_query_map();
     let bound = move || query.read().get("done").is_some_and(|d| d == "bound");
     let was_reset = move || query.read().get("done").is_some_and(|d| d == "reset");
+    let borrowed = move || query.read().get("done").is_some_and(|d| d == "borrowed");
     let error = move || {
         [
             bind.value().get().and_then(Result::err),
             shut_down.value().get().and_then(Result::err),
             delete.value().get().and_then(Result::err),
             reset.value().get().and_then(Result::err),
+            borrow.value().get().and_then(Result::err),
         ]
         .into_iter()
         .flatten()
@@ -290,6 +294,9 @@ pub fn AgentPage() -> impl IntoView {
                                 <Show when=was_reset>
                                     <p class="notice" role="status">{t!(i18n, agents.done_reset)}</p>
                                 </Show>
+                                <Show when=borrowed>
+                                    <p class="notice" role="status">{t!(i18n, agents.done_borrowed)}</p>
+                                </Show>
                                 {move || error().map(|err| view! { <ErrorMessage err /> })}
                                 <dl class="facts">
                                     <dt>{t!(i18n, fields.tenant)}</dt>
@@ -309,6 +316,27 @@ pub fn AgentPage() -> impl IntoView {
                                             e => view! { <ExpiryText expiry=e /> }.into_any(),
                                         }}
                                     </dd>
+                                    {d
+                                        .borrowed_until
+                                        .map(|ms| {
+                                            view! {
+                                                <dt>{t!(i18n, agents.borrowed_until)}</dt>
+                                                <dd data-testid="borrowed-until">
+                                                    <LastSeen ms />
+                                                </dd>
+                                            }
+                                        })}
+                                    {d
+                                        .license_held_until
+                                        .map(|ms| {
+                                            view! {
+                                                <dt>{t!(i18n, agents.license_returns)}</dt>
+                                                <dd data-testid="license-returns">
+                                                    <LastSeen ms />
+                                                    <div class="sub">{t!(i18n, agents.license_returns_help)}</div>
+                                                </dd>
+                                            }
+                                        })}
                                     <dt>{t!(i18n, agents.last_seen)}</dt>
                                     <dd>
                                         <LastSeen ms=a.last_seen_at />
@@ -317,6 +345,16 @@ pub fn AgentPage() -> impl IntoView {
                                     <dd>{a.refused_count}</dd>
                                 </dl>
                                 <BindForm agent_id=agent_id.clone() licenses=d.fixed_free bind />
+                                {running
+                                    .then(|| {
+                                        view! {
+                                            <BorrowForm
+                                                agent_id=agent_id.clone()
+                                                max_hours=d.max_borrow_hours
+                                                borrow
+                                            />
+                                        }
+                                    })}
                                 {running
                                     .then(|| {
                                         let id = agent_id.clone();
@@ -423,6 +461,50 @@ fn BindForm(
                     </ActionForm>
                 }
                     .into_any()
+            }}
+        </section>
+    }
+}
+
+/// Borrowing the agent's floating license, where its tenant allows it; where it does not, how to
+/// allow it.
+#[component]
+fn BorrowForm(
+    agent_id: String,
+    max_hours: Option<u32>,
+    borrow: ServerAction<BorrowAgentLicense>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <section class="card">
+            <h2>{t!(i18n, agents.borrow_title)}</h2>
+            {match max_hours {
+                None => view! { <p class="muted">{t!(i18n, agents.borrowing_off)}</p> }.into_any(),
+                Some(max) => {
+                    view! {
+                        <p class="muted" id="borrow-help">{t!(i18n, agents.borrow_help)}</p>
+                        <ActionForm action=borrow attr:class="inline">
+                            <input type="hidden" name="agent_id" value=agent_id />
+                            <label for="borrow-hours">{t!(i18n, fields.borrow_hours)}</label>
+                            <input
+                                id="borrow-hours"
+                                name="hours"
+                                type="number"
+                                min="1"
+                                max=max.to_string()
+                                value=max.min(24).to_string()
+                                class="short"
+                                required
+                                aria-describedby="borrow-help"
+                            />
+                            <span class="muted">
+                                {t!(i18n, agents.borrow_max, count = move || max as i32)}
+                            </span>
+                            <button type="submit" class="button-quiet">{t!(i18n, agents.borrow_action)}</button>
+                        </ActionForm>
+                    }
+                        .into_any()
+                }
             }}
         </section>
     }

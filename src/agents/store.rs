@@ -110,6 +110,8 @@ pub async fn register(
                 last_seen_at: Set(now),
                 created_at: Set(now),
                 registration_open: Set(false),
+                borrowed_until: Set(None),
+                license_held_until: Set(None),
             }
             .insert(&txn)
             .await?;

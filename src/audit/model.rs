@@ -30,12 +30,18 @@ pub enum AuditKind {
     TenantSetAgentLimit,
     /// How long a tenant's agents' leases last.
     TenantSetLeaseTime,
+    /// How long a tenant's agents may borrow, and how many licenses it keeps unborrowed.
+    TenantSetBorrowing,
     AgentRegister,
     AgentBind,
     AgentShutDown,
     AgentDelete,
     /// An agent's token revoked and its machine reopened for one registration.
     AgentResetRegistration,
+    /// A floating license borrowed (by an administrator or the agent itself).
+    AgentBorrow,
+    /// A borrow given back early by its agent.
+    AgentReturnBorrow,
     SeatsApply,
     SeatsRecall,
     SignIn,
@@ -51,7 +57,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 30] = [
+    pub const ALL: [AuditKind; 33] = [
         AuditKind::LicenseRequest,
         AuditKind::LicenseUpload,
         AuditKind::LicenseConfirm,
@@ -66,11 +72,14 @@ impl AuditKind {
         AuditKind::TenantSetRelease,
         AuditKind::TenantSetAgentLimit,
         AuditKind::TenantSetLeaseTime,
+        AuditKind::TenantSetBorrowing,
         AuditKind::AgentRegister,
         AuditKind::AgentBind,
         AuditKind::AgentShutDown,
         AuditKind::AgentDelete,
         AuditKind::AgentResetRegistration,
+        AuditKind::AgentBorrow,
+        AuditKind::AgentReturnBorrow,
         AuditKind::SeatsApply,
         AuditKind::SeatsRecall,
         AuditKind::SignIn,
@@ -100,6 +109,9 @@ impl AuditKind {
             AuditKind::TenantSetRelease => "tenant_set_release",
             AuditKind::TenantSetAgentLimit => "tenant_set_agent_limit",
             AuditKind::TenantSetLeaseTime => "tenant_set_lease_time",
+            AuditKind::TenantSetBorrowing => "tenant_set_borrowing",
+            AuditKind::AgentBorrow => "agent_borrow",
+            AuditKind::AgentReturnBorrow => "agent_return_borrow",
             AuditKind::AgentRegister => "agent_register",
             AuditKind::AgentBind => "agent_bind",
             AuditKind::AgentShutDown => "agent_shut_down",

@@ -240,6 +240,7 @@ mod tests {
             expires_at,
             lease: None,
             renew_after: None,
+            borrowed_until: None,
         }
     }
 

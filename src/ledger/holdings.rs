@@ -105,7 +105,7 @@ pub async fn held(
 
 /// The agent, if the caller's tenant scope reaches it; another tenant's agent is as unknown to a
 /// License manager as a missing one.
-async fn find_in_scope<C: crate::auth::server::guard::Capability>(
+pub(super) async fn find_in_scope<C: crate::auth::server::guard::Capability>(
     db: &impl ConnectionTrait,
     who: &Granted<C>,
     id: &str,
@@ -128,7 +128,7 @@ async fn find(db: &impl ConnectionTrait, id: &str) -> Result<agent::Model, AppEr
 
 /// What checkout decides for an agent as stored in `conn` now.
 /// What checkout decides for an agent, and its tenant's lease time in milliseconds.
-async fn decision_for(
+pub(super) async fn decision_for(
     conn: &impl ConnectionTrait,
     a: &agent::Model,
     now: i64,
@@ -232,24 +232,35 @@ pub async fn check_out(
     Ok((outcome, generation))
 }
 
+/// The floating licenses an agent of `tenant_id` may take, free or not: usable, in its tenant's
+/// pool or the shared one, and (when issued for a tenant) issued for this one.
+pub(super) fn pool_condition(tenant_id: &str, now: i64) -> Condition {
+    use certificate::Column as C;
+    usable_condition(now)
+        .add(C::LicenseType.eq(LicenseType::Agent.as_str()))
+        .add(C::Binding.eq(Binding::Floating.as_str()))
+        .add(
+            Condition::any()
+                .add(C::AssignedTenantId.eq(tenant_id))
+                .add(C::AssignedTenantId.is_null()),
+        )
+        // A license issued for a tenant serves that tenant only.
+        .add(
+            Condition::any()
+                .add(C::TenantId.is_null())
+                .add(C::TenantId.eq(tenant_id)),
+        )
+}
+
 /// The licenses an agent may take a floating license from, free now: its tenant's pool first,
 /// then the shared one, oldest first.
 fn free_for(a: &agent::Model, now: i64) -> sea_orm::Select<certificate::Entity> {
     use certificate::Column as C;
     certificate::Entity::find()
         .filter(
-            free_condition(Binding::Floating, now)
-                .add(
-                    Condition::any()
-                        .add(C::AssignedTenantId.eq(a.tenant_id.clone()))
-                        .add(C::AssignedTenantId.is_null()),
-                )
-                // A license issued for a tenant serves that tenant only.
-                .add(
-                    Condition::any()
-                        .add(C::TenantId.is_null())
-                        .add(C::TenantId.eq(a.tenant_id.clone())),
-                ),
+            pool_condition(&a.tenant_id, now)
+                .add(C::BoundAgentId.is_null())
+                .add(not_held_for_lease(now)),
         )
         .order_by(Expr::col(C::AssignedTenantId).is_null(), Order::Asc)
         .order_by(C::InstalledAt, Order::Asc)
@@ -280,7 +291,7 @@ async fn any_free(db: &impl ConnectionTrait, a: &agent::Model, now: i64) -> Resu
 /// is refused only when no license is free and none is being claimed. SQLite has no row locks and
 /// needs none: this transaction wrote the agent's row first and so holds the database's write
 /// lock, and its reads see every committed claim.
-async fn claim_floating(
+pub(super) async fn claim_floating(
     txn: &impl ConnectionTrait,
     a: &agent::Model,
     now: i64,
@@ -342,6 +353,11 @@ pub(crate) async fn release_floating(
         .col_expr(
             agent::Column::LicenseId,
             Expr::value(Option::<String>::None),
+        )
+        // A borrow is of the license it holds: it ends with the holding.
+        .col_expr(
+            agent::Column::BorrowedUntil,
+            Expr::value(Option::<i64>::None),
         )
         .filter(agent::Column::Id.eq(a.id.clone()))
         .filter(agent::Column::LicenseId.eq(c.id.clone()))
@@ -515,13 +531,17 @@ pub async fn shut_down(
     release_floating(&txn, &a, h.as_ref(), Why::ShutDown, now).await?;
     // The agent may work on under its last lease while it cannot reach Tessera: its floating
     // license is nobody else's until that lease has ended. No lease outlasts the tenant's lease
-    // time from its signing, and every one was signed before now.
+    // time from its signing (every one was signed before now) or the agent's borrow.
     let t = tenant_of(&txn, &a).await?;
-    let until = std::cmp::max(
+    let until = [
         now + i64::from(t.lease_seconds) * 1_000,
         t.longer_leases_until.unwrap_or(0),
-    );
-    hold_for_lease(&txn, h.as_ref(), until).await?;
+        a.borrowed_until.unwrap_or(0),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(now);
+    hold_for_lease(&txn, &a, h.as_ref(), until).await?;
     txn.commit(Entry::by(
         who.viewer(),
         now,
@@ -593,7 +613,7 @@ pub async fn delete(
     Ok(())
 }
 
-async fn tenant_of(
+pub(super) async fn tenant_of(
     conn: &impl ConnectionTrait,
     a: &agent::Model,
 ) -> Result<tenant::Model, AppError> {
@@ -603,10 +623,11 @@ async fn tenant_of(
         .ok_or_else(|| internal("an agent's tenant is missing"))
 }
 
-/// Keeps a floating license just taken from an agent from every other agent until `until`, when
-/// the agent's last lease has ended.
-async fn hold_for_lease(
+/// Keeps a floating license just taken from agent `a` from every other agent until `until`, when
+/// the agent's last lease or borrow has ended; the agent's page says until when.
+pub(super) async fn hold_for_lease(
     txn: &impl ConnectionTrait,
+    a: &agent::Model,
     taken: Option<&certificate::Model>,
     until: i64,
 ) -> Result<(), AppError> {
@@ -618,11 +639,16 @@ async fn hold_for_lease(
         .filter(certificate::Column::Id.eq(c.id.clone()))
         .exec(txn)
         .await?;
+    agent::Entity::update_many()
+        .col_expr(agent::Column::LicenseHeldUntil, Expr::value(until))
+        .filter(agent::Column::Id.eq(a.id.clone()))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 
 /// Releases the floating licenses of agents silent for longer than their tenant allows (only in
-/// tenants that set a limit), and never before their last lease has ended: silent for the
+/// tenants that set a limit; never a borrowed one before its borrow ends), and never before their last lease has ended: silent for the
 /// tenant's lease time at least, plus the [`SEEN_EVERY_MS`] by which the last-seen time may lag
 /// behind the last checkout. Returns how many were released.
 pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> {
@@ -645,6 +671,7 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
             .filter(agent::Column::TenantId.eq(tenant_id))
             .filter(agent::Column::LicenseId.is_not_null())
             .filter(agent::Column::LastSeenAt.lt(cutoff))
+            .filter(not_borrowing(now))
             .all(db)
             .await?;
         for a in silent {
@@ -653,6 +680,7 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
             // Still silent, and still holding it, now that the lock is ours.
             let Some(a) = agent::Entity::find_by_id(a.id)
                 .filter(agent::Column::LastSeenAt.lt(cutoff))
+                .filter(not_borrowing(now))
                 .one(&txn)
                 .await?
             else {
@@ -665,7 +693,7 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
                 if let Some(until) = tenant_of(&txn, &a).await?.longer_leases_until
                     && until > now
                 {
-                    hold_for_lease(&txn, h.as_ref(), until).await?;
+                    hold_for_lease(&txn, &a, h.as_ref(), until).await?;
                 }
                 released += 1;
             }
@@ -673,6 +701,14 @@ pub async fn release_silent(ledger: &Ledger, now: i64) -> Result<u64, AppError> 
         }
     }
     Ok(released)
+}
+
+/// Agents not borrowing their license at `now` (a borrowing agent may be silent: that is what
+/// borrowing is for).
+pub(super) fn not_borrowing(now: i64) -> Condition {
+    Condition::any()
+        .add(agent::Column::BorrowedUntil.is_null())
+        .add(agent::Column::BorrowedUntil.lte(now))
 }
 
 /// Writes an agent's last-seen time (its heartbeat; not license state).

@@ -24,6 +24,7 @@ struct Signed {
     basis: Basis,
     license_expires_at: Option<i64>,
     lease_ms: i64,
+    borrowed_until: Option<i64>,
     renew_after: i64,
     lease: Lease,
 }
@@ -63,7 +64,7 @@ impl Leases {
     }
 
     /// The grant `out` for agent `a` with its lease: the one signed before, while it serves, or
-    /// a new one of `lease_ms`.
+    /// a new one of `lease_ms`, or to the end of the agent's borrow of its floating license.
     pub fn grant(
         &self,
         a: &agent::Model,
@@ -71,6 +72,9 @@ impl Leases {
         lease_ms: i64,
         now: i64,
     ) -> CheckedOut {
+        out.borrowed_until = a
+            .borrowed_until
+            .filter(|until| *until > now && out.basis == Basis::Floating);
         let Ok(mut signed) = self.by_agent.lock() else {
             // A panic elsewhere poisoned the lock: sign without remembering.
             let s = self.sign(a, &out, lease_ms, now);
@@ -83,6 +87,7 @@ impl Leases {
                 && s.basis == out.basis
                 && s.license_expires_at == out.expires_at
                 && s.lease_ms == lease_ms
+                && s.borrowed_until == out.borrowed_until
                 && now < s.renew_after
         });
         if !serves {
@@ -100,9 +105,8 @@ impl Leases {
     }
 
     fn sign(&self, a: &agent::Model, out: &CheckedOut, lease_ms: i64, now: i64) -> Signed {
-        let valid_until = out
-            .expires_at
-            .map_or(now + lease_ms, |t| t.min(now + lease_ms));
+        let until = std::cmp::max(now + lease_ms, out.borrowed_until.unwrap_or(0));
+        let valid_until = out.expires_at.map_or(until, |t| t.min(until));
         let claims = LeaseClaims {
             lease: LEASE_VERSION,
             installation_id: self.installation_id.clone(),
@@ -120,6 +124,7 @@ impl Leases {
             basis: out.basis,
             license_expires_at: out.expires_at,
             lease_ms,
+            borrowed_until: out.borrowed_until,
             renew_after: now + (valid_until - now) / 2,
             lease: sign_lease(&self.key, &claims).into(),
         }
@@ -155,6 +160,8 @@ mod tests {
             last_seen_at: 0,
             created_at: 0,
             registration_open: false,
+            borrowed_until: None,
+            license_held_until: None,
         }
     }
 
@@ -187,6 +194,38 @@ mod tests {
         // Near the license's end, the lease ends with it.
         let late = l.grant(&agent(), out, 300_000, 900_000);
         assert_eq!(claims(&l, &late).valid_until, 1_000_000);
+    }
+
+    #[test]
+    fn a_borrow_leases_to_its_end_and_then_leases_are_short_again() {
+        let l = leases();
+        let out = CheckedOut::new(Basis::Floating, Some("c".into()), Expiry::At(10_000_000));
+        let short = l.grant(&agent(), out.clone(), 300_000, 0);
+        let borrowing = agent::Model {
+            borrowed_until: Some(7_200_000),
+            ..agent()
+        };
+        // Borrowed: signed at once, to the borrow's end.
+        let borrowed = l.grant(&borrowing, out.clone(), 300_000, 1);
+        assert_ne!(borrowed.lease, short.lease);
+        assert_eq!(borrowed.borrowed_until, Some(7_200_000));
+        assert_eq!(claims(&l, &borrowed).valid_until, 7_200_000);
+        // Never past the license's own expiry.
+        let long = agent::Model {
+            borrowed_until: Some(20_000_000),
+            ..agent()
+        };
+        let capped = l.grant(&long, out.clone(), 300_000, 2);
+        assert_eq!(claims(&l, &capped).valid_until, 10_000_000);
+        // Given back (or ended): a lease of the lease time again, signed at once.
+        let back = l.grant(&agent(), out.clone(), 300_000, 3);
+        assert_eq!(back.borrowed_until, None);
+        assert_eq!(claims(&l, &back).valid_until, 300_003);
+        // A fixed license is not borrowed, whatever the agent's row says.
+        let fixed = CheckedOut::new(Basis::Fixed, Some("f".into()), Expiry::Never);
+        let f = l.grant(&borrowing, fixed, 300_000, 4);
+        assert_eq!(f.borrowed_until, None);
+        assert_eq!(claims(&l, &f).valid_until, 300_004);
     }
 
     #[test]

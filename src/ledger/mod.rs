@@ -16,6 +16,7 @@
 //! - [`holdings`]: agents' licenses: the checkout claim, binding, releasing, shutting down,
 //!   deleting, silent agents;
 //! - [`leases`]: the signed lease every granted checkout carries;
+//! - [`borrowing`]: an agent keeping its floating license, with a lease as long, while offline;
 //! - [`refusals`]: refused checkouts, counted in memory and written together every second;
 //! - [`seats`]: giving and recalling personal seats;
 //! - [`isolation`]: the holdings made before tenant isolation that break it (listed at start);
@@ -37,6 +38,7 @@ use crate::error::AppError;
 use crate::installation::entity as installation;
 use grants::{Grants, Scope};
 
+pub mod borrowing;
 pub mod grants;
 pub mod holdings;
 pub mod isolation;

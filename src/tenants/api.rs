@@ -122,6 +122,30 @@ pub async fn set_lease_time(tenant_id: String, seconds: String) -> Result<(), Ap
     .await
 }
 
+/// Borrowing for the tenant's agents: the longest borrow in hours (empty or 0 turns borrowing
+/// off) and how many of its pool's licenses are never borrowed (empty: none).
+#[server(endpoint = "tenants/set_borrowing")]
+pub async fn set_borrowing(
+    tenant_id: String,
+    max_hours: String,
+    keep: String,
+) -> Result<(), AppError> {
+    audited(
+        AuditKind::TenantSetBorrowing,
+        tenant_id.clone(),
+        async move {
+            let who = require::<ManageTenants>()?;
+            let max_hours = super::model::parse_max_borrow_hours(&max_hours)?;
+            let keep = super::model::parse_keep_unborrowed(&keep)?;
+            super::store::set_borrowing(who.db(), &who, &tenant_id, max_hours, keep, who.now())
+                .await?;
+            done("saved");
+            Ok(())
+        },
+    )
+    .await
+}
+
 /// Assigns a platform license to a tenant (it activates, and the tenant's platform is extended),
 /// or an agent license to a tenant's pool (`tenant_id` empty: the shared pool).
 #[server(endpoint = "tenants/assign")]

@@ -22,6 +22,10 @@ pub struct Model {
     /// After the lease time was shortened: until when leases signed with the longer time may
     /// still run (Unix ms).
     pub longer_leases_until: Option<i64>,
+    /// The longest borrow of a floating license, in hours; `None`: borrowing is off.
+    pub max_borrow_hours: Option<i32>,
+    /// How many of the pool's licenses its agents may not borrow.
+    pub keep_unborrowed: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

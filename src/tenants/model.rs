@@ -24,6 +24,10 @@ pub struct TenantRow {
     pub max_agents: Option<u32>,
     /// How long its agents' leases last.
     pub lease_seconds: u32,
+    /// The longest borrow of a floating license, in hours; `None`: borrowing is off.
+    pub max_borrow_hours: Option<u32>,
+    /// How many of its pool's licenses its agents may not borrow.
+    pub keep_unborrowed: u32,
     pub agents: u32,
     /// Agents that hold a license of their own.
     pub agents_with_license: u32,
@@ -132,6 +136,47 @@ pub fn parse_lease_seconds(raw: &str) -> Result<u32, crate::error::AppError> {
     }
 }
 
+/// The longest borrow as typed in the form: empty (or 0) is off, else 1 to
+/// [`BORROW_HOURS_MAX`](crate::agents::model::BORROW_HOURS_MAX) hours.
+pub fn parse_max_borrow_hours(raw: &str) -> Result<Option<u32>, crate::error::AppError> {
+    use crate::agents::model::BORROW_HOURS_MAX;
+    use crate::error::{AppError, Field, Problem};
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<u32>() {
+        Ok(0) => Ok(None),
+        Ok(h) if h <= BORROW_HOURS_MAX => Ok(Some(h)),
+        _ => Err(AppError::invalid(
+            Field::MaxBorrowHours,
+            Problem::OutOfRange {
+                min: 0,
+                max: BORROW_HOURS_MAX,
+            },
+        )),
+    }
+}
+
+/// How many pool licenses are kept from borrowing, as typed in the form: empty is none.
+pub fn parse_keep_unborrowed(raw: &str) -> Result<u32, crate::error::AppError> {
+    use crate::error::{AppError, Field, Problem};
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(0);
+    }
+    match raw.parse::<u32>() {
+        Ok(n) if n <= MAX_AGENTS_MAX => Ok(n),
+        _ => Err(AppError::invalid(
+            Field::KeepUnborrowed,
+            Problem::OutOfRange {
+                min: 0,
+                max: MAX_AGENTS_MAX,
+            },
+        )),
+    }
+}
+
 /// The release setting as typed in the form: empty (or 0) is off, else 1 to a week in minutes.
 pub fn parse_release_after(raw: &str) -> Result<Option<u32>, crate::error::AppError> {
     use crate::error::{AppError, Field, Problem};
@@ -190,6 +235,21 @@ mod tests {
         assert!(parse_lease_seconds("86401").is_err());
         assert!(parse_lease_seconds("-5").is_err());
         assert!(parse_lease_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn borrowing_is_off_or_up_to_ninety_days_and_keeps_a_count() {
+        assert_eq!(parse_max_borrow_hours("").unwrap(), None);
+        assert_eq!(parse_max_borrow_hours("0").unwrap(), None);
+        assert_eq!(parse_max_borrow_hours(" 168 ").unwrap(), Some(168));
+        assert_eq!(parse_max_borrow_hours("2160").unwrap(), Some(2160));
+        assert!(parse_max_borrow_hours("2161").is_err());
+        assert!(parse_max_borrow_hours("-1").is_err());
+        assert!(parse_max_borrow_hours("a week").is_err());
+        assert_eq!(parse_keep_unborrowed("").unwrap(), 0);
+        assert_eq!(parse_keep_unborrowed(" 3 ").unwrap(), 3);
+        assert!(parse_keep_unborrowed("-3").is_err());
+        assert!(parse_keep_unborrowed("1000001").is_err());
     }
 
     #[test]

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::api::{
-    AssignLicense, CreateTenant, DeleteTenant, RenameTenant, RotateEnrollmentKey, SetLeaseTime,
-    SetMaxAgents, SetReleaseAfter, list_tenants,
+    AssignLicense, CreateTenant, DeleteTenant, RenameTenant, RotateEnrollmentKey, SetBorrowing,
+    SetLeaseTime, SetMaxAgents, SetReleaseAfter, list_tenants,
 };
 use super::model::{AssignableLicense, TenantRow};
 use crate::error::AppError;
@@ -25,6 +25,7 @@ struct Actions {
     release: ServerAction<SetReleaseAfter>,
     max_agents: ServerAction<SetMaxAgents>,
     lease_time: ServerAction<SetLeaseTime>,
+    borrowing: ServerAction<SetBorrowing>,
     assign: ServerAction<AssignLicense>,
 }
 
@@ -38,6 +39,7 @@ impl Actions {
             self.release.value().get().and_then(Result::err),
             self.max_agents.value().get().and_then(Result::err),
             self.lease_time.value().get().and_then(Result::err),
+            self.borrowing.value().get().and_then(Result::err),
             self.assign.value().get().and_then(Result::err),
         ]
         .into_iter()
@@ -53,6 +55,7 @@ impl Actions {
             + self.release.version().get()
             + self.max_agents.version().get()
             + self.lease_time.version().get()
+            + self.borrowing.version().get()
             + self.assign.version().get()
     }
 }
@@ -68,6 +71,7 @@ pub fn TenantsPage() -> impl IntoView {
         release: ServerAction::new(),
         max_agents: ServerAction::new(),
         lease_time: ServerAction::new(),
+        borrowing: ServerAction::new(),
         assign: ServerAction::new(),
     };
     let listing = Resource::new(move || actions.version(), |_| list_tenants());
@@ -143,6 +147,8 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
         release_after_minutes,
         max_agents,
         lease_seconds,
+        max_borrow_hours,
+        keep_unborrowed,
         agents,
         agents_with_license,
         users,
@@ -157,7 +163,11 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
     let lease_id = format!("lease-{id}");
     let lease_help_id = format!("lease-help-{id}");
     let lease_described_by = lease_help_id.clone();
-    let (id5, id6) = (id.clone(), id.clone());
+    let borrow_id = format!("borrow-{id}");
+    let keep_id = format!("keep-{id}");
+    let borrow_help_id = format!("borrow-help-{id}");
+    let (borrow_described_by, keep_described_by) = (borrow_help_id.clone(), borrow_help_id.clone());
+    let (id5, id6, id7) = (id.clone(), id.clone(), id.clone());
     let rename_id = format!("rename-{id}");
     let heading_id = format!("tenant-{id}");
     let labelled_by = heading_id.clone();
@@ -250,17 +260,15 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
                 <dd>
                     <ActionForm action=actions.max_agents attr:class="inline">
                         <input type="hidden" name="tenant_id" value=id5 />
-                        <input
+                        <NumberField
                             id=max_agents_id
                             name="max"
-                            type="number"
-                            min="0"
-                            max="1000000"
-                            class="short"
-                            placeholder=move || t_string!(i18n, tenants.max_agents_none).to_string()
+                            max=1_000_000
                             value=max_agents.map(|m| m.to_string()).unwrap_or_default()
-                        />
-                        <span class="muted">{t!(i18n, tenants.agents_unit)}</span>
+                            placeholder=t_string!(i18n, tenants.max_agents_none).to_string()
+                        >
+                            {t!(i18n, tenants.agents_unit)}
+                        </NumberField>
                         <button type="submit" class="button-quiet">{t!(i18n, tenants.save)}</button>
                     </ActionForm>
                 </dd>
@@ -270,38 +278,65 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
                 <dd>
                     <ActionForm action=actions.lease_time attr:class="inline">
                         <input type="hidden" name="tenant_id" value=id6 />
-                        <input
+                        <NumberField
                             id=lease_id
                             name="seconds"
-                            type="number"
-                            min="2"
-                            max="86400"
-                            class="short"
-                            aria-describedby=lease_described_by
+                            min=2
+                            max=86_400
                             value=lease_seconds.to_string()
-                        />
-                        <span class="muted">{t!(i18n, tenants.seconds_unit)}</span>
+                            described_by=lease_described_by
+                        >
+                            {t!(i18n, tenants.seconds_unit)}
+                        </NumberField>
                         <button type="submit" class="button-quiet">{t!(i18n, tenants.save)}</button>
                     </ActionForm>
                 </dd>
                 <dd class="muted small" id=lease_help_id>{t!(i18n, tenants.lease_help)}</dd>
+                <dt>
+                    <label for=borrow_id.clone()>{t!(i18n, tenants.borrowing)}</label>
+                </dt>
+                <dd>
+                    <ActionForm action=actions.borrowing attr:class="inline">
+                        <input type="hidden" name="tenant_id" value=id7 />
+                        <NumberField
+                            id=borrow_id
+                            name="max_hours"
+                            max=crate::agents::model::BORROW_HOURS_MAX
+                            value=max_borrow_hours.map(|h| h.to_string()).unwrap_or_default()
+                            placeholder=t_string!(i18n, tenants.borrowing_off).to_string()
+                            described_by=borrow_described_by
+                        >
+                            {t!(i18n, tenants.hours_at_most)}
+                        </NumberField>
+                        <label for=keep_id.clone()>{t!(i18n, tenants.keep_unborrowed)}</label>
+                        <NumberField
+                            id=keep_id
+                            name="keep"
+                            max=1_000_000
+                            value=keep_unborrowed.to_string()
+                            described_by=keep_described_by
+                        >
+                            {t!(i18n, tenants.licenses_unit)}
+                        </NumberField>
+                        <button type="submit" class="button-quiet">{t!(i18n, tenants.save)}</button>
+                    </ActionForm>
+                </dd>
+                <dd class="muted small" id=borrow_help_id>{t!(i18n, tenants.borrow_help)}</dd>
                 <dt>
                     <label for=release_id.clone()>{t!(i18n, tenants.release_after)}</label>
                 </dt>
                 <dd>
                     <ActionForm action=actions.release attr:class="inline">
                         <input type="hidden" name="tenant_id" value=id2 />
-                        <input
+                        <NumberField
                             id=release_id
                             name="minutes"
-                            type="number"
-                            min="0"
-                            max="10080"
-                            class="short"
-                            placeholder=move || t_string!(i18n, tenants.release_never).to_string()
+                            max=10_080
                             value=release_after_minutes.map(|m| m.to_string()).unwrap_or_default()
-                        />
-                        <span class="muted">{t!(i18n, tenants.minutes)}</span>
+                            placeholder=t_string!(i18n, tenants.release_never).to_string()
+                        >
+                            {t!(i18n, tenants.minutes)}
+                        </NumberField>
                         <button type="submit" class="button-quiet">{t!(i18n, tenants.save)}</button>
                     </ActionForm>
                 </dd>
@@ -326,6 +361,34 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
                     })}
             </div>
         </section>
+    }
+}
+
+/// One number of a tenant's setting, with its unit after it; the form around it saves it.
+#[component]
+fn NumberField(
+    id: String,
+    name: &'static str,
+    #[prop(optional)] min: u32,
+    max: u32,
+    value: String,
+    #[prop(optional, into)] placeholder: Option<String>,
+    #[prop(optional, into)] described_by: Option<String>,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <input
+            id=id
+            name=name
+            type="number"
+            min=min.to_string()
+            max=max.to_string()
+            class="short"
+            placeholder=placeholder
+            aria-describedby=described_by
+            value=value
+        />
+        <span class="muted">{children()}</span>
     }
 }
 

@@ -146,6 +146,8 @@ pub async fn listing(
                 release_after_minutes: t.release_after_minutes.and_then(|m| u32::try_from(m).ok()),
                 max_agents: t.max_agents.and_then(|m| u32::try_from(m).ok()),
                 lease_seconds: t.lease_seconds.unsigned_abs(),
+                max_borrow_hours: t.max_borrow_hours.and_then(|m| u32::try_from(m).ok()),
+                keep_unborrowed: t.keep_unborrowed.unsigned_abs(),
                 id: t.id,
                 name: t.name,
                 is_default: t.is_default,
@@ -242,6 +244,8 @@ pub async fn create(
         max_agents: Set(None),
         lease_seconds: Set(crate::agents::model::LEASE_SECONDS_DEFAULT),
         longer_leases_until: Set(None),
+        max_borrow_hours: Set(None),
+        keep_unborrowed: Set(0),
     }
     .insert(&txn)
     .await?;
@@ -449,6 +453,42 @@ pub async fn set_lease_seconds(
         &txn,
         Entry::by(who.viewer(), now, AuditKind::TenantSetLeaseTime, &t.name)
             .detail(format!("{seconds} s")),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Borrowing for the tenant's agents (checked by [`super::model::parse_max_borrow_hours`] and
+/// [`super::model::parse_keep_unborrowed`]). Borrows already made run to their end: their leases
+/// are signed.
+pub async fn set_borrowing(
+    db: &DatabaseConnection,
+    who: &Granted<cap::ManageTenants>,
+    id: &str,
+    max_hours: Option<u32>,
+    keep: u32,
+    now: i64,
+) -> Result<(), AppError> {
+    let txn = db.begin().await?;
+    let t = find(&txn, id).await?;
+    let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    entity::Entity::update_many()
+        .col_expr(
+            entity::Column::MaxBorrowHours,
+            Expr::value(max_hours.map(to_i32)),
+        )
+        .col_expr(entity::Column::KeepUnborrowed, Expr::value(to_i32(keep)))
+        .filter(entity::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    let detail = match max_hours {
+        Some(h) => format!("up to {h} h, {keep} kept"),
+        None => "off".to_string(),
+    };
+    record(
+        &txn,
+        Entry::by(who.viewer(), now, AuditKind::TenantSetBorrowing, &t.name).detail(detail),
     )
     .await?;
     txn.commit().await?;

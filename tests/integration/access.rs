@@ -42,7 +42,7 @@ fn out_of_scope(entry: &str, caller: Caller) -> Option<(StatusCode, &'static str
     }
     match entry {
         "agents/get" => Some((StatusCode::NOT_FOUND, "not_found")),
-        "agents/bind" | "agents/shut_down" | "seats/apply" | "seats/recall" => {
+        "agents/bind" | "agents/shut_down" | "agents/borrow" | "seats/apply" | "seats/recall" => {
             Some((StatusCode::BAD_REQUEST, "invalid"))
         }
         _ => None,
@@ -86,11 +86,13 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         | "tenants/set_release"
         | "tenants/set_max_agents"
         | "tenants/set_lease_time"
+        | "tenants/set_borrowing"
         | "tenants/assign" => admin,
         "agents/list"
         | "agents/get"
         | "agents/bind"
         | "agents/shut_down"
+        | "agents/borrow"
         | "agents/api_reference" => manager,
         "agents/reset_registration" | "agents/delete" => admin,
         "audit/list" => admin,
@@ -106,7 +108,9 @@ fn allowed(entry: &str, caller: Caller) -> bool {
         "POST /api/v1/agents/register" => true,
         "POST /api/v1/agents/checkout"
         | "POST /api/v1/agents/heartbeat"
-        | "POST /api/v1/agents/release" => caller == Agent,
+        | "POST /api/v1/agents/release"
+        | "POST /api/v1/agents/borrow"
+        | "POST /api/v1/agents/return" => caller == Agent,
         "POST /licenses/upload" | "GET /settings/audit.csv" => admin,
         "GET /settings/usage.csv"
         | "GET /settings/usage-pools.csv"
@@ -210,6 +214,13 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
         "tenants/set_lease_time" => {
             vec![("tenant_id", f.tenant.clone()), ("seconds", "300".into())]
         }
+        // Borrowing stays on: the agent calls borrow.
+        "tenants/set_borrowing" => vec![
+            ("tenant_id", f.tenant.clone()),
+            ("max_hours", "24".into()),
+            ("keep", "0".into()),
+        ],
+        "agents/borrow" => vec![("agent_id", f.agent.clone()), ("hours", "1".into())],
         "tenants/assign" => vec![
             ("tenant_id", f.tenant.clone()),
             ("license_id", f.pool_license.clone()),
@@ -238,7 +249,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 42] = [
+const ENDPOINTS: [&str; 44] = [
     "whoami",
     "language",
     "login",
@@ -261,12 +272,14 @@ const ENDPOINTS: [&str; 42] = [
     "tenants/set_release",
     "tenants/set_max_agents",
     "tenants/set_lease_time",
+    "tenants/set_borrowing",
     "tenants/assign",
     "agents/list",
     "agents/get",
     "agents/bind",
     "agents/api_reference",
     "agents/shut_down",
+    "agents/borrow",
     "agents/reset_registration",
     "agents/delete",
     "seats/apply",
@@ -464,6 +477,7 @@ async fn visit(
     req = match pattern {
         // Moving the clock by nothing, for the build with the `test-clock` feature.
         "/__test/clock" => req.json(&serde_json::json!({ "advance_ms": 0 })),
+        "/api/v1/agents/borrow" => req.json(&serde_json::json!({ "hours": 1 })),
         "/api/v1/agents/register" => req.json(&serde_json::json!({
             "enrollment_key": shared.enrollment_key,
             "machine_id": format!("m-{}", uuid::Uuid::new_v4().simple()),
@@ -561,7 +575,8 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
         .collect();
     let mut all = fixed.clone();
     all.push(pool.clone());
-    all.extend((0..2).map(|_| vendor.certificate(&inst, "agent")));
+    // Floating: the agent caller's checkout and borrow, and a borrow per allowed `agents/borrow`.
+    all.extend((0..6).map(|_| vendor.certificate(&inst, "agent")));
     let mut personal = vendor.certificate(&inst, "personal");
     personal["seats"] = 50.into();
     all.push(personal);
@@ -571,6 +586,18 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let key = crate::agents::enrollment_key(&app).await;
+    let r = app
+        .call(
+            &admin,
+            "tenants/set_borrowing",
+            &[
+                ("tenant_id", tenant.as_str()),
+                ("max_hours", "24"),
+                ("keep", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     let mut callers = Vec::new();
     for caller in CALLERS {

@@ -3,6 +3,7 @@ mod access;
 mod agents;
 mod audit;
 mod auth;
+mod borrowing;
 mod expiry;
 mod faults;
 mod first_day;

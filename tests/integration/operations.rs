@@ -587,9 +587,15 @@ async fn a_backup_taken_under_load_restores_every_confirmed_package_and_holding(
         .and_then(|n| n.to_str())
         .expect("a file name")
         .to_string();
+    let schema = {
+        use migration::MigratorTrait;
+        migration::Migrator::migrations().len()
+    };
     assert!(
-        name.starts_with(&format!("tessera-{}-schema18-", app.state.installation_id))
-            && name.ends_with(".db"),
+        name.starts_with(&format!(
+            "tessera-{}-schema{schema}-",
+            app.state.installation_id
+        )) && name.ends_with(".db"),
         "{name}"
     );
     assert!(

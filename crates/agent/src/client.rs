@@ -158,6 +158,28 @@ impl Client {
             .map(drop)
     }
 
+    /// Borrows the floating license for `hours` (up to the tenant's longest borrow): the lease
+    /// kept in `state` then runs to the borrow's end, with no connection needed until then.
+    pub async fn borrow(&self, state: &mut State, hours: u32) -> Result<LeaseClaims, Error> {
+        let body = self
+            .call(
+                "borrow",
+                Some(&state.token),
+                Some(json!({ "hours": hours })),
+            )
+            .await?;
+        self.keep_lease(state, &body)
+    }
+
+    /// Gives a borrow back early. The borrowed lease is forgotten: the next checkout brings a
+    /// lease of the tenant's lease time.
+    pub async fn give_back(&self, state: &mut State) -> Result<(), Error> {
+        self.call("return", Some(&state.token), None).await?;
+        state.lease = None;
+        state.renew_after = None;
+        Ok(())
+    }
+
     /// Gives the floating license back, and with it the lease: it is forgotten.
     pub async fn release(&self, state: &mut State) -> Result<(), Error> {
         self.call("release", Some(&state.token), None).await?;

@@ -1,6 +1,6 @@
 //! `tessera-agent`: runs a command while this machine is licensed by Tessera, and answers what
 //! its lease says (docs/agent-api.md, "The agent kit").
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -56,6 +56,15 @@ enum Command {
     Status,
     /// Give the floating license back (and with it the lease).
     Release,
+    /// Borrow the floating license for HOURS (up to the tenant's longest borrow): its lease then
+    /// runs that long, so the machine works with no connection to Tessera. A running
+    /// `tessera-agent run` on the same state file takes the borrowed lease.
+    Borrow {
+        #[arg(long)]
+        hours: u32,
+    },
+    /// Give a borrow back early (the license stays, under short leases again).
+    Return,
 }
 
 #[tokio::main]
@@ -108,9 +117,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             })
         }
         Command::Status => {
-            let state = State::load(&cli.state)?.ok_or_else(|| {
-                Error::Setup(format!("{} holds no registration", cli.state.display()))
-            })?;
+            let state = load(&cli.state)?;
             let now = now_ms();
             println!(
                 "agent     {} (machine {})",
@@ -120,11 +127,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let Some(claims) = state.lease_claims() else {
                 println!("lease     none");
                 return Ok(ExitCode::from(1));
-            };
-            let iso = |ms: i64| {
-                chrono::DateTime::from_timestamp_millis(ms)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                    .unwrap_or_default()
             };
             println!(
                 "license   {} ({})",
@@ -148,15 +150,44 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::from(u8::from(!licensed)))
         }
         Command::Release => {
-            let mut state = State::load(&cli.state)?.ok_or_else(|| {
-                Error::Setup(format!("{} holds no registration", cli.state.display()))
-            })?;
-            Client::new(&state.server.clone(), Duration::from_secs(10))?
-                .release(&mut state)
-                .await?;
+            let (client, mut state) = registered(&cli.state)?;
+            client.release(&mut state).await?;
             state.save(&cli.state)?;
             println!("released");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Borrow { hours } => {
+            let (client, mut state) = registered(&cli.state)?;
+            let claims = client.borrow(&mut state, hours).await?;
+            state.save(&cli.state)?;
+            println!("borrowed until {}", iso(claims.valid_until));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Return => {
+            let (client, mut state) = registered(&cli.state)?;
+            client.give_back(&mut state).await?;
+            state.save(&cli.state)?;
+            println!("returned");
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// The registration kept in the state file at `path`.
+fn load(path: &Path) -> Result<State, Error> {
+    State::load(path)?
+        .ok_or_else(|| Error::Setup(format!("{} holds no registration", path.display())))
+}
+
+/// The registration at `path`, and a client of the Tessera it was made with.
+fn registered(path: &Path) -> Result<(Client, State), Error> {
+    let state = load(path)?;
+    Ok((Client::new(&state.server, Duration::from_secs(10))?, state))
+}
+
+/// A time as RFC 3339, in UTC.
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
 }

@@ -71,6 +71,16 @@ impl State {
         (claims.agent_id == self.agent_id).then_some(claims)
     }
 
+    /// Takes the lease of `saved` (the state file, written by another process: `tessera-agent
+    /// borrow`) when it is this agent's and runs longer than the one held.
+    pub fn adopt_longer_lease(&mut self, saved: State) {
+        let end = |s: &State| s.lease_claims().map(|c| c.valid_until);
+        if saved.agent_id == self.agent_id && end(&saved) > end(self) {
+            self.lease = saved.lease;
+            self.renew_after = saved.renew_after;
+        }
+    }
+
     /// The lease, when it licenses this agent at `now`: the answer to "am I licensed now?",
     /// with no call to Tessera.
     pub fn licensed_at(&self, now: i64) -> Option<LeaseClaims> {
@@ -131,6 +141,30 @@ mod tests {
             ..s
         };
         assert!(forged.licensed_at(1_000_000).is_none());
+    }
+
+    #[test]
+    fn a_longer_lease_saved_by_another_process_is_taken_and_no_other() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let mut held = state(&key, "a");
+        let mut longer = state(&key, "a");
+        let claims = LeaseClaims {
+            valid_until: 9_000_000,
+            ..held.lease_claims().expect("a lease")
+        };
+        longer.lease = Some(sign_lease(&key, &claims));
+        held.adopt_longer_lease(state(&key, "a"));
+        assert_eq!(held.lease_claims().map(|c| c.valid_until), Some(1_300_000));
+        // Another agent's, or one that ends sooner, is not taken.
+        held.adopt_longer_lease(State {
+            agent_id: "b".into(),
+            ..longer.clone()
+        });
+        assert_eq!(held.lease_claims().map(|c| c.valid_until), Some(1_300_000));
+        held.adopt_longer_lease(longer);
+        assert_eq!(held.lease_claims().map(|c| c.valid_until), Some(9_000_000));
+        held.adopt_longer_lease(state(&key, "a"));
+        assert_eq!(held.lease_claims().map(|c| c.valid_until), Some(9_000_000));
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub async fn run(opts: Options) -> Result<Ended, Error> {
             Outcome::Licensed(_) => 0,
             _ => failures + 1,
         };
+        // A borrow made meanwhile by `tessera-agent borrow` is in the state file.
+        if let Ok(Some(saved)) = State::load(&opts.state) {
+            state.adopt_longer_lease(saved);
+        }
         let now = now_ms();
         let lease = state.licensed_at(now);
         let status = Status {
