@@ -60,9 +60,25 @@ pub struct Registered {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BorrowRequest {
-    /// For how many hours: from 1 to the tenant's longest borrow.
-    #[cfg_attr(feature = "ssr", schema(minimum = 1))]
+    /// For how many hours: from 1 to the tenant's longest borrow (at most 2160). A whole
+    /// number, which JSON may write as `8` or `8.0`.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 2160))]
+    #[serde(deserialize_with = "whole_number")]
     pub hours: u32,
+}
+
+/// A whole number as JSON writes it, `8` or `8.0` alike (JSON Schema's `integer` allows both).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    use serde::de::Error;
+    let n = f64::deserialize(d)?;
+    if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) {
+        // Whole and in range: the conversion is exact.
+        Ok(n as u32)
+    } else {
+        Err(D::Error::custom(format!(
+            "{n} is not a whole number of hours"
+        )))
+    }
 }
 
 /// The longest borrow a tenant may allow, in hours (90 days).
@@ -268,4 +284,24 @@ pub struct AgentDetail {
     pub license_held_until: Option<i64>,
     /// Its tenant's longest borrow, in hours; `None`: its tenant does not allow borrowing.
     pub max_borrow_hours: Option<u32>,
+}
+
+#[cfg(test)]
+mod borrow_request_tests {
+    use super::BorrowRequest;
+
+    #[test]
+    fn hours_are_a_whole_number_however_json_writes_it() {
+        let read = |s: &str| serde_json::from_str::<BorrowRequest>(s).map(|r| r.hours);
+        assert_eq!(read(r#"{"hours": 8}"#).ok(), Some(8));
+        assert_eq!(read(r#"{"hours": 8.0}"#).ok(), Some(8));
+        for bad in [
+            r#"{"hours": 1.5}"#,
+            r#"{"hours": -1}"#,
+            r#"{"hours": 1e20}"#,
+            r#"{}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
 }
