@@ -54,8 +54,14 @@ test('a platform license assigned before its first valid day waits for it', asyn
   await expect(page.getByRole('status')).toHaveText(
     'License assigned: it cannot be activated yet, and activates by itself on its first valid day.',
   );
-  await expect(card).toContainText(/Platform license\s*none/);
+  // Its card says when the platform license activates, in the page's language.
+  await expect(card.getByTestId('platform-until')).toHaveText(/^activates on \w+ \d+, \d{4}$/);
   await shot(page, 'tenants-scheduled');
+  await page.getByRole('button', { name: 'Русский' }).click();
+  await expect(card.getByTestId('platform-until')).toHaveText(/^вступит в силу \d+ [а-я]+ \d{4}$/);
+  await shot(page, 'tenants-scheduled-ru');
+  await page.getByRole('button', { name: 'English' }).click();
+  await expect(page.getByRole('button', { name: 'Русский' })).toBeVisible();
 
   // On that day it licenses the tenant.
   await moveClock(5 * DAY + 60_000);

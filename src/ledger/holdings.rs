@@ -338,13 +338,15 @@ pub(super) async fn claim_floating(
 }
 
 /// Releases the floating license an agent holds, if any, for `why` (recorded in the usage
-/// record). The agent's row is written first.
+/// record). The agent's row is written first. The license counts as in use until `in_use_until`:
+/// now, or later when it stays held for the agent's last lease or borrow (the record takes a
+/// change dated later, and its roll-ups count it when its time comes).
 pub(crate) async fn release_floating(
     txn: &impl ConnectionTrait,
     a: &agent::Model,
     h: Option<&certificate::Model>,
     why: Why,
-    now: i64,
+    in_use_until: i64,
 ) -> Result<(), AppError> {
     let Some(c) = h.filter(|c| c.binding.as_deref() == Some(Binding::Floating.as_str())) else {
         return Ok(());
@@ -375,7 +377,8 @@ pub(crate) async fn release_floating(
         .rows_affected;
     if released == 1 && c.ended_reason.is_none() {
         let key = usage::agent_key(c, &a.tenant_id);
-        usage::record(txn, now, Happened::Release(why), &key, &a.id, Some(&c.id)).await?;
+        let why = Happened::Release(why);
+        usage::record(txn, in_use_until, why, &key, &a.id, Some(&c.id)).await?;
     }
     Ok(())
 }
@@ -528,10 +531,10 @@ pub async fn shut_down(
         .exec(&txn)
         .await?;
     let h = held(&txn, &a).await?;
-    release_floating(&txn, &a, h.as_ref(), Why::ShutDown, now).await?;
     // The agent may work on under its last lease while it cannot reach Tessera: its floating
-    // license is nobody else's until that lease has ended. No lease outlasts the tenant's lease
-    // time from its signing (every one was signed before now) or the agent's borrow.
+    // license is nobody else's, and counts as in use, until that lease has ended. No lease
+    // outlasts the tenant's lease time from its signing (every one was signed before now) or the
+    // agent's borrow.
     let t = tenant_of(&txn, &a).await?;
     let until = [
         now + i64::from(t.lease_seconds) * 1_000,
@@ -541,6 +544,7 @@ pub async fn shut_down(
     .into_iter()
     .max()
     .unwrap_or(now);
+    release_floating(&txn, &a, h.as_ref(), Why::ShutDown, until).await?;
     hold_for_lease(&txn, &a, h.as_ref(), until).await?;
     txn.commit(Entry::by(
         who.viewer(),

@@ -3,7 +3,8 @@
 //!
 //! In use means held: a floating or fixed agent license bound to an agent (until its agent lets
 //! it go, or is deleted: an expired or revoked floating license is let go at the agent's next
-//! checkout), and a personal seat held by a user. Agents registered and removed are recorded the
+//! checkout; one taken from an agent shut down until its last lease or borrow ends, the time its
+//! release is recorded at), and a personal seat held by a user. Agents registered and removed are recorded the
 //! same way, under their tenant (kind [`REGISTERED_AGENTS`]), so a chart of agents licensed
 //! against registered is read from the record too. [`in_use`] reads what is in use from the
 //! state, [`state`] that and the agents registered: what the rollups walk back from.
@@ -345,6 +346,43 @@ pub async fn in_use(db: &impl ConnectionTrait) -> Result<HashMap<Key, i64>, AppE
     }
     levels.retain(|_, n| *n != 0);
     Ok(levels)
+}
+
+/// Per pool, product and kind (every tenant's key): the floating licenses bound to no agent but
+/// held at `now` for the last lease or borrow of an agent shut down. They are in use; the record
+/// already holds their release, dated when the hold ends.
+pub async fn held_for_leases(
+    db: &impl ConnectionTrait,
+    now: i64,
+) -> Result<HashMap<Key, i64>, AppError> {
+    use certificate::Column as C;
+    let held: Vec<(Option<String>, String, Option<String>, i64)> = certificate::Entity::find()
+        .select_only()
+        .column(C::AssignedTenantId)
+        .column(C::Product)
+        .column(C::Binding)
+        .column_as(C::Id.count(), "n")
+        .filter(C::BoundAgentId.is_null())
+        .filter(C::EndedReason.is_null())
+        .filter(C::LeaseHeldUntil.gt(now))
+        .group_by(C::AssignedTenantId)
+        .group_by(C::Product)
+        .group_by(C::Binding)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(held
+        .into_iter()
+        .map(|(pool, product, binding, n)| {
+            let key = Key {
+                pool: pool.unwrap_or_default(),
+                tenant: String::new(),
+                product,
+                kind: binding.unwrap_or_else(|| Binding::Floating.as_str().into()),
+            };
+            (key.every_tenant(), n)
+        })
+        .collect())
 }
 
 /// What the state holds per key: what is in use ([`in_use`]) and the agents registered, per

@@ -176,6 +176,9 @@ async fn license_gauges(db: &sea_orm::DatabaseConnection, now: i64) -> Result<()
     for (key, n) in crate::ledger::usage::in_use(db).await? {
         *in_use.entry(key.every_tenant()).or_default() += n;
     }
+    for (key, n) in crate::ledger::usage::held_for_leases(db, now).await? {
+        *in_use.entry(key).or_default() += n;
+    }
     for (key, n) in in_use {
         metrics::gauge!("tessera_licenses_in_use", &labels(&key)[..]).set(n as f64);
     }

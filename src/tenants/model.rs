@@ -16,6 +16,9 @@ pub struct TenantRow {
     pub is_default: bool,
     /// Until when its platform is licensed; `None` when it never was.
     pub platform: Option<Expiry>,
+    /// The first valid day of a platform license assigned to it and waiting for that day (the
+    /// earliest, when several wait); shown while its platform is not licensed.
+    pub platform_activates_on: Option<i64>,
     pub unlimited_agents: Option<Expiry>,
     pub enrollment_key: String,
     /// Minutes without a heartbeat after which a floating license is released; `None`: never.

@@ -13,6 +13,7 @@ use crate::i18n::*;
 use crate::licenses::format::{Binding, LicenseType};
 use crate::ui::copy::CopyField;
 use crate::ui::errors::ErrorMessage;
+use crate::ui::dates::format_date_ms;
 use crate::ui::names::{ExpiryText, LicenseTypeName};
 use crate::ui::url::encode_component;
 
@@ -134,6 +135,20 @@ fn DoneNotice(what: String) -> impl IntoView {
     .into_any()
 }
 
+/// A platform license waiting for its first valid day: "activates on DATE".
+#[component]
+fn ActivatesOn(from: i64) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <span class="tag" data-testid="platform-activates-on">
+            {move || {
+                let date = format_date_ms(i18n.get_locale(), from);
+                t_string!(i18n, tenants.platform_activates_on, date = date).to_string()
+            }}
+        </span>
+    }
+}
+
 #[component]
 fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
     let i18n = use_i18n();
@@ -142,6 +157,7 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
         name,
         is_default,
         platform,
+        platform_activates_on,
         unlimited_agents,
         enrollment_key,
         release_after_minutes,
@@ -184,9 +200,10 @@ fn TenantCard(tenant: TenantRow, actions: Actions) -> impl IntoView {
             <dl class="facts compact">
                 <dt>{t!(i18n, tenants.platform)}</dt>
                 <dd data-testid="platform-until">
-                    {match platform {
-                        None => view! { <span class="tag tag-off">{t!(i18n, tenants.no_platform)}</span> }.into_any(),
-                        Some(_) => view! { <ExpiryText expiry=platform /> }.into_any(),
+                    {match (platform, platform_activates_on) {
+                        (None, Some(from)) => view! { <ActivatesOn from /> }.into_any(),
+                        (None, None) => view! { <span class="tag tag-off">{t!(i18n, tenants.no_platform)}</span> }.into_any(),
+                        (Some(_), _) => view! { <ExpiryText expiry=platform /> }.into_any(),
                     }}
                     {unlimited_valid
                         .then(|| {

@@ -95,6 +95,22 @@ pub async fn listing(
             .add(certificate::Column::EndedReason.is_null()),
     )
     .await?;
+    // Platform licenses assigned and waiting for their first valid day: the earliest, per tenant.
+    let waiting: HashMap<String, i64> = certificate::Entity::find()
+        .select_only()
+        .column(certificate::Column::AssignedTenantId)
+        .column_as(certificate::Column::NotBeforeAt.min(), "from")
+        .filter(certificate::Column::LicenseType.is_in(crate::ledger::platform::PLATFORM_TYPES))
+        .filter(certificate::Column::ActivatedAt.is_null())
+        .filter(certificate::Column::NotBeforeAt.gt(now))
+        .filter(crate::ledger::holdings::unexpired_condition(now))
+        .group_by(certificate::Column::AssignedTenantId)
+        .into_tuple::<(Option<String>, Option<i64>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(t, from)| Some((t?, from?)))
+        .collect();
     let mut glance: HashMap<String, Vec<AgentGlance>> = HashMap::new();
     let listed: Vec<(String, String, String, Option<String>, String)> = agent::Entity::find()
         .select_only()
@@ -141,6 +157,7 @@ pub async fn listing(
                 pool_free: n(&pool),
                 agent_glance: glance.remove(&t.id).unwrap_or_default(),
                 platform: state.platform,
+                platform_activates_on: waiting.get(&t.id).copied(),
                 unlimited_agents: state.unlimited_agents,
                 enrollment_key: t.enrollment_key.unwrap_or_default(),
                 release_after_minutes: t.release_after_minutes.and_then(|m| u32::try_from(m).ok()),

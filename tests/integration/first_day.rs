@@ -91,6 +91,8 @@ async fn licenses_wait_for_their_first_day(backend: Backend) {
     assert_eq!(r.body["installed"].as_u64(), Some(5), "{:?}", r.body);
     let summary = app.call(&admin, "licenses/summary", &[]).await.body;
     assert_eq!(platform_of(&summary, "Default"), Value::Null, "{summary}");
+    // Its tenant's card says when its platform license activates.
+    assert_eq!(activates_on(&app, &admin, "Default").await, first_ms);
     let list = |status: &'static str| {
         let app = &app;
         let admin = &admin;
@@ -226,6 +228,7 @@ async fn licenses_wait_for_their_first_day(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let summary = app.call(&admin, "licenses/summary", &[]).await.body;
     assert_eq!(platform_of(&summary, "Acme"), Value::Null, "{summary}");
+    assert_eq!(activates_on(&app, &admin, "Acme").await, second_ms);
     // Assigned, it is offered no more; assigned again, it says so.
     let listing = app.call(&admin, "tenants/list", &[]).await.body;
     assert!(
@@ -247,7 +250,18 @@ async fn licenses_wait_for_their_first_day(backend: Backend) {
         "activated as of its first day, not of the sweep: {summary}"
     );
     assert_eq!(activations_audited(&app).await, 3, "{summary}");
+    assert_eq!(activates_on(&app, &admin, "Acme").await, Value::Null);
     app.stop().await;
+}
+
+/// What the tenant card of `name` says about a platform license waiting for its first day.
+async fn activates_on(app: &TestApp, admin: &reqwest::Client, name: &str) -> Value {
+    let listing = app.call(admin, "tenants/list", &[]).await.body;
+    listing["tenants"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["name"] == name))
+        .map(|t| t["platform_activates_on"].clone())
+        .unwrap_or_else(|| panic!("no tenant {name}: {listing}"))
 }
 
 on_both_databases!(licenses_wait_for_their_first_day);

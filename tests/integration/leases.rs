@@ -4,6 +4,8 @@ use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use reqwest::StatusCode;
 use serde_json::Value;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use tessera::usage::entity::{event, rollup};
 use tessera_license::{Envelope, LeaseClaims, LeaseError, decode_request, verify_lease};
 
 use crate::agents::{enrollment_key, install_floating, post, register};
@@ -255,6 +257,11 @@ async fn a_shut_down_agents_floating_license_is_free_when_its_lease_ends(backend
         "{:?}",
         refused.body
     );
+    // In use while held (the gauge of licenses in use reads this).
+    let held = tessera::ledger::usage::held_for_leases(&app.db, app.state.clock.now_ms())
+        .await
+        .expect("a read");
+    assert_eq!(held.values().sum::<i64>(), 1, "{held:?}");
     let to = |at: i64| app.state.clock.advance(at - app.state.clock.now_ms());
     to(lease.valid_until - 3_000);
     assert!(app.state.clock.now_ms() > shut_at + 20_000);
@@ -271,6 +278,38 @@ async fn a_shut_down_agents_floating_license_is_free_when_its_lease_ends(backend
     let taken = post(&app, "checkout", Some(&second_token), None).await;
     assert_eq!(taken.status, StatusCode::OK, "{:?}", taken.body);
     assert_eq!(taken.body["license_id"], granted.body["license_id"]);
+    let claimed_at = unchecked_claims(&taken).issued_at;
+
+    // The usage record counts it in use while it was held: released when its hold ends, and
+    // every minute rolled up from the first agent's checkout to the second's adds up to that.
+    let released = event::Entity::find()
+        .filter(event::Column::Reason.eq("shut_down"))
+        .one(&app.db)
+        .await
+        .expect("the record")
+        .expect("the shut-down's release");
+    assert!(released.at >= lease.valid_until, "{released:?}");
+    assert!(released.at < claimed_at, "{released:?}");
+    const MINUTE: i64 = 60_000;
+    to(claimed_at / MINUTE * MINUTE + 2 * MINUTE);
+    app.sweep().await;
+    let minutes = rollup::Entity::find()
+        .filter(rollup::Column::Span.eq("minute"))
+        .filter(rollup::Column::TenantId.eq(tenant_id.as_str()))
+        .filter(rollup::Column::LicenseKind.eq("floating"))
+        .filter(rollup::Column::Start.lte(claimed_at))
+        .all(&app.db)
+        .await
+        .expect("the minutes rolled up");
+    let used: i64 = minutes.iter().map(|m| m.used_ms).sum();
+    let rest_of_last_minute = claimed_at / MINUTE * MINUTE + MINUTE - claimed_at;
+    assert_eq!(
+        used,
+        (released.at - lease.issued_at) + rest_of_last_minute,
+        "in use from the checkout ({}) to its hold's end ({}), and again from {claimed_at}",
+        lease.issued_at,
+        released.at
+    );
     app.stop().await;
 }
 
