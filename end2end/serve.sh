@@ -17,5 +17,11 @@ export LEPTOS_SITE_ROOT="../target/site"
 # Mounts POST /__test/clock, which the clock project's specs move the clock with (as the
 # administrator): the release must have been built with the cargo feature `test-clock`
 # (scripts/test.sh: cargo leptos build --release --bin-features test-clock).
-if [ "${2:-}" = clock ]; then export TESSERA_TEST_CLOCK=1; fi
+# The main server names a vendor contact, the clock one none: the request page is seen both ways.
+if [ "${2:-}" = clock ]; then
+  export TESSERA_TEST_CLOCK=1
+else
+  export TESSERA_VENDOR_EMAIL="licensing@vendor.example"
+  export TESSERA_VENDOR_URL="https://portal.vendor.example/licenses"
+fi
 exec ../target/release/tessera

@@ -138,6 +138,12 @@ struct Settings {
     /// A PEM file of the trusted vendor public keys [default: none: packages cannot be verified]
     #[arg(long, env = "TESSERA_VENDOR_KEYS", global = true)]
     vendor_keys: Option<String>,
+    /// The vendor's licensing address, named on the license request page and in the request file [default: none]
+    #[arg(long, env = "TESSERA_VENDOR_EMAIL", global = true)]
+    vendor_email: Option<String>,
+    /// The vendor's licensing portal (http:// or https://), named beside it [default: none]
+    #[arg(long, env = "TESSERA_VENDOR_URL", global = true)]
+    vendor_url: Option<String>,
     /// The first administrator's password, made when there are no users [default: random, printed once]
     #[arg(
         long,
@@ -215,11 +221,13 @@ struct Settings {
 impl Settings {
     /// The settings given, by their environment variable's name.
     fn given(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &Option<String>); 23] = [
+        let all: [(&'static str, &Option<String>); 25] = [
             ("TESSERA_DATABASE_URL", &self.database_url),
             ("LEPTOS_SITE_ADDR", &self.site_addr),
             ("LEPTOS_SITE_ROOT", &self.site_root),
             ("TESSERA_VENDOR_KEYS", &self.vendor_keys),
+            ("TESSERA_VENDOR_EMAIL", &self.vendor_email),
+            ("TESSERA_VENDOR_URL", &self.vendor_url),
             ("TESSERA_ADMIN_PASSWORD", &self.admin_password),
             ("TESSERA_SECURE_COOKIES", &self.secure_cookies),
             ("TESSERA_SESSION_HOURS", &self.session_hours),
@@ -357,7 +365,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 server::command_line_request(&state, company_id.trim(), target_version.trim())
                     .await
                     .map_err(|e| e.to_string())?;
-            write_out(out, &tessera::licenses::verify::encode_request(&request))
+            let send_to = state.config.vendor_contact.send_to();
+            let text = tessera::licenses::verify::encode_request_to(&request, &send_to);
+            write_out(out, &text)
         }
         Command::Usage(args) => usage(&config, args).await,
         Command::Healthcheck { url } => healthcheck(&config, url).await,

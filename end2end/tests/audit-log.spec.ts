@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { expect, open, Seed, shot, signIn, signInAsAdmin, test } from './helpers';
+import { expect, newPage, open, Seed, shot, signIn, signInAsAdmin, test } from './helpers';
 
 test('the audit log lists what was done, filters by kind and user, and downloads as CSV', async ({ page, seed, tag, baseURL }) => {
   // What the log shows, done by users named after the tag: an administrator confirms a package,
@@ -53,6 +53,47 @@ test('the audit log lists what was done, filters by kind and user, and downloads
   expect(csv).toContain('seats_apply');
   expect(csv).toContain(manager);
   expect(csv).not.toContain('license_confirm');
+});
+
+test('in Russian the details are Russian sentences and days are typed as Russians write them', async ({ browser, seed, tag, baseURL }) => {
+  // An administrator of its own, reading in Russian (the language is remembered per user),
+  // and a package confirmed by them: its entry says how many were installed.
+  const admin = `${tag}-ru-admin`;
+  await seed.user(admin, 'audit-password-1', 'administrator');
+  const asAdmin = await Seed.as(baseURL!, admin, 'audit-password-1');
+  await asAdmin.install([
+    { type: 'personal', product: `audit-ru-${tag}`, product_name: `Audit ru ${tag}`, mode: 'buyout', permanent: true, seats: 1 },
+  ]);
+  // Refused: the same tenant name twice.
+  await asAdmin.call('tenants/create', { name: `Audit ${tag}` });
+  await expect(asAdmin.call('tenants/create', { name: `Audit ${tag}` })).rejects.toThrow(/409|400/);
+  await asAdmin.dispose();
+
+  const page = await newPage(browser);
+  await signIn(page, admin, 'audit-password-1');
+  await page.getByRole('button', { name: 'Русский' }).click();
+  await expect(page.getByRole('heading', { name: 'Лицензии', level: 1 })).toBeVisible();
+  await open(page, `/settings/audit?user=${admin}`);
+  const table = page.getByRole('table');
+  await expect(table.getByTestId('detail').filter({ hasText: /^установлено: 1, уже были установлены: 0$/ })).toHaveCount(1);
+  await expect(table.getByTestId('detail').filter({ hasText: /^Название тенанта/ })).toHaveCount(1);
+  // The day fields: as Russians write days, and read back so.
+  const from = page.getByLabel('С', { exact: true });
+  await expect(from).toHaveAttribute('placeholder', 'ДД.ММ.ГГГГ');
+  const today = new Date();
+  const typed = `${String(today.getUTCDate()).padStart(2, '0')}.${String(today.getUTCMonth() + 1).padStart(2, '0')}.${today.getUTCFullYear()}`;
+  await from.fill(typed);
+  await page.getByRole('button', { name: 'Показать' }).click();
+  await expect(page).toHaveURL(new RegExp(`from=${typed.replaceAll('.', '\\.')}`));
+  await expect(from).toHaveValue(typed);
+  await expect(table.getByTestId('detail').filter({ hasText: /^установлено: 1/ })).toHaveCount(1);
+  await shot(page, 'audit-ru');
+  // A day that is none: said in Russian, in the form Russians write it.
+  await from.fill('31.02.2026');
+  await page.getByRole('button', { name: 'Показать' }).click();
+  await expect(page.getByRole('alert')).toContainText('ДД.ММ.ГГГГ');
+  await page.getByRole('button', { name: 'English' }).click();
+  await expect(page.getByRole('button', { name: 'Русский' })).toBeVisible();
 });
 
 test('a License manager cannot open the audit log', async ({ page, seed, tag }) => {

@@ -22,7 +22,7 @@ test.describe.configure({ mode: 'serial' });
 
 const user = { name: '', password: 'expiry-password-1' };
 
-test('10 days before expiry the bell and the banner show what expires and when', async ({ page, seed, tag }) => {
+test('10 days before expiry the bell and the banner show what expires and when; each administrator reads their own', async ({ page, browser, seed, tag }) => {
   user.name = `expiry-${tag}`;
   await seed.user(user.name, user.password, 'user');
   // The Default tenant, licensed for 365 days from now: 355 days on, it expires in 10 days.
@@ -41,6 +41,22 @@ test('10 days before expiry the bell and the banner show what expires and when',
     page.getByRole('listitem').filter({ hasText: /Platform license of tenant Default/ }).filter({ hasText: 'reminder 15 days before' }),
   ).toBeVisible();
   await shot(page, 'notifications');
+
+  // Each administrator reads their own: marking all read quiets this one's bell, not another's.
+  const other = `expiry-admin-${tag}`;
+  await seed.user(other, 'expiry-admin-password-1', 'administrator');
+  const unread = await page.getByTestId('bell-count').innerText();
+  await page.getByRole('button', { name: 'Mark all as read' }).click();
+  await expect(page.getByTestId('bell-count')).toHaveCount(0);
+  const theirs = await newPage(browser);
+  await signIn(theirs, other, 'expiry-admin-password-1');
+  await expect(theirs.getByTestId('bell-count')).toHaveText(unread);
+  await theirs.getByTestId('bell-count').click();
+  await theirs.getByRole('button', { name: 'Mark as read' }).first().click();
+  await expect(theirs.getByTestId('bell-count')).toHaveText(String(Number(unread) - 1));
+  await shot(theirs, 'notifications-second-admin');
+  await open(page, '/settings/notifications');
+  await expect(page.getByTestId('bell-count')).toHaveCount(0);
 });
 
 test('past expiry a User sees the renewal page; the administrator renews and it lifts', async ({ browser }) => {

@@ -11,6 +11,10 @@ test('a license waits for its first valid day, then activates by itself', async 
   ]);
 
   await signInAsAdmin(page);
+  // This server names no vendor contact: the request page says how to name one.
+  await open(page, '/settings/licenses/request?company_id=acme&target_version=8.1');
+  await expect(page.getByTestId('send-to')).toContainText('No vendor contact is configured');
+  await expect(page.getByTestId('send-to')).toContainText('TESSERA_VENDOR_EMAIL');
   await open(page, '/settings/licenses/upload');
   await page.getByLabel('License package (.lcs)').setInputFiles(pkg);
   await page.getByRole('button', { name: 'Check the package' }).click();

@@ -8,6 +8,12 @@ test('request, issue with tessera-vendor, upload, preview, confirm, and find the
   const [platform, agent, crm] = [`AI Server ${tag}`, `AI Server agent ${tag}`, `CRM Sales ${tag}`];
   await signInAsAdmin(page);
   const request = await requestLicenses(page, dir);
+  // Where to send it: the vendor's licensing address (a mailto: link with the subject; the
+  // request is too long for the link, so the page says to attach the file) and their portal.
+  const mail = page.getByRole('link', { name: 'E-mail it to licensing@vendor.example' });
+  await expect(mail).toHaveAttribute('href', /^mailto:licensing@vendor\.example\?subject=License%20request%20tessera-[0-9a-f]{8}-\d{4}-\d{2}-\d{2}\.tlr&body=/);
+  await expect(page.getByText(/attach the downloaded file tessera-[0-9a-f]{8}-[\d-]+\.tlr to the message/)).toBeVisible();
+  await expect(page.getByRole('link', { name: "Open the vendor's portal" })).toHaveAttribute('href', 'https://portal.vendor.example/licenses');
   await shot(page, 'request');
   const pkg = issue(dir, request, [
     // Named for Default: with more tenants than one, an unnamed platform license waits for an assignment.
@@ -17,6 +23,7 @@ test('request, issue with tessera-vendor, upload, preview, confirm, and find the
   ]);
 
   await open(page, '/settings/licenses');
+  await expect(page.getByTestId('vendor-contact')).toHaveText('licensing@vendor.example https://portal.vendor.example/licenses');
   // The installation's lease-signing key: its id, and its public key in PEM behind a disclosure.
   const leaseKey = page.getByTestId('lease-key');
   await expect(leaseKey.locator('code')).toHaveText(/^[0-9a-f]{16}$/);
@@ -128,4 +135,20 @@ test('a bad package is refused with each block named', async ({ page }) => {
   await expect(refusal.getByRole('listitem').first()).toContainText('Block 1');
   await expect(refusal.getByRole('listitem').first()).toContainText('malformed');
   await shot(page, 'refused');
+});
+
+test('the request page names the vendor in Russian too', async ({ browser, seed, tag }) => {
+  // An administrator of its own: the language is remembered per user.
+  const name = `request-ru-${tag}`;
+  await seed.user(name, 'request-password-1', 'administrator');
+  const page = await newPage(browser);
+  await signIn(page, name, 'request-password-1');
+  await page.getByRole('button', { name: 'Русский' }).click();
+  await expect(page.getByRole('heading', { name: 'Лицензии', level: 1 })).toBeVisible();
+  await expect(page.getByTestId('vendor-contact')).toContainText('licensing@vendor.example');
+  await open(page, '/settings/licenses/request?company_id=acme&target_version=8.1');
+  const mail = page.getByRole('link', { name: 'Отправить письмом на licensing@vendor.example' });
+  await expect(mail).toHaveAttribute('href', /subject=%D0%97%D0%B0%D0%BF%D1%80%D0%BE%D1%81/);
+  await expect(page.getByText(/приложите к письму скачанный файл/)).toBeVisible();
+  await shot(page, 'request-ru');
 });

@@ -22,6 +22,8 @@ mod m20261203_000016_usage_clustered;
 mod m20261204_000017_usage_lapses;
 mod m20261204_000018_leases;
 mod m20261204_000019_borrowing;
+mod m20261205_000020_reminder_reads;
+mod m20261205_000021_audit_detail_codes;
 
 pub struct Migrator;
 
@@ -48,6 +50,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000017_usage_lapses::Migration),
             Box::new(m20261204_000018_leases::Migration),
             Box::new(m20261204_000019_borrowing::Migration),
+            Box::new(m20261205_000020_reminder_reads::Migration),
+            Box::new(m20261205_000021_audit_detail_codes::Migration),
         ]
     }
 }

@@ -129,11 +129,10 @@ pub async fn register(
             crate::audit::model::AuditKind::AgentRegister,
             machine_id,
         )
-        .detail(format!(
-            "tenant {}{}",
-            t.name,
-            if again { ", registered again" } else { "" }
-        )),
+        .said(crate::audit::model::Detail::AgentRegistered {
+            tenant: t.name.clone(),
+            again,
+        }),
     )
     .await?;
     Ok(Registered {

@@ -122,6 +122,7 @@ mod tests {
             kind: "tenant_create".into(),
             subject: "=cmd".into(),
             detail: String::new(),
+            data: None,
             outcome: "ok".into(),
         };
         assert_eq!(

@@ -12,6 +12,9 @@ pub struct Model {
     pub kind: String,
     pub subject: String,
     pub detail: String,
+    /// The detail as codes with parameters (`model::DetailData`, JSON); none before migration 21.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub detail_data: Option<String>,
     pub outcome: String,
 }
 

@@ -139,6 +139,170 @@ impl AuditKind {
 /// The outcome of an operation that was carried out.
 pub const OUTCOME_OK: &str = "ok";
 
+/// What an entry's detail says, stored as a code with its parameters (`audit_log.detail_data`,
+/// migration 21) so that each reader reads it in their own language. Its English words are also
+/// stored as the entry's `detail` text, which the search and the CSV read. The codes are stored:
+/// they never change; new ones may come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Detail {
+    UserCreated {
+        role: String,
+        tenant: String,
+    },
+    RoleChanged {
+        from: String,
+        to: String,
+    },
+    AgentRegistered {
+        tenant: String,
+        again: bool,
+    },
+    /// Refused sign-ins of one name from one address, counted over a window (Unix ms).
+    SignInsRefused {
+        total: u64,
+        from: i64,
+        to: i64,
+        failed: u64,
+        throttled: u64,
+        other: u64,
+    },
+    PackageChecked {
+        certificates: u64,
+        new: u64,
+    },
+    PackageRefused {
+        refusal: crate::licenses::format::PackageRefusal,
+    },
+    Requested {
+        target_version: String,
+    },
+    License {
+        id: String,
+        product: String,
+    },
+    /// Assigned, and waiting for its first valid day (Unix ms).
+    LicenseWaits {
+        id: String,
+        product: String,
+        from: i64,
+    },
+    Installed {
+        installed: u64,
+        already: u64,
+    },
+    Borrowed {
+        license: String,
+        hours: u32,
+    },
+    Renamed {
+        from: String,
+        to: String,
+    },
+    ReleaseAfter {
+        minutes: Option<u32>,
+    },
+    AgentLimit {
+        max: Option<u32>,
+    },
+    LeaseTime {
+        seconds: u32,
+    },
+    Borrowing {
+        max_hours: Option<u32>,
+        kept: u32,
+    },
+}
+
+/// The most refused blocks of a package an entry keeps (the upload's page names them all).
+pub const REFUSED_BLOCKS_KEPT: usize = 10;
+
+impl Detail {
+    /// The detail of a package refused, keeping its first [`REFUSED_BLOCKS_KEPT`] bad blocks.
+    pub fn package_refused(refusal: &crate::licenses::format::PackageRefusal) -> Detail {
+        use crate::licenses::format::PackageRefusal;
+        let refusal = match refusal {
+            PackageRefusal::BadCertificates { blocks } => PackageRefusal::BadCertificates {
+                blocks: blocks.iter().take(REFUSED_BLOCKS_KEPT).cloned().collect(),
+            },
+            other => other.clone(),
+        };
+        Detail::PackageRefused { refusal }
+    }
+}
+
+/// The English words of a detail: the stored `detail` text.
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let utc = |ms: &i64| {
+            chrono::DateTime::from_timestamp_millis(*ms)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default()
+        };
+        match self {
+            Detail::UserCreated { role, tenant } => write!(f, "{role}, tenant {tenant}"),
+            Detail::RoleChanged { from, to } | Detail::Renamed { from, to } => {
+                write!(f, "{from} -> {to}")
+            }
+            Detail::AgentRegistered { tenant, again } => write!(
+                f,
+                "tenant {tenant}{}",
+                if *again { ", registered again" } else { "" }
+            ),
+            Detail::SignInsRefused {
+                total,
+                from,
+                to,
+                failed,
+                throttled,
+                other,
+            } => write!(
+                f,
+                "{total} refused sign-ins from {} to {} UTC: {failed} wrong user name or \
+                 password, {throttled} too many attempts, {other} other",
+                utc(from),
+                utc(to)
+            ),
+            Detail::PackageChecked { certificates, new } => {
+                write!(f, "{certificates} certificates, {new} new")
+            }
+            Detail::PackageRefused { refusal } => write!(f, "{refusal}"),
+            Detail::Requested { target_version } => write!(f, "target version {target_version}"),
+            Detail::License { id, product } => write!(f, "license {id} ({product})"),
+            Detail::LicenseWaits { id, product, from } => write!(
+                f,
+                "license {id} ({product}), activates on {}",
+                utc(from).get(..10).unwrap_or_default()
+            ),
+            Detail::Installed { installed, already } => {
+                write!(f, "{installed} installed, {already} already installed")
+            }
+            Detail::Borrowed { license, hours } => write!(f, "license {license}, {hours} h"),
+            Detail::ReleaseAfter { minutes: Some(m) } => write!(f, "{m} minutes"),
+            Detail::ReleaseAfter { minutes: None }
+            | Detail::Borrowing {
+                max_hours: None, ..
+            } => f.write_str("off"),
+            Detail::AgentLimit { max: Some(m) } => write!(f, "{m} agents"),
+            Detail::AgentLimit { max: None } => f.write_str("no limit"),
+            Detail::LeaseTime { seconds } => write!(f, "{seconds} s"),
+            Detail::Borrowing {
+                max_hours: Some(h),
+                kept,
+            } => write!(f, "up to {h} h, {kept} kept"),
+        }
+    }
+}
+
+/// An entry's detail as codes: what was done, and why it was refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetailData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub said: Option<Detail>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<AppError>,
+}
+
 /// One entry, as shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
@@ -149,7 +313,11 @@ pub struct AuditRow {
     /// The stored kind; [`AuditKind::parse`] reads it.
     pub kind: String,
     pub subject: String,
+    /// As stored: English words (or, before migration 21, the only words there were).
     pub detail: String,
+    /// The detail as codes, which the page says in its language; `None` for entries older than
+    /// migration 21, shown as stored.
+    pub data: Option<DetailData>,
     /// `ok`, or the refusal's error kind (`forbidden`, `conflict`, `invalid`...).
     pub outcome: String,
 }
@@ -193,11 +361,9 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// The first millisecond of a `YYYY-MM-DD` day, in UTC.
+/// The first millisecond of a day typed as `YYYY-MM-DD` or `DD.MM.YYYY`, in UTC.
 pub fn parse_day(field: Field, raw: &str) -> Result<i64, AppError> {
-    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .filter(|_| raw.len() == 10)
+    crate::ui::dates::parse_typed_day(raw)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc().timestamp_millis())
         .ok_or(AppError::invalid(field, Problem::NotADate))

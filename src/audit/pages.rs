@@ -5,10 +5,12 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::api::list_audit;
-use super::model::{AuditFilter, AuditKind, AuditPage, AuditRow, OUTCOME_OK};
+use super::model::{AuditFilter, AuditKind, AuditPage, AuditRow, Detail, DetailData, OUTCOME_OK};
+use crate::auth::model::Role;
 use crate::i18n::*;
-use crate::ui::dates::format_time_ms;
-use crate::ui::errors::ErrorMessage;
+use crate::licenses::format::PackageRefusal;
+use crate::ui::dates::{DayField, format_date_ms, format_time_ms};
+use crate::ui::errors::{ErrorMessage, ErrorText};
 use crate::ui::pager::Pager;
 
 #[component]
@@ -91,9 +93,9 @@ fn Filters(filter: Memo<AuditFilter>) -> impl IntoView {
                 placeholder=move || t_string!(i18n, audit.user_hint).to_string()
             />
             <label for="audit-from">{t!(i18n, audit.from)}</label>
-            <input id="audit-from" type="date" name="from" value=text(|f| &f.from) />
+            <DayField id="audit-from" name="from" value=Signal::derive(move || filter.get().from) />
             <label for="audit-to">{t!(i18n, audit.to)}</label>
-            <input id="audit-to" type="date" name="to" value=text(|f| &f.to) />
+            <DayField id="audit-to" name="to" value=Signal::derive(move || filter.get().to) />
             <button type="submit" class="button-quiet">{t!(i18n, audit.filter)}</button>
         </form>
     }
@@ -145,6 +147,7 @@ fn EntryRow(row: AuditRow) -> impl IntoView {
         kind,
         subject,
         detail,
+        data,
         outcome,
         ..
     } = row;
@@ -159,7 +162,15 @@ fn EntryRow(row: AuditRow) -> impl IntoView {
     } else {
         outcome.into_any()
     };
-    let detail = (!detail.is_empty()).then(move || view! { <div class="sub">{detail}</div> });
+    let detail = match data {
+        Some(data) => Some(
+            view! { <div class="sub" data-testid="detail"><DetailView data /></div> }.into_any(),
+        ),
+        // Before migration 21: the words as stored.
+        None => (!detail.is_empty()).then(move || {
+            view! { <div class="sub" data-testid="detail">{detail}</div> }.into_any()
+        }),
+    };
     view! {
         <tr>
             <td>{move || format_time_ms(i18n.get_locale(), at)}</td>
@@ -210,5 +221,158 @@ fn KindName(kind: AuditKind) -> impl IntoView {
         AuditKind::UserEnable => t!(i18n, audit_kinds.user_enable).into_any(),
         AuditKind::UserResetPassword => t!(i18n, audit_kinds.user_reset_password).into_any(),
         AuditKind::PasswordChange => t!(i18n, audit_kinds.password_change).into_any(),
+    }
+}
+
+/// An entry's detail in the reader's language: what was done, and why it was refused.
+#[component]
+fn DetailView(data: DetailData) -> impl IntoView {
+    let i18n = use_i18n();
+    let DetailData { said, refused } = data;
+    let both = said.is_some() && refused.is_some();
+    view! {
+        {said.map(|d| move || said_text(i18n.get_locale(), &d))}
+        {both.then_some("; ")}
+        {refused.map(|err| view! { <ErrorText err /> })}
+    }
+}
+
+/// A role's name as stored, in `locale`; a name this build does not know, as stored.
+fn role_text(locale: Locale, role: &str) -> String {
+    match Role::parse(role) {
+        Some(Role::Administrator) => td_string!(locale, roles.administrator).to_string(),
+        Some(Role::LicenseManager) => td_string!(locale, roles.license_manager).to_string(),
+        Some(Role::User) => td_string!(locale, roles.user).to_string(),
+        None => role.to_string(),
+    }
+}
+
+/// What a refused package was refused for, in short (its upload's page said it all).
+fn refusal_text(locale: Locale, refusal: &PackageRefusal) -> String {
+    match refusal {
+        PackageRefusal::Empty => td_string!(locale, refusals.empty).to_string(),
+        PackageRefusal::TooLarge { limit_bytes } => {
+            let mib = format!("{:.1}", *limit_bytes as f64 / 1_048_576.0);
+            td_string!(locale, refusals.too_large, limit = mib).to_string()
+        }
+        PackageRefusal::TooManyCertificates { limit } => {
+            td_string!(locale, refusals.over_count, limit = *limit).to_string()
+        }
+        PackageRefusal::NotText => td_string!(locale, refusals.not_text).to_string(),
+        PackageRefusal::NoCertificates => td_string!(locale, refusals.no_certificates).to_string(),
+        PackageRefusal::NoTrustedKeys => td_string!(locale, licenses.upload_no_keys).to_string(),
+        PackageRefusal::BadCertificates { blocks } => {
+            let ids: Vec<String> = blocks
+                .iter()
+                .map(|b| b.id.clone().unwrap_or_else(|| format!("#{}", b.block)))
+                .collect();
+            format!(
+                "{} {}",
+                td_string!(locale, refusals.bad_certificates),
+                ids.join(", ")
+            )
+        }
+    }
+}
+
+fn said_text(locale: Locale, detail: &Detail) -> String {
+    match detail {
+        Detail::UserCreated { role, tenant } => td_string!(
+            locale,
+            audit_detail.user_created,
+            role = role_text(locale, role),
+            tenant = tenant
+        )
+        .to_string(),
+        Detail::RoleChanged { from, to } => td_string!(
+            locale,
+            audit_detail.changed,
+            from = role_text(locale, from),
+            to = role_text(locale, to)
+        )
+        .to_string(),
+        Detail::Renamed { from, to } => {
+            td_string!(locale, audit_detail.changed, from = from, to = to).to_string()
+        }
+        Detail::AgentRegistered {
+            tenant,
+            again: false,
+        } => td_string!(locale, audit_detail.registered, tenant = tenant).to_string(),
+        Detail::AgentRegistered {
+            tenant,
+            again: true,
+        } => td_string!(locale, audit_detail.registered_again, tenant = tenant).to_string(),
+        Detail::SignInsRefused {
+            total,
+            from,
+            to,
+            failed,
+            throttled,
+            other,
+        } => td_string!(
+            locale,
+            audit_detail.sign_ins_refused,
+            total = *total,
+            from = format_time_ms(locale, *from),
+            to = format_time_ms(locale, *to),
+            failed = *failed,
+            throttled = *throttled,
+            other = *other
+        )
+        .to_string(),
+        Detail::PackageChecked { certificates, new } => td_string!(
+            locale,
+            audit_detail.package_checked,
+            certificates = *certificates,
+            new = *new
+        )
+        .to_string(),
+        Detail::PackageRefused { refusal } => refusal_text(locale, refusal),
+        Detail::Requested { target_version } => {
+            td_string!(locale, audit_detail.requested, version = target_version).to_string()
+        }
+        Detail::License { id, product } => {
+            td_string!(locale, audit_detail.license, id = id, product = product).to_string()
+        }
+        Detail::LicenseWaits { id, product, from } => td_string!(
+            locale,
+            audit_detail.license_waits,
+            id = id,
+            product = product,
+            date = format_date_ms(locale, *from)
+        )
+        .to_string(),
+        Detail::Installed { installed, already } => td_string!(
+            locale,
+            audit_detail.installed,
+            installed = *installed,
+            already = *already
+        )
+        .to_string(),
+        Detail::Borrowed { license, hours } => td_string!(
+            locale,
+            audit_detail.borrowed,
+            license = license,
+            hours = *hours
+        )
+        .to_string(),
+        Detail::ReleaseAfter { minutes: Some(m) } => {
+            td_string!(locale, audit_detail.release_after, minutes = *m).to_string()
+        }
+        Detail::ReleaseAfter { minutes: None }
+        | Detail::Borrowing {
+            max_hours: None, ..
+        } => td_string!(locale, audit_detail.off).to_string(),
+        Detail::AgentLimit { max: Some(m) } => {
+            td_string!(locale, audit_detail.agent_limit, max = *m).to_string()
+        }
+        Detail::AgentLimit { max: None } => td_string!(locale, audit_detail.no_limit).to_string(),
+        Detail::LeaseTime { seconds } => {
+            td_string!(locale, audit_detail.lease_time, seconds = *seconds).to_string()
+        }
+        Detail::Borrowing {
+            max_hours: Some(h),
+            kept,
+        } => td_string!(locale, audit_detail.borrowing, hours = *h, kept = *kept).to_string(),
     }
 }

@@ -10,7 +10,9 @@ use sea_orm::{
 };
 
 use super::entity as audit;
-use super::model::{AuditKind, AuditPage, AuditRow, CheckedFilter, OUTCOME_OK, PAGE_SIZE};
+use super::model::{
+    AuditKind, AuditPage, AuditRow, CheckedFilter, Detail, DetailData, OUTCOME_OK, PAGE_SIZE,
+};
 use crate::auth::model::Viewer;
 use crate::auth::server::{Granted, cap::ViewAudit};
 use crate::error::AppError;
@@ -33,6 +35,8 @@ pub struct Entry {
     pub kind: AuditKind,
     pub subject: String,
     pub detail: String,
+    /// The detail as codes, for each reader's language.
+    pub data: DetailData,
     pub outcome: String,
 }
 
@@ -46,6 +50,7 @@ impl Entry {
             kind,
             subject: clip(subject.as_ref(), TEXT_MAX),
             detail: String::new(),
+            data: DetailData::default(),
             outcome: OUTCOME_OK.to_string(),
         }
     }
@@ -59,12 +64,21 @@ impl Entry {
             kind,
             subject: clip(subject.as_ref(), TEXT_MAX),
             detail: String::new(),
+            data: DetailData::default(),
             outcome: OUTCOME_OK.to_string(),
         }
     }
 
     pub fn detail(mut self, detail: impl AsRef<str>) -> Entry {
         self.detail = clip(detail.as_ref(), TEXT_MAX);
+        self
+    }
+
+    /// What was done, as a code with its parameters (each reader reads it in their language)
+    /// and in English words (the stored text, which the search and the CSV read).
+    pub fn said(mut self, detail: Detail) -> Entry {
+        self.detail = clip(&detail.to_string(), TEXT_MAX);
+        self.data.said = Some(detail);
         self
     }
 
@@ -77,6 +91,7 @@ impl Entry {
     /// The operation was refused with `err`: its kind is the outcome, its text the detail.
     pub fn refused(mut self, err: &AppError) -> Entry {
         self.outcome = outcome_of(err);
+        self.data.refused = Some(err.clone());
         let why = err.to_string();
         self.detail = clip(
             &if self.detail.is_empty() {
@@ -107,6 +122,10 @@ pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> Result<(), AppEr
         kind: Set(entry.kind.as_str().to_string()),
         subject: Set(entry.subject),
         detail: Set(entry.detail),
+        detail_data: Set((entry.data != DetailData::default())
+            .then(|| serde_json::to_string(&entry.data))
+            .transpose()
+            .map_err(crate::error::internal)?),
         outcome: Set(entry.outcome),
         ..Default::default()
     }
@@ -168,6 +187,8 @@ fn row(m: audit::Model) -> AuditRow {
         kind: m.kind,
         subject: m.subject,
         detail: m.detail,
+        // A code this build does not know (a newer instance's) is shown as its English words.
+        data: m.detail_data.and_then(|d| serde_json::from_str(&d).ok()),
         outcome: m.outcome,
     }
 }

@@ -19,7 +19,7 @@ pub async fn get_alerts() -> Result<Alerts, AppError> {
     // A License manager's bell rings for their own tenant (and the installation's shared things).
     let admin = viewer.role == Role::Administrator;
     let scope = (!admin).then_some(viewer.tenant_id.as_str());
-    super::store::alerts(who.db(), scope, admin, who.now()).await
+    super::store::alerts(who.db(), scope, &viewer.id, admin, who.now()).await
 }
 
 /// Every recent reminder, newest first.
@@ -27,7 +27,7 @@ pub async fn get_alerts() -> Result<Alerts, AppError> {
 pub async fn list_notifications() -> Result<Notifications, AppError> {
     use crate::auth::server::{cap::ViewLicenses, require};
     let who = require::<ViewLicenses>()?;
-    super::store::list(who.db(), who.tenant_scope()).await
+    super::store::list(who.db(), who.tenant_scope(), &who.viewer().id).await
 }
 
 /// Marks one reminder read, or all of them without an `id`; returns to the notifications.
@@ -38,6 +38,7 @@ pub async fn mark_read(id: Option<String>) -> Result<u64, AppError> {
     let n = super::store::mark_read(
         who.db(),
         who.tenant_scope(),
+        &who.viewer().id,
         id.as_deref().filter(|s| !s.is_empty()),
         who.now(),
     )

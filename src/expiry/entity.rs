@@ -1,4 +1,4 @@
-//! Reminders made, and their webhook deliveries.
+//! Reminders made, who has read them, and their webhook deliveries.
 pub mod reminder {
     use sea_orm::entity::prelude::*;
 
@@ -16,9 +16,31 @@ pub mod reminder {
         pub days_before: i32,
         pub due_at: i64,
         pub made_at: i64,
+        /// Read before notifications were read per user (migration 20 copied it to every
+        /// user's reads); no longer written.
         pub read_at: Option<i64>,
         /// A shortage alert's checkouts refused in its hour (`expires_at` holds the hour's start).
         pub refusals: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A reminder read by a user: each user reads their own notifications.
+pub mod read {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reminder_reads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub reminder_id: String,
+        pub read_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

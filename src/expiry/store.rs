@@ -1,14 +1,14 @@
 //! Persistence of reminders, and whether a tenant's platform has lapsed. A reminder is made once
 //! for all instances: the unique index on (subject, expiry, threshold) lets one insert win.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
 };
 
-use super::entity::{delivery, reminder};
+use super::entity::{delivery, read, reminder};
 use super::model::{Alerts, NOTIFICATIONS_MAX, Notifications, Reminder, SubjectKind};
 use super::schedule::{DAYS_BEFORE, due_now};
 use crate::error::AppError;
@@ -282,12 +282,12 @@ async fn queue_delivery(
     Ok(())
 }
 
-fn to_reminder(m: reminder::Model) -> Option<Reminder> {
+fn to_reminder(m: reminder::Model, read: &HashSet<String>) -> Option<Reminder> {
     Some(Reminder {
         subject_kind: SubjectKind::parse(&m.subject_kind)?,
         license_type: LicenseType::parse(&m.license_type)?,
         days_before: u32::try_from(m.days_before).ok()?,
-        read: m.read_at.is_some(),
+        read: read.contains(&m.id),
         id: m.id,
         subject_name: m.subject_name,
         expires_at: m.expires_at,
@@ -308,17 +308,31 @@ fn in_scope(scope: Option<&str>) -> Condition {
     }
 }
 
-/// The bell's count, and for Administrators the banner: the latest unread reminder of each
-/// thing, soonest expiry first.
+/// The reminders `user_id` has not read: each user reads their own notifications.
+fn unread_by(user_id: &str) -> Condition {
+    Condition::all().add(
+        reminder::Column::Id.not_in_subquery(
+            Query::select()
+                .column(read::Column::ReminderId)
+                .from(read::Entity)
+                .and_where(read::Column::UserId.eq(user_id))
+                .to_owned(),
+        ),
+    )
+}
+
+/// The bell's count, and for Administrators the banner: the latest reminder of each thing that
+/// `user_id` has not read, soonest expiry first.
 pub async fn alerts(
     db: &impl ConnectionTrait,
     scope: Option<&str>,
+    user_id: &str,
     banner: bool,
     now: i64,
 ) -> Result<Alerts, AppError> {
     let unread = reminder::Entity::find()
         .filter(in_scope(scope))
-        .filter(reminder::Column::ReadAt.is_null())
+        .filter(unread_by(user_id))
         .count(db)
         .await?;
     if unread == 0 || !banner {
@@ -329,62 +343,97 @@ pub async fn alerts(
     }
     let rows = reminder::Entity::find()
         .filter(in_scope(scope))
-        .filter(reminder::Column::ReadAt.is_null())
+        .filter(unread_by(user_id))
         .filter(reminder::Column::ExpiresAt.gt(now))
         .order_by_desc(reminder::Column::MadeAt)
         .limit(100)
         .all(db)
         .await?;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
+    let none_read = HashSet::new();
     let mut banner: Vec<Reminder> = rows
         .into_iter()
         .filter(|r| seen.insert((r.subject_kind.clone(), r.subject_id.clone())))
-        .filter_map(to_reminder)
+        .filter_map(|r| to_reminder(r, &none_read))
         .collect();
     banner.sort_by_key(|r| r.expires_at);
     banner.truncate(5);
     Ok(Alerts { unread, banner })
 }
 
-/// The notifications page: the latest reminders the caller sees, newest first.
+/// The notifications page: the latest reminders the caller sees, newest first, each read or not
+/// by `user_id`.
 pub async fn list(
     db: &impl ConnectionTrait,
     scope: Option<&str>,
+    user_id: &str,
 ) -> Result<Notifications, AppError> {
     let unread = reminder::Entity::find()
         .filter(in_scope(scope))
-        .filter(reminder::Column::ReadAt.is_null())
+        .filter(unread_by(user_id))
         .count(db)
         .await?;
-    let reminders = reminder::Entity::find()
+    let rows = reminder::Entity::find()
         .filter(in_scope(scope))
         .order_by_desc(reminder::Column::MadeAt)
         .order_by_asc(reminder::Column::ExpiresAt)
         .limit(NOTIFICATIONS_MAX)
         .all(db)
+        .await?;
+    let read: HashSet<String> = read::Entity::find()
+        .select_only()
+        .column(read::Column::ReminderId)
+        .filter(read::Column::UserId.eq(user_id))
+        .filter(read::Column::ReminderId.is_in(rows.iter().map(|r| r.id.clone())))
+        .into_tuple()
+        .all(db)
         .await?
         .into_iter()
-        .filter_map(to_reminder)
+        .collect();
+    let reminders = rows
+        .into_iter()
+        .filter_map(|r| to_reminder(r, &read))
         .collect();
     Ok(Notifications { reminders, unread })
 }
 
-/// Marks one reminder read, or all of them when `id` is `None`, of those the caller sees. Answers
-/// how many changed.
+/// Marks one reminder read by `user_id`, or all of them when `id` is `None`, of those the caller
+/// sees; other users' notifications stay as they were. Answers how many changed.
 pub async fn mark_read(
     db: &impl ConnectionTrait,
     scope: Option<&str>,
+    user_id: &str,
     id: Option<&str>,
     now: i64,
 ) -> Result<u64, AppError> {
-    let mut update = reminder::Entity::update_many()
-        .col_expr(reminder::Column::ReadAt, Expr::value(now))
-        .filter(in_scope(scope))
-        .filter(reminder::Column::ReadAt.is_null());
+    let mut unread = Query::select()
+        .expr(Expr::val(user_id))
+        .column(reminder::Column::Id)
+        .expr(Expr::val(now))
+        .from(reminder::Entity)
+        .cond_where(in_scope(scope))
+        .cond_where(unread_by(user_id))
+        .to_owned();
     if let Some(id) = id {
-        update = update.filter(reminder::Column::Id.eq(id));
+        unread.and_where(reminder::Column::Id.eq(id));
     }
-    Ok(update.exec(db).await?.rows_affected)
+    let insert = Query::insert()
+        .into_table(read::Entity)
+        .columns([
+            read::Column::UserId,
+            read::Column::ReminderId,
+            read::Column::ReadAt,
+        ])
+        .select_from(unread)
+        .map_err(|e| crate::error::internal(e.to_string()))?
+        // The same user marking in two tabs at once: one row each, the other insert skips it.
+        .on_conflict(
+            OnConflict::columns([read::Column::UserId, read::Column::ReminderId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    Ok(db.execute(&insert).await?.rows_affected())
 }
 
 /// Remembers the latest time seen, for instances and restarts to come (it never goes back).

@@ -24,7 +24,7 @@ use super::usage::Why;
 use crate::agents::decide::Decision;
 use crate::agents::entity as agent;
 use crate::agents::model::{AgentState, Basis, CheckedOut};
-use crate::audit::model::AuditKind;
+use crate::audit::model::{AuditKind, Detail};
 use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
@@ -140,7 +140,10 @@ pub async fn borrow(
     let license = out.license_id.clone().unwrap_or_default();
     txn.commit(
         by.entry(&a, AuditKind::AgentBorrow, now)
-            .detail(format!("license {license}, {hours} h")),
+            .said(Detail::Borrowed {
+                license: license.to_string(),
+                hours,
+            }),
     )
     .await?;
     let a = agent::Model {

@@ -19,7 +19,7 @@ use super::usage::{self, Happened, Why};
 use crate::agents::decide::{Decision, Held, decide};
 use crate::agents::entity as agent;
 use crate::agents::model::{AgentState, Basis, CheckedOut};
-use crate::audit::model::AuditKind;
+use crate::audit::model::{AuditKind, Detail};
 use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem, internal};
@@ -469,8 +469,10 @@ pub async fn bind(
     let key = usage::agent_key(&c, &a.tenant_id);
     usage::record(&txn, now, Happened::Bind, &key, &a.id, Some(&c.id)).await?;
     txn.commit(
-        Entry::by(who.viewer(), now, AuditKind::AgentBind, &a.machine_id)
-            .detail(format!("license {} ({})", c.id, c.product_name)),
+        Entry::by(who.viewer(), now, AuditKind::AgentBind, &a.machine_id).said(Detail::License {
+            id: c.id.clone(),
+            product: c.product_name.clone(),
+        }),
     )
     .await?;
     Ok(until)

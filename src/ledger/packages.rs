@@ -13,7 +13,7 @@ use super::holdings::unexpired_condition;
 use super::platform::{PLATFORM_TYPES, restack_platform, tenant_states, write_tenant_expiry};
 use super::usage;
 use crate::agents::entity as agent;
-use crate::audit::model::AuditKind;
+use crate::audit::model::{AuditKind, Detail};
 use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, internal};
@@ -280,10 +280,12 @@ pub async fn confirm(
         .exec(&txn)
         .await?;
     txn.commit(
-        Entry::by(who.viewer(), now, AuditKind::LicenseConfirm, &row.file_name).detail(format!(
-            "{} installed, {} already installed",
-            result.installed, result.already_installed
-        )),
+        Entry::by(who.viewer(), now, AuditKind::LicenseConfirm, &row.file_name).said(
+            Detail::Installed {
+                installed: result.installed as u64,
+                already: result.already_installed as u64,
+            },
+        ),
     )
     .await?;
     Ok(result)

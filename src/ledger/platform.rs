@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::grants::Scope;
 use super::{Change, Ledger, SYSTEM_ACTOR};
-use crate::audit::model::AuditKind;
+use crate::audit::model::{AuditKind, Detail};
 use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
@@ -238,8 +238,12 @@ pub async fn activate_due(ledger: &Ledger, now: i64) -> Result<usize, AppError> 
         };
         crate::audit::store::record(
             &txn,
-            Entry::named(SYSTEM_ACTOR, now, AuditKind::LicenseActivate, &subject)
-                .detail(format!("license {} ({})", c.id, c.product_name)),
+            Entry::named(SYSTEM_ACTOR, now, AuditKind::LicenseActivate, &subject).said(
+                Detail::License {
+                    id: c.id.clone(),
+                    product: c.product_name.clone(),
+                },
+            ),
         )
         .await?;
         activated += 1;
@@ -351,15 +355,15 @@ async fn finish(
         Assigned::AgentPool => AuditKind::TenantPool,
     };
     let detail = match done {
-        Assigned::Scheduled { from } => format!(
-            "license {} ({}), activates on {}",
-            c.id,
-            c.product_name,
-            chrono::DateTime::from_timestamp_millis(from)
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default()
-        ),
-        _ => format!("license {} ({})", c.id, c.product_name),
+        Assigned::Scheduled { from } => Detail::LicenseWaits {
+            id: c.id.clone(),
+            product: c.product_name.clone(),
+            from,
+        },
+        _ => Detail::License {
+            id: c.id.clone(),
+            product: c.product_name.clone(),
+        },
     };
     txn.commit(
         Entry::by(
@@ -368,7 +372,7 @@ async fn finish(
             kind,
             tenant_name.as_deref().unwrap_or("shared pool"),
         )
-        .detail(detail),
+        .said(detail),
     )
     .await?;
     Ok(done)

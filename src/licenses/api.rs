@@ -17,6 +17,7 @@ pub async fn get_licenses_summary() -> Result<LicensesSummary, AppError> {
         tenants: super::store::tenant_licenses(who.db()).await?,
         licenses_installed: super::store::count(who.db()).await?,
         vendor_keys: who.state().vendor_keys.ids(),
+        vendor_contact: who.state().config.vendor_contact.clone(),
         lease_key_id: who.ledger().leases().key_id().to_string(),
         lease_public_key: who.ledger().leases().public_key_pem().to_string(),
         can_upload: role.can_upload(),
@@ -94,7 +95,9 @@ async fn request(company_id: String, target_version: String) -> Result<RequestFi
             AuditKind::LicenseRequest,
             company_id,
         )
-        .detail(format!("target version {target_version}")),
+        .said(crate::audit::model::Detail::Requested {
+            target_version: target_version.to_string(),
+        }),
     )
     .await?;
     let day = request
@@ -102,9 +105,11 @@ async fn request(company_id: String, target_version: String) -> Result<RequestFi
         .get(..10)
         .unwrap_or("request")
         .to_string();
+    let vendor = who.state().config.vendor_contact.clone();
     Ok(RequestFile {
         file_name: format!("tessera-{}-{day}.tlr", &who.state().installation_id[..8]),
-        text: super::verify::encode_request(&request),
+        text: super::verify::encode_request_to(&request, &vendor.send_to()),
+        vendor,
     })
 }
 

@@ -12,6 +12,28 @@ pub struct TenantLicense {
     pub platform: Option<Expiry>,
 }
 
+/// Where license requests go, as configured (`TESSERA_VENDOR_EMAIL`, `TESSERA_VENDOR_URL`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorContact {
+    pub email: Option<String>,
+    pub url: Option<String>,
+}
+
+impl VendorContact {
+    pub fn is_set(&self) -> bool {
+        self.email.is_some() || self.url.is_some()
+    }
+
+    /// The address and the portal, as the request file's comment names them.
+    pub fn send_to(&self) -> Vec<&str> {
+        self.email
+            .iter()
+            .chain(&self.url)
+            .map(String::as_str)
+            .collect()
+    }
+}
+
 /// The head of Settings > Licenses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicensesSummary {
@@ -20,6 +42,7 @@ pub struct LicensesSummary {
     pub licenses_installed: u64,
     /// Ids of the trusted vendor keys; empty when none are configured.
     pub vendor_keys: Vec<String>,
+    pub vendor_contact: VendorContact,
     /// The installation's own key, which signs agents' leases: its id and its public key (PEM).
     pub lease_key_id: String,
     pub lease_public_key: String,
@@ -296,6 +319,8 @@ pub struct Confirmed {
 pub struct RequestFile {
     pub file_name: String,
     pub text: String,
+    /// Where to send it, when configured.
+    pub vendor: VendorContact,
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use super::api::{
 use super::domain::{Expiry, Status};
 use super::format::{Binding, BlockRefusal, LicenseType, Mode, PackageRefusal, Refusal};
 use super::model::{
-    Effect, LicensePage, LicenseRow, LicensesSummary, ListQuery, Preview, SortColumn, UploadOutcome,
+    Effect, LicensePage, LicenseRow, LicensesSummary, ListQuery, Preview, RequestFile, SortColumn,
+    UploadOutcome, VendorContact,
 };
 use crate::expiry::model::ClockWarning;
 use crate::i18n::*;
@@ -117,6 +118,7 @@ pub fn LicensesPage() -> impl IntoView {
 fn SummaryView(summary: LicensesSummary) -> impl IntoView {
     let i18n = use_i18n();
     let keys = summary.vendor_keys.clone();
+    let contact = summary.vendor_contact.clone();
     let clock = summary
         .clock_warning
         .map(|warning| view! { <ClockWarningNote warning /> });
@@ -148,6 +150,20 @@ fn SummaryView(summary: LicensesSummary) -> impl IntoView {
                     keys.into_iter()
                         .map(|k| view! { <code class="key-id">{k}</code> " " })
                         .collect_view()
+                        .into_any()
+                }}
+            </dd>
+            <dt>{t!(i18n, licenses.vendor_contact)}</dt>
+            <dd data-testid="vendor-contact">
+                {if contact.is_set() {
+                    let VendorContact { email, url } = contact;
+                    view! {
+                        {email.map(|e| view! { <a href=format!("mailto:{e}")>{e.clone()}</a> " " })}
+                        {url.map(|u| view! { <a href=u.clone() rel="noopener noreferrer">{u.clone()}</a> })}
+                    }
+                        .into_any()
+                } else {
+                    view! { <span class="muted">{t!(i18n, licenses.no_vendor_contact)}</span> }
                         .into_any()
                 }}
             </dd>
@@ -462,6 +478,7 @@ pub fn RequestPage() -> impl IntoView {
                                             {t!(i18n, licenses.download)} " " {file.file_name.clone()}
                                         </a>
                                     </p>
+                                    <SendTo file=file.clone() />
                                     <label for="request-text">{t!(i18n, licenses.request_text)}</label>
                                     <textarea id="request-text" readonly rows="12">{file.text}</textarea>
                                 </section>
@@ -473,6 +490,85 @@ pub fn RequestPage() -> impl IntoView {
             </Suspense>
         </div>
     }
+}
+
+/// The longest request text a `mailto:` link carries in its body; a longer one is attached (mail
+/// programs cut links of a few thousand characters, and every byte but a letter or digit of the
+/// text is percent-encoded into three).
+const MAILTO_BODY_MAX: usize = 1_500;
+
+/// Where the request goes: a `mailto:` link to the vendor's licensing address (the subject, and
+/// the request itself in the body when it fits) and their portal, or how to name them.
+#[component]
+fn SendTo(file: RequestFile) -> impl IntoView {
+    let i18n = use_i18n();
+    let RequestFile {
+        file_name,
+        text,
+        vendor,
+    } = file;
+    if !vendor.is_set() {
+        return view! { <p class="muted" data-testid="send-to">{t!(i18n, licenses.vendor_contact_unset)}</p> }
+            .into_any();
+    }
+    let fits = text.len() <= MAILTO_BODY_MAX;
+    let attach_name = file_name.clone();
+    let mail = vendor.email.map(|email| {
+        let label = email.clone();
+        let href = move || {
+            let locale = i18n.get_locale();
+            let subject =
+                td_string!(locale, licenses.mail_subject, file = file_name.clone()).to_string();
+            let body = if fits {
+                format!(
+                    "{}\n\n{text}",
+                    td_string!(locale, licenses.mail_body_inline)
+                )
+            } else {
+                td_string!(
+                    locale,
+                    licenses.mail_body_attached,
+                    file = file_name.clone()
+                )
+                .to_string()
+            };
+            format!(
+                "mailto:{}?subject={}&body={}",
+                encode_component(&email),
+                encode_component(&subject),
+                encode_component(&body)
+            )
+        };
+        view! {
+            <a class="button-quiet" href=href data-testid="mail-vendor">
+                {t!(i18n, licenses.mail_vendor)} " " {label}
+            </a>
+        }
+    });
+    let portal = vendor.url.map(|url| {
+        view! {
+            <a class="button-quiet" href=url.clone() target="_blank" rel="noopener noreferrer" data-testid="vendor-portal">
+                {t!(i18n, licenses.open_portal)}
+            </a>
+        }
+    });
+    view! {
+        <div data-testid="send-to">
+            <p class="actions">{mail} " " {portal}</p>
+            {(!fits)
+                .then(|| {
+                    view! {
+                        <p class="muted">
+                            {move || {
+                                t_string!(i18n, licenses.mail_attach, file = attach_name.clone())
+                                    .to_string()
+                            }}
+                        </p>
+                    }
+                })}
+        </div>
+    }
+    .into_any()
 }
 
 /// Settings > Licenses > Upload: the file goes to `/licenses/upload` as a plain form post.

@@ -17,7 +17,7 @@ use super::model::{
 };
 use super::plan;
 use super::verify::Checks;
-use crate::audit::model::AuditKind;
+use crate::audit::model::{AuditKind, Detail};
 use crate::audit::store::Entry;
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, internal};
@@ -239,17 +239,18 @@ pub async fn stage_upload(
         UploadOutcome::Refused { refusal, .. } => Some(refusal.clone()),
         UploadOutcome::Preview(_) => None,
     };
-    let (file_name_for_audit, certificates, refusal_for_audit) = match &outcome {
+    let (file_name_for_audit, detail, refused) = match &outcome {
         UploadOutcome::Preview(p) => (
             p.file_name.clone(),
-            format!("{} certificates, {} new", p.total, p.new),
-            None,
+            Detail::PackageChecked {
+                certificates: p.total as u64,
+                new: p.new as u64,
+            },
+            false,
         ),
-        UploadOutcome::Refused { file_name, refusal } => (
-            file_name.clone(),
-            String::new(),
-            Some(format!("{refusal:?}")),
-        ),
+        UploadOutcome::Refused { file_name, refusal } => {
+            (file_name.clone(), Detail::package_refused(refusal), true)
+        }
     };
     let id = uuid::Uuid::new_v4().to_string();
     pending_upload::ActiveModel {
@@ -276,9 +277,10 @@ pub async fn stage_upload(
     );
     crate::audit::store::record(
         db,
-        match refusal_for_audit {
-            None => entry.detail(certificates),
-            Some(refusal) => entry.detail(refusal).outcome("invalid"),
+        if refused {
+            entry.said(detail).outcome("invalid")
+        } else {
+            entry.said(detail)
         },
     )
     .await?;

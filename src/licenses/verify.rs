@@ -4,6 +4,6 @@
 //! paths stay.
 pub use tessera_license::{
     Checks, KeyError, Limits, MAX_SEATS, MAX_VALIDITY_DAYS, TrustedKeys, VerifiedCertificate,
-    armor, armored_blocks, decode_request, encode_request, key_id, key_pair_pem, parse_date_end,
-    parse_date_start, sha256_hex, sign_certificate, verify_package,
+    armor, armored_blocks, decode_request, encode_request, encode_request_to, key_id, key_pair_pem,
+    parse_date_end, parse_date_start, sha256_hex, sign_certificate, verify_package,
 };

@@ -55,6 +55,9 @@ pub struct Config {
     pub site_root: String,
     /// The PEM text of the trusted vendor public keys, if configured.
     pub vendor_keys_pem: Option<String>,
+    /// Where license requests go: the vendor's licensing address and portal, if configured
+    /// (`TESSERA_VENDOR_EMAIL`, `TESSERA_VENDOR_URL`).
+    pub vendor_contact: crate::licenses::model::VendorContact,
     pub admin_password: Option<String>,
     /// When the session cookie is marked `Secure`.
     pub secure_cookies: SecureCookies,
@@ -136,6 +139,33 @@ fn err(variable: &'static str, reason: impl Into<String>) -> ConfigError {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
 
+/// An e-mail address a `mailto:` link can name: one `@` between a name and a domain, nothing
+/// that is blank or a control character, at most 254 characters (RFC 5321's longest path). Not
+/// every address RFC 5322 allows: a vendor's licensing address is a plain one.
+fn check_email(e: &str) -> Result<String, String> {
+    let plain = e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(e.split_once('@'), Some((name, domain))
+            if !name.is_empty() && domain.contains('.') && !domain.contains('@')
+                && !domain.starts_with('.') && !domain.ends_with('.'));
+    if plain {
+        Ok(e.to_string())
+    } else {
+        Err(format!(
+            "{e:?} is not an e-mail address such as licensing@vendor.example"
+        ))
+    }
+}
+
+/// A web address people open in a browser: http:// or https://.
+fn check_web_address(u: &str) -> Result<String, String> {
+    match url::Url::parse(u) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(parsed.to_string()),
+        Ok(_) => Err(format!("{u:?} must start with http:// or https://")),
+        Err(e) => Err(format!("{u:?} is not a web address: {e}")),
+    }
+}
+
 impl Config {
     /// Reads configuration through `get`: the command line's settings (each a flag or its
     /// environment variable, `main.rs`), or a test's own variables.
@@ -163,6 +193,21 @@ impl Config {
                     format!("cannot read the key file {path:?}: {e}"),
                 )
             })?),
+        };
+
+        let vendor_contact = crate::licenses::model::VendorContact {
+            email: match get("TESSERA_VENDOR_EMAIL").map(|s| s.trim().to_string()) {
+                None => None,
+                Some(e) if e.is_empty() => None,
+                Some(e) => Some(check_email(&e).map_err(|why| err("TESSERA_VENDOR_EMAIL", why))?),
+            },
+            url: match get("TESSERA_VENDOR_URL").map(|s| s.trim().to_string()) {
+                None => None,
+                Some(u) if u.is_empty() => None,
+                Some(u) => {
+                    Some(check_web_address(&u).map_err(|why| err("TESSERA_VENDOR_URL", why))?)
+                }
+            },
         };
 
         let admin_password = get("TESSERA_ADMIN_PASSWORD").filter(|s| !s.is_empty());
@@ -314,6 +359,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "target/site".to_string()),
             vendor_keys_pem,
+            vendor_contact,
             admin_password,
             secure_cookies,
             session_ttl_secs,
@@ -420,6 +466,45 @@ mod tests {
             (c.session_ttl_secs, c.session_idle_secs),
             (12 * 3600, 30 * 60)
         );
+    }
+
+    #[test]
+    fn the_vendor_contact_is_an_e_mail_address_and_a_web_address() {
+        let c = config(&[
+            ("TESSERA_VENDOR_EMAIL", " licensing@vendor.example "),
+            (
+                "TESSERA_VENDOR_URL",
+                "https://portal.vendor.example/licenses",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.vendor_contact.email.as_deref(),
+            Some("licensing@vendor.example")
+        );
+        assert_eq!(
+            c.vendor_contact.url.as_deref(),
+            Some("https://portal.vendor.example/licenses")
+        );
+        assert_eq!(config(&[]).unwrap().vendor_contact, Default::default());
+        for bad in [
+            "licensing",
+            "a@b",
+            "a b@vendor.example",
+            "@vendor.example",
+            "a@@vendor.example",
+        ] {
+            let e = config(&[("TESSERA_VENDOR_EMAIL", bad)]).unwrap_err();
+            assert_eq!(e.variable, "TESSERA_VENDOR_EMAIL", "{bad}");
+        }
+        for bad in [
+            "portal.vendor.example",
+            "ftp://vendor.example/",
+            "javascript:alert(1)",
+        ] {
+            let e = config(&[("TESSERA_VENDOR_URL", bad)]).unwrap_err();
+            assert_eq!(e.variable, "TESSERA_VENDOR_URL", "{bad}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::error::AppError;
 use crate::i18n::*;
 use crate::licenses::format::{Binding, LicenseType};
 use crate::ui::copy::CopyField;
-use crate::ui::errors::ErrorMessage;
 use crate::ui::dates::format_date_ms;
+use crate::ui::errors::ErrorMessage;
 use crate::ui::names::{ExpiryText, LicenseTypeName};
 use crate::ui::url::encode_component;
 

@@ -13,7 +13,7 @@ use super::model::{
 };
 use super::{Tenant, entity};
 use crate::agents::entity as agent;
-use crate::audit::model::AuditKind;
+use crate::audit::model::{AuditKind, Detail};
 use crate::audit::store::{Entry, record};
 use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, ConflictKind, Field, Problem};
@@ -291,8 +291,11 @@ pub async fn rename(
     if name_taken(&txn, &name, Some(id)).await? {
         return Err(AppError::invalid(Field::TenantName, Problem::Taken));
     }
-    let entry = Entry::by(who.viewer(), now, AuditKind::TenantRename, &old.name)
-        .detail(format!("{} -> {name}", old.name));
+    let entry =
+        Entry::by(who.viewer(), now, AuditKind::TenantRename, &old.name).said(Detail::Renamed {
+            from: old.name.clone(),
+            to: name.to_string(),
+        });
     entity::Entity::update_many()
         .col_expr(entity::Column::Name, Expr::value(name))
         .filter(entity::Column::Id.eq(id))
@@ -387,10 +390,8 @@ pub async fn set_release_after(
         .await?;
     record(
         &txn,
-        Entry::by(who.viewer(), now, AuditKind::TenantSetRelease, &t.name).detail(match minutes {
-            Some(m) => format!("{m} minutes"),
-            None => "off".to_string(),
-        }),
+        Entry::by(who.viewer(), now, AuditKind::TenantSetRelease, &t.name)
+            .said(Detail::ReleaseAfter { minutes }),
     )
     .await?;
     txn.commit().await?;
@@ -418,10 +419,8 @@ pub async fn set_max_agents(
         .await?;
     record(
         &txn,
-        Entry::by(who.viewer(), now, AuditKind::TenantSetAgentLimit, &t.name).detail(match max {
-            Some(m) => format!("{m} agents"),
-            None => "no limit".to_string(),
-        }),
+        Entry::by(who.viewer(), now, AuditKind::TenantSetAgentLimit, &t.name)
+            .said(Detail::AgentLimit { max }),
     )
     .await?;
     txn.commit().await?;
@@ -469,7 +468,7 @@ pub async fn set_lease_seconds(
     record(
         &txn,
         Entry::by(who.viewer(), now, AuditKind::TenantSetLeaseTime, &t.name)
-            .detail(format!("{seconds} s")),
+            .said(Detail::LeaseTime { seconds }),
     )
     .await?;
     txn.commit().await?;
@@ -499,13 +498,13 @@ pub async fn set_borrowing(
         .filter(entity::Column::Id.eq(id))
         .exec(&txn)
         .await?;
-    let detail = match max_hours {
-        Some(h) => format!("up to {h} h, {keep} kept"),
-        None => "off".to_string(),
+    let detail = Detail::Borrowing {
+        max_hours,
+        kept: keep,
     };
     record(
         &txn,
-        Entry::by(who.viewer(), now, AuditKind::TenantSetBorrowing, &t.name).detail(detail),
+        Entry::by(who.viewer(), now, AuditKind::TenantSetBorrowing, &t.name).said(detail),
     )
     .await?;
     txn.commit().await?;

@@ -48,6 +48,68 @@ pub fn format_time_ms(locale: Locale, ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A day as people type it in `locale`: "2026-12-05" in English (never the ambiguous
+/// "12/05/2026"), "05.12.2026" in Russian.
+pub fn day_as_typed(locale: Locale, day: chrono::NaiveDate) -> String {
+    match locale {
+        Locale::ru => day.format("%d.%m.%Y").to_string(),
+        _ => day.format("%Y-%m-%d").to_string(),
+    }
+}
+
+/// A day typed in either language's form: `YYYY-MM-DD` or `DD.MM.YYYY` (one-digit day and month
+/// too), surrounding blanks ignored.
+pub fn parse_typed_day(raw: &str) -> Option<chrono::NaiveDate> {
+    let raw = raw.trim();
+    let iso = raw.len() == 10 && raw.as_bytes().get(4) == Some(&b'-');
+    if iso {
+        return chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok();
+    }
+    let mut parts = raw.split('.');
+    let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
+    let small = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if parts.next().is_some() || !small(d, 2) || !small(m, 2) || y.len() != 4 || !small(y, 4) {
+        return None;
+    }
+    chrono::NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
+/// A day field of a filter, in the page's language: the day is shown and typed as the reader
+/// writes days (`browser date inputs follow the browser's language, not the page's`), and the
+/// server reads either form ([`parse_typed_day`]).
+#[leptos::component]
+pub fn DayField(
+    id: &'static str,
+    name: &'static str,
+    #[prop(into)] value: leptos::prelude::Signal<Option<String>>,
+) -> impl leptos::IntoView {
+    use leptos::prelude::*;
+    let i18n = use_i18n();
+    let shown = move || {
+        let value = value.get().unwrap_or_default();
+        match parse_typed_day(&value) {
+            Some(day) => day_as_typed(i18n.get_locale(), day),
+            None => value,
+        }
+    };
+    let hint = move || t_string!(i18n, dates.typed_hint).to_string();
+    view! {
+        <input
+            id=id
+            type="text"
+            name=name
+            inputmode="numeric"
+            autocomplete="off"
+            size="10"
+            value=shown
+            placeholder=hint
+            title=hint
+        />
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +130,27 @@ mod tests {
             format_date(Locale::en, day(2028, 2, 29)),
             "February 29, 2028"
         );
+    }
+
+    #[test]
+    fn days_are_typed_as_each_language_writes_them() {
+        let d = day(2026, 12, 5);
+        assert_eq!(day_as_typed(Locale::en, d), "2026-12-05");
+        assert_eq!(day_as_typed(Locale::ru, d), "05.12.2026");
+        for typed in ["2026-12-05", "05.12.2026", "5.12.2026", " 05.12.2026 "] {
+            assert_eq!(parse_typed_day(typed), Some(d), "{typed}");
+        }
+        for bad in [
+            "12/05/2026",
+            "2026-13-01",
+            "31.02.2026",
+            "05.12.26",
+            "1.2.3.2026",
+            "",
+            "2026-1-5",
+        ] {
+            assert_eq!(parse_typed_day(bad), None, "{bad}");
+        }
     }
 
     #[test]

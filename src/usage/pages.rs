@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 use super::api::get_usage;
 use super::model::{Period, Point, PoolUse, UsageFilter, UsageReport};
 use crate::i18n::*;
-use crate::ui::dates::{format_date_ms, format_time_ms};
+use crate::ui::dates::{DayField, format_date_ms, format_time_ms};
 use crate::ui::errors::ErrorMessage;
 
 #[component]
@@ -84,14 +84,9 @@ fn Filters(filter: UsageFilter, report: Option<UsageReport>) -> impl IntoView {
                     .collect_view()}
             </select>
             <label for="usage-from">{t!(i18n, usage.from)}</label>
-            <input
-                id="usage-from"
-                type="date"
-                name="from"
-                value=filter.from.clone().unwrap_or_default()
-            />
+            <DayField id="usage-from" name="from" value=filter.from.clone() />
             <label for="usage-to">{t!(i18n, usage.to)}</label>
-            <input id="usage-to" type="date" name="to" value=filter.to.clone().unwrap_or_default() />
+            <DayField id="usage-to" name="to" value=filter.to.clone() />
             <label for="usage-tenant">{t!(i18n, usage.tenant)}</label>
             <select id="usage-tenant" name="tenant">
                 {every_tenant

@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::entity as user;
 use super::model::{HeldSeat, SeatProduct, USERS_PAGE, UserRow};
-use crate::audit::model::AuditKind;
+use crate::audit::model::{AuditKind, Detail};
 use crate::audit::store::{Entry, record};
 use crate::auth::model::{Role, validate_new_password, validate_user_name};
 use crate::auth::server::passwords::PasswordHasher;
@@ -171,11 +171,10 @@ pub async fn create(
     let u = insert(&txn, name, hash, new.role, t.id.clone(), now).await?;
     record(
         &txn,
-        Entry::by(who.viewer(), now, AuditKind::UserCreate, &u.name).detail(format!(
-            "{}, tenant {}",
-            new.role.as_str(),
-            t.name
-        )),
+        Entry::by(who.viewer(), now, AuditKind::UserCreate, &u.name).said(Detail::UserCreated {
+            role: new.role.as_str().to_string(),
+            tenant: t.name.clone(),
+        }),
     )
     .await?;
     txn.commit().await?;
@@ -216,11 +215,11 @@ pub async fn set_role(
     now: i64,
 ) -> Result<(), AppError> {
     let u = find_other(db, who, user_id).await?;
-    let entry = Entry::by(who.viewer(), now, AuditKind::UserSetRole, &u.name).detail(format!(
-        "{} -> {}",
-        u.role,
-        role.as_str()
-    ));
+    let entry =
+        Entry::by(who.viewer(), now, AuditKind::UserSetRole, &u.name).said(Detail::RoleChanged {
+            from: u.role.clone(),
+            to: role.as_str().to_string(),
+        });
     let txn = db.begin().await?;
     let mut m: user::ActiveModel = u.into();
     m.role = Set(role.as_str().to_string());

@@ -151,7 +151,7 @@ struct Fixture {
     agent: String,
     /// An unbound fixed agent license, for binding to `agent`.
     fixed_license: String,
-    /// An unbound floating agent license, for putting in a pool.
+    /// An unbound agent license, for putting in a pool.
     pool_license: String,
     /// A user without a seat of "ai-server" (for recall: with one).
     seat_user: String,
@@ -565,7 +565,9 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     // Licenses for the agent calls: floating ones for pools and checkouts, and a fixed one per bind.
-    let pool = vendor.certificate(&inst, "agent");
+    // The pool's is fixed: no checkout or borrow of the floating ones can take it first.
+    let mut pool = vendor.certificate(&inst, "agent");
+    pool["binding"] = "fixed".into();
     let mut fixed: Vec<serde_json::Value> = (0..8)
         .map(|_| {
             let mut c = vendor.certificate(&inst, "agent");

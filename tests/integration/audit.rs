@@ -309,7 +309,59 @@ async fn entries_cannot_be_changed_and_outlive_delete_all(backend: Backend) {
     app.stop().await;
 }
 
+/// An entry's detail is stored as codes with parameters (for each reader's language) beside its
+/// English words; a refusal keeps the error itself. Entries older than the codes read as stored.
+async fn details_are_codes_and_older_entries_read_as_stored(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let cert = vendor.certificate(&app.state.installation_id, "agent");
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&[cert])).await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for _ in 0..2 {
+        app.call(&admin, "tenants/create", &[("name", "Acme")])
+            .await;
+    }
+    // As an older Tessera wrote it: words only.
+    app.db
+        .execute_unprepared(
+            "INSERT INTO audit_log (at, actor_id, actor_name, kind, subject, detail, outcome) \
+             VALUES (1, NULL, 'admin', 'agent_bind', 'box-1', 'conflict: AlreadyBound', 'conflict')",
+        )
+        .await
+        .expect("an entry as an older Tessera wrote it");
+
+    let listed = list(&app, &admin, &[]).await.body;
+    let entries = listed["rows"].as_array().expect("rows");
+    let find = |kind: &str, outcome: &str| {
+        entries
+            .iter()
+            .find(|e| e["kind"] == kind && e["outcome"] == outcome)
+            .unwrap_or_else(|| panic!("no {kind} {outcome}: {listed}"))
+    };
+    let confirmed = find("license_confirm", "ok");
+    assert_eq!(
+        confirmed["data"],
+        serde_json::json!({ "said": { "code": "installed", "installed": 1, "already": 0 } })
+    );
+    assert_eq!(confirmed["detail"], "1 installed, 0 already installed");
+    let refused = find("tenant_create", "invalid");
+    let why = &refused["data"]["refused"];
+    assert_eq!(
+        (why["error"].as_str(), why["field"].as_str()),
+        (Some("invalid"), Some("tenant_name")),
+        "the refusal, as the API said it: {refused}"
+    );
+    assert!(why.to_string().contains("taken"), "{refused}");
+    let older = find("agent_bind", "conflict");
+    assert_eq!(older["data"], Value::Null);
+    assert_eq!(older["detail"], "conflict: AlreadyBound");
+    app.stop().await;
+}
+
 on_both_databases!(
+    details_are_codes_and_older_entries_read_as_stored,
     operations_and_refusals_are_recorded,
     filters_narrow_the_log_and_bad_ones_are_refused,
     the_csv_holds_every_entry_quoted_and_only_administrators_get_it,

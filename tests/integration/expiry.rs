@@ -107,12 +107,48 @@ async fn reminders_are_made_once_and_after_a_restart_only_if_missed(backend: Bac
     assert_eq!(reminders(&app).await, vec![45, 30, 7]);
     restarted.close().await;
 
-    // Mark as read: the bell goes quiet.
+    // Mark as read: the bell goes quiet, for the administrator who read them only. Another
+    // administrator reads their own, one at a time.
     let admin = app.admin().await;
+    app.create_user(&admin, "second-admin", "administrator")
+        .await;
+    let second = app
+        .sign_in("second-admin", &crate::support::password_of("second-admin"))
+        .await;
+    let unread = |who| {
+        let app = &app;
+        async move {
+            let alerts = app.call(who, "notifications/alerts", &[]).await;
+            alerts.body["unread"].as_u64().expect("a count")
+        }
+    };
+    assert_eq!((unread(&admin).await, unread(&second).await), (3, 3));
     let r = app.call(&admin, "notifications/mark_read", &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let alerts = app.call(&admin, "notifications/alerts", &[]).await;
-    assert_eq!(alerts.body["unread"], 0);
+    assert_eq!((unread(&admin).await, unread(&second).await), (0, 3));
+    let listed = app.call(&second, "notifications/list", &[]).await.body;
+    let first_id = listed["reminders"][0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let r = app
+        .call(&second, "notifications/mark_read", &[("id", &first_id)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Marked again (a second tab): nothing changes.
+    let r = app
+        .call(&second, "notifications/mark_read", &[("id", &first_id)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!((unread(&admin).await, unread(&second).await), (0, 2));
+    let listed = app.call(&second, "notifications/list", &[]).await.body;
+    let read: Vec<bool> = listed["reminders"]
+        .as_array()
+        .expect("reminders")
+        .iter()
+        .map(|r| r["read"].as_bool().expect("read or not"))
+        .collect();
+    assert_eq!(read, [true, false, false], "{listed}");
     app.stop().await;
 }
 

@@ -3,8 +3,8 @@
 use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use reqwest::StatusCode;
-use serde_json::Value;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::Value;
 use tessera::usage::entity::{event, rollup};
 use tessera_license::{Envelope, LeaseClaims, LeaseError, decode_request, verify_lease};
 

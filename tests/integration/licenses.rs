@@ -636,8 +636,38 @@ async fn request_of(
 
 async fn a_request_names_the_installation_and_delete_all_needs_the_word(backend: Backend) {
     let vendor = Vendor::new(1);
-    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let contact = [
+        ("TESSERA_VENDOR_EMAIL", "licensing@vendor.example"),
+        (
+            "TESSERA_VENDOR_URL",
+            "https://portal.vendor.example/licenses",
+        ),
+    ];
+    let app = TestApp::start_with_vendor(backend, &vendor, &contact).await;
     let admin = app.admin().await;
+    // Where to send it: on Settings > Licenses, beside the request, and in the file's comment.
+    let expected = serde_json::json!({
+        "email": "licensing@vendor.example",
+        "url": "https://portal.vendor.example/licenses",
+    });
+    let summary = app.call(&admin, "licenses/summary", &[]).await.body;
+    assert_eq!(summary["vendor_contact"], expected, "{summary}");
+    let r = app
+        .call(
+            &admin,
+            "licenses/request",
+            &[("company_id", "acme"), ("target_version", "8.1")],
+        )
+        .await;
+    assert_eq!(r.body["vendor"], expected, "{:?}", r.body);
+    let text = r.body["text"].as_str().expect("the request's text");
+    assert_eq!(
+        text.lines().nth(1),
+        Some(
+            "Send this file to your vendor: licensing@vendor.example or \
+             https://portal.vendor.example/licenses."
+        )
+    );
     let (request, usage) = request_of(&app, &admin).await;
     assert_eq!(request.installation_id, &*app.state.installation_id);
     assert_eq!(
@@ -724,6 +754,19 @@ async fn without_vendor_keys_the_upload_says_so(backend: Backend) {
     let admin = app.admin().await;
     let summary = app.call(&admin, "licenses/summary", &[]).await.body;
     assert_eq!(summary["vendor_keys"], serde_json::json!([]));
+    // No vendor contact either: the request names no one, and says the usual.
+    let none = serde_json::json!({ "email": null, "url": null });
+    assert_eq!(summary["vendor_contact"], none, "{summary}");
+    let r = app
+        .call(
+            &admin,
+            "licenses/request",
+            &[("company_id", "acme"), ("target_version", "8.1")],
+        )
+        .await;
+    assert_eq!(r.body["vendor"], none, "{:?}", r.body);
+    let text = r.body["text"].as_str().expect("the request's text");
+    assert_eq!(text.lines().nth(1), Some("Send this file to your vendor."));
     let vendor = Vendor::new(1);
     let inst = app.state.installation_id.to_string();
     let (_, outcome) = app

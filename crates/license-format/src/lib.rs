@@ -45,7 +45,7 @@ pub use package::{
     verify_package,
 };
 #[cfg(feature = "verify")]
-pub use request::{decode_request, encode_request};
+pub use request::{decode_request, encode_request, encode_request_to};
 
 /// The Ed25519 implementation of the keys this crate takes and gives ([`SigningKey`] in
 /// [`sign_certificate`] and [`key_pair_pem`]), so that callers name the same version.

@@ -10,10 +10,28 @@ use crate::json::strict_object;
 
 /// A license request file: comment lines saying what it is, then one LICENSE REQUEST block.
 pub fn encode_request(request: &LicenseRequest) -> String {
+    encode_request_to(request, &[])
+}
+
+/// A license request file, as [`encode_request`], whose comment names where to send it (the
+/// vendor's licensing address or portal, as the installation was told): outside the block, so
+/// every reader ignores it.
+pub fn encode_request_to(request: &LicenseRequest, send_to: &[&str]) -> String {
     // Serialising plain strings and numbers cannot fail.
     let json = serde_json::to_vec_pretty(request).unwrap_or_default();
+    // One line each: a comment line that breaks is no comment.
+    let send_to: Vec<String> = send_to
+        .iter()
+        .map(|s| s.chars().filter(|c| !c.is_control()).collect())
+        .filter(|s: &String| !s.trim().is_empty())
+        .collect();
+    let send = if send_to.is_empty() {
+        "Send this file to your vendor.".to_string()
+    } else {
+        format!("Send this file to your vendor: {}.", send_to.join(" or "))
+    };
     format!(
-        "Tessera license request for installation {}.\nSend this file to your vendor.\n\n{}",
+        "Tessera license request for installation {}.\n{send}\n\n{}",
         request.installation_id,
         armor(REQUEST_BLOCK, &json)
     )

@@ -1106,6 +1106,26 @@ fn requests_round_trip() {
 }
 
 #[test]
+fn a_request_names_where_to_send_it_outside_its_block() {
+    let r = request();
+    let text = encode_request_to(
+        &r,
+        &[
+            "licensing@vendor.example",
+            "https://portal.vendor.example/\nlicenses",
+        ],
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1],
+        "Send this file to your vendor: licensing@vendor.example or \
+         https://portal.vendor.example/licenses."
+    );
+    assert_eq!(decode_request(&text), Ok(r.clone()));
+    assert!(encode_request_to(&r, &[" "]).contains("\nSend this file to your vendor.\n"));
+}
+
+#[test]
 fn unreadable_requests_say_why() {
     assert!(
         decode_request("nothing here")

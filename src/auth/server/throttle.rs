@@ -370,13 +370,12 @@ async fn add_refusal(
 
 /// The audit entry a closed window's count becomes.
 pub fn audit_entry(row: &sign_in_refusal::Model) -> crate::audit::store::Entry {
-    use crate::audit::{model::AuditKind, store::Entry};
-    let total = row.failed + row.throttled + row.other;
-    let time = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_default()
+    use crate::audit::{
+        model::{AuditKind, Detail},
+        store::Entry,
     };
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let total = count(row.failed + row.throttled + row.other);
     let outcome = if row.failed > 0 {
         "bad_credentials"
     } else if row.throttled > 0 {
@@ -390,15 +389,14 @@ pub fn audit_entry(row: &sign_in_refusal::Model) -> crate::audit::store::Entry {
         AuditKind::SignInFailed,
         &row.address,
     )
-    .detail(format!(
-        "{total} refused sign-ins from {} to {} UTC: {} wrong user name or password, {} too \
-             many attempts, {} other",
-        time(row.first_at),
-        time(row.last_at),
-        row.failed,
-        row.throttled,
-        row.other
-    ))
+    .said(Detail::SignInsRefused {
+        total,
+        from: row.first_at,
+        to: row.last_at,
+        failed: count(row.failed),
+        throttled: count(row.throttled),
+        other: count(row.other),
+    })
     .outcome(outcome)
 }
 
