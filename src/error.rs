@@ -47,6 +47,7 @@ pub enum Field {
     Search,
     /// The password the signed-in user has now (to change it).
     CurrentPassword,
+    TimeZone,
     /// The password that replaces it.
     NewPassword,
     /// The new password typed a second time.

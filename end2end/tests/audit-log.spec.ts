@@ -96,6 +96,24 @@ test('in Russian the details are Russian sentences and days are typed as Russian
   await expect(page.getByRole('button', { name: 'Русский' })).toBeVisible();
 });
 
+test('times are shown in UTC, saying so, until a user chooses a time zone on Your account', async ({ browser, seed, tag }) => {
+  const admin = `${tag}-zone-admin`;
+  await seed.user(admin, 'audit-password-1', 'administrator');
+  const page = await newPage(browser);
+  await signIn(page, admin, 'audit-password-1');
+  await open(page, `/settings/audit?user=${admin}`);
+  const when = page.getByRole('table').getByRole('row').nth(1).getByRole('cell').first();
+  await expect(when).toHaveText(/^\w+ \d+, \d{4} \d{2}:\d{2} UTC$/);
+  await open(page, '/account');
+  await page.getByLabel('Show times in').selectOption('Europe/Moscow');
+  await page.getByRole('button', { name: 'Save the time zone' }).click();
+  await expect(page.getByRole('status')).toHaveText('Time zone saved: times are shown in it from now on.');
+  await expect(page.getByLabel('Show times in')).toHaveValue('Europe/Moscow');
+  await shot(page, 'account-time-zone');
+  await open(page, `/settings/audit?user=${admin}`);
+  await expect(when).toHaveText(/^\w+ \d+, \d{4} \d{2}:\d{2} MSK$/);
+});
+
 test('a License manager cannot open the audit log', async ({ page, seed, tag }) => {
   const manager = `${tag}-manager`;
   await seed.user(manager, 'audit-password-1', 'license_manager');

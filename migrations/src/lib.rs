@@ -24,6 +24,7 @@ mod m20261204_000018_leases;
 mod m20261204_000019_borrowing;
 mod m20261205_000020_reminder_reads;
 mod m20261205_000021_audit_detail_codes;
+mod m20261205_000022_user_time_zone;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000019_borrowing::Migration),
             Box::new(m20261205_000020_reminder_reads::Migration),
             Box::new(m20261205_000021_audit_detail_codes::Migration),
+            Box::new(m20261205_000022_user_time_zone::Migration),
         ]
     }
 }

@@ -250,6 +250,7 @@ mod tests {
             role: Role::Administrator,
             tenant_id: "t".into(),
             platform_expired_at: None,
+            time_zone: None,
         }
     }
 

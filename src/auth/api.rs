@@ -124,6 +124,7 @@ async fn sign_in(
         tenant_id: user.tenant_id.clone(),
         // Not read by the audit entry; the pages resolve it per request.
         platform_expired_at: None,
+        time_zone: user.time_zone.clone(),
     };
     crate::audit::store::record(
         &txn,
@@ -189,6 +190,26 @@ pub async fn logout() -> Result<(), AppError> {
         middleware::secure_cookies(who.state())?,
     ))?;
     leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The time zone the signed-in user reads times in: an IANA name (`Europe/Moscow`), or empty for
+/// UTC. Theirs alone; returns to Your account.
+#[server(endpoint = "account/time_zone")]
+pub async fn set_time_zone(time_zone: String) -> Result<(), AppError> {
+    use crate::error::{Field, Problem};
+    let who = super::server::signed_in()?;
+    let time_zone = time_zone.trim();
+    let chosen = if time_zone.is_empty() {
+        None
+    } else {
+        let zone: chrono_tz::Tz = time_zone
+            .parse()
+            .map_err(|_| AppError::invalid(Field::TimeZone, Problem::Unknown))?;
+        Some(zone.name())
+    };
+    super::server::sessions::remember_time_zone(who.db(), &who.viewer.id, chosen).await?;
+    leptos_axum::redirect("/account?zone");
     Ok(())
 }
 

@@ -140,6 +140,8 @@ pub struct Viewer {
     /// it: every page but Settings > Licenses shows the renewal page, and every management
     /// operation is refused, until a new license is uploaded.
     pub platform_expired_at: Option<i64>,
+    /// The IANA time zone the viewer reads times in (Your account); `None`: UTC.
+    pub time_zone: Option<String>,
 }
 
 pub const PASSWORD_MIN: usize = 8;

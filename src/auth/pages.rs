@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::api::{ChangePassword, Login};
+use super::api::{ChangePassword, Login, SetTimeZone};
 use crate::i18n::*;
 use crate::ui::errors::ErrorMessage;
 use crate::ui::names::RoleName;
@@ -79,6 +79,7 @@ pub fn AccountPage() -> impl IntoView {
                                         <RoleName role=viewer.role />
                                     </dd>
                                 </dl>
+                                <TimeZoneForm chosen=viewer.time_zone.clone() />
                                 <section class="card" aria-labelledby="change-password">
                                     <h2 id="change-password">{t!(i18n, account.change_password)}</h2>
                                     <Show when=changed>
@@ -147,5 +148,38 @@ pub fn AccountPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Your account's time zone: the times on every page are shown in it (UTC when none is chosen).
+#[component]
+fn TimeZoneForm(chosen: Option<String>) -> impl IntoView {
+    let i18n = use_i18n();
+    let set = ServerAction::<SetTimeZone>::new();
+    let query = use_query_map();
+    let saved = move || query.read().get("zone").is_some();
+    let error = move || set.value().get().and_then(|r| r.err());
+    let chosen = chosen.unwrap_or_default();
+    let options = crate::ui::dates::time_zone_names()
+        .into_iter()
+        .map(|name| view! { <option value=name selected=name == chosen>{name}</option> })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="time-zone">
+            <h2 id="time-zone">{t!(i18n, account.time_zone)}</h2>
+            <Show when=saved>
+                <p class="notice" role="status">{t!(i18n, account.time_zone_saved)}</p>
+            </Show>
+            <ActionForm action=set attr:class="stack">
+                <label for="time-zone-name">{t!(i18n, account.time_zone_label)}</label>
+                <select id="time-zone-name" name="time_zone" aria-describedby="time-zone-hint">
+                    <option value="">{t!(i18n, account.time_zone_utc)}</option>
+                    {options}
+                </select>
+                <p id="time-zone-hint" class="muted small">{t!(i18n, account.time_zone_hint)}</p>
+                {move || error().map(|err| view! { <ErrorMessage err /> })}
+                <button type="submit" class="button-quiet">{t!(i18n, account.time_zone_save)}</button>
+            </ActionForm>
+        </section>
     }
 }

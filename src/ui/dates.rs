@@ -35,17 +35,48 @@ pub fn format_date_ms(locale: Locale, ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A Unix-millisecond time as a date and a UTC clock time: "November 22, 2026 14:05 UTC".
+/// A Unix-millisecond time as a date and a clock time in the reader's time zone, saying which:
+/// "November 22, 2026 14:05 UTC", or "November 22, 2026 17:05 MSK" for a reader who chose
+/// Europe/Moscow on Your account.
 pub fn format_time_ms(locale: Locale, ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            format!(
-                "{} {} UTC",
-                format_date(locale, t.date_naive()),
-                t.format("%H:%M")
-            )
-        })
-        .unwrap_or_default()
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return String::new();
+    };
+    #[cfg(feature = "ssr")]
+    if let Some(zone) = reader_zone() {
+        let local = t.with_timezone(&zone);
+        return format!(
+            "{} {}",
+            format_date(locale, local.date_naive()),
+            local.format("%H:%M %Z")
+        );
+    }
+    format!(
+        "{} {} UTC",
+        format_date(locale, t.date_naive()),
+        t.format("%H:%M")
+    )
+}
+
+/// The time zone the reader of the page being rendered chose, if any. Only the server renders
+/// times (no island shows one), so only the server knows the reader's zone.
+#[cfg(feature = "ssr")]
+fn reader_zone() -> Option<chrono_tz::Tz> {
+    let viewer = crate::auth::server::current()?.viewer;
+    viewer.time_zone?.parse().ok()
+}
+
+/// Every time zone a reader may choose, by IANA name (empty on the client, which renders no
+/// choice of them: Your account is rendered on the server).
+pub fn time_zone_names() -> Vec<&'static str> {
+    #[cfg(feature = "ssr")]
+    {
+        chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        Vec::new()
+    }
 }
 
 /// A day as people type it in `locale`: "2026-12-05" in English (never the ambiguous

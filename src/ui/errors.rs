@@ -117,6 +117,7 @@ fn FieldName(field: Field) -> impl IntoView {
         Field::Page => t!(i18n, fields.page).into_any(),
         Field::Search => t!(i18n, fields.search).into_any(),
         Field::CurrentPassword => t!(i18n, fields.current_password).into_any(),
+        Field::TimeZone => t!(i18n, fields.time_zone).into_any(),
         Field::NewPassword => t!(i18n, fields.new_password).into_any(),
         Field::PasswordRepeat => t!(i18n, fields.password_repeat).into_any(),
         Field::Period => t!(i18n, fields.period).into_any(),

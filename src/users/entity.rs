@@ -12,6 +12,8 @@ pub struct Model {
     pub tenant_id: String,
     pub disabled: bool,
     pub locale: Option<String>,
+    /// The IANA time zone the user reads times in; none: UTC.
+    pub time_zone: Option<String>,
     pub created_at: i64,
 }
 

@@ -134,6 +134,7 @@ pub async fn insert(
         tenant_id: Set(tenant_id),
         disabled: Set(false),
         locale: Set(None),
+        time_zone: Set(None),
         created_at: Set(now),
     };
     model.insert(db).await.map_err(|e| match e.sql_err() {

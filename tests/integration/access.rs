@@ -70,7 +70,7 @@ fn allowed(entry: &str, caller: Caller) -> bool {
     match entry {
         "whoami" | "login" | "language" | "notifications/alerts" => true,
         "notifications/list" | "notifications/mark_read" => manager,
-        "logout" | "seats/mine" | "account/password" => caller.has_session(),
+        "logout" | "seats/mine" | "account/password" | "account/time_zone" => caller.has_session(),
         "licenses/summary" | "licenses/list" => manager,
         "licenses/request"
         | "licenses/upload_outcome"
@@ -191,6 +191,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
             ("disabled", "false".into()),
         ],
         "language" => vec![("locale", "ru".into())],
+        "account/time_zone" => vec![("time_zone", "Europe/Moscow".into())],
         // A wrong current password: changing the callers' own would end the other sessions the
         // matrix goes on using (the change itself: auth::a_user_changes_their_own_password...).
         "account/password" => vec![
@@ -249,7 +250,7 @@ fn arguments(endpoint: &str, f: &Fixture) -> Vec<(String, String)> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-const ENDPOINTS: [&str; 44] = [
+const ENDPOINTS: [&str; 45] = [
     "whoami",
     "language",
     "login",
@@ -288,6 +289,7 @@ const ENDPOINTS: [&str; 44] = [
     "seats/candidates",
     "seats/mine",
     "account/password",
+    "account/time_zone",
     "notifications/alerts",
     "notifications/list",
     "notifications/mark_read",

@@ -1,8 +1,9 @@
 //! Sign-in, sessions and tokens, throttling, and cross-site refusals, over HTTP.
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::{Client, StatusCode};
+use sea_orm::{EntityTrait, QueryOrder};
 
 use crate::on_both_databases;
 use crate::support::{ADMIN_PASSWORD, Backend, TestApp, password_of};
@@ -700,7 +701,69 @@ async fn an_administrator_cannot_reset_their_own_password_without_the_current_on
     app.stop().await;
 }
 
+/// Times are shown in UTC, saying so, until a user chooses a time zone on Your account; then in
+/// theirs (and only theirs), saying which. An unknown zone is refused and changes nothing.
+async fn a_user_reads_times_in_the_time_zone_they_chose(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin().await;
+    app.create_user(&admin, "other-admin", "administrator")
+        .await;
+    let other = app
+        .sign_in("other-admin", &password_of("other-admin"))
+        .await;
+    // The audit log's newest entry: the other administrator's sign-in, at a known time.
+    let at = tessera::audit::entity::Entity::find()
+        .order_by_desc(tessera::audit::entity::Column::Id)
+        .one(&app.db)
+        .await
+        .expect("a read")
+        .expect("an entry")
+        .at;
+    let utc = chrono::DateTime::from_timestamp_millis(at).expect("a time");
+    let moscow = utc.with_timezone(&chrono::FixedOffset::east_opt(3 * 3600).expect("+03:00"));
+    let page = async |client: &Client| {
+        let r = app.get(client, "/settings/audit").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.expect("the page")
+    };
+    let in_utc = format!("{} UTC", utc.format("%H:%M"));
+    assert!(page(&admin).await.contains(&in_utc), "{in_utc}");
+
+    let r = app
+        .call(
+            &admin,
+            "account/time_zone",
+            &[("time_zone", "Mars/Olympus")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("time_zone"))
+    );
+    let r = app
+        .call(
+            &admin,
+            "account/time_zone",
+            &[("time_zone", "Europe/Moscow")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let in_moscow = format!("{} MSK", moscow.format("%H:%M"));
+    let theirs = page(&admin).await;
+    assert!(theirs.contains(&in_moscow), "{in_moscow}");
+    assert!(!theirs.contains(&in_utc), "{in_utc}");
+    // The other administrator still reads UTC; back to UTC with an empty choice.
+    assert!(page(&other).await.contains(&in_utc), "{in_utc}");
+    let r = app
+        .call(&admin, "account/time_zone", &[("time_zone", "")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(page(&admin).await.contains(&in_utc), "{in_utc}");
+    app.stop().await;
+}
+
 on_both_databases!(
+    a_user_reads_times_in_the_time_zone_they_chose,
     an_unused_session_ends_and_is_purged,
     a_user_changes_their_own_password_with_the_current_one,
     an_administrator_cannot_reset_their_own_password_without_the_current_one,

@@ -79,6 +79,7 @@ pub async fn resolve(
         role,
         tenant_id: u.tenant_id,
         platform_expired_at,
+        time_zone: u.time_zone,
     }))
 }
 
@@ -132,6 +133,23 @@ pub async fn purge_ended(
         .exec(db)
         .await?;
     Ok(ended.rows_affected)
+}
+
+/// Remembers the time zone a user chose to read times in (`None`: UTC), for themselves.
+pub async fn remember_time_zone(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    time_zone: Option<&str>,
+) -> Result<(), AppError> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::TimeZone,
+            sea_orm::sea_query::Expr::value(time_zone.map(str::to_string)),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Remembers the language a user chose (any signed-in user, for themselves).
