@@ -62,8 +62,8 @@ pub fn format_time_ms(locale: Locale, ms: i64) -> String {
 /// times (no island shows one), so only the server knows the reader's zone.
 #[cfg(feature = "ssr")]
 fn reader_zone() -> Option<chrono_tz::Tz> {
-    let viewer = crate::auth::server::current()?.viewer;
-    viewer.time_zone?.parse().ok()
+    let who = crate::auth::server::current()?;
+    who.viewer().time_zone.as_deref()?.parse().ok()
 }
 
 /// Every time zone a reader may choose, by IANA name (empty on the client, which renders no
