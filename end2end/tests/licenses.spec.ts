@@ -10,9 +10,19 @@ test('request, issue with tessera-vendor, upload, preview, confirm, and find the
   const request = await requestLicenses(page, dir);
   // Where to send it: the vendor's licensing address (a mailto: link with the subject; the
   // request is too long for the link, so the page says to attach the file) and their portal.
+  // The request goes in the body when it fits the link (1,500 characters), else the page says to
+  // attach the file.
   const mail = page.getByRole('link', { name: 'E-mail it to licensing@vendor.example' });
   await expect(mail).toHaveAttribute('href', /^mailto:licensing@vendor\.example\?subject=License%20request%20tessera-[0-9a-f]{8}-\d{4}-\d{2}-\d{2}\.tlr&body=/);
-  await expect(page.getByText(/attach the downloaded file tessera-[0-9a-f]{8}-[\d-]+\.tlr to the message/)).toBeVisible();
+  const text = await page.getByLabel('The same request, as text to copy').inputValue();
+  const attach = page.getByText(/attach the downloaded file tessera-[0-9a-f]{8}-[\d-]+\.tlr to the message/);
+  if (text.length > 1500) {
+    await expect(attach).toBeVisible();
+    await expect(mail).not.toHaveAttribute('href', /BEGIN%20TESSERA/);
+  } else {
+    await expect(attach).toHaveCount(0);
+    await expect(mail).toHaveAttribute('href', /BEGIN%20TESSERA%20LICENSE%20REQUEST/);
+  }
   await expect(page.getByRole('link', { name: "Open the vendor's portal" })).toHaveAttribute('href', 'https://portal.vendor.example/licenses');
   await shot(page, 'request');
   const pkg = issue(dir, request, [
@@ -149,6 +159,11 @@ test('the request page names the vendor in Russian too', async ({ browser, seed,
   await open(page, '/settings/licenses/request?company_id=acme&target_version=8.1');
   const mail = page.getByRole('link', { name: 'Отправить письмом на licensing@vendor.example' });
   await expect(mail).toHaveAttribute('href', /subject=%D0%97%D0%B0%D0%BF%D1%80%D0%BE%D1%81/);
-  await expect(page.getByText(/приложите к письму скачанный файл/)).toBeVisible();
+  const text = await page.getByLabel('Тот же запрос текстом для копирования').inputValue();
+  if (text.length > 1500) {
+    await expect(page.getByText(/приложите к письму скачанный файл/)).toBeVisible();
+  } else {
+    await expect(mail).toHaveAttribute('href', /%D0%97%D0%B4%D1%80%D0%B0%D0%B2%D1%81%D1%82%D0%B2%D1%83%D0%B9%D1%82%D0%B5.*BEGIN%20TESSERA/);
+  }
   await shot(page, 'request-ru');
 });

@@ -532,9 +532,10 @@ fn SendTo(file: RequestFile) -> impl IntoView {
                 )
                 .to_string()
             };
+            // The address as it is: the configuration allows nothing a link would escape.
             format!(
                 "mailto:{}?subject={}&body={}",
-                encode_component(&email),
+                email,
                 encode_component(&subject),
                 encode_component(&body)
             )

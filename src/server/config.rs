@@ -139,15 +139,26 @@ fn err(variable: &'static str, reason: impl Into<String>) -> ConfigError {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
 
-/// An e-mail address a `mailto:` link can name: one `@` between a name and a domain, nothing
-/// that is blank or a control character, at most 254 characters (RFC 5321's longest path). Not
-/// every address RFC 5322 allows: a vendor's licensing address is a plain one.
+/// An e-mail address a `mailto:` link can name as it is: one `@` between a plain name and a
+/// domain, at most 254 characters (RFC 5321's longest path). Not every address RFC 5322 allows:
+/// a vendor's licensing address is a plain one.
 fn check_email(e: &str) -> Result<String, String> {
+    // Letters, digits and `._+-` in the name, letters, digits, `.` and `-` in the domain: nothing
+    // a `mailto:` link would have to escape.
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'))
+    };
+    let domain_ok = |s: &str| {
+        s.contains('.')
+            && !s.starts_with('.')
+            && !s.ends_with('.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+    };
     let plain = e.len() <= 254
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-        && matches!(e.split_once('@'), Some((name, domain))
-            if !name.is_empty() && domain.contains('.') && !domain.contains('@')
-                && !domain.starts_with('.') && !domain.ends_with('.'));
+        && matches!(e.split_once('@'), Some((name, domain)) if name_ok(name) && domain_ok(domain));
     if plain {
         Ok(e.to_string())
     } else {

@@ -602,6 +602,27 @@ async fn roles_see_and_change_exactly_what_they_may(backend: Backend) {
 
 /// The license request `admin` downloads, decoded; and its usage counts (agents registered and
 /// licensed, users in all and licensed).
+/// Where the installation says to send a request: the vendor contact on Settings > Licenses,
+/// the one beside a request made now, and the request file's second line.
+async fn where_to_send(app: &TestApp, admin: &reqwest::Client) -> (Value, Value, String) {
+    let summary = app.call(admin, "licenses/summary", &[]).await.body;
+    let r = app
+        .call(
+            admin,
+            "licenses/request",
+            &[("company_id", "acme"), ("target_version", "8.1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let text = r.body["text"].as_str().expect("the request's text");
+    let second = text.lines().nth(1).unwrap_or_default().to_string();
+    (
+        summary["vendor_contact"].clone(),
+        r.body["vendor"].clone(),
+        second,
+    )
+}
+
 async fn request_of(
     app: &TestApp,
     admin: &reqwest::Client,
@@ -650,22 +671,14 @@ async fn a_request_names_the_installation_and_delete_all_needs_the_word(backend:
         "email": "licensing@vendor.example",
         "url": "https://portal.vendor.example/licenses",
     });
-    let summary = app.call(&admin, "licenses/summary", &[]).await.body;
-    assert_eq!(summary["vendor_contact"], expected, "{summary}");
-    let r = app
-        .call(
-            &admin,
-            "licenses/request",
-            &[("company_id", "acme"), ("target_version", "8.1")],
-        )
-        .await;
-    assert_eq!(r.body["vendor"], expected, "{:?}", r.body);
-    let text = r.body["text"].as_str().expect("the request's text");
     assert_eq!(
-        text.lines().nth(1),
-        Some(
+        where_to_send(&app, &admin).await,
+        (
+            expected.clone(),
+            expected,
             "Send this file to your vendor: licensing@vendor.example or \
              https://portal.vendor.example/licenses."
+                .to_string()
         )
     );
     let (request, usage) = request_of(&app, &admin).await;
@@ -756,17 +769,14 @@ async fn without_vendor_keys_the_upload_says_so(backend: Backend) {
     assert_eq!(summary["vendor_keys"], serde_json::json!([]));
     // No vendor contact either: the request names no one, and says the usual.
     let none = serde_json::json!({ "email": null, "url": null });
-    assert_eq!(summary["vendor_contact"], none, "{summary}");
-    let r = app
-        .call(
-            &admin,
-            "licenses/request",
-            &[("company_id", "acme"), ("target_version", "8.1")],
+    assert_eq!(
+        where_to_send(&app, &admin).await,
+        (
+            none.clone(),
+            none,
+            "Send this file to your vendor.".to_string()
         )
-        .await;
-    assert_eq!(r.body["vendor"], none, "{:?}", r.body);
-    let text = r.body["text"].as_str().expect("the request's text");
-    assert_eq!(text.lines().nth(1), Some("Send this file to your vendor."));
+    );
     let vendor = Vendor::new(1);
     let inst = app.state.installation_id.to_string();
     let (_, outcome) = app

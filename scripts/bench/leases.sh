@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Checkout throughput with signed leases against a build from before them (issue 23), side by
+# side on this machine: each build serves a fresh SQLite installation of its own (256 agents, each
+# holding one of 300 floating licenses), and wrk loads checkout and the bare /healthz at 64
+# connections, the builds taking turns for three rounds so that the machine's drift falls on both.
+#   scripts/bench/leases.sh BEFORE_BINARY [AFTER_BINARY]
+# BEFORE_BINARY: a release `tessera` built from before the leases (commit 236b47f's parent), for
+# example with `git worktree add /tmp/before 236b47f~1` and `cargo build --release --features ssr
+# --bin tessera` there (CARGO_TARGET_DIR=/tmp/before-target). AFTER_BINARY: target/release/tessera.
+# Prints a Markdown table; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+before=${1:?usage: scripts/bench/leases.sh BEFORE_BINARY [AFTER_BINARY]}
+after=${2:-target/release/tessera}
+vendor=target/release/tessera-vendor
+[ -x "$before" ] && [ -x "$after" ] && [ -x "$vendor" ] || {
+  echo "leases.sh: needs $before, $after and $vendor" >&2; exit 1; }
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+seed=scripts/bench/seed.py
+agents=256; licenses=300; dur=${TESSERA_BENCH_DURATION:-10s}; rounds=3
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+"$vendor" keygen --out "$work/vendor" >/dev/null 2>&1
+
+lua() { # tokens file or nothing -> wrk script printing "RESULT p50 p99 req/s errors"
+  local f
+  f=$(mktemp "$work/XXXXXX.lua")
+  if [ -n "${1:-}" ]; then
+    { echo 'wrk.method = "POST"'; echo 'tokens = {}'
+      while read -r t; do echo "tokens[#tokens+1] = \"$t\""; done <"$1"
+      echo 'i = 0'
+      echo 'request = function() i = i % #tokens + 1; return wrk.format(nil, nil, {Authorization = "Bearer " .. tokens[i]}) end'
+    } >"$f"
+  fi
+  cat >>"$f" <<'LUA'
+done = function(s, lat, req)
+  io.write(string.format("RESULT %.2f %.2f %d %d\n", lat:percentile(50)/1000, lat:percentile(99)/1000,
+    s.requests / (s.duration / 1e6),
+    s.errors.status + s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout))
+end
+LUA
+  echo "$f"
+}
+load() { # url lua -> "p50 p99 req/s errors"
+  wrk -t2 -c64 -d"$dur" --timeout 10s -s "$2" "$1" 2>/dev/null | awk '/^RESULT/ {print $2, $3, $4, $5}'
+}
+
+# One installation per build: licenses uploaded through the real path, agents seeded by SQL,
+# each agent's first checkout claiming its license.
+setup() { # label binary port -> leaves $work/$label.{tokens,pid}
+  local label=$1 bin=$2 port=$3 db="sqlite://$work/$1.db" base="http://127.0.0.1:$3" cookie id tenant
+  TESSERA_DATABASE_URL="$db" TESSERA_ADMIN_PASSWORD=bench-password-1 \
+    TESSERA_VENDOR_KEYS="$work/vendor.pub" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
+    LEPTOS_SITE_ROOT=target/site TESSERA_LOG=warn "$bin" >"$work/$label.log" 2>&1 &
+  pids+=("$!"); echo "$!" >"$work/$label.pid"
+  for _ in $(seq 300); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
+  curl -fs -c "$work/$label.cookies" -H "origin: $base" \
+    -d 'user_name=admin&password=bench-password-1' "$base/api/login" >/dev/null
+  cookie=$(awk '/tessera_session/ {print $7}' "$work/$label.cookies")
+  TESSERA_DATABASE_URL="$db" TESSERA_LOG=warn "$bin" request --company-id bench \
+    --target-version 1 --out "$work/$label.tlr" >/dev/null
+  echo "[{\"type\":\"agent\",\"product\":\"ai-server\",\"product_name\":\"AI Server agent\",\"mode\":\"subscription\",\"days\":365,\"binding\":\"floating\",\"count\":$licenses},
+        {\"type\":\"platform\",\"product\":\"platform\",\"product_name\":\"Platform\",\"mode\":\"subscription\",\"days\":365}]" >"$work/spec.json"
+  "$vendor" issue --key "$work/vendor.key" --request "$work/$label.tlr" --spec "$work/spec.json" \
+    --out "$work/$label.lcs" >/dev/null
+  id=$(curl -fs -o /dev/null -w '%{redirect_url}' -b "tessera_session=$cookie" -H "origin: $base" \
+    -F "package=@$work/$label.lcs" "$base/licenses/upload")
+  curl -fs -o /dev/null -b "tessera_session=$cookie" -H "origin: $base" -d "id=${id##*/}" \
+    "$base/api/licenses/confirm"
+  tenant=$(python3 -c 'import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute("select id from tenants").fetchone()[0])' "$work/$label.db")
+  "$seed" "$db" agents "$agents" "$tenant" "$work/$label.tokens"
+  read -r _ bad _ < <("$seed" claim "$base" "$work/$label.tokens")
+  [ "$bad" = 0 ] || { echo "leases.sh: $label: $bad agents not licensed" >&2; exit 1; }
+}
+setup before "$before" 3391
+setup after "$after" 3392
+healthz=$(lua)
+
+echo "| round | build | checkout p50 / p99 | checkout req/s | /healthz req/s | checkout / healthz |"
+echo "|---|---|---|---|---|---|"
+for r in $(seq "$rounds"); do
+  for label in before after; do
+    port=$([ "$label" = before ] && echo 3391 || echo 3392)
+    read -r _ _ h _ < <(load "http://127.0.0.1:$port/healthz" "$healthz")
+    read -r c50 c99 c cerr < <(load "http://127.0.0.1:$port/api/v1/agents/checkout" "$(lua "$work/$label.tokens")")
+    ratio=$(awk -v a="$c" -v b="$h" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
+    echo "| $r | $label | $c50 / $c99 ms | $c$([ "$cerr" = 0 ] || echo " ($cerr errors)") | $h | $ratio |"
+  done
+done
+echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
