@@ -479,11 +479,28 @@ if psql -Xq "$pg_admin/postgres" -c "create database tessera_bench_$$" 2>/dev/nu
     --spec "$work/ho-spec.json" --out "$work/ho.lcs" >/dev/null
   read -r ho_id _ < <(upload http://127.0.0.1:3380 "$ho_cookie" "$work/ho.lcs")
   confirm http://127.0.0.1:3380 "$ho_cookie" "$ho_id" >/dev/null
-  "$seed" "$ho_url" agents 2 "$(q1 "$ho_url" "select id from tenants")" "$work/ho.tokens"
+  # Two agents for the hand-over, twenty for the shut-downs below.
+  "$seed" "$ho_url" agents 22 "$(q1 "$ho_url" "select id from tenants")" "$work/ho.tokens"
   read -r h50 h90 hmax < <("$seed" handoff http://127.0.0.1:3380 "$(sed -n 1p "$work/ho.tokens")" \
     http://127.0.0.1:3381 "$(sed -n 2p "$work/ho.tokens")" 50) || true
   row "PostgreSQL: a license freed on one instance to a refused agent licensed on another (50 times)" \
     "median $h50 / p90 $h90 / max $hmax ms" "< 2,000 ms (a remembered refusal's life)" "$(below "$hmax" 2000)"
+
+  # --- an agent shut down through one instance, refused by another that remembered its grant ---
+  # 20 more licenses and agents; each agent is licensed through the second server (which then
+  # answers it from memory, up to GRANT_MAX_AGE_MS), shut down through the first, and the second
+  # polled until it refuses the agent.
+  echo "[$(agent_spec 20)]" >"$work/sd-spec.json"
+  target/release/tessera-vendor issue --key "$work/vendor.key" --request "$work/ho.tlr" \
+    --spec "$work/sd-spec.json" --out "$work/sd.lcs" >/dev/null
+  read -r sd_id _ < <(upload http://127.0.0.1:3380 "$ho_cookie" "$work/sd.lcs")
+  confirm http://127.0.0.1:3380 "$ho_cookie" "$sd_id" >/dev/null
+  tail -n +3 "$work/ho.tokens" >"$work/sd.tokens"
+  q1 "$ho_url" "select string_agg(id, ' ' order by machine_id) from agents where machine_id > 'bench-machine-00002'" >"$work/sd.ids"
+  read -r s50 s90 smax < <("$seed" shutdown http://127.0.0.1:3380 "$ho_cookie" http://127.0.0.1:3381 \
+    "$work/sd.ids" "$work/sd.tokens" 20) || true
+  row "PostgreSQL: an agent shut down on one instance, refused by another that remembered its grant (20 agents)" \
+    "median $s50 / p90 $s90 / max $smax ms" "< 100 ms" "$(below "$smax" 100)"
   kill "$ho_a" "$ho_b" 2>/dev/null || true
 else
   row "PostgreSQL checkout" "skipped: no PostgreSQL at 127.0.0.1:5432"

@@ -12,6 +12,11 @@ one transaction, after the server has run its migrations. Column names follow mi
   seed.py handoff BASE_A TOKEN_A BASE_B TOKEN_B ROUNDS      A lets go of the one free license on
                                                             instance A; B, refused on instance B, polls
                                                             until licensed: ms per hand-over
+  seed.py monday BASE TOKENS CONCURRENCY                    every agent's first checkout, CONCURRENCY
+                                                            at once: seconds, licensed, other answers
+  seed.py shutdown BASE_A COOKIE BASE_B IDS TOKENS ROUNDS   each round an agent licensed (and
+                                                            remembered) on instance B is shut down
+                                                            through A; polls B until refused: ms
 
 DB is sqlite://PATH (written with Python's sqlite3) or postgres://... (SQL piped to psql).
 Users are named bench-user-00001...; the bench's own users are found by that name.
@@ -210,12 +215,96 @@ def handoff(base_a, token_a, base_b, token_b, rounds):
     print(f"{pick(0.5):.1f} {pick(0.9):.1f} {times[-1]:.1f}")
 
 
+def monday(base, tokens_file, concurrency):
+    """A Monday morning: every agent's first checkout (each claims a floating license), with
+    CONCURRENCY agents asking at once, each over its own kept-alive connection. Prints the
+    seconds from the first request to the last answer, how many were licensed, and how many
+    answered anything else."""
+    import queue
+    import threading
+    tokens = queue.Queue()
+    for t in open(tokens_file).read().split():
+        tokens.put(t)
+    u = urllib.parse.urlparse(base)
+    counts = {"ok": 0, "other": 0}
+    lock = threading.Lock()
+
+    def work():
+        con = http.client.HTTPConnection(u.hostname, u.port)
+        while True:
+            try:
+                token = tokens.get_nowait()
+            except queue.Empty:
+                return
+            while True:
+                con.request("POST", "/api/v1/agents/checkout",
+                            headers={"Authorization": f"Bearer {token}"})
+                r = con.getresponse()
+                r.read()
+                # A 503 is "try again" (the database was busy past the pool's bound), as agents do.
+                if r.status != 503:
+                    break
+                time.sleep(0.05)
+            with lock:
+                counts["ok" if r.status == 200 else "other"] += 1
+
+    threads = [threading.Thread(target=work) for _ in range(int(concurrency))]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(f"{time.perf_counter() - started:.2f} {counts['ok']} {counts['other']}")
+
+
+def shutdown(base_a, cookie, base_b, ids_file, tokens_file, rounds):
+    """Each round takes the next agent: licensed on instance B (twice: the second answer comes
+    from B's memory), then shut down by the administrator through instance A; B is polled over a
+    kept-alive connection until it refuses the agent. Prints the times from the shut-down's answer
+    to B's refusal in ms: median, p90, max."""
+    ids = open(ids_file).read().split()
+    tokens = open(tokens_file).read().split()
+    ua, ub = urllib.parse.urlparse(base_a), urllib.parse.urlparse(base_b)
+    a = http.client.HTTPConnection(ua.hostname, ua.port)
+    b = http.client.HTTPConnection(ub.hostname, ub.port)
+
+    def checkout(token):
+        b.request("POST", "/api/v1/agents/checkout", headers={"Authorization": f"Bearer {token}"})
+        r = b.getresponse()
+        r.read()
+        return r.status
+
+    times = []
+    for agent_id, token in list(zip(ids, tokens))[: int(rounds)]:
+        assert checkout(token) == 200, "licensed on B"
+        assert checkout(token) == 200, "licensed again, from B's memory"
+        a.request("POST", "/api/agents/shut_down",
+                  body=urllib.parse.urlencode({"agent_id": agent_id}),
+                  headers={"Cookie": f"tessera_session={cookie}", "Origin": base_a,
+                           "Content-Type": "application/x-www-form-urlencoded"})
+        r = a.getresponse()
+        r.read()
+        assert r.status == 200, f"shut down through A: {r.status}"
+        done = time.perf_counter()
+        while checkout(token) != 403:
+            if time.perf_counter() - done > 10:
+                raise SystemExit("B still licensed the agent 10 s after its shut-down")
+        times.append((time.perf_counter() - done) * 1000)
+    times.sort()
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
+    print(f"{pick(0.5):.1f} {pick(0.9):.1f} {times[-1]:.1f}")
+
+
 def main():
     a = sys.argv[1:]
     if a[0] == "claim":
         return claim(*a[1:])
     if a[0] == "handoff":
         return handoff(*a[1:])
+    if a[0] == "shutdown":
+        return shutdown(*a[1:])
+    if a[0] == "monday":
+        return monday(*a[1:])
     db, what, rest = a[0], a[1], a[2:]
     if what == "ids":
         print("\n".join(ids(db, *rest)))

@@ -147,44 +147,39 @@ async fn register(
 )]
 async fn check_out(who: Caller<Agent>) -> Response {
     let answered = async {
-            let now = who.now();
-            match who.proof() {
-                Agent::Remembered(hit) => {
-                    metrics::counter!("tessera_grant_cache_total", "result" => "hit").increment(1);
-                    if hit.write_seen {
-                        let (ledger, agent_id) = (who.ledger().clone(), hit.agent_id.clone());
-                        tokio::spawn(async move {
-                            if let Err(e) = holdings::seen(&ledger, &agent_id, now).await {
-                                tracing::warn!(error = %e, "recording an agent's last-seen time failed");
-                            }
-                        });
-                    }
-                    if let Err(why) = &hit.answer {
-                        who.ledger()
-                            .refusals()
-                            .count(&hit.agent_id, &hit.tenant_id, why, now);
-                    }
-                    hit.answer.clone()
+        let now = who.now();
+        match who.proof() {
+            Agent::Remembered(hit) => {
+                metrics::counter!("tessera_grant_cache_total", "result" => "hit").increment(1);
+                if hit.write_seen {
+                    who.ledger().seen().note(&hit.agent_id, now);
                 }
-                Agent::Found {
-                    agent,
-                    token_hash,
-                    generation,
-                } => {
-                    metrics::counter!("tessera_grant_cache_total", "result" => "miss").increment(1);
-                    let (answer, generation) =
-                        holdings::check_out(who.ledger(), agent, *generation, now).await?;
-                    let computed = Computed {
-                        generation,
-                        agent_id: &agent.id,
-                        tenant_id: &agent.tenant_id,
-                    };
+                if let Err(why) = &hit.answer {
                     who.ledger()
-                        .grants()
-                        .put(computed, token_hash.clone(), answer.clone(), now);
-                    answer
+                        .refusals()
+                        .count(&hit.agent_id, &hit.tenant_id, why, now);
                 }
+                hit.answer.clone()
             }
+            Agent::Found {
+                agent,
+                token_hash,
+                generation,
+            } => {
+                metrics::counter!("tessera_grant_cache_total", "result" => "miss").increment(1);
+                let (answer, generation) =
+                    holdings::check_out(who.ledger(), agent, *generation, now).await?;
+                let computed = Computed {
+                    generation,
+                    agent_id: &agent.id,
+                    tenant_id: &agent.tenant_id,
+                };
+                who.ledger()
+                    .grants()
+                    .put(computed, token_hash.clone(), answer.clone(), now);
+                answer
+            }
+        }
     }
     .await;
     let result = match &answered {

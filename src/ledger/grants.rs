@@ -1,23 +1,30 @@
 //! The checkout fast path. Checkout runs on every inference request, so a grant the database made
-//! is remembered in memory for [`FRESH_MS`] (never past the license's own expiry) and answered
-//! from there. The ledger forgets them as its changes commit, only as widely as the change
-//! reaches: one agent's (its claim, release, binding), one tenant's (its pool, its platform), or
-//! all (a package, the shared pool). Another instance sharing the database sees a change within
-//! [`FRESH_MS`]. Claims of floating licenses always go to the database, so no license is ever
-//! held by two agents there.
+//! is remembered in memory and answered from there until a change of license state makes it
+//! stale, its lease is due for renewal or its license's expiry comes, and never longer than
+//! [`GRANT_MAX_AGE_MS`]. The ledger forgets grants as its changes commit, only as widely as the
+//! change reaches: one agent's (its claim, release, binding), one tenant's (its pool, its
+//! platform), or all (a package, the shared pool); another instance sharing the database forgets
+//! the same grants when PostgreSQL delivers the change's notification ([`super::notify`]), and a
+//! listener that lost its connection forgets everything. The age bound only covers what no
+//! change announces (a database edited by hand). Claims of floating licenses always go to the
+//! database, so no license is ever held by two agents there.
 //!
-//! Refusals are remembered the same way (shortage is when agents retry hardest), but more
-//! briefly: any change of license state forgets every one, since a release, a new license or an
-//! assignment in any scope may serve a refused agent.
+//! Refusals are remembered the same way (shortage is when agents retry hardest), but briefly,
+//! for [`REFUSAL_FRESH_MS`]: any change of license state forgets every one, since a release, a
+//! new license or an assignment in any scope may serve a refused agent, and so does time (a
+//! shut-down agent's license comes free when its last lease ends, with no change to announce it).
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use crate::agents::model::CheckedOut;
 use crate::error::AppError;
 
-/// How long a grant is answered from memory.
-pub const FRESH_MS: i64 = 2_000;
+/// The longest a grant is answered from memory (changes forget it sooner; so do its lease's
+/// renewal time and its license's expiry). A backstop for what no change announces.
+pub const GRANT_MAX_AGE_MS: i64 = 300_000;
+/// How long a refusal is answered from memory, unless a change forgets it sooner.
+pub const REFUSAL_FRESH_MS: i64 = 2_000;
 /// How often a cached agent's last-seen time is written to the database.
 pub const SEEN_EVERY_MS: i64 = 30_000;
 /// How many recent forgettings are kept to judge a grant computed meanwhile; a grant computed
@@ -89,9 +96,19 @@ pub struct Grants {
     generation: AtomicU64,
     /// The latest forgettings, oldest first, with the generation each made.
     forgotten: Mutex<VecDeque<(u64, Scope)>>,
+    /// Set while other instances' changes may go unheard (PostgreSQL's listener is not
+    /// subscribed): grants then live no longer than refusals.
+    unheard: AtomicBool,
 }
 
 impl Grants {
+    /// Whether other instances' changes are heard (see [`super::notify`]). Whenever this changes,
+    /// everything is forgotten: what was remembered meanwhile may have missed a change.
+    pub(crate) fn hearing(&self, heard: bool) {
+        self.unheard.store(!heard, Ordering::Release);
+        self.forget(Scope::Every);
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -132,20 +149,22 @@ impl Grants {
     /// that only license state can change, unless any change was forgotten since. Other refusals
     /// are not remembered.
     pub fn put(&self, computed: Computed<'_>, token_hash: String, answer: Answer, now: i64) {
-        let expires_at = match &answer {
-            Ok(out) => out.good_until(),
-            Err(e) if remembered_refusal(e) => None,
+        let (expires_at, life) = match &answer {
+            Ok(out) if self.unheard.load(Ordering::Acquire) => (out.good_until(), REFUSAL_FRESH_MS),
+            Ok(out) => (out.good_until(), GRANT_MAX_AGE_MS),
+            Err(e) if remembered_refusal(e) => (None, REFUSAL_FRESH_MS),
             Err(_) => return,
         };
-        // Agents' grants go stale at spread-out times (up to 0.56 s early, by the last hex digit of
-        // the token's hash), so many agents granted at once do not all return to the database together.
+        // Answers go stale at spread-out times (up to 28 % of their life early, by the last hex
+        // digit of the token's hash), so many agents answered at once do not all return to the
+        // database together.
         let spread = token_hash
             .bytes()
             .last()
-            .map_or(0, |b| i64::from(b % 16) * (FRESH_MS / 32));
+            .map_or(0, |b| i64::from(b % 16) * (life / 32));
         let fresh_until = match expires_at {
-            Some(t) => t.min(now + FRESH_MS - spread),
-            None => now + FRESH_MS - spread,
+            Some(t) => t.min(now + life - spread),
+            None => now + life - spread,
         };
         // The map's lock is held across the check, so no forgetting slips between the two.
         let Ok(mut map) = self.by_token_hash.write() else {
@@ -247,13 +266,22 @@ mod tests {
     #[test]
     fn a_grant_is_answered_until_it_is_stale_or_its_license_expires() {
         let g = Grants::default();
-        // A hash ending in "0" goes stale after the whole FRESH_MS; others up to 0.56 s earlier.
+        // A hash ending in "0" goes stale after the whole age bound; others up to 28 % earlier.
         put(&g, g.generation(), "a0", "a", out(None), 1_000);
-        assert!(g.get("a0", 1_000 + FRESH_MS - 1).is_some());
-        assert!(g.get("a0", 1_000 + FRESH_MS).is_none());
+        assert!(g.get("a0", 1_000 + GRANT_MAX_AGE_MS - 1).is_some());
+        assert!(g.get("a0", 1_000 + GRANT_MAX_AGE_MS).is_none());
         put(&g, g.generation(), "af", "a", out(None), 1_000);
-        assert!(g.get("af", 1_000 + FRESH_MS / 2).is_some());
-        assert!(g.get("af", 1_000 + FRESH_MS - 1).is_none());
+        assert!(g.get("af", 1_000 + GRANT_MAX_AGE_MS / 2).is_some());
+        assert!(g.get("af", 1_000 + GRANT_MAX_AGE_MS - 1).is_none());
+        // A refusal lives briefly, whatever changes.
+        let refused = Computed {
+            generation: g.generation(),
+            agent_id: "b",
+            tenant_id: "t",
+        };
+        g.put(refused, "b0".into(), Err(AppError::NoLicenseFree), 1_000);
+        assert!(g.get("b0", 1_000 + REFUSAL_FRESH_MS - 1).is_some());
+        assert!(g.get("b0", 1_000 + REFUSAL_FRESH_MS).is_none());
         put(&g, g.generation(), "a0", "a", out(Some(1_500)), 1_000);
         assert!(g.get("a0", 1_499).is_some());
         assert!(
@@ -270,6 +298,21 @@ mod tests {
             g.get("a0", 1_200).is_none(),
             "never past the time its lease is to be renewed"
         );
+    }
+
+    #[test]
+    fn while_other_instances_are_unheard_grants_live_as_briefly_as_refusals() {
+        let g = Grants::default();
+        g.hearing(false);
+        put(&g, g.generation(), "a0", "a", out(None), 0);
+        assert!(g.get("a0", REFUSAL_FRESH_MS - 1).is_some());
+        assert!(g.get("a0", REFUSAL_FRESH_MS).is_none());
+        put(&g, g.generation(), "a0", "a", out(None), 0);
+        // Hearing again forgets what was remembered meanwhile, and grants live long again.
+        g.hearing(true);
+        assert!(g.get("a0", 1).is_none());
+        put(&g, g.generation(), "a0", "a", out(None), 0);
+        assert!(g.get("a0", REFUSAL_FRESH_MS).is_some());
     }
 
     #[test]

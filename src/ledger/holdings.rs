@@ -176,12 +176,7 @@ pub async fn check_out(
         && !matches!(decision, Decision::TakeFloating | Decision::ReplaceFloating)
     {
         // Not on the request's time: the answer does not depend on it.
-        let (ledger, id) = (ledger.clone(), a.id.clone());
-        tokio::spawn(async move {
-            if let Err(e) = seen(&ledger, &id, now).await {
-                tracing::warn!(error = %e, "recording an agent's last-seen time failed");
-            }
-        });
+        ledger.seen.note(&a.id, now);
     }
     match decision {
         Decision::Licensed(out) => {

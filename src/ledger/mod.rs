@@ -18,6 +18,7 @@
 //! - [`leases`]: the signed lease every granted checkout carries;
 //! - [`borrowing`]: an agent keeping its floating license, with a lease as long, while offline;
 //! - [`refusals`]: refused checkouts, counted in memory and written together every second;
+//! - [`seen`]: agents' last-seen times, noted in memory and written with them;
 //! - [`seats`]: giving and recalling personal seats;
 //! - [`isolation`]: the holdings made before tenant isolation that break it (listed at start);
 //! - [`notify`]: telling the other instances sharing a PostgreSQL database what a change made
@@ -48,6 +49,7 @@ pub mod packages;
 pub mod platform;
 pub mod refusals;
 pub mod seats;
+pub mod seen;
 pub mod status;
 pub mod usage;
 
@@ -61,6 +63,7 @@ pub struct Ledger {
     db: DatabaseConnection,
     grants: Arc<Grants>,
     refusals: Arc<refusals::Refusals>,
+    seen: Arc<seen::Seen>,
     heard: Arc<notify::Heard>,
     leases: Arc<leases::Leases>,
 }
@@ -71,6 +74,7 @@ impl Ledger {
             db,
             grants: Arc::default(),
             refusals: Arc::default(),
+            seen: Arc::default(),
             heard: Arc::default(),
             leases: Arc::new(leases),
         }
@@ -102,9 +106,18 @@ impl Ledger {
         &self.refusals
     }
 
-    /// Writes the refused checkouts counted and not yet written (every second, and at shutdown).
+    /// Agents' last-seen times noted and not yet written.
+    pub fn seen(&self) -> &seen::Seen {
+        &self.seen
+    }
+
+    /// Writes the refused checkouts counted and the last-seen times noted, not yet written
+    /// (every second, and at shutdown). Answers how many refusals it wrote.
     pub async fn flush_refusals(&self) -> Result<u64, AppError> {
-        refusals::flush(&self.db, &self.refusals).await
+        let seen = seen::flush(&self.db, &self.seen).await;
+        let refused = refusals::flush(&self.db, &self.refusals).await?;
+        seen?;
+        Ok(refused)
     }
 
     /// The test clock moved: grants were computed for another time. Only the test clock's route

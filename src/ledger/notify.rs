@@ -4,9 +4,10 @@
 //!
 //! Each change that forgets grants sends `NOTIFY` inside its transaction (PostgreSQL delivers it
 //! at commit, and never for a rollback); every instance listens on [`CHANNEL`] and forgets the
-//! same grants. A listener that lost its connection forgets everything once it listens again
-//! (it may have missed changes meanwhile); until then the freshness bound
-//! ([`super::grants::FRESH_MS`]) is the backstop. SQLite has one writer process: nothing to tell.
+//! same grants. While the listener is not subscribed (at start, after its connection failed),
+//! grants are remembered only as briefly as refusals
+//! ([`super::grants::REFUSAL_FRESH_MS`]); once it listens again everything is forgotten (it may
+//! have missed changes meanwhile). SQLite has one writer process: nothing to tell.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -78,9 +79,12 @@ pub fn spawn_listener(db: &DatabaseConnection, ledger: super::Ledger) {
         return;
     }
     let pool = db.get_postgres_connection_pool().clone();
+    // Not hearing yet: grants live briefly until the listener is subscribed.
+    ledger.grants.hearing(false);
     tokio::spawn(async move {
         loop {
             if let Err(e) = listen(&pool, &ledger).await {
+                ledger.grants.hearing(false);
                 tracing::warn!(error = %e, "listening for other instances' changes failed; listening again");
             }
             tokio::time::sleep(RETRY).await;
@@ -99,7 +103,8 @@ async fn listen(
     let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     loop {
-        ledger.grants.forget(Scope::Every);
+        // Forgets everything: changes may have been missed while not subscribed.
+        ledger.grants.hearing(true);
         ledger.heard.subscriptions.fetch_add(1, Ordering::AcqRel);
         tracing::debug!("listening for other instances' changes");
         while let Some(n) = listener.try_recv().await? {

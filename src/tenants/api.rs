@@ -114,7 +114,8 @@ pub async fn set_lease_time(tenant_id: String, seconds: String) -> Result<(), Ap
         async move {
             let who = require::<ManageTenants>()?;
             let seconds = super::model::parse_lease_seconds(&seconds)?;
-            super::store::set_lease_seconds(who.db(), &who, &tenant_id, seconds, who.now()).await?;
+            super::store::set_lease_seconds(who.ledger(), &who, &tenant_id, seconds, who.now())
+                .await?;
             done("saved");
             Ok(())
         },

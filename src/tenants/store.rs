@@ -431,15 +431,17 @@ pub async fn set_max_agents(
 /// [`super::model::parse_lease_seconds`]). A lease signed before keeps its end; the next one is
 /// signed with the new time. A shorter time remembers until when the longer leases may run, so
 /// that a license taken from a shut-down agent stays held that long
-/// (`ledger::holdings::shut_down`).
+/// (`ledger::holdings::shut_down`). The tenant's agents' remembered grants are forgotten, so
+/// their next checkout is signed with the new time.
 pub async fn set_lease_seconds(
-    db: &DatabaseConnection,
+    ledger: &Ledger,
     who: &Granted<cap::ManageTenants>,
     id: &str,
     seconds: u32,
     now: i64,
 ) -> Result<(), AppError> {
-    let txn = db.begin().await?;
+    let mut txn = ledger.begin().await?;
+    txn.reaches(Some(crate::ledger::grants::Scope::Tenant(id.to_string())));
     let t = find(&txn, id).await?;
     let seconds_i32 = i32::try_from(seconds).unwrap_or(i32::MAX);
     // A lease is signed at a checkout, which is seen (the last-seen time lags by at most
@@ -465,14 +467,11 @@ pub async fn set_lease_seconds(
         .filter(entity::Column::Id.eq(id))
         .exec(&txn)
         .await?;
-    record(
-        &txn,
+    txn.commit(
         Entry::by(who.viewer(), now, AuditKind::TenantSetLeaseTime, &t.name)
             .said(Detail::LeaseTime { seconds }),
     )
-    .await?;
-    txn.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Borrowing for the tenant's agents (checked by [`super::model::parse_max_borrow_hours`] and

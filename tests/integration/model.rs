@@ -392,6 +392,9 @@ struct Model {
     packages: usize,
     /// The package each certificate was installed with, if it is.
     installed: Vec<Option<usize>>,
+    /// When each installed certificate was installed, and its place (block) in its package: what
+    /// the ledger restacks a tenant's platform licenses activated at the same time by.
+    placed: Vec<Option<(i64, usize)>>,
     certs: Vec<Cert>,
     /// Floating licenses taken from a shut-down agent, held until its lease can have ended:
     /// the tenant's lease time (5 minutes) from the shut down. The steps move the clock by whole
@@ -417,6 +420,7 @@ impl Model {
             now: 0,
             packages: 0,
             installed: vec![None; SPECS.len()],
+            placed: vec![None; SPECS.len()],
             certs: vec![Cert::default(); SPECS.len()],
             held_until: BTreeMap::new(),
             tenants: Default::default(),
@@ -524,6 +528,10 @@ impl Model {
         if !fresh.is_empty() {
             for &k in &fresh {
                 self.installed[k] = Some(self.packages);
+                self.placed[k] = package
+                    .iter()
+                    .position(|&p| p == k)
+                    .map(|block| (now, block));
             }
             self.packages += 1;
             for (k, tenant, until) in activations {
@@ -571,14 +579,16 @@ impl Model {
     /// The tenant's platform as the platform licenses still in force make it: each activated one
     /// not revoked, stacked again at the time (and in the order) it was activated.
     fn restack(&mut self, t: usize) {
-        let mut in_force: Vec<(i64, usize)> = (0..SPECS.len())
+        // As the ledger orders them: activated first, then installed first, then by place in
+        // the package, then by id.
+        let mut in_force: Vec<(i64, Option<(i64, usize)>, usize)> = (0..SPECS.len())
             .filter(|&k| matches!(SPECS[k].kind, Kind::Platform { .. }))
             .filter(|&k| self.certs[k].tenant == Some(t) && self.certs[k].revoked_by.is_none())
-            .filter_map(|k| self.certs[k].activated.map(|at| (at, k)))
+            .filter_map(|k| self.certs[k].activated.map(|at| (at, self.placed[k], k)))
             .collect();
         in_force.sort();
         let mut licenses = TenantLicenses::default();
-        for (at, k) in in_force {
+        for (at, _, k) in in_force {
             let Kind::Platform { unlimited } = SPECS[k].kind else {
                 continue;
             };

@@ -160,7 +160,10 @@ async fn a_request_carries_its_id_in_its_answer_its_log_lines_and_an_internal_er
     let _ = std::fs::remove_file(&log_path);
     let lines: Vec<Value> = text
         .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{e}: a line not JSON, {line:?}, in the log:\n{text}"))
+        })
         .collect();
     assert!(lines.len() >= 3, "{text}");
     let of = |id: &str| -> Vec<&Value> { lines.iter().filter(|l| l["span"]["id"] == id).collect() };

@@ -526,6 +526,9 @@ pub fn free_port() -> u16 {
 pub struct Process {
     pub child: std::process::Child,
     pub base: String,
+    /// Where its log goes when the test gave no file of its own: printed when the test fails,
+    /// for the failure to say what the server saw (an internal error's cause is only logged).
+    own_log: Option<std::path::PathBuf>,
 }
 
 impl Process {
@@ -549,10 +552,20 @@ impl Process {
         vars: &[(&str, &str)],
         log: Option<std::fs::File>,
     ) -> Process {
-        let (out, err) = match log.and_then(|f| Some((f.try_clone().ok()?, f))) {
-            Some((out, err)) => (out.into(), err.into()),
-            None => (std::process::Stdio::null(), std::process::Stdio::null()),
+        let (log, own_log) = match log {
+            Some(file) => (file, None),
+            None => {
+                let path = std::env::temp_dir().join(format!(
+                    "tessera-process-{}.log",
+                    uuid::Uuid::new_v4().simple()
+                ));
+                (
+                    std::fs::File::create(&path).expect("a log file"),
+                    Some(path),
+                )
+            }
         };
+        let out = log.try_clone().expect("the log file, twice");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("serve")
             .env("TESSERA_DATABASE_URL", database_url)
@@ -560,13 +573,14 @@ impl Process {
             .env("TESSERA_LOG", "warn")
             .envs(vars.iter().copied())
             .stdout(out)
-            .stderr(err)
+            .stderr(log)
             .spawn()
             .expect("start tessera");
         // Owned at once, so it is killed and reaped whatever happens next.
         let mut process = Process {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            own_log,
         };
         // However long a busy machine takes: it answers, or it has exited.
         loop {
@@ -649,5 +663,14 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(path) = self.own_log.take() {
+            if std::thread::panicking() {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(40)..];
+                eprintln!("tessera at {} logged:\n{}", self.base, tail.join("\n"));
+            }
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
