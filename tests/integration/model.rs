@@ -581,7 +581,8 @@ impl Model {
     fn restack(&mut self, t: usize) {
         // As the ledger orders them: activated first, then installed first, then by place in
         // the package, then by id.
-        let mut in_force: Vec<(i64, Option<(i64, usize)>, usize)> = (0..SPECS.len())
+        type Order = (i64, Option<(i64, usize)>, usize);
+        let mut in_force: Vec<Order> = (0..SPECS.len())
             .filter(|&k| matches!(SPECS[k].kind, Kind::Platform { .. }))
             .filter(|&k| self.certs[k].tenant == Some(t) && self.certs[k].revoked_by.is_none())
             .filter_map(|k| self.certs[k].activated.map(|at| (at, self.placed[k], k)))
