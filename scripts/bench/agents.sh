@@ -78,7 +78,9 @@ for backend in sqlite postgres; do
       psql -Xq "$pg_admin/postgres" -c "create database $name"
       db="$pg_admin/$name"
     fi
+    # 20,000 certificates are 18 MB: over an installation's default package limits.
     TESSERA_DATABASE_URL="$db" TESSERA_ADMIN_PASSWORD=bench-password-1 \
+      TESSERA_MAX_CERTIFICATES=100000 TESSERA_MAX_PACKAGE_BYTES=134217728 \
       TESSERA_VENDOR_KEYS="$work/vendor.pub" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
       LEPTOS_SITE_ROOT=target/site TESSERA_LOG=warn "$bin" >"$work/$label.log" 2>&1 &
     pid=$!; pids+=("$pid")
