@@ -25,6 +25,7 @@ mod m20261204_000019_borrowing;
 mod m20261205_000020_reminder_reads;
 mod m20261205_000021_audit_detail_codes;
 mod m20261205_000022_user_time_zone;
+mod m20261205_000023_free_floating_index;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000020_reminder_reads::Migration),
             Box::new(m20261205_000021_audit_detail_codes::Migration),
             Box::new(m20261205_000022_user_time_zone::Migration),
+            Box::new(m20261205_000023_free_floating_index::Migration),
         ]
     }
 }

@@ -14,7 +14,6 @@ sizes=${1:-"2000 20000"}
 bin=target/release/tessera
 vendor=target/release/tessera-vendor
 [ -x "$bin" ] && [ -x "$vendor" ] || { echo "agents.sh: needs $bin and $vendor" >&2; exit 1; }
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 seed=scripts/bench/seed.py
 dur=${TESSERA_BENCH_DURATION:-10s}
 pg_admin="postgres://postgres@127.0.0.1:5432"
@@ -30,29 +29,7 @@ cleanup() {
 trap cleanup EXIT
 "$vendor" keygen --out "$work/vendor" >/dev/null 2>&1
 
-lua() { # tokens file or nothing -> wrk script printing "RESULT p50 p99 req/s errors"
-  local f
-  f=$(mktemp "$work/XXXXXX.lua")
-  if [ -n "${1:-}" ]; then
-    { echo 'wrk.method = "POST"'; echo 'tokens = {}'
-      while read -r t; do echo "tokens[#tokens+1] = \"$t\""; done <"$1"
-      # Each of wrk's threads starts at its own place in the list.
-      echo 'i = math.random(#tokens)'
-      echo 'request = function() i = i % #tokens + 1; return wrk.format(nil, nil, {Authorization = "Bearer " .. tokens[i]}) end'
-    } >"$f"
-  fi
-  cat >>"$f" <<'LUA'
-done = function(s, lat, req)
-  io.write(string.format("RESULT %.2f %.2f %d %d\n", lat:percentile(50)/1000, lat:percentile(99)/1000,
-    s.requests / (s.duration / 1e6),
-    s.errors.status + s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout))
-end
-LUA
-  echo "$f"
-}
-load() { # url lua -> "p50 p99 req/s errors"
-  wrk -t2 -c64 -d"$dur" --timeout 10s -s "$2" "$1" 2>/dev/null | awk '/^RESULT/ {print $2, $3, $4, $5}'
-}
+. scripts/bench/lib.sh
 q1() { # database-url query -> first column of the first row
   case "$1" in
     sqlite*) python3 -c 'import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "${1#sqlite://}" "$2";;

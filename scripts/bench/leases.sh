@@ -15,7 +15,6 @@ after=${2:-target/release/tessera}
 vendor=target/release/tessera-vendor
 [ -x "$before" ] && [ -x "$after" ] && [ -x "$vendor" ] || {
   echo "leases.sh: needs $before, $after and $vendor" >&2; exit 1; }
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 seed=scripts/bench/seed.py
 agents=256; licenses=300; dur=${TESSERA_BENCH_DURATION:-10s}; rounds=3
 
@@ -25,28 +24,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 "$vendor" keygen --out "$work/vendor" >/dev/null 2>&1
 
-lua() { # tokens file or nothing -> wrk script printing "RESULT p50 p99 req/s errors"
-  local f
-  f=$(mktemp "$work/XXXXXX.lua")
-  if [ -n "${1:-}" ]; then
-    { echo 'wrk.method = "POST"'; echo 'tokens = {}'
-      while read -r t; do echo "tokens[#tokens+1] = \"$t\""; done <"$1"
-      echo 'i = 0'
-      echo 'request = function() i = i % #tokens + 1; return wrk.format(nil, nil, {Authorization = "Bearer " .. tokens[i]}) end'
-    } >"$f"
-  fi
-  cat >>"$f" <<'LUA'
-done = function(s, lat, req)
-  io.write(string.format("RESULT %.2f %.2f %d %d\n", lat:percentile(50)/1000, lat:percentile(99)/1000,
-    s.requests / (s.duration / 1e6),
-    s.errors.status + s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout))
-end
-LUA
-  echo "$f"
-}
-load() { # url lua -> "p50 p99 req/s errors"
-  wrk -t2 -c64 -d"$dur" --timeout 10s -s "$2" "$1" 2>/dev/null | awk '/^RESULT/ {print $2, $3, $4, $5}'
-}
+. scripts/bench/lib.sh
 
 # One installation per build: licenses uploaded through the real path, agents seeded by SQL,
 # each agent's first checkout claiming its license.

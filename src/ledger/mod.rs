@@ -113,7 +113,7 @@ impl Ledger {
 
     /// Writes the refused checkouts counted and the last-seen times noted, not yet written
     /// (every second, and at shutdown). Answers how many refusals it wrote.
-    pub async fn flush_refusals(&self) -> Result<u64, AppError> {
+    pub async fn flush_noted(&self) -> Result<u64, AppError> {
         let seen = seen::flush(&self.db, &self.seen).await;
         let refused = refusals::flush(&self.db, &self.refusals).await?;
         seen?;

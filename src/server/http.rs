@@ -40,9 +40,29 @@ pub const LARGE_BODY_PATHS: [&str; 1] = ["/licenses/upload"];
 /// meanwhile (by another router of the same process, as the integration tests run many) waits for
 /// ever (leptos-rs/leptos#4773): seen once as an integration test hung on a page, every thread
 /// idle. In production there is one router, built before serving: this only keeps it so.
+///
+/// The app is run on a thread of its own, inside a Tokio runtime that is never driven: the
+/// tasks its isomorphic effects spawn (leptos_i18n's, which writes the language cookie) are
+/// dropped unpolled. Spawned on the server's runtime they raced the end of generation, and one
+/// polled after it read a disposed signal and panicked (seen once in CI, on a loaded machine).
 pub fn page_routes() -> Vec<AxumRouteListing> {
     static PAGES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
-    PAGES.get_or_init(|| generate_route_list(App)).clone()
+    PAGES.get_or_init(generate_pages).clone()
+}
+
+fn generate_pages() -> Vec<AxumRouteListing> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let undriven = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("a Tokio runtime without I/O or timers builds");
+                let _entered = undriven.enter();
+                generate_route_list(App)
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 pub fn router(state: AppState) -> Router {
@@ -301,6 +321,25 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    /// Generating the pages leaves no task on the server's runtime to be polled after the app it
+    /// ran is gone. On a current-thread runtime nothing spawned can run before the test yields,
+    /// so what generation spawned there is still counted alive.
+    #[tokio::test(flavor = "current_thread")]
+    async fn generating_the_pages_spawns_nothing_on_the_servers_runtime() {
+        let alive = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        assert_eq!(alive(), 0);
+        let pages = generate_pages();
+        assert!(pages.iter().any(|page| page.path() == "/login"));
+        assert_eq!(alive(), 0, "generating spawned onto the server's runtime");
+        // The same app generated here spawns its effects here: the count above can fail.
+        let _ = generate_route_list(App);
+        assert!(alive() > 0);
     }
 
     #[test]

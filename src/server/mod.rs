@@ -217,7 +217,7 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
         });
     spawn_sweeper(state.clone());
     spawn_deliverer(state.clone());
-    spawn_refusal_flusher(state.clone());
+    spawn_noted_flusher(state.clone());
     spawn_usage_warm_up(state.clone());
     let ledger = state.ledger.clone();
     let app = http::router(state);
@@ -249,9 +249,10 @@ pub async fn serve(state: AppState) -> Result<(), StartError> {
             Ok(())
         }
     };
-    // The refusals counted since the last write are not lost to a stop.
-    if let Err(e) = ledger.flush_refusals().await {
-        tracing::warn!(error = %e, "writing refused checkouts' counts at shutdown failed");
+    // The refusals counted and the last-seen times noted since the last write are not lost to a
+    // stop.
+    if let Err(e) = ledger.flush_noted().await {
+        tracing::warn!(error = %e, "writing refused checkouts' counts and last-seen times at shutdown failed");
     }
     served
 }
@@ -274,14 +275,15 @@ fn spawn_sweeper(state: AppState) {
     });
 }
 
-/// Every second: writes the refused checkouts counted in memory (`ledger::refusals`).
-fn spawn_refusal_flusher(state: AppState) {
+/// Every second: writes the refused checkouts counted and the agents' last-seen times noted in
+/// memory (`ledger::refusals`, `ledger::seen`).
+fn spawn_noted_flusher(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::ledger::refusals::FLUSH_EVERY);
         loop {
             tick.tick().await;
-            if let Err(e) = state.ledger.flush_refusals().await {
-                tracing::warn!(error = %e, "writing refused checkouts' counts failed; kept for the next try");
+            if let Err(e) = state.ledger.flush_noted().await {
+                tracing::warn!(error = %e, "writing refused checkouts' counts or last-seen times failed; kept for the next try");
             }
         }
     });
@@ -366,7 +368,7 @@ pub async fn sweep(state: &AppState) {
     }
     let keep = state.config.usage_retention;
     // The refusals counted so far belong to the minutes about to be rolled up.
-    if let Err(e) = state.ledger.flush_refusals().await {
+    if let Err(e) = state.ledger.flush_noted().await {
         tracing::warn!(error = %e, "writing refused checkouts' counts failed; kept for the next try");
     }
     match crate::usage::store::roll_up(&state.db, now, keep).await {

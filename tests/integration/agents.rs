@@ -148,7 +148,7 @@ async fn register_checkout_and_heartbeat(backend: Backend) {
     // Counted in memory, written every second (and at every stop): written now.
     app.state
         .ledger
-        .flush_refusals()
+        .flush_noted()
         .await
         .expect("the counts written");
     let refused = tessera::agents::entity::Entity::find_by_id(id.clone())
@@ -635,10 +635,7 @@ async fn a_refused_checkout_writes_nothing_and_is_counted(backend: Backend) {
         r.body["agent"]["refused_count"].as_u64()
     };
     assert_eq!(listed().await, Some(20), "the counts waiting are shown");
-    assert_eq!(
-        app.state.ledger.flush_refusals().await.expect("written"),
-        20
-    );
+    assert_eq!(app.state.ledger.flush_noted().await.expect("written"), 20);
     assert_eq!(stored().await.refused_count, 20);
     assert_eq!(listed().await, Some(20), "counted once");
 

@@ -1542,7 +1542,7 @@ impl<'v> World<'v> {
         self.app
             .state
             .ledger
-            .flush_refusals()
+            .flush_noted()
             .await
             .expect("the refusals' counts written");
         let mut agents: Vec<(usize, StoredAgent)> = agent::Entity::find()

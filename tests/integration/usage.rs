@@ -246,7 +246,7 @@ async fn minutes_hours_and_days_roll_up_and_are_pruned(backend: Backend) {
         panic!("three changes recorded: {times:?}");
     };
     assert!(a_let_go < m0 + MINUTE, "all in the first minute: {times:?}");
-    app.state.ledger.flush_refusals().await.expect("written");
+    app.state.ledger.flush_noted().await.expect("written");
 
     // The minute ends: it is rolled up once it has settled.
     clock.advance(m0 + MINUTE + 6_000 - clock.now_ms());
@@ -359,7 +359,7 @@ async fn the_usage_report_shows_each_callers_scope_and_exports_it(backend: Backe
         let r = post(&app, "checkout", Some(&tokens[2]), None).await;
         assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED);
     }
-    app.state.ledger.flush_refusals().await.expect("written");
+    app.state.ledger.flush_noted().await.expect("written");
     clock.advance(m0 + MINUTE + 6_000 - clock.now_ms());
     app.sweep().await;
 
@@ -697,9 +697,9 @@ async fn a_simulated_month_rolls_up_exactly_what_the_record_says(backend: Backen
         .await
     };
     let flush_all = async || {
-        app.state.ledger.flush_refusals().await.expect("written");
+        app.state.ledger.flush_noted().await.expect("written");
         if let Some(state) = &other {
-            state.ledger.flush_refusals().await.expect("written");
+            state.ledger.flush_noted().await.expect("written");
         }
     };
 
