@@ -26,32 +26,12 @@ trap cleanup EXIT
 
 . scripts/bench/lib.sh
 
-# One installation per build: licenses uploaded through the real path, agents seeded by SQL,
-# each agent's first checkout claiming its license.
-setup() { # label binary port -> leaves $work/$label.{tokens,pid}
-  local label=$1 bin=$2 port=$3 db="sqlite://$work/$1.db" base="http://127.0.0.1:$3" cookie id tenant
-  TESSERA_DATABASE_URL="$db" TESSERA_ADMIN_PASSWORD=bench-password-1 \
-    TESSERA_VENDOR_KEYS="$work/vendor.pub" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
-    LEPTOS_SITE_ROOT=target/site TESSERA_LOG=warn "$bin" >"$work/$label.log" 2>&1 &
-  pids+=("$!"); echo "$!" >"$work/$label.pid"
-  for _ in $(seq 300); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
-  curl -fs -c "$work/$label.cookies" -H "origin: $base" \
-    -d 'user_name=admin&password=bench-password-1' "$base/api/login" >/dev/null
-  cookie=$(awk '/tessera_session/ {print $7}' "$work/$label.cookies")
-  TESSERA_DATABASE_URL="$db" TESSERA_LOG=warn "$bin" request --company-id bench \
-    --target-version 1 --out "$work/$label.tlr" >/dev/null
-  echo "[{\"type\":\"agent\",\"product\":\"ai-server\",\"product_name\":\"AI Server agent\",\"mode\":\"subscription\",\"days\":365,\"binding\":\"floating\",\"count\":$licenses},
-        {\"type\":\"platform\",\"product\":\"platform\",\"product_name\":\"Platform\",\"mode\":\"subscription\",\"days\":365}]" >"$work/spec.json"
-  "$vendor" issue --key "$work/vendor.key" --request "$work/$label.tlr" --spec "$work/spec.json" \
-    --out "$work/$label.lcs" >/dev/null
-  id=$(curl -fs -o /dev/null -w '%{redirect_url}' -b "tessera_session=$cookie" -H "origin: $base" \
-    -F "package=@$work/$label.lcs" "$base/licenses/upload")
-  curl -fs -o /dev/null -b "tessera_session=$cookie" -H "origin: $base" -d "id=${id##*/}" \
-    "$base/api/licenses/confirm"
-  tenant=$(python3 -c 'import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute("select id from tenants").fetchone()[0])' "$work/$label.db")
-  "$seed" "$db" agents "$agents" "$tenant" "$work/$label.tokens"
-  read -r _ bad _ < <("$seed" claim "$base" "$work/$label.tokens")
-  [ "$bad" = 0 ] || { echo "leases.sh: $label: $bad agents not licensed" >&2; exit 1; }
+# One installation per build, each agent's first checkout claiming its license.
+setup() { # label binary port
+  installation "$1" "$2" "$3" "sqlite://$work/$1.db" "$agents" "$licenses" \
+    '{"type":"platform","product":"platform","product_name":"Platform","mode":"subscription","days":365}'
+  read -r _ bad _ < <("$seed" claim "http://127.0.0.1:$3" "$work/$1.tokens")
+  [ "$bad" = 0 ] || { echo "leases.sh: $1: $bad agents not licensed" >&2; exit 1; }
 }
 setup before "$before" 3391
 setup after "$after" 3392
