@@ -26,6 +26,7 @@ mod m20261205_000020_reminder_reads;
 mod m20261205_000021_audit_detail_codes;
 mod m20261205_000022_user_time_zone;
 mod m20261205_000023_free_floating_index;
+mod m20261205_000024_search_index;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000021_audit_detail_codes::Migration),
             Box::new(m20261205_000022_user_time_zone::Migration),
             Box::new(m20261205_000023_free_floating_index::Migration),
+            Box::new(m20261205_000024_search_index::Migration),
         ]
     }
 }

@@ -307,6 +307,7 @@ pub async fn delete_all(
         let n = i32::try_from(n).unwrap_or(i32::MAX);
         super::usage::record_many(&txn, now, reset, &key, super::SYSTEM_ACTOR, None, n).await?;
     }
+    crate::licenses::search::clear(&txn).await?;
     let deleted = certificate::Entity::delete_many()
         .exec(&txn)
         .await?

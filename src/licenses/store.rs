@@ -3,9 +3,9 @@
 //! state: they are the ledger's (`ledger::packages`).
 use std::collections::HashSet;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, SimpleExpr};
+use sea_orm::sea_query::{Expr, Func, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
@@ -67,14 +67,7 @@ pub async fn list(
     let offset = crate::ui::listing::offset(query.page, PAGE_SIZE)?;
     let mut select = certificate::Entity::find();
     if !q.is_empty() {
-        let needle = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
-        select = select.filter(
-            Condition::any()
-                .add(Expr::expr(Func::lower(Expr::col(C::ProductName))).like(&needle))
-                .add(Expr::expr(Func::lower(Expr::col(C::Product))).like(&needle))
-                .add(Expr::expr(Func::lower(Expr::col(C::Id))).like(&needle))
-                .add(Expr::expr(Func::lower(Expr::col(C::Feature))).like(&needle)),
-        );
+        select = select.filter(super::search::condition(db.get_database_backend(), q));
     }
     if let Some(s) = query.status {
         select = select.filter(status_condition(s, now));

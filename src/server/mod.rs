@@ -54,6 +54,15 @@ pub async fn prepare(config: Config, clock: Clock) -> Result<AppState, StartErro
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not look for holdings outside their tenant"),
     }
+    match crate::licenses::search::prepare(&db).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "searching the Licenses list reads every license: PostgreSQL's pg_trgm extension is \
+             missing or not permitted (install postgresql-contrib; the indexes are made at the \
+             next start)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not look for the search indexes"),
+    }
     let passwords = PasswordHasher::default();
     let installed = crate::installation::first_start::ensure(
         &db,

@@ -1,6 +1,7 @@
 //! Licenses in, over HTTP: upload with preview, confirmation, idempotence, every refusal of the
 //! format, the limits, racing uploads, the list, requests and deleting everything.
 use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::Value;
 
 use crate::on_both_databases;
@@ -466,7 +467,11 @@ async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
     let mut crm = vendor.certificate(&inst, "personal");
     crm["product_name"] = "CRM Sales".into();
     crm["product"] = "crm".into();
-    certs.push(crm);
+    certs.push(crm.clone());
+    let mut cyrillic = vendor.certificate(&inst, "agent");
+    cyrillic["product_name"] = "Сервер ИИ".into();
+    cyrillic["product"] = "ru_srv".into();
+    certs.push(cyrillic);
     let (id, _) = app.upload_outcome(&admin, &vendor.package(&certs)).await;
     app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
 
@@ -491,18 +496,42 @@ async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
         }
     };
     let page = list(vec![]).await;
-    assert_eq!(page["total"], 62);
+    assert_eq!(page["total"], 63);
     assert_eq!(page["rows"].as_array().unwrap().len(), 50);
     let page2 = list(vec![("page", "2".into())]).await;
-    assert_eq!(page2["rows"].as_array().unwrap().len(), 12);
+    assert_eq!(page2["rows"].as_array().unwrap().len(), 13);
 
+    // Through the index (three characters or more) and without it (fewer), whatever the case
+    // and the alphabet; `%`, `_` and quotes are only characters.
     let found = list(vec![("q", "crm".into())]).await;
     assert_eq!(found["total"], 1);
     assert_eq!(found["rows"][0]["product_name"], "CRM Sales");
+    for (q, total, first) in [
+        ("CrM", 1, Some("CRM Sales")),
+        ("СЕРВЕР", 1, Some("Сервер ИИ")),
+        ("ИИ", 1, Some("Сервер ИИ")),
+        ("u_s", 1, Some("Сервер ИИ")),
+        ("_s", 1, Some("Сервер ИИ")),
+        ("%", 0, None),
+        ("\"crm\"", 0, None),
+        ("\"", 0, None),
+        ("agent 0", 10, None),
+        ("Agent", 60, None),
+        ("ai-server", 61, None),
+    ] {
+        let found = list(vec![("q", q.into())]).await;
+        assert_eq!(found["total"], total, "{q}: {found}");
+        if let Some(first) = first {
+            assert_eq!(found["rows"][0]["product_name"], first, "{q}");
+        }
+    }
+    let id = found["rows"][0]["id"].as_str().expect("an id").to_string();
+    let by_id = list(vec![("q", id[..13].to_uppercase())]).await;
+    assert_eq!(by_id["total"], 1, "a certificate by the start of its id");
 
     let unused = list(vec![("status", "unused".into())]).await;
     assert_eq!(
-        unused["total"], 61,
+        unused["total"], 62,
         "agents and seats wait; the platform activated"
     );
     let activated = list(vec![("status", "activated".into())]).await;
@@ -532,6 +561,82 @@ async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
     ])
     .await;
     assert_eq!(by_status["rows"][0]["status"], "activated");
+
+    // Deleted, nothing is found; installed again, it is.
+    let search_rows = || async {
+        if backend != Backend::Sqlite {
+            return None;
+        }
+        let row = app
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT count(*) AS n FROM certificates_search",
+            ))
+            .await
+            .expect("the search table")
+            .expect("a count");
+        Some(row.try_get::<i64>("", "n").expect("n"))
+    };
+    if backend == Backend::Sqlite {
+        assert_eq!(search_rows().await, Some(63));
+    }
+    let r = app
+        .call(&admin, "licenses/delete_all", &[("confirmation", "DELETE")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(list(vec![("q", "crm".into())]).await["total"], 0);
+    if backend == Backend::Sqlite {
+        assert_eq!(search_rows().await, Some(0));
+    }
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&[crm])).await;
+    app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(list(vec![("q", "CRM".into())]).await["total"], 1);
+    app.stop().await;
+}
+
+/// A search of three characters or more reads its index (SQLite's FTS5 table, PostgreSQL's
+/// trigram indexes), not every certificate.
+async fn the_search_reads_its_indexes(backend: Backend) {
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect, QueryTrait, TransactionTrait};
+    use tessera::licenses::{entity::certificate, search};
+    let app = TestApp::start(backend).await;
+    let db_backend = app.db.get_database_backend();
+    let query = certificate::Entity::find()
+        .select_only()
+        .column(certificate::Column::Id)
+        .filter(search::condition(db_backend, "server"))
+        .build(db_backend);
+    let (explain, column, wanted) = match backend {
+        Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail", "VIRTUAL TABLE INDEX 0:M"),
+        Backend::Postgres => (
+            "EXPLAIN",
+            "QUERY PLAN",
+            "Index Scan on idx_certificates_search_product_name",
+        ),
+    };
+    // On a near-empty table PostgreSQL's planner rightly prefers reading it: told not to, it
+    // shows the index it has.
+    let txn = app.db.begin().await.expect("a transaction");
+    if backend == Backend::Postgres {
+        txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+            .await
+            .expect("set");
+    }
+    let plan = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            db_backend,
+            format!("{explain} {}", query.sql),
+            query.values.clone().map_or_else(Vec::new, |v| v.0),
+        ))
+        .await
+        .expect("a plan");
+    let lines: Vec<String> = plan
+        .iter()
+        .filter_map(|row| row.try_get::<String>("", column).ok())
+        .collect();
+    assert!(lines.iter().any(|l| l.contains(wanted)), "{lines:?}");
+    txn.rollback().await.expect("rollback");
     app.stop().await;
 }
 
@@ -981,6 +1086,7 @@ on_both_databases!(
     a_certificate_revoked_before_it_arrives_licenses_nothing,
     a_withdrawn_platform_license_takes_its_days_with_it,
     the_list_searches_filters_sorts_and_pages,
+    the_search_reads_its_indexes,
     roles_see_and_change_exactly_what_they_may,
     a_request_names_the_installation_and_delete_all_needs_the_word,
     without_vendor_keys_the_upload_says_so,
