@@ -169,11 +169,9 @@ checkout_rows() { # label base tokens-file
     read -r b50 b99 b999 brps berr < <(wrkr "$c" "$cdur" "$2/healthz" "$hl") || true
     read -r c50 c99 c999 crps cerr < <(wrkr "$c" "$cdur" "$2/api/v1/agents/checkout" "$cl") || true
     ratio=$(awk -v a="$crps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
-    if [ "$c" = 64 ]; then
-      row "$1 checkout, $c connections, $rotate agents: p50 / p99 / p99.9, throughput" "$c50 / $c99 / $c999 ms, $crps req/s$(errs "$cerr")" "p99 < 2 ms" "$(below "$c99" 2)"
-    else
-      row "$1 checkout, $c connections, $rotate agents: p50 / p99 / p99.9, throughput" "$c50 / $c99 / $c999 ms, $crps req/s$(errs "$cerr")"
-    fi
+    # At saturation p99 is queueing on 2 shared cores, not checkout's cost: the latency target
+    # is read at constant offered rates instead (scripts/bench/rate.sh, issue 24 item 2).
+    row "$1 checkout, $c connections, $rotate agents: p50 / p99 / p99.9, throughput" "$c50 / $c99 / $c999 ms, $crps req/s$(errs "$cerr")"
     row "$1 bare /healthz, $c connections, same server" "$b50 / $b99 / $b999 ms, $brps req/s$(errs "$berr")"
     row "$1 checkout / healthz throughput, $c connections" "$ratio" "≥ 0.5" "$(atleast "$ratio" 0.5)"
   done
@@ -386,7 +384,7 @@ read -r d50 d99 _ drps derr <"$work/burst.out" || true
 bt=$(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')
 row "burst of 50 concurrent sign-ins during that load" "$(secs "$bt") for all 50 ($(awk -v t="$bt" 'BEGIN { printf "%.1f", 50 / t }')/s)"
 row "checkout, 16 connections, during the burst" "p50 $d50 / p99 $d99 ms, $drps req/s$(errs "$derr")" \
-  "p99 ≤ 5× without; ≥ 0.5× req/s" "$(awk -v a="$d99" -v b="$n99" -v r="$drps" -v s="$nrps" 'BEGIN { print (a <= 5 * b && r >= 0.5 * s) ? "met" : "not met" }')"
+  "p99 ≤ 2× without; ≥ 0.9× req/s (issue 24)" "$(awk -v a="$d99" -v b="$n99" -v r="$drps" -v s="$nrps" 'BEGIN { print (a <= 2 * b && r >= 0.9 * s) ? "met" : "not met" }')"
 
 row "server RSS, after the loads / peak" "$(rss "$server") / $(hwm "$server") MiB"
 

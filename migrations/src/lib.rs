@@ -27,6 +27,7 @@ mod m20261205_000021_audit_detail_codes;
 mod m20261205_000022_user_time_zone;
 mod m20261205_000023_free_floating_index;
 mod m20261205_000024_search_index;
+mod m20261206_000025_status_rank;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000022_user_time_zone::Migration),
             Box::new(m20261205_000023_free_floating_index::Migration),
             Box::new(m20261205_000024_search_index::Migration),
+            Box::new(m20261206_000025_status_rank::Migration),
         ]
     }
 }

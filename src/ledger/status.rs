@@ -1,6 +1,7 @@
 //! License status in SQL: the pure status of `licenses::domain`, as a condition a query can
 //! filter and sort by (a test checks the two agree on every combination of a certificate's fields).
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr};
 
 use crate::licenses::domain::Status;
 use crate::licenses::entity::certificate;
@@ -36,4 +37,31 @@ pub fn status_condition(s: Status, now: i64) -> Condition {
                 ),
         ),
     }
+}
+
+/// The stored rank's column (migration 25): the status's place in the Licenses list's sort
+/// (Unused 0, Activated 1, Expired 2, Revoked 3). The database keeps it from the certificate's
+/// own columns; time's part is [`expire_ranks`]'. Not in the entity: no code writes it.
+pub const RANK_COLUMN: &str = "status_rank";
+
+/// When the stored rank lapses to Expired (null when it cannot).
+const RANK_UNTIL_COLUMN: &str = "status_rank_until";
+
+/// Expired's place in the sort.
+const EXPIRED_RANK: i16 = 2;
+
+/// Gives the stored rank of Expired to each certificate whose rank lapsed by `now` (its
+/// `not_after`, or an activated license's expiry, has passed), through the index of the time it
+/// lapses: the cost is the licenses that lapsed. The sweeper runs it; until then (at most one
+/// sweep) such a license sorts among its former status, while its row and the status filter
+/// already say Expired. Answers how many changed.
+pub async fn expire_ranks(db: &impl ConnectionTrait, now: i64) -> Result<u64, DbErr> {
+    let until = Alias::new(RANK_UNTIL_COLUMN);
+    let lapse = Query::update()
+        .table(certificate::Entity)
+        .value(Alias::new(RANK_COLUMN), EXPIRED_RANK)
+        .value(until.clone(), Option::<i64>::None)
+        .and_where(Expr::col(until).lte(now))
+        .to_owned();
+    Ok(db.execute(&lapse).await?.rows_affected())
 }

@@ -3,13 +3,13 @@
 //! state: they are the ledger's (`ledger::packages`).
 use std::collections::HashSet;
 
-use sea_orm::sea_query::{Expr, Func, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use super::domain::{Expiry, Status, status, waits_until};
+use super::domain::{Expiry, status, waits_until};
 use super::entity::{certificate, pending_upload};
 use super::format::{Binding, LicenseRequest, LicenseType, Mode, RequestTenant, Usage};
 use super::model::{
@@ -23,7 +23,7 @@ use crate::auth::server::{Granted, cap};
 use crate::error::{AppError, internal};
 use crate::ledger::packages::{installed_among, revocations, verify_blocking, with_window};
 use crate::ledger::platform::tenant_states;
-use crate::ledger::status::status_condition;
+use crate::ledger::status::{RANK_COLUMN, status_condition};
 use crate::tenants::{Tenant, entity as tenant};
 use crate::users::entity as user;
 
@@ -44,16 +44,6 @@ pub async fn tenant_licenses(db: &impl ConnectionTrait) -> Result<Vec<TenantLice
 
 pub async fn count(db: &impl ConnectionTrait) -> Result<u64, AppError> {
     Ok(certificate::Entity::find().count(db).await?)
-}
-
-/// A sortable rank of the status at `now` (Unused, Activated, Expired, Revoked), built from the
-/// same conditions as the status filter.
-fn status_rank(now: i64) -> SimpleExpr {
-    Expr::case(status_condition(Status::Revoked, now), 3)
-        .case(status_condition(Status::Expired, now), 2)
-        .case(status_condition(Status::Activated, now), 1)
-        .finally(0)
-        .into()
 }
 
 pub async fn list(
@@ -93,13 +83,24 @@ pub async fn list(
             ])),
             order.clone(),
         ),
-        SortColumn::Status => select.order_by(status_rank(now), order.clone()),
+        // The stored rank (migration 25), read in its index's order: within a status, by id in
+        // the sort's direction, so a descending sort walks the index backwards instead of
+        // sorting each status's licenses.
+        SortColumn::Status => select.order_by(
+            Expr::col((certificate::Entity, Alias::new(RANK_COLUMN))),
+            order.clone(),
+        ),
         SortColumn::Installed => select.order_by(C::InstalledAt, order.clone()),
+    };
+    let tie = if query.sort == SortColumn::Status {
+        order
+    } else {
+        Order::Asc
     };
     // Sort and page the ids alone (a narrow sort: rows carry the signed payload), with a stable
     // order within equal keys so pages do not overlap; then read the page's rows.
     let ids: Vec<String> = select
-        .order_by(C::Id, Order::Asc)
+        .order_by(C::Id, tie)
         .select_only()
         .column(C::Id)
         .offset(offset)

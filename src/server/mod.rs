@@ -350,6 +350,11 @@ pub async fn sweep(state: &AppState) {
         }
         Err(e) => tracing::warn!(error = %e, "activating licenses that fell due failed"),
     }
+    match crate::ledger::status::expire_ranks(&state.db, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(licenses = n, "sorted lapsed licenses among the expired"),
+        Err(e) => tracing::warn!(error = %e, "updating lapsed licenses' status rank failed"),
+    }
     if let Some(t) = state.clock.tampering() {
         tracing::warn!(
             system_ms = t.system_ms,

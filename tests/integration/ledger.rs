@@ -1,6 +1,12 @@
 //! The ledger's reads agree with its pure rules, on the database itself.
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
-use tessera::ledger::status::status_condition;
+use std::collections::HashMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    Statement,
+};
+use tessera::ledger::status::{expire_ranks, status_condition};
 use tessera::licenses::domain::{Status, status};
 use tessera::licenses::entity::{certificate, package};
 
@@ -108,7 +114,73 @@ async fn the_sql_status_condition_agrees_with_the_pure_status(backend: Backend) 
         seen += by_rule.len();
     }
     assert_eq!(seen, 256, "each certificate has exactly one status");
+
+    // The stored rank the list sorts by (migration 25): kept by the database on insert, by the
+    // sweeper for what time changes; the same as the pure status's place, at each step.
+    expire_ranks(db, NOW).await.expect("lapsed ranks");
+    assert_ranks(db, &made, NOW).await;
+    // Every row written again, its revocation and end taken back: the update keeps the rank.
+    certificate::Entity::update_many()
+        .col_expr(
+            certificate::Column::RevokedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            certificate::Column::EndedReason,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(certificate::Column::PackageId.eq("p"))
+        .exec(db)
+        .await
+        .expect("taken back");
+    let made: Vec<certificate::Model> = certificate::Entity::find()
+        .filter(certificate::Column::PackageId.eq("p"))
+        .all(db)
+        .await
+        .expect("the certificates");
+    expire_ranks(db, NOW).await.expect("lapsed ranks");
+    assert_ranks(db, &made, NOW).await;
+    // Two days on, the sweeper's round moves what lapsed, and only that.
+    let later = NOW + 2 * DAY;
+    let lapsed = expire_ranks(db, later).await.expect("lapsed ranks");
+    assert!(lapsed > 0, "some licenses lapse in two days");
+    assert_ranks(db, &made, later).await;
+    assert_eq!(expire_ranks(db, later).await.expect("again"), 0, "once");
     app.stop().await;
+}
+
+/// The stored rank of each certificate is its status's place at `now`.
+async fn assert_ranks(db: &impl ConnectionTrait, made: &[certificate::Model], now: i64) {
+    let stored: HashMap<String, i64> = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id, status_rank FROM certificates WHERE package_id = 'p'",
+        ))
+        .await
+        .expect("the ranks")
+        .into_iter()
+        .map(|r| {
+            (
+                r.try_get_by_index::<String>(0).expect("id"),
+                i64::from(r.try_get_by_index::<i16>(1).expect("rank")),
+            )
+        })
+        .collect();
+    for c in made {
+        let rank = match status(&c.state(), now) {
+            Status::Unused => 0,
+            Status::Activated => 1,
+            Status::Expired => 2,
+            Status::Revoked => 3,
+        };
+        assert_eq!(
+            stored.get(&c.id),
+            Some(&rank),
+            "{} at {now}: {:?}",
+            c.id,
+            c.state()
+        );
+    }
 }
 
 on_both_databases!(the_sql_status_condition_agrees_with_the_pure_status);

@@ -257,7 +257,7 @@ async fn an_unreachable_database_stops_start_up_naming_it() {
 /// in the order it takes licenses: no sort of every free license).
 #[tokio::test]
 async fn frequent_questions_are_read_through_their_indexes() {
-    use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
+    use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
     use tessera::ledger::holdings::{Pool, free_in};
     use tessera::ledger::{packages::revokers, platform::due_condition};
     use tessera::licenses::entity::certificate;
@@ -284,6 +284,42 @@ async fn frequent_questions_are_read_through_their_indexes() {
     };
     let now = app.state.clock.now_ms();
     let claim = |pool| free_in(pool, &agent, now).limit(1).build(backend);
+    // The Licenses list sorted by status, a page deep, either way: its ids in the rank's index.
+    let by_status = |order: sea_orm::Order| {
+        certificate::Entity::find()
+            .select_only()
+            .column(certificate::Column::Id)
+            .order_by(
+                sea_orm::sea_query::Expr::col(sea_orm::sea_query::Alias::new(
+                    tessera::ledger::status::RANK_COLUMN,
+                )),
+                order.clone(),
+            )
+            .order_by(certificate::Column::Id, order)
+            .limit(50)
+            .offset(1000)
+            .build(backend)
+    };
+    // The sweeper's lapse of ranks reads the index of the time they lapse.
+    let lapse = {
+        let mut plan = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                backend,
+                format!(
+                    "EXPLAIN QUERY PLAN UPDATE certificates SET status_rank = 2 \
+                     WHERE status_rank_until <= {now}"
+                ),
+            ))
+            .await
+            .expect("a plan")
+            .into_iter()
+            .filter_map(|row| row.try_get::<String>("", "detail").ok());
+        plan.next().unwrap_or_default()
+    };
+    assert!(
+        lapse.contains("USING INDEX idx_certificates_status_rank_until"),
+        "{lapse}"
+    );
     for (query, index) in [
         (
             claim(Pool::Tenant),
@@ -299,6 +335,14 @@ async fn frequent_questions_are_read_through_their_indexes() {
             "INDEX idx_certificates_revokers",
         ),
         (due.build(backend), "USING INDEX idx_certificates_"),
+        (
+            by_status(sea_orm::Order::Asc),
+            "USING COVERING INDEX idx_certificates_status_rank",
+        ),
+        (
+            by_status(sea_orm::Order::Desc),
+            "USING COVERING INDEX idx_certificates_status_rank",
+        ),
     ] {
         let plan = db
             .query_all_raw(sea_orm::Statement::from_sql_and_values(
