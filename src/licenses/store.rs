@@ -57,7 +57,7 @@ pub async fn list(
     let offset = crate::ui::listing::offset(query.page, PAGE_SIZE)?;
     let mut select = certificate::Entity::find();
     if !q.is_empty() {
-        select = select.filter(super::search::condition(db.get_database_backend(), q));
+        select = select.filter(super::search::condition(db, q).await?);
     }
     if let Some(s) = query.status {
         select = select.filter(status_condition(s, now));

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::on_both_databases;
 use crate::support::{Backend, TestApp, Vendor, password_of, post_package};
+use tessera::licenses::search;
 
 /// Each preview item's effect, by name.
 pub(crate) fn effects(outcome: &Value) -> Vec<String> {
@@ -592,6 +593,35 @@ async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
     let (id, _) = app.upload_outcome(&admin, &vendor.package(&[crm])).await;
     app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
     assert_eq!(list(vec![("q", "CRM".into())]).await["total"], 1);
+
+    // More licenses share a word than SQLite's index is read for: the same answers, read from
+    // the licenses (in ASCII) or still through the index (in another alphabet, whose case only
+    // the index folds).
+    let many = search::SELECTIVE_MAX as usize + 10;
+    let bulk: Vec<_> = (0..many)
+        .map(|i| {
+            let mut c = vendor.certificate(&inst, "agent");
+            c["product_name"] = format!("Агент {i}").into();
+            c
+        })
+        .collect();
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&bulk)).await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for (q, total) in [
+        ("AI-SERVER", many),
+        ("агент", many),
+        ("АГЕНТ 10", 21),
+        ("crm", 1),
+    ] {
+        let found = list(vec![("q", q.into())]).await;
+        assert_eq!(found["total"], total, "{q}");
+        assert_eq!(
+            found["rows"].as_array().map(Vec::len),
+            Some(total.min(50)),
+            "{q}"
+        );
+    }
     app.stop().await;
 }
 
@@ -599,14 +629,26 @@ async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
 /// trigram indexes), not every certificate.
 async fn the_search_reads_its_indexes(backend: Backend) {
     use sea_orm::{EntityTrait, QueryFilter, QuerySelect, QueryTrait, TransactionTrait};
-    use tessera::licenses::{entity::certificate, search};
+    use tessera::licenses::entity::certificate;
     let app = TestApp::start(backend).await;
     let db_backend = app.db.get_database_backend();
-    let query = certificate::Entity::find()
-        .select_only()
-        .column(certificate::Column::Id)
-        .filter(search::condition(db_backend, "server"))
-        .build(db_backend);
+    // SQLite: the question asked of the FTS5 table first. PostgreSQL: the condition itself.
+    let query = match backend {
+        Backend::Sqlite => Statement::from_sql_and_values(
+            db_backend,
+            search::PROBE,
+            ["\"server\"".into(), 1001.into()],
+        ),
+        Backend::Postgres => certificate::Entity::find()
+            .select_only()
+            .column(certificate::Column::Id)
+            .filter(
+                search::condition(&app.db, "server")
+                    .await
+                    .expect("a condition"),
+            )
+            .build(db_backend),
+    };
     let (explain, column, wanted) = match backend {
         Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail", "VIRTUAL TABLE INDEX 0:M"),
         Backend::Postgres => (
