@@ -12,7 +12,8 @@
 #                                (scripts/bench/agents.sh: 2,000 and 20,000 on both databases),
 #                                constant offered rates (rate.sh, oha), two instances behind
 #                                haproxy (instances.sh); prints their tables, writes nothing
-# TESSERA_BENCH_NO_BUILD=1 skips the build step (uses target/release and target/site as they are).
+# TESSERA_BENCH_NO_BUILD=1 skips the build step (uses target/release and target/site as they are);
+# TESSERA_BENCH_KEEP=FILE keeps a copy of the SQLite installation the pages were measured on.
 # Load tool: Debian's wrk (installed if missing). No figure here is asserted; they are compared
 # with the issue's targets in the table's last column.
 set -euo pipefail
@@ -276,6 +277,9 @@ page_row "page: Settings > Licenses (SSR, summary and first page)" /settings/lic
 page_row "page: product crm ($n_users users, $n_seats seats held)" /settings/licenses/product/crm "$html"
 page_row "page: Agents ($n_agents agents)" /settings/agents "$html"
 page_row "page: Settings > Users ($n_users users)" /settings/users "$html"
+# TESSERA_BENCH_KEEP=FILE keeps a copy of the installation as the pages saw it, for profiling.
+[ -z "${TESSERA_BENCH_KEEP:-}" ] || python3 -c 'import sqlite3,sys
+sqlite3.connect(sys.argv[1]).execute("VACUUM INTO ?", (sys.argv[2],))' "${db#sqlite://}" "$TESSERA_BENCH_KEEP"
 
 # --- usage history: what the record costs, and Settings > Usage over a year ------------------
 table_bytes() { # sqlite-db table -> bytes of the table and its indexes

@@ -279,6 +279,13 @@ pub fn free_in(pool: Pool, a: &agent::Model, now: i64) -> sea_orm::Select<certif
         .filter(usable_condition(now))
         .filter(serves(&a.tenant_id))
         .filter(not_held_for_lease(now))
+        // The index's columns before the order, though each is one value here: PostgreSQL's
+        // planner takes an `IS NULL` as a filter, not as a constant, and would otherwise sort
+        // every free license for each claim (20,000 agents' first checkouts took 407 s).
+        .order_by(C::BoundAgentId, Order::Asc)
+        .order_by(C::RevokedBy, Order::Asc)
+        .order_by(C::EndedReason, Order::Asc)
+        .order_by(C::AssignedTenantId, Order::Asc)
         .order_by(C::InstalledAt, Order::Asc)
         .order_by(C::Id, Order::Asc)
 }

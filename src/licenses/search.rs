@@ -5,7 +5,7 @@
 //!   characters or more, case folded for every alphabet), filled by a trigger on each insert into
 //!   `certificates` (migration 24) and emptied with them ([`clear`]).
 //! - **PostgreSQL**: trigram GIN indexes (`pg_trgm`) on the lower-cased columns, which serve the
-//!   very `LIKE` that is written. They are made at start ([`prepare`]), since the extension may be
+//!   very `LIKE` that is written. They are made at start ([`prepare`], concurrently), since the extension may be
 //!   missing (Debian's `postgresql-contrib`) or not permitted: then the search reads every row, as
 //!   before, and the log says so.
 //!
@@ -14,7 +14,7 @@
 //! the case of ASCII letters only. So is, on SQLite, a search in ASCII that the index finds in more
 //! than [`SELECTIVE_MAX`] licenses: reading most licenses is cheaper than looking each one up.
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use super::entity::certificate;
 use crate::error::AppError;
@@ -105,59 +105,100 @@ fn scan(backend: DbBackend, text: &str) -> Condition {
         })
 }
 
-/// Makes PostgreSQL's trigram indexes if they are missing (on SQLite, migration 24 made the
-/// index). `Ok(false)` when they cannot be made: the extension is not installed or not permitted.
-/// Several instances starting at once may race to make them: one wins, the others' errors are
-/// only "already exists", and every later start finds them.
-pub async fn prepare(db: &impl ConnectionTrait) -> Result<bool, AppError> {
-    let backend = db.get_database_backend();
-    if backend != DbBackend::Postgres {
+/// Makes PostgreSQL's trigram indexes if they are missing or a failed build left one invalid (on
+/// SQLite, migration 24 made the index). `Ok(false)` when they cannot be made: the extension is
+/// not installed or not permitted.
+///
+/// Each index is built `CONCURRENTLY`: instances already serving (a rolling upgrade) keep writing
+/// certificates while it builds. Such a build cannot run in a transaction, so it runs on a
+/// connection of its own, holding a session advisory lock: instances starting at once build one
+/// after the other, and an index found invalid under the lock is the leftover of a build that
+/// failed or was killed (never one another instance is still making), so it is dropped and made
+/// again. The connection is closed at the end, and the lock with it, whatever happens.
+pub async fn prepare(db: &DatabaseConnection) -> Result<bool, AppError> {
+    use sea_orm::sqlx::{AssertSqlSafe, Connection, postgres::PgConnection};
+    if db.get_database_backend() != DbBackend::Postgres {
         return Ok(true);
     }
-    if present(db).await? {
+    if valid(db).await?.len() == INDEXED.len() {
         return Ok(true);
     }
-    if let Err(e) = db
-        .execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    let options = db.get_postgres_connection_pool().connect_options();
+    let mut own = PgConnection::connect_with(&options)
+        .await
+        .map_err(database)?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(BUILD_LOCK)
+        .execute(&mut own)
+        .await
+        .map_err(database)?;
+    if let Err(e) = sea_orm::sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        .execute(&mut own)
         .await
     {
         tracing::warn!(error = %e, "the pg_trgm extension cannot be created");
         return Ok(false);
     }
+    let made = valid(db).await?;
     for (index, column) in INDEXED {
-        let made = db
-            .execute_unprepared(&format!(
-                "CREATE INDEX IF NOT EXISTS {index} ON certificates \
+        if made.iter().any(|v| v == index) {
+            continue;
+        }
+        tracing::info!(index, "making a search index (concurrently: writes go on)");
+        let remade = async {
+            // An invalid leftover would make `IF NOT EXISTS` skip the build.
+            // The names and columns are this module's constants.
+            sea_orm::sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP INDEX CONCURRENTLY IF EXISTS {index}"
+            )))
+            .execute(&mut own)
+            .await?;
+            sea_orm::sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON certificates \
                  USING gin (lower({column}) gin_trgm_ops)"
-            ))
-            .await;
-        if let Err(e) = made {
+            )))
+            .execute(&mut own)
+            .await
+        };
+        if let Err(e) = remade.await {
             tracing::warn!(error = %e, index, "a search index cannot be made");
         }
     }
-    present(db).await
+    // Closing the connection ends its session, and the advisory lock with it.
+    if let Err(e) = own.close().await {
+        tracing::debug!(error = %e, "closing the index builder's connection");
+    }
+    Ok(valid(db).await?.len() == INDEXED.len())
 }
 
-/// Whether all of PostgreSQL's search indexes exist.
-async fn present(db: &impl ConnectionTrait) -> Result<bool, AppError> {
+/// The session advisory lock held while the search indexes are built: a constant all instances
+/// share (the ASCII of "trgm").
+const BUILD_LOCK: i64 = 0x7472_676d;
+
+fn database(e: sea_orm::sqlx::Error) -> AppError {
+    crate::error::internal(format_args!("database: {e}"))
+}
+
+/// The names of PostgreSQL's search indexes that exist and are valid (a concurrent build that
+/// failed leaves its index present but invalid: the planner never reads it).
+pub async fn valid(db: &impl ConnectionTrait) -> Result<Vec<String>, AppError> {
     let names: Vec<sea_orm::Value> = INDEXED.iter().map(|(i, _)| (*i).into()).collect();
     let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             format!(
-                "SELECT count(*) AS n FROM pg_indexes WHERE tablename = 'certificates' \
-                 AND indexname IN ({})",
+                "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                 WHERE i.indrelid = to_regclass('certificates') AND i.indisvalid \
+                 AND c.relname IN ({})",
                 placeholders.join(", ")
             ),
             names,
         ))
         .await?;
-    let found: i64 = match row {
-        Some(row) => row.try_get("", "n")?,
-        None => 0,
-    };
-    Ok(found == INDEXED.len() as i64)
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "name").map_err(AppError::from))
+        .collect()
 }
 
 /// Empties SQLite's search table when every certificate is deleted (in the same transaction). A

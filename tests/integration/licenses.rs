@@ -679,6 +679,25 @@ async fn the_search_reads_its_indexes(backend: Backend) {
         .collect();
     assert!(lines.iter().any(|l| l.contains(wanted)), "{lines:?}");
     txn.rollback().await.expect("rollback");
+
+    // PostgreSQL: an index a failed concurrent build left invalid is made again at the next
+    // start, and two instances starting at once both find all four.
+    if backend == Backend::Postgres {
+        app.db
+            .execute_unprepared(
+                "UPDATE pg_index SET indisvalid = false \
+                 WHERE indexrelid = 'idx_certificates_search_product'::regclass",
+            )
+            .await
+            .expect("an index made invalid");
+        let left = search::valid(&app.db).await.expect("the valid indexes");
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(!left.iter().any(|i| i == "idx_certificates_search_product"));
+        let (a, b) = tokio::join!(search::prepare(&app.db), search::prepare(&app.db));
+        assert_eq!((a.ok(), b.ok()), (Some(true), Some(true)));
+        let all = search::valid(&app.db).await.expect("the valid indexes");
+        assert_eq!(all.len(), 4, "{all:?}");
+    }
     app.stop().await;
 }
 
