@@ -8,8 +8,9 @@
 # BENCHMARKS.md (between the "generated" markers), with the machine, date, commit and duration.
 #   ./scripts/bench.sh           builds the release if needed, then the full run (about 6.5 minutes)
 #   ./scripts/bench.sh --quick   11,000 certificates, shorter loads (under 2 minutes)
-#   ./scripts/bench.sh --scale   the large sizes, apart (issue 24; about 15 minutes): many agents
-#                                (scripts/bench/agents.sh: 2,000 and 20,000 on both databases),
+#   ./scripts/bench.sh --scale   the large sizes, apart (issue 24; about 30 minutes): every page at
+#                                5,000, 50,000 and 500,000 certificates (scripts/bench/pages.sh),
+#                                many agents (agents.sh: 2,000 and 20,000 on both databases),
 #                                constant offered rates (rate.sh, oha), two instances behind
 #                                haproxy (instances.sh); prints their tables, writes nothing
 # TESSERA_BENCH_NO_BUILD=1 skips the build step (uses target/release and target/site as they are);
@@ -34,7 +35,7 @@ fi
 built=$(date +%s)
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 if $scale; then
-  for part in agents rate instances; do
+  for part in pages agents rate instances; do
     echo "== scripts/bench/$part.sh"
     "scripts/bench/$part.sh"
   done

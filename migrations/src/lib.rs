@@ -28,6 +28,7 @@ mod m20261205_000022_user_time_zone;
 mod m20261205_000023_free_floating_index;
 mod m20261205_000024_search_index;
 mod m20261206_000025_status_rank;
+mod m20261206_000026_page_indexes;
 
 pub struct Migrator;
 
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000023_free_floating_index::Migration),
             Box::new(m20261205_000024_search_index::Migration),
             Box::new(m20261206_000025_status_rank::Migration),
+            Box::new(m20261206_000026_page_indexes::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@
 #     (each agent's grant is remembered until a change or its lease's renewal), with the bare
 #     /healthz of the same server beside them.
 #   scripts/bench/agents.sh [SIZES]      SIZES defaults to "2000 20000"
+#   TESSERA_BENCH_BACKENDS=postgres      one database only (default "sqlite postgres")
 # Uses target/release/tessera and tessera-vendor as built. Prints a Markdown table; asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,7 +36,7 @@ echo
 echo "| database | agents | Monday morning: all first checkouts, 32 at once | checkout, 256 agents rotating | checkout, all agents rotating (a first pass) | all / 256 | /healthz |"
 echo "|---|---|---|---|---|---|---|"
 port=3400
-for backend in sqlite postgres; do
+for backend in ${TESSERA_BENCH_BACKENDS:-sqlite postgres}; do
   for n in $sizes; do
     port=$((port + 1))
     base="http://127.0.0.1:$port"

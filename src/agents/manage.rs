@@ -144,16 +144,23 @@ pub async fn listing(
     let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(AgentsListing {
         floating_total: count(floating().count(db).await?),
+        // Held by an agent (counted in the database), or for the lease of one shut down (the few
+        // such, read through their own index): an `OR` of the two read every license.
         floating_held: count(
             floating()
-                // Held by an agent, or for the lease of one shut down.
-                .filter(
-                    sea_orm::Condition::any()
-                        .add(certificate::Column::BoundAgentId.is_not_null())
-                        .add(certificate::Column::LeaseHeldUntil.gt(now)),
-                )
+                .filter(certificate::Column::BoundAgentId.is_not_null())
                 .count(db)
-                .await?,
+                .await?
+                + crate::ledger::holdings::held_for_lease(db, now)
+                    .await?
+                    .iter()
+                    .filter(|c| {
+                        c.license_type == LicenseType::Agent.as_str()
+                            && c.binding.as_deref() == Some(Binding::Floating.as_str())
+                            && c.bound_agent_id.is_none()
+                            && matches!(status(&c.state(), now), Status::Unused | Status::Activated)
+                    })
+                    .count() as u64,
         ),
         agents: agents
             .into_iter()

@@ -83,24 +83,20 @@ pub async fn list(
             ])),
             order.clone(),
         ),
-        // The stored rank (migration 25), read in its index's order: within a status, by id in
-        // the sort's direction, so a descending sort walks the index backwards instead of
-        // sorting each status's licenses.
+        // The stored rank (migration 25), read in its index's order.
         SortColumn::Status => select.order_by(
             Expr::col((certificate::Entity, Alias::new(RANK_COLUMN))),
             order.clone(),
         ),
         SortColumn::Installed => select.order_by(C::InstalledAt, order.clone()),
     };
-    let tie = if query.sort == SortColumn::Status {
-        order
-    } else {
-        Order::Asc
-    };
     // Sort and page the ids alone (a narrow sort: rows carry the signed payload), with a stable
-    // order within equal keys so pages do not overlap; then read the page's rows.
+    // order within equal keys so pages do not overlap: the id, in the sort's direction, as the
+    // indexes of the status rank, the product name and the installation time hold it (migration
+    // 26), so a page of 50,000 licenses that share a product is read from the index either way.
+    // Then read the page's rows.
     let ids: Vec<String> = select
-        .order_by(C::Id, tie)
+        .order_by(C::Id, order)
         .select_only()
         .column(C::Id)
         .offset(offset)

@@ -131,7 +131,16 @@ pub async fn product(
                 .to_owned(),
         ),
     );
-    let holders_total = holding.clone().count(db).await?;
+    // Unscoped, counted from the seats alone (one per user and product: a unique index).
+    let holders_total = match scope {
+        None => {
+            seat::Entity::find()
+                .filter(seat::Column::Product.eq(product))
+                .count(db)
+                .await?
+        }
+        Some(_) => holding.clone().count(db).await?,
+    };
     let last_page = Ord::max(holders_total.div_ceil(HOLDERS_PAGE), 1);
     let holders_page = Ord::clamp(holders_page, 1, last_page);
     let people = holding

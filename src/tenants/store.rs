@@ -41,6 +41,9 @@ async fn find(db: &impl ConnectionTrait, id: &str) -> Result<entity::Model, AppE
         .ok_or(AppError::invalid(Field::Tenant, Problem::Unknown))
 }
 
+/// The most licenses Settings > Tenants offers to assign.
+const ASSIGNABLE_MAX: u64 = 500;
+
 /// Counts per tenant of a column grouped by tenant id.
 async fn count_by_tenant<E, C>(
     db: &impl ConnectionTrait,
@@ -84,17 +87,32 @@ pub async fn listing(
     .await?;
     let users =
         count_by_tenant::<user::Entity, _>(db, user::Column::TenantId, Condition::all()).await?;
-    let pool = count_by_tenant::<certificate::Entity, _>(
-        db,
-        certificate::Column::AssignedTenantId,
+    // The free pool: agent licenses bound to no agent, less the few held for a shut-down agent's
+    // last lease (read apart, through their own index: "not held" in the count read every
+    // license).
+    let unbound = || {
         Condition::all()
             .add(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
             .add(certificate::Column::BoundAgentId.is_null())
-            .add(crate::ledger::holdings::not_held_for_lease(now))
             .add(certificate::Column::RevokedBy.is_null())
-            .add(certificate::Column::EndedReason.is_null()),
+            .add(certificate::Column::EndedReason.is_null())
+    };
+    let mut pool = count_by_tenant::<certificate::Entity, _>(
+        db,
+        certificate::Column::AssignedTenantId,
+        unbound(),
     )
     .await?;
+    for c in crate::ledger::holdings::held_for_lease(db, now).await? {
+        let counted = c.license_type == LicenseType::Agent.as_str()
+            && c.bound_agent_id.is_none()
+            && c.revoked_by.is_none()
+            && c.ended_reason.is_none();
+        if let (true, Some(tenant)) = (counted, c.assigned_tenant_id) {
+            pool.entry(tenant)
+                .and_modify(|free| *free = free.saturating_sub(1));
+        }
+    }
     // Platform licenses assigned and waiting for their first valid day: the earliest, per tenant.
     let waiting: HashMap<String, i64> = certificate::Entity::find()
         .select_only()
@@ -171,33 +189,47 @@ pub async fn listing(
             }
         })
         .collect();
-    let candidates = certificate::Entity::find()
-        .filter(
-            sea_orm::Condition::any()
-                .add(
-                    sea_orm::Condition::all()
-                        .add(certificate::Column::LicenseType.is_in([
-                            LicenseType::Platform.as_str(),
-                            LicenseType::PlatformUnlimitedAgents.as_str(),
-                        ]))
-                        .add(certificate::Column::ActivatedAt.is_null())
-                        // One assigned before its first valid day waits for it.
-                        .add(certificate::Column::AssignedTenantId.is_null()),
-                )
-                .add(
-                    sea_orm::Condition::all()
-                        .add(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
-                        .add(certificate::Column::BoundAgentId.is_null()),
-                ),
-        )
-        .filter(certificate::Column::RevokedBy.is_null())
-        .filter(certificate::Column::EndedReason.is_null())
-        .order_by_asc(certificate::Column::LicenseType)
-        .order_by_asc(certificate::Column::ProductName)
-        .order_by_asc(certificate::Column::Id)
-        .limit(500)
+    // Two questions, each answered from an index in the list's order (one with an `OR` sorted
+    // every unbound license with its payload): unactivated platform licenses assigned to no
+    // tenant (one assigned before its first valid day waits for it), and agent licenses bound to
+    // no agent. The list: both, by type, product and id, the first `ASSIGNABLE_MAX`.
+    use certificate::Column as C;
+    let live = || {
+        certificate::Entity::find()
+            .filter(C::RevokedBy.is_null())
+            .filter(C::EndedReason.is_null())
+    };
+    let platforms = live()
+        .filter(C::LicenseType.is_in([
+            LicenseType::Platform.as_str(),
+            LicenseType::PlatformUnlimitedAgents.as_str(),
+        ]))
+        .filter(C::ActivatedAt.is_null())
+        .filter(C::AssignedTenantId.is_null())
+        .order_by_asc(C::LicenseType)
+        .order_by_asc(C::ProductName)
+        .order_by_asc(C::Id)
+        .limit(ASSIGNABLE_MAX)
         .all(db)
         .await?;
+    let agents = live()
+        .filter(C::LicenseType.eq(LicenseType::Agent.as_str()))
+        .filter(C::BoundAgentId.is_null())
+        // The index's columns before the order, one value each here (PostgreSQL's planner
+        // does not take `IS NULL` for a constant).
+        .order_by_asc(C::BoundAgentId)
+        .order_by_asc(C::RevokedBy)
+        .order_by_asc(C::EndedReason)
+        .order_by_asc(C::ProductName)
+        .order_by_asc(C::Id)
+        .limit(ASSIGNABLE_MAX)
+        .all(db)
+        .await?;
+    let mut candidates: Vec<certificate::Model> = agents.into_iter().chain(platforms).collect();
+    candidates.sort_by(|a, b| {
+        (&a.license_type, &a.product_name, &a.id).cmp(&(&b.license_type, &b.product_name, &b.id))
+    });
+    candidates.truncate(ASSIGNABLE_MAX as usize);
     let assignable = candidates
         .into_iter()
         .filter(|c| status(&c.state(), now) != Status::Expired)

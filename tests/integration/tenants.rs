@@ -316,7 +316,7 @@ async fn agent_licenses_join_a_tenant_pool_and_serve_its_agents_first(backend: B
         .as_str()
         .unwrap()
         .to_string();
-    let (_, insider) = register(&app, &acme_key, "insider").await;
+    let (insider_id, insider) = register(&app, &acme_key, "insider").await;
     let r = post(&app, "checkout", Some(&insider), None).await;
     assert_eq!(r.body["license_id"], pooled_id, "{:?}", r.body);
     // Acme's card names its agent, licensed.
@@ -344,6 +344,17 @@ async fn agent_licenses_join_a_tenant_pool_and_serve_its_agents_first(backend: B
         )
         .await;
     assert_conflict(&r, "already_bound");
+    assert_eq!(tenant(&listing, "Acme")["pool_free"], 0);
+
+    // Shut down, its license stays out of the free pool for the last lease the agent may still
+    // work under (the tenant's 5 minutes), then returns to it.
+    let r = app
+        .call(&admin, "agents/shut_down", &[("agent_id", &insider_id)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(tenant(&tenants(&app, &admin).await, "Acme")["pool_free"], 0);
+    app.state.clock.advance(5 * 60_000);
+    assert_eq!(tenant(&tenants(&app, &admin).await, "Acme")["pool_free"], 1);
     app.stop().await;
 }
 
