@@ -9,6 +9,7 @@
 # connection for $dur (wrk), p50 and p99. 5,000 / 50,000 / 500,000 certificates are the sizes
 # the issue names (500,000 takes about 10 minutes to seed).
 #   scripts/bench/pages.sh [SIZES]       SIZES defaults to "5000 50000 500000"
+#   TESSERA_BENCH_KEEP=DIR               keeps each size's database in DIR
 # Uses target/release/tessera and tessera-vendor as built. Prints a Markdown table (a column per
 # size); asserts nothing.
 set -euo pipefail
@@ -140,6 +141,11 @@ for n in $sizes; do
   measure "$n" "fn seats/candidates crm, \"user-2\"" "$base/api/seats/candidates" "$(fn 'product=crm&q=user-2')"
   measure "$n" "fn notifications/list" "$base/api/notifications/list" "$(fn '')"
   kill "${pids[-1]}" 2>/dev/null || true
+  # TESSERA_BENCH_KEEP=DIR keeps each size's database there, to look into a question's plan.
+  if [ -n "${TESSERA_BENCH_KEEP:-}" ]; then
+    wait "${pids[-1]}" 2>/dev/null || true
+    mkdir -p "$TESSERA_BENCH_KEEP" && cp "${db#sqlite://}"* "$TESSERA_BENCH_KEEP/"
+  fi
   rm -f "${db#sqlite://}"*
 done
 

@@ -13,7 +13,7 @@ use super::model::{
 };
 use crate::auth::server::{Granted, cap};
 use crate::error::AppError;
-use crate::ledger::holdings::{free_condition, held, held_of};
+use crate::ledger::holdings::{Pool, free_condition, free_fixed_in, held, held_of};
 use crate::licenses::domain::{Expiry, Status, status};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::{Binding, LicenseType};
@@ -64,26 +64,31 @@ async fn tenants_by_id(
         .collect())
 }
 
+/// The most fixed licenses an agent's page offers to bind (the oldest), where an installation may
+/// hold thousands unbound.
+const FIXED_FREE_MAX: u64 = 500;
+
+/// The fixed licenses an agent of `tenant_id` may be bound to: its tenant's and those assigned to
+/// none, each pool read through its index, by product then age.
 async fn fixed_free(
     db: &impl ConnectionTrait,
-    tenant_id: Option<&str>,
+    tenant_id: &str,
     now: i64,
 ) -> Result<Vec<FixedLicense>, AppError> {
-    let mut cond = free_condition(Binding::Fixed, now);
-    if let Some(t) = tenant_id {
-        cond = cond.add(
-            sea_orm::Condition::any()
-                .add(certificate::Column::AssignedTenantId.eq(t))
-                .add(certificate::Column::AssignedTenantId.is_null()),
+    let mut free = Vec::new();
+    for pool in [Pool::Tenant, Pool::Shared] {
+        free.extend(
+            free_fixed_in(pool, tenant_id, now)
+                .limit(FIXED_FREE_MAX)
+                .all(db)
+                .await?,
         );
     }
-    Ok(certificate::Entity::find()
-        .filter(cond)
-        .order_by_asc(certificate::Column::ProductName)
-        .order_by_asc(certificate::Column::InstalledAt)
-        .order_by_asc(certificate::Column::Id)
-        .all(db)
-        .await?
+    free.sort_by(|a, b| {
+        (&a.product_name, a.installed_at, &a.id).cmp(&(&b.product_name, b.installed_at, &b.id))
+    });
+    free.truncate(FIXED_FREE_MAX as usize);
+    Ok(free
         .into_iter()
         .map(|c| FixedLicense {
             validity_days: c.validity_days.and_then(|d| u32::try_from(d).ok()),
@@ -197,7 +202,7 @@ pub async fn detail(
         .ok_or(AppError::NotFound)?;
     let tenants = tenants_by_id(db).await?;
     let h = held(db, &a).await?;
-    let fixed = fixed_free(db, Some(&a.tenant_id), now).await?;
+    let fixed = fixed_free(db, &a.tenant_id, now).await?;
     let max_borrow_hours = tenants
         .get(&a.tenant_id)
         .and_then(|t| t.max_borrow_hours)

@@ -277,20 +277,40 @@ pub enum Pool {
 /// claim among 20,000 free licenses reads one, where one query over both pools ordered by
 /// "assigned to no tenant" sorted them all (a Monday morning of 20,000 agents took 352 s).
 pub fn free_in(pool: Pool, a: &agent::Model, now: i64) -> sea_orm::Select<certificate::Entity> {
+    free_of(Binding::Floating, pool, &a.tenant_id, now)
+}
+
+/// The fixed licenses of one pool an agent of `tenant_id` may be bound to, oldest first: the
+/// same index answers, so an agent's page reads only these (it read and sorted every unbound
+/// agent license: 2.25 s at 500,000).
+pub fn free_fixed_in(
+    pool: Pool,
+    tenant_id: &str,
+    now: i64,
+) -> sea_orm::Select<certificate::Entity> {
+    free_of(Binding::Fixed, pool, tenant_id, now)
+}
+
+fn free_of(
+    binding: Binding,
+    pool: Pool,
+    tenant_id: &str,
+    now: i64,
+) -> sea_orm::Select<certificate::Entity> {
     use certificate::Column as C;
     let pool = match pool {
-        Pool::Tenant => C::AssignedTenantId.eq(a.tenant_id.clone()),
+        Pool::Tenant => C::AssignedTenantId.eq(tenant_id),
         Pool::Shared => C::AssignedTenantId.is_null(),
     };
     certificate::Entity::find()
         .filter(C::LicenseType.eq(LicenseType::Agent.as_str()))
-        .filter(C::Binding.eq(Binding::Floating.as_str()))
+        .filter(C::Binding.eq(binding.as_str()))
         .filter(C::BoundAgentId.is_null())
         .filter(pool)
         // Also the index's `revoked_by IS NULL` and `ended_reason IS NULL`; the rest is checked
         // on the rows the index yields, in its order.
         .filter(usable_condition(now))
-        .filter(serves(&a.tenant_id))
+        .filter(serves(tenant_id))
         .filter(not_held_for_lease(now))
         // The index's columns before the order, though each is one value here: PostgreSQL's
         // planner takes an `IS NULL` as a filter, not as a constant, and would otherwise sort

@@ -127,11 +127,18 @@ pub async fn prepare(db: &DatabaseConnection) -> Result<bool, AppError> {
     let mut own = PgConnection::connect_with(&options)
         .await
         .map_err(database)?;
-    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+    // Tried, not waited for: a statement waiting on the lock keeps its snapshot, and the
+    // holder's `CREATE INDEX CONCURRENTLY` waits for every older snapshot to go, a deadlock
+    // PostgreSQL ends by failing the waiter. Each try ends at once, so the build never waits
+    // on it.
+    while !sea_orm::sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
         .bind(BUILD_LOCK)
-        .execute(&mut own)
+        .fetch_one(&mut own)
         .await
-        .map_err(database)?;
+        .map_err(database)?
+    {
+        tokio::time::sleep(BUILD_LOCK_RETRY).await;
+    }
     if let Err(e) = sea_orm::sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         .execute(&mut own)
         .await
@@ -174,6 +181,9 @@ pub async fn prepare(db: &DatabaseConnection) -> Result<bool, AppError> {
 /// The session advisory lock held while the search indexes are built: a constant all instances
 /// share (the ASCII of "trgm").
 const BUILD_LOCK: i64 = 0x7472_676d;
+
+/// How long an instance waiting for another's index build sleeps between tries of the lock.
+const BUILD_LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn database(e: sea_orm::sqlx::Error) -> AppError {
     crate::error::internal(format_args!("database: {e}"))

@@ -698,22 +698,56 @@ async fn a_fixed_license_binds_for_good_and_stacks(backend: Backend) {
         .sign_in("manager", &crate::support::password_of("manager"))
         .await;
     let inst = app.state.installation_id.to_string();
-    let (a, b, floating) = (
+    let acme = create_tenant(&app, &admin, "Acme").await;
+    let (a, b, floating, acmes, for_acme) = (
         fixed(&vendor, &inst, Some(30)),
         fixed(&vendor, &inst, Some(60)),
         vendor.certificate(&inst, "agent"),
+        fixed(&vendor, &inst, Some(30)),
+        fixed(&vendor, &inst, Some(30)),
     );
+    let mut for_acme = for_acme;
+    for_acme["tenant_id"] = acme.clone().into();
     install(
         &app,
         &admin,
         &vendor,
-        &[a.clone(), b.clone(), floating.clone()],
+        &[
+            a.clone(),
+            b.clone(),
+            floating.clone(),
+            acmes.clone(),
+            for_acme.clone(),
+        ],
     )
     .await;
+    let id = |c: &Value| c["id"].as_str().unwrap().to_string();
+    let r = app
+        .call(
+            &admin,
+            "tenants/assign",
+            &[("tenant_id", &acme), ("license_id", &id(&acmes))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let key = enrollment_key(&app).await;
     let (agent, token) = register(&app, &key, "machine-a").await;
     let (other, _) = register(&app, &key, "machine-b").await;
-    let id = |c: &Value| c["id"].as_str().unwrap().to_string();
+    // The agent's page offers the fixed licenses it may be bound to: neither one in Acme's pool
+    // nor one issued for Acme (the agent is the Default tenant's), nor a floating one.
+    let offered = |d: &Value| {
+        let mut ids: Vec<String> = d["fixed_free"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut ours = vec![id(&a), id(&b)];
+    ours.sort();
+    assert_eq!(offered(&agent_detail(&app, &admin, &agent).await), ours);
     let bind = |client: &reqwest::Client, agent: &str, license: String, understood: &str| {
         let form = [
             ("agent_id".to_string(), agent.to_string()),
@@ -747,6 +781,11 @@ async fn a_fixed_license_binds_for_good_and_stacks(backend: Backend) {
         after + 30 * DAY,
     );
     assert_eq!(d["agent"]["basis"], "fixed");
+    assert_eq!(
+        offered(&d),
+        vec![id(&b)],
+        "a bound license is offered no more"
+    );
     let r = post(&app, "checkout", Some(&token), None).await;
     assert_eq!(
         (r.status, r.body["basis"].as_str()),
