@@ -29,6 +29,7 @@ mod m20261205_000023_free_floating_index;
 mod m20261205_000024_search_index;
 mod m20261206_000025_status_rank;
 mod m20261206_000026_page_indexes;
+mod m20261206_000027_users_tenant_index;
 
 pub struct Migrator;
 
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000024_search_index::Migration),
             Box::new(m20261206_000025_status_rank::Migration),
             Box::new(m20261206_000026_page_indexes::Migration),
+            Box::new(m20261206_000027_users_tenant_index::Migration),
         ]
     }
 }
