@@ -29,7 +29,7 @@ mod m20261205_000023_free_floating_index;
 mod m20261205_000024_search_index;
 mod m20261206_000025_status_rank;
 mod m20261206_000026_page_indexes;
-mod m20261206_000027_users_tenant_index;
+mod m20261206_000027_count_indexes;
 
 pub struct Migrator;
 
@@ -63,7 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000024_search_index::Migration),
             Box::new(m20261206_000025_status_rank::Migration),
             Box::new(m20261206_000026_page_indexes::Migration),
-            Box::new(m20261206_000027_users_tenant_index::Migration),
+            Box::new(m20261206_000027_count_indexes::Migration),
         ]
     }
 }

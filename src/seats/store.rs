@@ -122,15 +122,9 @@ pub async fn product(
     if let Some(own) = scope {
         holding = holding.filter(user::Column::TenantId.eq(own));
     }
-    let holding = holding.filter(
-        Expr::col((user::Entity, user::Column::Id)).in_subquery(
-            Query::select()
-                .column(seat::Column::UserId)
-                .from(seat::Entity)
-                .and_where(Expr::col(seat::Column::Product).eq(product))
-                .to_owned(),
-        ),
-    );
+    // Each user asked whether they hold one, in the order of names: a page is the first 50 found,
+    // where "among the holders" read every holder and sorted them (92 ms for 50,000).
+    let holding = holding.filter(Expr::exists(seat_of(product)));
     // Unscoped, counted from the seats alone (one per user and product: a unique index).
     let holders_total = match scope {
         None => {
@@ -188,6 +182,20 @@ pub async fn product(
     })
 }
 
+/// The question whether the user of the outer query holds a seat of `product`: one look into the
+/// seats' (product, user) index.
+fn seat_of(product: &str) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .expr(Expr::val(1))
+        .from(seat::Entity)
+        .and_where(Expr::col((seat::Entity, seat::Column::Product)).eq(product))
+        .and_where(
+            Expr::col((seat::Entity, seat::Column::UserId))
+                .equals((user::Entity, user::Column::Id)),
+        )
+        .to_owned()
+}
+
 async fn tenant_names(db: &impl ConnectionTrait) -> Result<HashMap<String, String>, AppError> {
     Ok(crate::tenants::entity::Entity::find()
         .all(db)
@@ -210,15 +218,7 @@ pub async fn candidates(
     // users.
     let mut find = user::Entity::find()
         .filter(user::Column::Disabled.eq(false))
-        .filter(
-            Expr::col((user::Entity, user::Column::Id)).not_in_subquery(
-                Query::select()
-                    .column(seat::Column::UserId)
-                    .from(seat::Entity)
-                    .and_where(Expr::col(seat::Column::Product).eq(product))
-                    .to_owned(),
-            ),
-        );
+        .filter(Expr::exists(seat_of(product)).not());
     // A License manager gives seats to their own tenant's users only.
     if let Some(own) = who.tenant_scope() {
         find = find.filter(user::Column::TenantId.eq(own));

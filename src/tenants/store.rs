@@ -90,12 +90,20 @@ pub async fn listing(
     // The free pool: agent licenses bound to no agent, less the few held for a shut-down agent's
     // last lease (read apart, through their own index: "not held" in the count read every
     // license).
+    // Tenants' pools only, each binding apart (every agent license has one): the free
+    // floating index's columns in its order, so only the licenses assigned to a tenant are read,
+    // never the shared pool (480,000 at 500,000 licenses: 186 ms).
     let unbound = || {
         Condition::all()
             .add(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
+            .add(
+                certificate::Column::Binding
+                    .is_in([Binding::Fixed.as_str(), Binding::Floating.as_str()]),
+            )
             .add(certificate::Column::BoundAgentId.is_null())
             .add(certificate::Column::RevokedBy.is_null())
             .add(certificate::Column::EndedReason.is_null())
+            .add(certificate::Column::AssignedTenantId.is_not_null())
     };
     let mut pool = count_by_tenant::<certificate::Entity, _>(
         db,
