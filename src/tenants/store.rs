@@ -216,6 +216,10 @@ pub async fn listing(
             LicenseType::Platform.as_str(),
             LicenseType::PlatformUnlimitedAgents.as_str(),
         ]))
+        // Never bound to an agent, said so that the assignable index answers: SQLite's planner
+        // otherwise reads every license assigned to no tenant from the pools' index (339 ms at
+        // 500,000).
+        .filter(C::BoundAgentId.is_null())
         .filter(C::ActivatedAt.is_null())
         .filter(C::AssignedTenantId.is_null())
         .order_by_asc(C::LicenseType)
