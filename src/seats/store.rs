@@ -122,9 +122,14 @@ pub async fn product(
     if let Some(own) = scope {
         holding = holding.filter(user::Column::TenantId.eq(own));
     }
-    // Each user asked whether they hold one, in the order of names: a page is the first 50 found,
-    // where "among the holders" read every holder and sorted them (92 ms for 50,000).
-    let holding = holding.filter(Expr::exists(seat_of(product)));
+    let among_holders = Expr::col((user::Entity, user::Column::Id)).in_subquery(
+        Query::select()
+            .column(seat::Column::UserId)
+            .from(seat::Entity)
+            .and_where(Expr::col(seat::Column::Product).eq(product))
+            .to_owned(),
+    );
+    let holding_by_id = holding.clone().filter(among_holders);
     // Unscoped, counted from the seats alone (one per user and product: a unique index).
     let holders_total = match scope {
         None => {
@@ -133,7 +138,14 @@ pub async fn product(
                 .count(db)
                 .await?
         }
-        Some(_) => holding.clone().count(db).await?,
+        Some(_) => holding_by_id.clone().count(db).await?,
+    };
+    // Few holders are read and sorted by name; many are found by asking each user in name order
+    // whether they hold one (the first page of 50,000 holders: 92 ms sorted, 4 ms asked).
+    let holding = if holders_total <= HOLDERS_SORTED_MAX {
+        holding_by_id
+    } else {
+        holding.filter(Expr::exists(seat_of(product)))
     };
     let last_page = Ord::max(holders_total.div_ceil(HOLDERS_PAGE), 1);
     let holders_page = Ord::clamp(holders_page, 1, last_page);
@@ -182,6 +194,10 @@ pub async fn product(
     })
 }
 
+/// The most holders a product's page reads and sorts by name; past it, it asks each user in name
+/// order whether they hold a seat.
+const HOLDERS_SORTED_MAX: u64 = 1000;
+
 /// The question whether the user of the outer query holds a seat of `product`: one look into the
 /// seats' (product, user) index.
 fn seat_of(product: &str) -> sea_orm::sea_query::SelectStatement {
@@ -218,7 +234,15 @@ pub async fn candidates(
     // users.
     let mut find = user::Entity::find()
         .filter(user::Column::Disabled.eq(false))
-        .filter(Expr::exists(seat_of(product)).not());
+        .filter(
+            Expr::col((user::Entity, user::Column::Id)).not_in_subquery(
+                Query::select()
+                    .column(seat::Column::UserId)
+                    .from(seat::Entity)
+                    .and_where(Expr::col(seat::Column::Product).eq(product))
+                    .to_owned(),
+            ),
+        );
     // A License manager gives seats to their own tenant's users only.
     if let Some(own) = who.tenant_scope() {
         find = find.filter(user::Column::TenantId.eq(own));

@@ -418,7 +418,83 @@ async fn settings_users_lists_seats_and_gives_them_user_by_user(backend: Backend
     app.stop().await;
 }
 
+/// A product held by more users than a page's sort reads (`HOLDERS_SORTED_MAX`, 1,000): its
+/// holders are found by asking each user in name order, and page the same.
+async fn many_holders_are_paged_by_name(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let cert = vendor.certificate(&app.state.installation_id, "personal");
+    let cert_id = cert["id"].as_str().unwrap().to_string();
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&[cert])).await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let tenant: String = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT id FROM tenants WHERE is_default = true",
+        ))
+        .await
+        .expect("a query")
+        .expect("the default tenant")
+        .try_get("", "id")
+        .expect("its id");
+    // Written straight to the database: 1,030 users through the API would hash 1,030 passwords.
+    const N: usize = 1030;
+    let users: Vec<String> = (0..N)
+        .map(|i| format!("('bulk-{i}', 'bulk{i:04}', 'x', 'user', '{tenant}', false, 0)"))
+        .collect();
+    let held: Vec<String> = (0..N)
+        .map(|i| format!("('seat-{i}', 'ai-server', '{cert_id}', 'bulk-{i}', 0, 'bulk-0')"))
+        .collect();
+    for sql in [
+        format!(
+            "INSERT INTO users (id, name, password_hash, role, tenant_id, disabled, created_at) \
+             VALUES {}",
+            users.join(", ")
+        ),
+        format!(
+            "INSERT INTO seats (id, product, certificate_id, user_id, granted_at, granted_by) \
+             VALUES {}",
+            held.join(", ")
+        ),
+    ] {
+        app.db.execute_unprepared(&sql).await.expect("rows written");
+    }
+    let page = |n: &'static str| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            let r = app
+                .call(
+                    &admin,
+                    "seats/product",
+                    &[("product", "ai-server"), ("page", n)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            let names: Vec<String> = r.body["holders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|h| h["name"].as_str().map(str::to_string))
+                .collect();
+            (r.body["holders_total"].as_u64(), names)
+        }
+    };
+    let expected = |from: usize, to: usize| -> Vec<String> {
+        (from..to).map(|i| format!("bulk{i:04}")).collect()
+    };
+    assert_eq!(page("1").await, (Some(N as u64), expected(0, 50)));
+    assert_eq!(page("2").await, (Some(N as u64), expected(50, 100)));
+    assert_eq!(page("21").await, (Some(N as u64), expected(1000, N)));
+    app.stop().await;
+}
+
 on_both_databases!(
+    many_holders_are_paged_by_name,
     settings_users_lists_seats_and_gives_them_user_by_user,
     seats_are_given_and_recalled_and_every_refusal_changes_nothing,
     an_expired_personal_license_grants_nothing,
