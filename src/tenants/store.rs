@@ -87,12 +87,11 @@ pub async fn listing(
     .await?;
     let users =
         count_by_tenant::<user::Entity, _>(db, user::Column::TenantId, Condition::all()).await?;
-    // The free pool: agent licenses bound to no agent, less the few held for a shut-down agent's
-    // last lease (read apart, through their own index: "not held" in the count read every
-    // license).
-    // Tenants' pools only, each binding apart (every agent license has one): the free
-    // floating index's columns in its order, so only the licenses assigned to a tenant are read,
-    // never the shared pool (480,000 at 500,000 licenses: 186 ms).
+    // Each tenant's free pool: agent licenses assigned to it and bound to no agent, less the few
+    // held for a shut-down agent's last lease (read apart, through their own index: "not held"
+    // in the count read every license). Asked with the free floating index's columns in its
+    // order, both bindings named (every agent license has one), so only licenses assigned to a
+    // tenant are read, never the shared pool (480,000 at 500,000 licenses: 186 ms).
     let unbound = || {
         Condition::all()
             .add(certificate::Column::LicenseType.eq(LicenseType::Agent.as_str()))
