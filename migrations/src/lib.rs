@@ -30,6 +30,7 @@ mod m20261205_000024_search_index;
 mod m20261206_000025_status_rank;
 mod m20261206_000026_page_indexes;
 mod m20261206_000027_count_indexes;
+mod m20261207_000028_pool_counts;
 
 pub struct Migrator;
 
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000025_status_rank::Migration),
             Box::new(m20261206_000026_page_indexes::Migration),
             Box::new(m20261206_000027_count_indexes::Migration),
+            Box::new(m20261207_000028_pool_counts::Migration),
         ]
     }
 }

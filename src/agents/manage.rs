@@ -14,6 +14,7 @@ use super::model::{
 use crate::auth::server::{Granted, cap};
 use crate::error::AppError;
 use crate::ledger::holdings::{Pool, free_condition, free_fixed_in, held, held_of};
+use crate::ledger::status::live_count;
 use crate::licenses::domain::{Expiry, Status, status};
 use crate::licenses::entity::certificate;
 use crate::licenses::format::{Binding, LicenseType};
@@ -148,7 +149,10 @@ pub async fn listing(
     };
     let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(AgentsListing {
-        floating_total: count(floating().count(db).await?),
+        // Kept by the database for each pool: counting 500,000 licenses took 57 ms.
+        floating_total: count(
+            live_count(db, LicenseType::Agent, Some(Binding::Floating), now).await?,
+        ),
         // Held by an agent (counted in the database), or for the lease of one shut down (the few
         // such, read through their own index): an `OR` of the two read every license.
         floating_held: count(

@@ -350,7 +350,7 @@ pub async fn sweep(state: &AppState) {
         }
         Err(e) => tracing::warn!(error = %e, "activating licenses that fell due failed"),
     }
-    match crate::ledger::status::expire_ranks(&state.db, now).await {
+    match crate::ledger::status::expire_ranks(&state.ledger, now).await {
         Ok(0) => {}
         Ok(n) => tracing::debug!(licenses = n, "sorted lapsed licenses among the expired"),
         Err(e) => tracing::warn!(error = %e, "updating lapsed licenses' status rank failed"),

@@ -1,14 +1,15 @@
 //! The ledger's reads agree with its pure rules, on the database itself.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
     Statement,
 };
-use tessera::ledger::status::{expire_ranks, status_condition};
+use tessera::ledger::status::{expire_ranks, live_count, status_condition};
 use tessera::licenses::domain::{Status, status};
 use tessera::licenses::entity::{certificate, package};
+use tessera::licenses::format::{Binding, LicenseType};
 
 use crate::on_both_databases;
 use crate::support::{Backend, TestApp};
@@ -117,8 +118,11 @@ async fn the_sql_status_condition_agrees_with_the_pure_status(backend: Backend) 
 
     // The stored rank the list sorts by (migration 25): kept by the database on insert, by the
     // sweeper for what time changes; the same as the pure status's place, at each step.
-    expire_ranks(db, NOW).await.expect("lapsed ranks");
+    expire_ranks(&app.state.ledger, NOW)
+        .await
+        .expect("lapsed ranks");
     assert_ranks(db, &made, NOW).await;
+    assert_pool_counts(db, "made").await;
     // Every row written again, its revocation and end taken back: the update keeps the rank.
     certificate::Entity::update_many()
         .col_expr(
@@ -138,15 +142,96 @@ async fn the_sql_status_condition_agrees_with_the_pure_status(backend: Backend) 
         .all(db)
         .await
         .expect("the certificates");
-    expire_ranks(db, NOW).await.expect("lapsed ranks");
+    expire_ranks(&app.state.ledger, NOW)
+        .await
+        .expect("lapsed ranks");
     assert_ranks(db, &made, NOW).await;
-    // Two days on, the sweeper's round moves what lapsed, and only that.
+    assert_pool_counts(db, "taken back").await;
+    // Two days on, the live count is right before the sweeper's round marks what lapsed; the
+    // round moves what lapsed, and only that.
     let later = NOW + 2 * DAY;
-    let lapsed = expire_ranks(db, later).await.expect("lapsed ranks");
+    let live_at = |now: i64| {
+        made.iter()
+            .filter(|c| matches!(status(&c.state(), now), Status::Unused | Status::Activated))
+            .count() as u64
+    };
+    assert_ne!(
+        live_at(NOW),
+        live_at(later),
+        "some live licenses lapse in two days"
+    );
+    for now in [NOW, later] {
+        let live = live_count(db, LicenseType::Agent, Some(Binding::Floating), now)
+            .await
+            .expect("the live count");
+        assert_eq!(live, live_at(now), "live at {now}, before the sweep");
+    }
+    let lapsed = expire_ranks(&app.state.ledger, later)
+        .await
+        .expect("lapsed ranks");
     assert!(lapsed > 0, "some licenses lapse in two days");
     assert_ranks(db, &made, later).await;
-    assert_eq!(expire_ranks(db, later).await.expect("again"), 0, "once");
+    assert_pool_counts(db, "lapsed").await;
+    let live = live_count(db, LicenseType::Agent, Some(Binding::Floating), later)
+        .await
+        .expect("the live count");
+    assert_eq!(live, live_at(later), "live after the sweep");
+    // Moved to a tenant, and every license deleted: the counts follow.
+    certificate::Entity::update_many()
+        .col_expr(certificate::Column::AssignedTenantId, Expr::value("t"))
+        .filter(certificate::Column::Id.lt("c100"))
+        .exec(db)
+        .await
+        .expect("assigned");
+    assert_pool_counts(db, "assigned").await;
+    certificate::Entity::delete_many()
+        .exec(db)
+        .await
+        .expect("deleted");
+    assert_pool_counts(db, "deleted").await;
+    let live = live_count(db, LicenseType::Agent, Some(Binding::Floating), later)
+        .await
+        .expect("the live count");
+    assert_eq!(live, 0, "none left");
+    assert_eq!(
+        expire_ranks(&app.state.ledger, later).await.expect("again"),
+        0,
+        "once"
+    );
     app.stop().await;
+}
+
+/// The live count the database keeps for each pool (migration 28) is the count of the licenses
+/// whose stored rank is live (Unused or Activated), pool by pool, whatever wrote them.
+pub async fn assert_pool_counts(db: &impl ConnectionTrait, ctx: &str) {
+    let read = |sql: &'static str| async move {
+        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("the counts")
+            .into_iter()
+            .map(|r| {
+                (
+                    (
+                        r.try_get_by_index::<String>(0).expect("type"),
+                        r.try_get_by_index::<String>(1).expect("binding"),
+                        r.try_get_by_index::<String>(2).expect("tenant"),
+                    ),
+                    r.try_get_by_index::<i64>(3).expect("count"),
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let kept = read(
+        "SELECT license_type, binding, tenant_id, live FROM certificate_counts WHERE live <> 0",
+    )
+    .await;
+    let counted = read(
+        "SELECT license_type, COALESCE(binding, ''), COALESCE(assigned_tenant_id, ''), \
+         COUNT(*) FROM certificates WHERE status_rank < 2 \
+         GROUP BY license_type, COALESCE(binding, ''), COALESCE(assigned_tenant_id, '')",
+    )
+    .await;
+    assert_eq!(kept, counted, "{ctx}: each pool's live count");
 }
 
 /// The stored rank of each certificate is its status's place at `now`.

@@ -1612,6 +1612,8 @@ impl<'v> World<'v> {
     async fn compare(&self, ctx: &str) {
         let stored = self.stored(ctx).await;
         assert_eq!(stored, self.expected_stored(), "{ctx}: the database");
+        // The pools' live counts the database keeps, after whatever this step did.
+        crate::ledger::assert_pool_counts(&self.app.db, ctx).await;
         // Never more seats held than a license has.
         for (k, _) in stored.certs.iter() {
             let held = stored.seats.iter().filter(|(_, _, c)| c == k).count() as u32;

@@ -361,7 +361,8 @@ async fn frequent_questions_are_read_through_their_indexes() {
         plan.next().unwrap_or_default()
     };
     assert!(
-        lapse.contains("USING INDEX idx_certificates_status_rank_until"),
+        // Covering since the pools' count triggers (migration 28): the rows are found first.
+        lapse.contains("INDEX idx_certificates_status_rank_until"),
         "{lapse}"
     );
     for (query, index) in [
