@@ -31,6 +31,7 @@ mod m20261206_000025_status_rank;
 mod m20261206_000026_page_indexes;
 mod m20261206_000027_count_indexes;
 mod m20261207_000028_pool_counts;
+mod m20261207_000029_feature_index;
 
 pub struct Migrator;
 
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000026_page_indexes::Migration),
             Box::new(m20261206_000027_count_indexes::Migration),
             Box::new(m20261207_000028_pool_counts::Migration),
+            Box::new(m20261207_000029_feature_index::Migration),
         ]
     }
 }
