@@ -308,7 +308,7 @@ fn LicenseTable(page: LicensePage) -> impl IntoView {
     let q = page.query.clone();
     let pages = page.pages();
     let current = q.page;
-    let total = page.total;
+    let (total, more) = (page.total, page.more);
     if page.rows.is_empty() {
         return view! {
             <p class="muted" data-testid="no-matches">{t!(i18n, licenses.no_matches)}</p>
@@ -349,6 +349,7 @@ fn LicenseTable(page: LicensePage) -> impl IntoView {
             current
             pages
             total
+            more
             href=move |n| format!("/settings/licenses?{}", q.at_page(n).to_params())
         />
     }

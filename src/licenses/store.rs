@@ -3,17 +3,18 @@
 //! state: they are the ledger's (`ledger::packages`).
 use std::collections::HashSet;
 
-use sea_orm::sea_query::{Alias, Expr, Func};
+use sea_orm::sea_query::{Alias, Expr, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
 use super::domain::{Expiry, status, waits_until};
 use super::entity::{certificate, pending_upload};
 use super::format::{Binding, LicenseRequest, LicenseType, Mode, RequestTenant, Usage};
 use super::model::{
-    LicensePage, LicenseRow, ListQuery, PAGE_SIZE, SortColumn, TenantLicense, UploadOutcome,
+    LicensePage, LicenseRow, ListQuery, PAGE_SIZE, SEARCH_COUNTED, SortColumn, TenantLicense,
+    UploadOutcome,
 };
 use super::plan;
 use super::verify::Checks;
@@ -65,7 +66,27 @@ pub async fn list(
     if let Some(t) = query.license_type {
         select = select.filter(C::LicenseType.eq(t.as_str()));
     }
-    let total = select.clone().select_only().column(C::Id).count(db).await?;
+    // A search is counted up to `SEARCH_COUNTED` past the page's start (a limit inside the
+    // count): the list itself stops at the page, wherever the matches lie.
+    let counted = select.clone().select_only().column(C::Id);
+    let (total, more) = if q.is_empty() {
+        (counted.count(db).await?, false)
+    } else {
+        let enough = offset + SEARCH_COUNTED;
+        // Not `PaginatorTrait::count`: it drops the limit.
+        let limited = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(
+                counted.limit(enough + 1).into_query(),
+                Alias::new("matched"),
+            )
+            .to_owned();
+        let n = match db.query_one(&limited).await? {
+            Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0),
+            None => 0,
+        };
+        (n.min(enough), n > enough)
+    };
     let order = if query.descending {
         Order::Desc
     } else {
@@ -178,6 +199,7 @@ pub async fn list(
     Ok(LicensePage {
         rows,
         total,
+        more,
         query: query.clone(),
     })
 }

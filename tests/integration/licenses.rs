@@ -2,10 +2,11 @@
 //! format, the limits, racing uploads, the list, requests and deleting everything.
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::on_both_databases;
 use crate::support::{Backend, TestApp, Vendor, password_of, post_package};
+use tessera::licenses::model::SEARCH_COUNTED;
 use tessera::licenses::search;
 
 /// Each preview item's effect, by name.
@@ -620,7 +621,13 @@ async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
         ("crm", 1),
     ] {
         let found = list(vec![("q", q.into())]).await;
-        assert_eq!(found["total"], total, "{q}");
+        // Counted to 1,000 (`a_broad_search_is_counted_to_a_limit`).
+        let counted = SEARCH_COUNTED as usize;
+        assert_eq!(
+            (&found["total"], &found["more"]),
+            (&json!(total.min(counted)), &json!(total > counted)),
+            "{q}"
+        );
         assert_eq!(
             found["rows"].as_array().map(Vec::len),
             Some(total.min(50)),
@@ -632,6 +639,56 @@ async fn the_list_searches_filters_sorts_and_pages(backend: Backend) {
 
 /// A search of three characters or more reads its index (SQLite's FTS5 table, PostgreSQL's
 /// trigram indexes), not every certificate.
+/// A search is counted to 1,000 past its page's start, not to its end: the page says more match,
+/// and the count goes on as the reader pages on; the list without a search is counted whole.
+async fn a_broad_search_is_counted_to_a_limit(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let certs: Vec<_> = (0..1_060)
+        .map(|_| vendor.certificate(&inst, "agent"))
+        .collect();
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&certs)).await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for q in ["server", "se", ""] {
+        for (page, total, more) in [("1", 1_000, true), ("2", 1_050, true), ("22", 1_060, false)] {
+            let r = app
+                .call(
+                    &admin,
+                    "licenses/list",
+                    &[
+                        ("query[q]", q),
+                        ("query[sort]", "installed"),
+                        ("query[descending]", "true"),
+                        ("query[page]", page),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            // Without a search, every license is counted.
+            let (total, more) = if q.is_empty() {
+                (1_060, false)
+            } else {
+                (total, more)
+            };
+            assert_eq!(
+                (r.body["total"].as_u64(), r.body["more"].as_bool()),
+                (Some(total), Some(more)),
+                "{q:?}, page {page}"
+            );
+            let rows = r.body["rows"].as_array().expect("rows").len();
+            assert_eq!(
+                rows,
+                if page == "22" { 10 } else { 50 },
+                "{q:?}, page {page}"
+            );
+        }
+    }
+    app.stop().await;
+}
+
 /// The column of an `EXPLAIN`'s rows that holds the plan.
 fn column_name(backend: Backend) -> &'static str {
     match backend {
@@ -1187,6 +1244,7 @@ on_both_databases!(
     a_withdrawn_platform_license_takes_its_days_with_it,
     the_list_searches_filters_sorts_and_pages,
     the_search_reads_its_indexes,
+    a_broad_search_is_counted_to_a_limit,
     roles_see_and_change_exactly_what_they_may,
     a_request_names_the_installation_and_delete_all_needs_the_word,
     without_vendor_keys_the_upload_says_so,
