@@ -288,7 +288,26 @@ pub async fn confirm(
         ),
     )
     .await?;
+    if result.installed > 0 {
+        refresh_statistics(&ledger.db).await;
+    }
     Ok(result)
+}
+
+/// Tells PostgreSQL's planner how many certificates there are now, after a package installed
+/// some. Autovacuum does it in its own time, and until then the planner reads a table that was
+/// empty: a Monday morning of 20,000 agents right after the upload found each free license by
+/// sorting every free license (600 ms a claim, 573 s in all), where the index in the claim's
+/// order answers in 1 ms. `ANALYZE` reads a sample (at most 30,000 rows), whatever the table's
+/// size. SQLite's planner needs no statistics for these questions. A failure costs only speed:
+/// the package is installed.
+async fn refresh_statistics(db: &sea_orm::DatabaseConnection) {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    if let Err(e) = db.execute_unprepared("ANALYZE certificates").await {
+        tracing::warn!(error = %e, "refreshing the certificates' statistics failed");
+    }
 }
 
 /// Deletes every license and package: back to demo mode. The audit log stays (it is not

@@ -306,6 +306,60 @@ async fn a_claim_on_postgresql_reads_its_index_in_order() {
     app.stop().await;
 }
 
+/// Right after a package installs 1,000 floating licenses, PostgreSQL's planner knows them: the
+/// claim reads the free licenses' index in its order, as chosen from statistics (no setting
+/// tells it not to read the table). Before `ANALYZE` followed each confirmed package, the planner
+/// took the fresh table for near empty, sorted every free license for each claim (600 ms at
+/// 20,000) and a Monday morning of 20,000 agents took 573 s.
+#[tokio::test]
+async fn after_an_upload_postgresql_plans_the_claim_from_what_is_installed() {
+    use sea_orm::{ConnectionTrait, QuerySelect, QueryTrait};
+    use tessera::ledger::holdings::{Pool, free_in};
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(Backend::Postgres, &vendor, &[]).await;
+    let admin = app.admin().await;
+    let inst = app.state.installation_id.to_string();
+    let certs: Vec<_> = (0..1_000)
+        .map(|_| vendor.certificate(&inst, "agent"))
+        .collect();
+    let (id, _) = app.upload_outcome(&admin, &vendor.package(&certs)).await;
+    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
+    let backend = app.db.get_database_backend();
+    let known = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT reltuples::bigint FROM pg_class WHERE relname = 'certificates'",
+        ))
+        .await
+        .expect("the statistics")
+        .and_then(|row| row.try_get_by_index::<i64>(0).ok());
+    assert_eq!(known, Some(1_000), "the planner counts what was installed");
+    let query = free_in(Pool::Shared, &an_agent(), app.state.clock.now_ms())
+        .limit(1)
+        .build(backend);
+    let plan: Vec<String> = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            format!("EXPLAIN {}", query.sql),
+            query.values.clone().map_or_else(Vec::new, |v| v.0),
+        ))
+        .await
+        .expect("a plan")
+        .iter()
+        .filter_map(|row| row.try_get::<String>("", "QUERY PLAN").ok())
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("Index Scan using idx_certificates_free_floating"))
+            && !plan.iter().any(|l| l.contains("Sort")),
+        "{plan:?}"
+    );
+    app.stop().await;
+}
+
 /// The two questions asked often of a large certificates table are answered from indexes, never
 /// by scanning every certificate with its payload (SQLite's plans; PostgreSQL's depend on the
 /// table's size): each upload's "which certificates withdraw others" (its partial index), and each
