@@ -377,17 +377,32 @@ wrkr 16 "$burst_dur" "$base/api/v1/agents/checkout" "$cl" >"$work/burst.out" &
 wp=$!
 sleep 1
 b0=$(date +%s.%N)
-bp=()
-for _ in $(seq 50); do
-  curl -s -o /dev/null -H "origin: $base" -d 'user_name=admin&password=bench-password-1' "$base/api/login" &
-  bp+=($!)
-done
-wait "${bp[@]}"
+# One process with 50 threads: 50 curl processes starting at once cost the 2 cores more than the
+# sign-ins themselves, and that was what this figure measured (BENCHMARKS.md, session 27).
+read -r bok bbusy < <(python3 - "$base" <<'PY'
+import concurrent.futures, sys, urllib.error, urllib.request
+base = sys.argv[1]
+class Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+opener = urllib.request.build_opener(Stay)
+def sign_in(_):
+    req = urllib.request.Request(base + "/api/login", data=b"user_name=admin&password=bench-password-1",
+                                 headers={"origin": base, "content-type": "application/x-www-form-urlencoded"})
+    try:
+        return opener.open(req).status
+    except urllib.error.HTTPError as e:
+        return e.code
+with concurrent.futures.ThreadPoolExecutor(50) as pool:
+    codes = list(pool.map(sign_in, range(50)))
+print(sum(c < 400 for c in codes), codes.count(429))
+PY
+)
 b1=$(date +%s.%N)
 wait "$wp"
 read -r d50 d99 _ drps derr <"$work/burst.out" || true
 bt=$(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')
-row "burst of 50 concurrent sign-ins during that load" "$(secs "$bt") for all 50 ($(awk -v t="$bt" 'BEGIN { printf "%.1f", 50 / t }')/s)"
+row "burst of 50 concurrent sign-ins during that load" "$(secs "$bt") for all 50: $bok signed in, $bbusy told to retry (429)"
 row "checkout, 16 connections, during the burst" "p50 $d50 / p99 $d99 ms, $drps req/s$(errs "$derr")" \
   "p99 ≤ 2× without; ≥ 0.9× req/s (issue 24)" "$(awk -v a="$d99" -v b="$n99" -v r="$drps" -v s="$nrps" 'BEGIN { print (a <= 2 * b && r >= 0.9 * s) ? "met" : "not met" }')"
 

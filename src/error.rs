@@ -193,6 +193,11 @@ pub enum AppError {
     },
     #[error("the database is unavailable, try again shortly")]
     Unavailable,
+    /// The database gave up this request's transaction for another's (PostgreSQL's deadlock or
+    /// serialization failure, SQLSTATE 40P01 or 40001); nothing it did was kept. Checkout tries
+    /// again itself; anything else answers it (503, `Retry-After: 1`).
+    #[error("the database chose this request to give way to another, try again")]
+    Contended,
     #[error("internal error (request {request_id})")]
     Internal { request_id: String },
     /// The client could not reach the server or read its answer.
@@ -227,7 +232,7 @@ impl AppError {
                 crate::licenses::format::PackageRefusal::TooLarge { .. } => 413,
                 _ => 422,
             },
-            AppError::Unavailable => 503,
+            AppError::Unavailable | AppError::Contended => 503,
             AppError::Internal { .. } => 500,
             AppError::Transport { .. } => 502,
         }
@@ -239,6 +244,7 @@ impl AppError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             AppError::Unavailable => Some(5),
+            AppError::Contended => Some(1),
             AppError::Busy { seconds } => Some(u64::from(*seconds)),
             AppError::TooManyAttempts { minutes } => Some(u64::from(*minutes) * 60),
             _ => None,
@@ -271,6 +277,7 @@ impl AppError {
             AppError::PlatformExpired { .. } => "platform_expired",
             AppError::PackageRefused { .. } => "package_refused",
             AppError::Unavailable => "unavailable",
+            AppError::Contended => "contended",
             AppError::Internal { .. } => "internal",
             AppError::Transport { .. } => "transport",
         }
@@ -293,6 +300,9 @@ impl From<sea_orm::DbErr> for AppError {
         if database_unavailable(&e) {
             tracing::warn!("database unavailable: {e}");
             AppError::Unavailable
+        } else if gave_way(&e) {
+            tracing::warn!("database: {e}");
+            AppError::Contended
         } else {
             internal(format_args!("database: {e}"))
         }
@@ -322,6 +332,21 @@ pub fn database_unavailable(e: &sea_orm::DbErr) -> bool {
                 _ => false,
             }
         }
+        _ => false,
+    }
+}
+
+/// Whether PostgreSQL gave up the statement's transaction for another's: a deadlock it broke
+/// (40P01) or a serialization failure (40001). The transaction is rolled back and may be run
+/// again.
+#[cfg(feature = "ssr")]
+pub fn gave_way(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|db| db.code())
+            .is_some_and(|code| code == "40P01" || code == "40001"),
         _ => false,
     }
 }
@@ -402,6 +427,7 @@ mod tests {
             AppError::AgentShutDown,
             AppError::PlatformExpired { on: 1 },
             AppError::Unavailable,
+            AppError::Contended,
             AppError::Internal {
                 request_id: "x".into(),
             },

@@ -141,7 +141,9 @@ async fn register(
         (status = 403, description = "The agent's fixed license expired (license_expired) or \
             was revoked (license_revoked), or the agent was shut down (agent_shut_down); a \
             floating license that lapsed is exchanged for a free one", body = AppError),
-        (status = 503, description = "The database is unavailable (Retry-After)", body = AppError),
+        (status = 503, description = "The database is unavailable (unavailable), or gave the \
+            claim up for another's three times in a row (contended); Retry-After says when to \
+            try again", body = AppError),
     ),
     security(("agentToken" = [])),
 )]

@@ -204,8 +204,37 @@ pub async fn check_out(
         }
         Decision::TakeFloating | Decision::ReplaceFloating => {}
     }
-    let mut txn = ledger.begin_for_agent(&a.id, now).await?;
-    let a = agent::Entity::find_by_id(a.id.clone())
+    // On PostgreSQL, claims waiting on one another's locks can deadlock (one waits for a license
+    // another locked, while holding one it looked at): the database breaks the cycle by giving up
+    // one transaction, which is run again here, as the others went on.
+    let mut attempt = 1;
+    let (a, outcome, lease_ms, generation) = loop {
+        match decide_in_change(ledger, &a.id, now).await {
+            Err(AppError::Contended) if attempt < CLAIM_ATTEMPTS => attempt += 1,
+            decided => break decided?,
+        }
+    };
+    if let Err(why) = &outcome {
+        ledger.refusals.count(&a.id, &a.tenant_id, why, now);
+    }
+    // Signed once the claim is committed: no lease names a license the database does not give.
+    let outcome = outcome.map(|out| ledger.leases.grant(&a, out, lease_ms, now));
+    Ok((outcome, generation))
+}
+
+/// How many times a checkout's change is run when the database gives it up for another's.
+const CLAIM_ATTEMPTS: u32 = 3;
+
+/// A checkout's change: decided again under the agent's row lock, carried out, committed.
+/// Answers the agent as read inside it, the outcome, the lease time and the grants' generation
+/// of the commit.
+async fn decide_in_change(
+    ledger: &Ledger,
+    agent_id: &str,
+    now: i64,
+) -> Result<(agent::Model, Result<CheckedOut, AppError>, i64, u64), AppError> {
+    let mut txn = ledger.begin_for_agent(agent_id, now).await?;
+    let a = agent::Entity::find_by_id(agent_id.to_string())
         .one(&txn)
         .await?
         .ok_or(AppError::BadAgentCredentials)?;
@@ -232,12 +261,7 @@ pub async fn check_out(
         txn.reaches(None);
     }
     let generation = txn.commit_unaudited().await?;
-    if let Err(why) = &outcome {
-        ledger.refusals.count(&a.id, &a.tenant_id, why, now);
-    }
-    // Signed once the claim is committed: no lease names a license the database does not give.
-    let outcome = outcome.map(|out| ledger.leases.grant(&a, out, lease_ms, now));
-    Ok((outcome, generation))
+    Ok((a, outcome, lease_ms, generation))
 }
 
 /// The floating licenses an agent of `tenant_id` may take, free or not: usable, in its tenant's

@@ -1,7 +1,7 @@
 //! Server functions of seats. Administrators and License managers (`CanManageLicUsers`).
 use leptos::prelude::*;
 
-use super::model::{Candidate, MyLicense, ProductSeats, SeatCount};
+use super::model::{Candidates, MyLicense, ProductSeats, SeatCount};
 use crate::error::AppError;
 
 /// A form post returns to the page it came from, which says what was done: Settings > Users
@@ -29,7 +29,7 @@ pub async fn get_product(product: String, page: Option<u64>) -> Result<ProductSe
 
 /// Users who could be given a seat of `product`, by name, tenant or role.
 #[server(endpoint = "seats/candidates")]
-pub async fn seat_candidates(product: String, q: String) -> Result<Vec<Candidate>, AppError> {
+pub async fn seat_candidates(product: String, q: String) -> Result<Candidates, AppError> {
     use crate::auth::server::{cap::ManageSeats, require};
     let who = require::<ManageSeats>()?;
     let q = crate::ui::listing::search(&q)?;

@@ -67,8 +67,21 @@ pub struct Candidate {
 /// How many holders a page of the product's page lists.
 pub const HOLDERS_PAGE: u64 = 50;
 
+/// The users a picker offers, by name, and whether it stopped looking before the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidates {
+    pub users: Vec<Candidate>,
+    /// Some users past those looked at were not looked at: a search finds them.
+    pub more: bool,
+}
+
 /// How many candidates a search shows.
 pub const CANDIDATES_MAX: usize = 100;
+
+/// How many users, in name order, a picker looks through for ones without a seat. Bounded, so
+/// that a product whose holders come first by name (50,000 of them at 500,000 licenses) costs
+/// what one held by nobody does: past them, the picker asks for a search.
+pub const CANDIDATES_LOOKED_AT: u64 = 2000;
 
 /// A license as the signed-in user sees their own: a seat they hold, or a server license that
 /// unlocks a feature for everyone.

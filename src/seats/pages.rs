@@ -4,7 +4,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::{ApplySeats, RecallSeats, get_product, my_licenses, seat_candidates};
-use super::model::{Candidate, HOLDERS_PAGE, Holder, ProductLicense, SeatCount};
+use super::model::{
+    CANDIDATES_LOOKED_AT, Candidates, HOLDERS_PAGE, Holder, ProductLicense, SeatCount,
+};
 use crate::i18n::*;
 use crate::licenses::domain::Expiry;
 use crate::ui::errors::ErrorMessage;
@@ -322,7 +324,7 @@ fn Picker(
     product: String,
     q: String,
     free: u32,
-    candidates: Resource<Result<Vec<Candidate>, crate::error::AppError>>,
+    candidates: Resource<Result<Candidates, crate::error::AppError>>,
     apply: ServerAction<ApplySeats>,
 ) -> impl IntoView {
     let i18n = use_i18n();
@@ -341,11 +343,27 @@ fn Picker(
                     Suspend::new(async move {
                         match candidates.await {
                             Err(err) => view! { <ErrorMessage err /> }.into_any(),
-                            Ok(list) if list.is_empty() => {
+                            Ok(Candidates { users, more: false }) if users.is_empty() => {
                                 view! { <p class="muted">{t!(i18n, seats.no_candidates)}</p> }.into_any()
                             }
-                            Ok(list) => {
+                            Ok(Candidates { users, more: true }) if users.is_empty() => {
                                 view! {
+                                    <p class="muted" data-testid="picker-more">
+                                        {t!(i18n, seats.none_looked_at, looked = || CANDIDATES_LOOKED_AT)}
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                            Ok(Candidates { users: list, more }) => {
+                                view! {
+                                    {more
+                                        .then(|| {
+                                            view! {
+                                                <p class="muted" data-testid="picker-more">
+                                                    {t!(i18n, seats.more_candidates)}
+                                                </p>
+                                            }
+                                        })}
                                     <ActionForm action=apply>
                                         <input type="hidden" name="product" value=product />
                                         <ul class="plain picker-list">

@@ -10,8 +10,8 @@ use sea_orm::{
 use super::arith::{Pool, totals};
 use super::entity as seat;
 use super::model::{
-    CANDIDATES_MAX, Candidate, HOLDERS_PAGE, Holder, MyLicense, ProductLicense, ProductSeats,
-    SeatCount,
+    CANDIDATES_LOOKED_AT, CANDIDATES_MAX, Candidate, Candidates, HOLDERS_PAGE, Holder, MyLicense,
+    ProductLicense, ProductSeats, SeatCount,
 };
 use crate::auth::model::Role;
 use crate::auth::server::{Granted, cap};
@@ -221,28 +221,21 @@ async fn tenant_names(db: &impl ConnectionTrait) -> Result<HashMap<String, Strin
         .collect())
 }
 
-/// Enabled users without a seat of `product` whose name, tenant or role contains `q`.
+/// Enabled users without a seat of `product` whose name, tenant or role contains `q`, by name.
+///
+/// It looks through the first [`CANDIDATES_LOOKED_AT`] users who match, in name order, and
+/// offers those without a seat (at most [`CANDIDATES_MAX`]): a bounded read however many users
+/// there are and however many of the first by name hold one. `more` says that it stopped before
+/// the end, so the picker asks for a narrower search.
 pub async fn candidates(
     db: &impl ConnectionTrait,
     who: &Granted<cap::ManageSeats>,
     product: &str,
     q: &str,
-) -> Result<Vec<Candidate>, AppError> {
+) -> Result<Candidates, AppError> {
     let q = q.trim().to_lowercase();
     let tenants = tenant_names(db).await?;
-    // Filtered, ordered and cut in the database: an installation may have tens of thousands of
-    // users.
-    let mut find = user::Entity::find()
-        .filter(user::Column::Disabled.eq(false))
-        .filter(
-            Expr::col((user::Entity, user::Column::Id)).not_in_subquery(
-                Query::select()
-                    .column(seat::Column::UserId)
-                    .from(seat::Entity)
-                    .and_where(Expr::col(seat::Column::Product).eq(product))
-                    .to_owned(),
-            ),
-        );
+    let mut find = user::Entity::find().filter(user::Column::Disabled.eq(false));
     // A License manager gives seats to their own tenant's users only.
     if let Some(own) = who.tenant_scope() {
         find = find.filter(user::Column::TenantId.eq(own));
@@ -266,21 +259,40 @@ pub async fn candidates(
                 .add(user::Column::Role.is_in(with_roles)),
         );
     }
-    Ok(find
+    // Only what the picker shows, and whether each holds a seat: one look each into the seats'
+    // (product, user) index, in the same statement.
+    let looked_at: Vec<(String, String, String, String, bool)> = find
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::Name)
+        .column(user::Column::TenantId)
+        .column(user::Column::Role)
+        .expr(Expr::exists(seat_of(product)))
         .order_by_asc(user::Column::Name)
-        .limit(CANDIDATES_MAX as u64)
+        .order_by_asc(user::Column::Id)
+        .limit(CANDIDATES_LOOKED_AT)
+        .into_tuple()
         .all(db)
-        .await?
+        .await?;
+    let window_full = looked_at.len() as u64 == CANDIDATES_LOOKED_AT;
+    let mut without = looked_at
         .into_iter()
-        .filter_map(|u| {
+        .filter(|(.., holds)| !holds)
+        .peekable();
+    let users: Vec<Candidate> = without
+        .by_ref()
+        .take(CANDIDATES_MAX)
+        .filter_map(|(user_id, name, tenant_id, role, _)| {
             Some(Candidate {
-                tenant_name: tenants.get(&u.tenant_id).cloned().unwrap_or_default(),
-                role: Role::parse(&u.role)?,
-                user_id: u.id,
-                name: u.name,
+                tenant_name: tenants.get(&tenant_id).cloned().unwrap_or_default(),
+                role: Role::parse(&role)?,
+                user_id,
+                name,
             })
         })
-        .collect())
+        .collect();
+    let more = window_full || without.peek().is_some();
+    Ok(Candidates { users, more })
 }
 
 /// The signed-in user's own licenses: the seats they hold, then the server licenses in force.

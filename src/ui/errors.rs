@@ -76,6 +76,7 @@ pub fn ErrorText(err: AppError) -> impl IntoView {
         .into_any(),
         AppError::PackageRefused { .. } => t!(i18n, errors.package_refused).into_any(),
         AppError::Unavailable => t!(i18n, errors.unavailable).into_any(),
+        AppError::Contended => t!(i18n, errors.contended).into_any(),
         AppError::Internal { request_id } => {
             t!(i18n, errors.internal, id = move || request_id.clone()).into_any()
         }

@@ -443,6 +443,46 @@ async fn two_processes_on_one_postgresql_grant_every_free_license_and_no_more() 
     app.stop().await;
 }
 
+/// Claims waiting on one another's locks can deadlock on PostgreSQL, which breaks the cycle by
+/// giving up one transaction (the test above met it once in many runs, as a 500). Such an error
+/// is `Contended` (503, `Retry-After: 1`), which checkout runs again, never `internal`: two
+/// transactions here lock two rows in opposite orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_postgresql_breaks_is_contended_and_tried_again() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use tessera::error::{AppError, gave_way};
+    let app = TestApp::start(Backend::Postgres).await;
+    app.db
+        .execute_unprepared(
+            "CREATE TABLE knot (id int PRIMARY KEY, n int); INSERT INTO knot VALUES (1, 0), (2, 0)",
+        )
+        .await
+        .expect("a table of two rows");
+    let (one, two) = (app.db.begin().await.unwrap(), app.db.begin().await.unwrap());
+    one.execute_unprepared("UPDATE knot SET n = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    two.execute_unprepared("UPDATE knot SET n = 1 WHERE id = 2")
+        .await
+        .unwrap();
+    // Each waits for the other's row: PostgreSQL gives one of them up.
+    let (a, b) = tokio::join!(
+        one.execute_unprepared("UPDATE knot SET n = 2 WHERE id = 2"),
+        two.execute_unprepared("UPDATE knot SET n = 2 WHERE id = 1"),
+    );
+    let mut errors: Vec<sea_orm::DbErr> = [a.err(), b.err()].into_iter().flatten().collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let err = errors.remove(0);
+    assert!(gave_way(&err), "{err:?}");
+    let answered = AppError::from(err);
+    assert_eq!(
+        (&answered, answered.status(), answered.retry_after_secs()),
+        (&AppError::Contended, 503, Some(1))
+    );
+    drop((one, two));
+    app.stop().await;
+}
+
 /// Waits until `reached` holds, for as long as a defect would take (a deadline only names it).
 async fn until(what: &str, reached: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

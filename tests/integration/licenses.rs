@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
 use crate::on_both_databases;
-use crate::support::{Backend, TestApp, Vendor, password_of, post_package};
+use crate::support::{Backend, TestApp, Vendor, password_of, plan_of, post_package};
 use tessera::licenses::model::SEARCH_COUNTED;
 use tessera::licenses::search;
 
@@ -689,14 +689,6 @@ async fn a_broad_search_is_counted_to_a_limit(backend: Backend) {
     app.stop().await;
 }
 
-/// The column of an `EXPLAIN`'s rows that holds the plan.
-fn column_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "detail",
-        Backend::Postgres => "QUERY PLAN",
-    }
-}
-
 async fn the_search_reads_its_indexes(backend: Backend) {
     use sea_orm::{EntityTrait, QueryFilter, QuerySelect, QueryTrait, TransactionTrait};
     use tessera::licenses::entity::certificate;
@@ -719,13 +711,9 @@ async fn the_search_reads_its_indexes(backend: Backend) {
             )
             .build(db_backend),
     };
-    let (explain, column, wanted) = match backend {
-        Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail", "VIRTUAL TABLE INDEX 0:M"),
-        Backend::Postgres => (
-            "EXPLAIN",
-            "QUERY PLAN",
-            "Index Scan on idx_certificates_search_product_name",
-        ),
+    let wanted = match backend {
+        Backend::Sqlite => "VIRTUAL TABLE INDEX 0:M",
+        Backend::Postgres => "Index Scan on idx_certificates_search_product_name",
     };
     // On a near-empty table PostgreSQL's planner rightly prefers reading it: told not to, it
     // shows the index it has.
@@ -735,33 +723,12 @@ async fn the_search_reads_its_indexes(backend: Backend) {
             .await
             .expect("set");
     }
-    let plan = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            db_backend,
-            format!("{explain} {}", query.sql),
-            query.values.clone().map_or_else(Vec::new, |v| v.0),
-        ))
-        .await
-        .expect("a plan");
-    let lines: Vec<String> = plan
-        .iter()
-        .filter_map(|row| row.try_get::<String>("", column).ok())
-        .collect();
+    let lines = plan_of(&txn, &query).await;
     assert!(lines.iter().any(|l| l.contains(wanted)), "{lines:?}");
     // A search shorter than a trigram: each column's distinct values by a skip through an index.
     for column in search::SHORT {
         let sql = search::distinct_values(column);
-        let plan = txn
-            .query_all_raw(Statement::from_string(
-                db_backend,
-                format!("{explain} {sql}"),
-            ))
-            .await
-            .expect("a plan");
-        let lines: Vec<String> = plan
-            .iter()
-            .filter_map(|row| row.try_get::<String>("", column_name(backend)).ok())
-            .collect();
+        let lines = plan_of(&txn, &Statement::from_string(db_backend, sql)).await;
         let scans = |l: &String| match backend {
             Backend::Sqlite => l.contains("SCAN certificates"),
             Backend::Postgres => l.contains("Seq Scan"),

@@ -164,17 +164,16 @@ async fn seats_are_given_and_recalled_and_every_refusal_changes_nothing(backend:
             &[("product", "ai-server"), ("q", "")],
         )
         .await;
-    let names: Vec<&str> = found
-        .body
+    let names: Vec<&str> = found.body["users"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(
-        names,
-        ["admin", "u1"],
-        "holders and the disabled u6 are not offered"
+        (names, found.body["more"].as_bool()),
+        (vec!["admin", "u1"], Some(false)),
+        "holders and the disabled u6 are not offered; every user was looked at"
     );
     let found = app
         .call(
@@ -183,7 +182,7 @@ async fn seats_are_given_and_recalled_and_every_refusal_changes_nothing(backend:
             &[("product", "ai-server"), ("q", "administrator")],
         )
         .await;
-    assert_eq!(found.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(found.body["users"].as_array().map(Vec::len), Some(1));
     let r = app
         .call(&admin, "seats/product", &[("product", "nope")])
         .await;
@@ -419,9 +418,12 @@ async fn settings_users_lists_seats_and_gives_them_user_by_user(backend: Backend
 }
 
 /// A product held by more users than a page's sort reads (`HOLDERS_SORTED_MAX`, 1,000): its
-/// holders are found by asking each user in name order, and page the same.
+/// holders are found by asking each user in name order, and page the same. The picker looks
+/// through the first `CANDIDATES_LOOKED_AT` users by name (all holders here, and before
+/// "admin") and says that it stopped there; a search finds the others.
 async fn many_holders_are_paged_by_name(backend: Backend) {
     use sea_orm::{ConnectionTrait, Statement};
+    use tessera::seats::model::CANDIDATES_LOOKED_AT;
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
     let admin = app.admin().await;
@@ -441,10 +443,11 @@ async fn many_holders_are_paged_by_name(backend: Backend) {
         .expect("the default tenant")
         .try_get("", "id")
         .expect("its id");
-    // Written straight to the database: 1,030 users through the API would hash 1,030 passwords.
-    const N: usize = 1030;
+    // Written straight to the database: 2,030 users through the API would hash 2,030 passwords.
+    // Named to come before "admin".
+    const N: usize = CANDIDATES_LOOKED_AT as usize + 30;
     let users: Vec<String> = (0..N)
-        .map(|i| format!("('bulk-{i}', 'bulk{i:04}', 'x', 'user', '{tenant}', false, 0)"))
+        .map(|i| format!("('bulk-{i}', 'a-{i:04}', 'x', 'user', '{tenant}', false, 0)"))
         .collect();
     let held: Vec<String> = (0..N)
         .map(|i| format!("('seat-{i}', 'ai-server', '{cert_id}', 'bulk-{i}', 0, 'bulk-0')"))
@@ -485,11 +488,43 @@ async fn many_holders_are_paged_by_name(backend: Backend) {
         }
     };
     let expected = |from: usize, to: usize| -> Vec<String> {
-        (from..to).map(|i| format!("bulk{i:04}")).collect()
+        (from..to).map(|i| format!("a-{i:04}")).collect()
     };
     assert_eq!(page("1").await, (Some(N as u64), expected(0, 50)));
     assert_eq!(page("2").await, (Some(N as u64), expected(50, 100)));
-    assert_eq!(page("21").await, (Some(N as u64), expected(1000, N)));
+    assert_eq!(page("41").await, (Some(N as u64), expected(2000, N)));
+
+    let picker = |q: &'static str| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            let r = app
+                .call(
+                    &admin,
+                    "seats/candidates",
+                    &[("product", "ai-server"), ("q", q)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            let names: Vec<String> = r.body["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect();
+            (names, r.body["more"].as_bool())
+        }
+    };
+    // The first 2,000 by name all hold one: none offered, and the picker says it stopped.
+    assert_eq!(picker("").await, (vec![], Some(true)));
+    // A search reaches past them: 30 holders matched, none offered, nothing left unread.
+    assert_eq!(picker("a-20").await, (vec![], Some(false)));
+    app.db
+        .execute_unprepared("DELETE FROM seats WHERE user_id = 'bulk-7'")
+        .await
+        .expect("a seat removed");
+    assert_eq!(picker("").await, (expected(7, 8), Some(true)));
+    assert_eq!(picker("a-000").await, (expected(7, 8), Some(false)));
     app.stop().await;
 }
 

@@ -2,7 +2,7 @@
 use tessera::server::{self, clock::Clock, config::Config};
 
 use crate::on_both_databases;
-use crate::support::{Backend, TestApp, Vendor};
+use crate::support::{Backend, TestApp, Vendor, plan_of};
 
 async fn the_installation_id_is_made_once_and_kept(backend: Backend) {
     let app = TestApp::start(backend).await;
@@ -284,17 +284,7 @@ async fn a_claim_on_postgresql_reads_its_index_in_order() {
         txn.execute_unprepared("SET LOCAL enable_seqscan = off")
             .await
             .expect("set");
-        let plan: Vec<String> = txn
-            .query_all_raw(sea_orm::Statement::from_sql_and_values(
-                backend,
-                format!("EXPLAIN {}", query.sql),
-                query.values.clone().map_or_else(Vec::new, |v| v.0),
-            ))
-            .await
-            .expect("a plan")
-            .iter()
-            .filter_map(|row| row.try_get::<String>("", "QUERY PLAN").ok())
-            .collect();
+        let plan = plan_of(&txn, &query).await;
         txn.rollback().await.expect("rollback");
         assert!(
             plan.iter()
@@ -339,18 +329,7 @@ async fn after_an_upload_postgresql_plans_the_claim_from_what_is_installed() {
     let query = free_in(Pool::Shared, &an_agent(), app.state.clock.now_ms())
         .limit(1)
         .build(backend);
-    let plan: Vec<String> = app
-        .db
-        .query_all_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            format!("EXPLAIN {}", query.sql),
-            query.values.clone().map_or_else(Vec::new, |v| v.0),
-        ))
-        .await
-        .expect("a plan")
-        .iter()
-        .filter_map(|row| row.try_get::<String>("", "QUERY PLAN").ok())
-        .collect();
+    let plan = plan_of(&app.db, &query).await;
     assert!(
         plan.iter()
             .any(|l| l.contains("Index Scan using idx_certificates_free_floating"))
@@ -368,7 +347,7 @@ async fn after_an_upload_postgresql_plans_the_claim_from_what_is_installed() {
 /// in the order it takes licenses: no sort of every free license).
 #[tokio::test]
 async fn frequent_questions_are_read_through_their_indexes() {
-    use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+    use sea_orm::{EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
     use tessera::ledger::holdings::{Pool, free_in};
     use tessera::ledger::{packages::revokers, platform::due_condition};
     use tessera::licenses::entity::certificate;
@@ -399,21 +378,17 @@ async fn frequent_questions_are_read_through_their_indexes() {
             .build(backend)
     };
     // The sweeper's lapse of ranks reads the index of the time they lapse.
-    let lapse = {
-        let mut plan = db
-            .query_all_raw(sea_orm::Statement::from_string(
-                backend,
-                format!(
-                    "EXPLAIN QUERY PLAN UPDATE certificates SET status_rank = 2 \
-                     WHERE status_rank_until <= {now}"
-                ),
-            ))
-            .await
-            .expect("a plan")
-            .into_iter()
-            .filter_map(|row| row.try_get::<String>("", "detail").ok());
-        plan.next().unwrap_or_default()
-    };
+    let lapse = plan_of(
+        db,
+        &sea_orm::Statement::from_string(
+            backend,
+            format!("UPDATE certificates SET status_rank = 2 WHERE status_rank_until <= {now}"),
+        ),
+    )
+    .await
+    .into_iter()
+    .next()
+    .unwrap_or_default();
     assert!(
         // Covering since the pools' count triggers (migration 28): the rows are found first.
         lapse.contains("INDEX idx_certificates_status_rank_until"),
@@ -443,18 +418,7 @@ async fn frequent_questions_are_read_through_their_indexes() {
             "USING COVERING INDEX idx_certificates_status_rank",
         ),
     ] {
-        let plan = db
-            .query_all_raw(sea_orm::Statement::from_sql_and_values(
-                backend,
-                format!("EXPLAIN QUERY PLAN {}", query.sql),
-                query.values.clone().map_or_else(Vec::new, |v| v.0),
-            ))
-            .await
-            .expect("a plan");
-        let detail: Vec<String> = plan
-            .iter()
-            .filter_map(|row| row.try_get::<String>("", "detail").ok())
-            .collect();
+        let detail = plan_of(db, &query).await;
         let full_scan = detail.iter().any(|d| d == "SCAN certificates");
         let sorted = detail.iter().any(|d| d.contains("TEMP B-TREE"));
         assert!(

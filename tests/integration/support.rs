@@ -674,3 +674,24 @@ impl Drop for Process {
         }
     }
 }
+
+/// The plan the database would follow for `query`, a line each: SQLite's `EXPLAIN QUERY PLAN`
+/// details, PostgreSQL's `EXPLAIN` lines. Asked on `conn`, so that a transaction's settings
+/// (`SET LOCAL enable_seqscan = off`) apply.
+pub async fn plan_of(conn: &impl ConnectionTrait, query: &sea_orm::Statement) -> Vec<String> {
+    let backend = conn.get_database_backend();
+    let (explain, column) = match backend {
+        sea_orm::DatabaseBackend::Postgres => ("EXPLAIN", "QUERY PLAN"),
+        _ => ("EXPLAIN QUERY PLAN", "detail"),
+    };
+    conn.query_all_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        format!("{explain} {}", query.sql),
+        query.values.clone().map_or_else(Vec::new, |v| v.0),
+    ))
+    .await
+    .expect("a plan")
+    .iter()
+    .filter_map(|row| row.try_get::<String>("", column).ok())
+    .collect()
+}

@@ -258,7 +258,10 @@ impl Refusal {
         match err {
             AppError::BadCredentials => Some(Refusal::Failed),
             AppError::TooManyAttempts { .. } | AppError::Busy { .. } => Some(Refusal::Throttled),
-            AppError::Internal { .. } | AppError::Unavailable | AppError::Transport { .. } => None,
+            AppError::Internal { .. }
+            | AppError::Unavailable
+            | AppError::Contended
+            | AppError::Transport { .. } => None,
             _ => Some(Refusal::Other),
         }
     }
