@@ -52,6 +52,27 @@ async fn users(app: &TestApp, admin: &Client, prefix: &str, n: usize) -> Vec<Str
     ids
 }
 
+/// The names listed under `key` in `endpoint`'s answer about product "ai-server", and the answer.
+async fn listed(
+    app: &TestApp,
+    admin: &Client,
+    endpoint: &str,
+    arg: (&str, &str),
+    key: &str,
+) -> (Vec<String>, Value) {
+    let r = app
+        .call(admin, endpoint, &[("product", "ai-server"), arg])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let names = r.body[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["name"].as_str().map(str::to_string))
+        .collect();
+    (names, r.body)
+}
+
 async fn seats_are_given_and_recalled_and_every_refusal_changes_nothing(backend: Backend) {
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
@@ -466,26 +487,9 @@ async fn many_holders_are_paged_by_name(backend: Backend) {
     ] {
         app.db.execute_unprepared(&sql).await.expect("rows written");
     }
-    let page = |n: &'static str| {
-        let admin = admin.clone();
-        let app = &app;
-        async move {
-            let r = app
-                .call(
-                    &admin,
-                    "seats/product",
-                    &[("product", "ai-server"), ("page", n)],
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-            let names: Vec<String> = r.body["holders"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|h| h["name"].as_str().map(str::to_string))
-                .collect();
-            (r.body["holders_total"].as_u64(), names)
-        }
+    let page = async |n: &str| {
+        let (names, body) = listed(&app, &admin, "seats/product", ("page", n), "holders").await;
+        (body["holders_total"].as_u64(), names)
     };
     let expected = |from: usize, to: usize| -> Vec<String> {
         (from..to).map(|i| format!("a-{i:04}")).collect()
@@ -494,26 +498,9 @@ async fn many_holders_are_paged_by_name(backend: Backend) {
     assert_eq!(page("2").await, (Some(N as u64), expected(50, 100)));
     assert_eq!(page("41").await, (Some(N as u64), expected(2000, N)));
 
-    let picker = |q: &'static str| {
-        let admin = admin.clone();
-        let app = &app;
-        async move {
-            let r = app
-                .call(
-                    &admin,
-                    "seats/candidates",
-                    &[("product", "ai-server"), ("q", q)],
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-            let names: Vec<String> = r.body["users"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|c| c["name"].as_str().map(str::to_string))
-                .collect();
-            (names, r.body["more"].as_bool())
-        }
+    let picker = async |q: &str| {
+        let (names, body) = listed(&app, &admin, "seats/candidates", ("q", q), "users").await;
+        (names, body["more"].as_bool())
     };
     // The first 2,000 by name all hold one: none offered, and the picker says it stopped.
     assert_eq!(picker("").await, (vec![], Some(true)));
