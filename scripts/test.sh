@@ -49,7 +49,10 @@ step "release build with the test clock (server, WASM client, and the vendor too
 # only (test-clock turns on ssr); the WASM client is built as always. That a build without the
 # feature has no such route is checked from the route table by the integration tests
 # (tests/integration/access.rs), which are built without it. scripts/run.sh builds without it.
-cargo leptos build --release --bin-features test-clock
+# The commit `--version` names is fixed for this build (build.rs otherwise asks git, and builds the
+# server and the WASM client again whenever HEAD moves, about 6 minutes here, even for a commit
+# that changes no code): nothing the tests run reads it.
+TESSERA_COMMIT=test-build cargo leptos build --release --bin-features test-clock
 # Its own crate, on the format crate alone: none of the server's dependencies.
 cargo build --release -p tessera-vendor
 

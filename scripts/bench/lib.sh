@@ -46,7 +46,7 @@ installation() { # label binary port database-url agents licenses [extra]
   TESSERA_DATABASE_URL="$db" TESSERA_ADMIN_PASSWORD=bench-password-1 \
     TESSERA_MAX_CERTIFICATES=1000000 TESSERA_MAX_PACKAGE_BYTES=1073741824 \
     TESSERA_VENDOR_KEYS="$work/vendor.pub" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
-    LEPTOS_SITE_ROOT=target/site TESSERA_LOG=warn "$bin" >"$work/$label.log" 2>&1 &
+    LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}" TESSERA_LOG=warn "$bin" >"$work/$label.log" 2>&1 &
   pids+=("$!"); echo "$!" >"$work/$label.pid"
   for _ in $(seq 300); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.1; done
   curl -fs -c "$work/$label.cookies" -H "origin: $base" \

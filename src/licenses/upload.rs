@@ -19,7 +19,7 @@ use crate::server::respond::error_response;
 pub async fn upload_package(
     who: Result<Caller<Granted<UploadLicenses>>, Refused>,
     headers: http::HeaderMap,
-    multipart: Multipart,
+    mut multipart: Multipart,
 ) -> Response {
     let browser = crate::server::respond::wants_html(&headers);
     let who = match who {
@@ -31,7 +31,9 @@ pub async fn upload_package(
             return refused.into_response();
         }
     };
-    match stage(&who, multipart).await {
+    let staged = stage(&who, &mut multipart).await;
+    drain(&mut multipart).await;
+    match staged {
         Ok(Staged {
             id,
             refusal: Some(refusal),
@@ -56,9 +58,19 @@ async fn record<P>(who: &Caller<P>, viewer: &Viewer, e: &AppError) {
     record_refusal(who.db(), entry, e).await;
 }
 
+/// Reads what is left of the form (its closing boundary, fields after the package), so that the
+/// answer never comes before the request is read: hyper closes a connection with bytes unread,
+/// and a client still writing them can lose the answer (seen as a reset). Bounded by the body
+/// limit; an error here ends the reading, the answer is already decided.
+async fn drain(multipart: &mut Multipart) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
 async fn stage(
     who: &Caller<Granted<UploadLicenses>>,
-    mut multipart: Multipart,
+    multipart: &mut Multipart,
 ) -> Result<Staged, AppError> {
     let limit = who.state().limits.max_bytes;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| {

@@ -286,12 +286,7 @@ async fn a_claim_on_postgresql_reads_its_index_in_order() {
             .expect("set");
         let plan = plan_of(&txn, &query).await;
         txn.rollback().await.expect("rollback");
-        assert!(
-            plan.iter()
-                .any(|l| l.contains("Index Scan using idx_certificates_free_floating"))
-                && !plan.iter().any(|l| l.contains("Sort")),
-            "{pool:?}: {plan:?}"
-        );
+        assert_claim_reads_the_index(&plan, &format!("{pool:?}"));
     }
     app.stop().await;
 }
@@ -307,14 +302,7 @@ async fn after_an_upload_postgresql_plans_the_claim_from_what_is_installed() {
     use tessera::ledger::holdings::{Pool, free_in};
     let vendor = Vendor::new(1);
     let app = TestApp::start_with_vendor(Backend::Postgres, &vendor, &[]).await;
-    let admin = app.admin().await;
-    let inst = app.state.installation_id.to_string();
-    let certs: Vec<_> = (0..1_000)
-        .map(|_| vendor.certificate(&inst, "agent"))
-        .collect();
-    let (id, _) = app.upload_outcome(&admin, &vendor.package(&certs)).await;
-    let r = app.call(&admin, "licenses/confirm", &[("id", &id)]).await;
-    assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
+    crate::agents::install_floating(&app, &vendor, 1_000).await;
     let backend = app.db.get_database_backend();
     let known = app
         .db
@@ -330,13 +318,18 @@ async fn after_an_upload_postgresql_plans_the_claim_from_what_is_installed() {
         .limit(1)
         .build(backend);
     let plan = plan_of(&app.db, &query).await;
+    assert_claim_reads_the_index(&plan, "after an upload");
+    app.stop().await;
+}
+
+/// A claim's plan reads the free licenses' index in its order: no sort of what it found.
+fn assert_claim_reads_the_index(plan: &[String], case: &str) {
     assert!(
         plan.iter()
             .any(|l| l.contains("Index Scan using idx_certificates_free_floating"))
             && !plan.iter().any(|l| l.contains("Sort")),
-        "{plan:?}"
+        "{case}: {plan:?}"
     );
-    app.stop().await;
 }
 
 /// The two questions asked often of a large certificates table are answered from indexes, never
