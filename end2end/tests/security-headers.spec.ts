@@ -15,6 +15,15 @@ test('the copy island hydrates and works under the Content-Security-Policy', asy
       violations.push(msg.text());
     }
   });
+  // And every error the client reports: a page the server renders unlike the client's idea of it
+  // fails hydration with a panic, logged here (the server's views are erased, the client's not).
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) {
+      errors.push(msg.text());
+    }
+  });
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) => {
       console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`);
@@ -58,6 +67,7 @@ test('the copy island hydrates and works under the Content-Security-Policy', asy
   await expect(card.getByRole('button', { name: 'Copied' })).toBeVisible();
   await shot(page, 'copy-under-csp');
   expect(violations).toEqual([]);
+  expect(errors).toEqual([]);
 
   // A script slipped into the page without the nonce does not run.
   const ran = await page.evaluate(async () => {
