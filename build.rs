@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-changed=Cargo.toml");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?).join("i18n");
     // `interpolate_display` lets strings with values be made outside views (dates, messages).
     let options = ParseOptions::default().interpolate_display(true);
