@@ -14,8 +14,13 @@ import { join } from 'node:path';
 //   - no-js: the form specs again, with JavaScript off (every page works as plain forms), on the
 //     main server;
 //   - clock: the clock specs, on the clock server.
+// Two workers: spec files run two at a time (the tests within a file in order, in one worker).
+// The clock project keeps one worker of its own: its specs share a clock that only goes forward.
+// The others share the main server as they would share an installation: every spec names what it
+// seeds uniquely and asserts only on that.
 // TESSERA_E2E_ORDER=reverse runs the spec files in reverse order (one project per file, in that
-// order), to show that no spec leans on another having run before it.
+// order, one worker: the order is the point), to show that no spec leans on another having run
+// before it.
 const port = Number(process.env.TESSERA_E2E_PORT ?? 3210);
 const clockPort = port + 1;
 const main = `http://127.0.0.1:${port}`;
@@ -27,6 +32,8 @@ const allSpecs = readdirSync(join(__dirname, 'tests'))
   .filter((f) => f.endsWith('.spec.ts'))
   .sort();
 const files = (names: string[]) => names.map((f) => `**/${f}`);
+
+const reverse = process.env.TESSERA_E2E_ORDER === 'reverse';
 
 const projects: Project[] = [
   {
@@ -43,6 +50,7 @@ const projects: Project[] = [
     name: 'clock',
     testMatch: files(clockSpecs),
     use: { baseURL: clock },
+    workers: 1,
   },
 ];
 
@@ -70,9 +78,9 @@ export default defineConfig({
   testDir: './tests',
   timeout: 30_000,
   expect: { timeout: 10_000 },
-  workers: 1,
+  workers: reverse ? 1 : 2,
   reporter: [['list']],
-  projects: process.env.TESSERA_E2E_ORDER === 'reverse' ? reversed(projects) : projects,
+  projects: reverse ? reversed(projects) : projects,
   use: {
     screenshot: 'only-on-failure',
     launchOptions: {
