@@ -13,6 +13,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::config::Config;
@@ -65,6 +66,9 @@ fn generate_pages() -> Vec<AxumRouteListing> {
     })
 }
 
+/// The smallest answer worth compressing, in bytes.
+pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
+
 pub fn router(state: AppState) -> Router {
     let body_limit = BODY_LIMIT.max(state.limits.max_bytes as usize * 2 + 1024 * 1024);
     let pages = page_routes();
@@ -115,7 +119,18 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(refuse_cross_site))
         .layer(middleware::from_fn(small_bodies))
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(CompressionLayer::new())
+        // Answers of a kilobyte or less go as they are: brotli on a checkout's answer (about 600
+        // bytes) was most of what a checkout cost the server beyond a bare `/healthz` (107
+        // against 43 us of CPU a request at 10,000 req/s; BENCHMARKS.md, session 29), to save a
+        // few hundred bytes. Otherwise tower-http's default: not gRPC, images or event streams.
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(COMPRESS_ABOVE_BYTES)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
         .layer(CatchPanicLayer::custom(|_panic| {
             // The panic's text is logged by the panic hook, never sent.
             error_response(&crate::error::internal("a request handler panicked"))

@@ -699,7 +699,52 @@ async fn a_refused_checkout_writes_nothing_and_is_counted(backend: Backend) {
     app.stop().await;
 }
 
+/// A checkout's answer goes uncompressed whatever the agent accepts (compressing it cost more
+/// than the rest of a checkout answered from memory), and pages are still compressed.
+async fn small_answers_go_uncompressed_and_pages_compressed(backend: Backend) {
+    let vendor = Vendor::new(1);
+    let app = TestApp::start_with_vendor(backend, &vendor, &[]).await;
+    install_floating(&app, &vendor, 1).await;
+    let key = enrollment_key(&app).await;
+    let (_, token) = register(&app, &key, "machine-a").await;
+    for _ in 0..2 {
+        // The first answer claims the license; the second comes from memory.
+        let res = Client::new()
+            .post(format!("{}/api/v1/agents/checkout", app.base))
+            .bearer_auth(&token)
+            .header("accept-encoding", "br, gzip")
+            .send()
+            .await
+            .expect("checkout");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers().get("content-encoding"), None);
+        let body = res.bytes().await.expect("the answer");
+        assert!(
+            body.len() <= usize::from(tessera::server::http::COMPRESS_ABOVE_BYTES),
+            "a checkout's answer is {} bytes",
+            body.len()
+        );
+        let answer: Value = serde_json::from_slice(&body).expect("JSON as sent");
+        assert_eq!(answer["basis"], "floating");
+    }
+    let admin = app.admin().await;
+    let page = admin
+        .get(format!("{}/settings/licenses", app.base))
+        .header("accept", "text/html")
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .expect("the Licenses page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        page.headers().get("content-encoding").map(|v| v.as_bytes()),
+        Some(&b"br"[..])
+    );
+    app.stop().await;
+}
+
 on_both_databases!(
+    small_answers_go_uncompressed_and_pages_compressed,
     a_refused_checkout_writes_nothing_and_is_counted,
     the_agents_list_pages_and_filters_by_tenant,
     register_checkout_and_heartbeat,
