@@ -24,16 +24,6 @@ enum Caller {
     Agent,
 }
 
-const CALLERS: [Caller; 7] = [
-    Caller::Anonymous,
-    Caller::User,
-    Caller::LicenseManager,
-    Caller::Administrator,
-    Caller::OtherTenantAdministrator,
-    Caller::OtherTenantLicenseManager,
-    Caller::Agent,
-];
-
 /// What a License manager of another tenant gets from a call on this tenant's agent or users: the
 /// agent or user is as unknown to them as a missing one (its existence is not told either).
 fn out_of_scope(entry: &str, caller: Caller) -> Option<(StatusCode, &'static str)> {
@@ -519,11 +509,11 @@ macro_rules! admits_exactly_its_callers {
             }
             on_both_databases!($test);
         )*
-        /// The tests above name every kind of caller, each once.
-        #[test]
-        fn every_kind_of_caller_has_its_test() {
-            assert_eq!([$(Caller::$caller),*], CALLERS);
-        }
+        /// Every kind of caller has its test, once: a new kind does not compile without one,
+        /// and a kind named twice is an unreachable pattern (the lints refuse it).
+        const _: fn(Caller) = |caller| match caller {
+            $(Caller::$caller => {})*
+        };
     };
 }
 
@@ -662,10 +652,8 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend, caller: 
     };
 
     let entries = served(&app.state.config);
-    let mut calls = 0;
     for entry in &entries {
         let allow = allowed(entry, caller);
-        calls += 1;
         if let Some((_, path)) = entry.split_once(' ') {
             let (status, body, location) = visit(&app, who, entry, &shared).await;
             let body_start: String = body.to_string().chars().take(300).collect();
@@ -841,7 +829,6 @@ async fn everything_served_admits_exactly_its_callers(backend: Backend, caller: 
             );
         }
     }
-    assert_eq!(calls, entries.len());
     app.stop().await;
 }
 
