@@ -2,7 +2,8 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx;
+use sea_orm::sqlx::sqlite::{SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use super::config::Config;
@@ -18,7 +19,8 @@ pub enum DbStartError {
 }
 
 /// Opens the pool. SQLite runs in WAL mode with `synchronous=FULL`, so a confirmed write survives
-/// power loss, and waits for a busy database instead of failing.
+/// power loss, waits for a busy database instead of failing, and plans each statement once
+/// ([`plan_once`]).
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbStartError> {
     let mut url = config.database_url.clone();
     if let Some(dir) = config.sqlite_dir() {
@@ -52,10 +54,51 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbStartError
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+        })
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|conn, _| Box::pin(async move { plan_once(conn).await }))
         });
     Database::connect(options)
         .await
         .map_err(DbStartError::Connect)
+}
+
+/// Turns on SQLite's query planner stability guarantee for a new connection, so that a statement
+/// is planned once for any values bound to it.
+///
+/// Without it, SQLite plans for the values bound where one could change the plan: a `LIMIT ?`
+/// (sea-orm binds every limit, and `.one()` is `LIMIT ?`), a `LIKE ?`, a parameter matched
+/// against a partial index's condition. Such a statement is marked to be prepared again whenever
+/// that parameter is bound, which sqlx does on every execution of the statement it keeps
+/// prepared: in a storm of first checkouts, 18 % of the server's CPU went to parsing and planning
+/// the same statements again (BENCHMARKS.md, session 30). Tessera's questions need none of those
+/// plans: its limits are small and their indexes give the order, its searches begin with `%`, and
+/// the one partial index with a value in its condition is asked with that value as text
+/// (`revokes <> '[]'`); the pages benchmark measured no change from it.
+///
+/// sqlx has no option for it, so the one call is made through the SQLite it links.
+async fn plan_once(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    use libsqlite3_sys::{SQLITE_DBCONFIG_ENABLE_QPSG, SQLITE_OK, sqlite3_db_config};
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle();
+    let (on, mut now_on): (std::ffi::c_int, std::ffi::c_int) = (1, 0);
+    // SAFETY: `db` is this connection's open handle, locked for this call (sqlx's worker does
+    // not use it meanwhile). This option takes an int (1: on) and a pointer to an int where SQLite
+    // writes the setting it now has; both are what SQLite's documentation of the option says.
+    let rc = unsafe {
+        sqlite3_db_config(
+            db.as_ptr(),
+            SQLITE_DBCONFIG_ENABLE_QPSG,
+            on,
+            &mut now_on as *mut std::ffi::c_int,
+        )
+    };
+    if rc != SQLITE_OK || now_on != 1 {
+        return Err(sqlx::Error::Configuration(
+            format!("SQLite did not take the planner's stability guarantee (code {rc})").into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Creates the database's folder, and any folder above it that is missing, readable by the

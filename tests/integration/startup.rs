@@ -421,3 +421,44 @@ async fn frequent_questions_are_read_through_their_indexes() {
     }
     app.stop().await;
 }
+
+/// SQLite plans a statement once, for any values bound to it: a question asked again with its
+/// `LIMIT ?` bound again (as sea-orm's `.one()` is on every call) is not prepared again. Without
+/// the planner's stability guarantee (`server::db`) each execution parsed and planned it anew.
+#[tokio::test]
+async fn sqlite_prepares_a_question_once_whatever_its_limit() {
+    use libsqlite3_sys as ffi;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let mut conn = app
+        .db
+        .get_sqlite_connection_pool()
+        .acquire()
+        .await
+        .expect("a connection of the pool");
+    let mut handle = conn.lock_handle().await.expect("its handle");
+    let db = handle.as_raw_handle().as_ptr();
+    let sql = c"SELECT id FROM certificates ORDER BY id LIMIT ?1";
+    let mut stmt = std::ptr::null_mut();
+    // SAFETY: `db` is the connection's open handle, locked; `stmt` is prepared here, used only
+    // while `db` is, and finalized before the lock is given back.
+    let reprepared = unsafe {
+        let rc = ffi::sqlite3_prepare_v3(
+            db,
+            sql.as_ptr(),
+            -1,
+            ffi::SQLITE_PREPARE_PERSISTENT,
+            &mut stmt,
+            std::ptr::null_mut(),
+        );
+        assert_eq!(rc, ffi::SQLITE_OK, "the question is prepared");
+        for limit in [1, 1, 50] {
+            assert_eq!(ffi::sqlite3_bind_int64(stmt, 1, limit), ffi::SQLITE_OK);
+            assert_eq!(ffi::sqlite3_step(stmt), ffi::SQLITE_DONE, "no certificates");
+            assert_eq!(ffi::sqlite3_reset(stmt), ffi::SQLITE_OK);
+        }
+        let reprepared = ffi::sqlite3_stmt_status(stmt, ffi::SQLITE_STMTSTATUS_REPREPARE, 0);
+        ffi::sqlite3_finalize(stmt);
+        reprepared
+    };
+    assert_eq!(reprepared, 0, "prepared again {reprepared} times");
+}
