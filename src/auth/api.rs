@@ -52,7 +52,7 @@ async fn sign_in(
     use super::server::{middleware, sessions, throttle, tokens::Claims};
     use crate::error::{Field, Problem};
     use crate::users::entity as user;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     let (state, db, now) = (who.state(), who.db(), who.now());
     // What no account can have is refused before any work: no name, or one or a password longer
@@ -115,7 +115,7 @@ async fn sign_in(
 
     let ttl_ms = state.config.session_ttl_secs * 1000;
     // The session and its entry in the audit log are made together.
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let session = sessions::create(&txn, &user.id, now, ttl_ms).await?;
     let viewer = Viewer {
         id: user.id.clone(),
@@ -242,7 +242,7 @@ async fn change_own_password(
     use super::server::{sessions, throttle};
     use crate::error::{Field, Problem};
     use crate::users::entity as user;
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
     let (state, db, now) = (who.state(), who.db(), who.now());
     // What is wrong with the form is said before any password is checked.
@@ -287,7 +287,7 @@ async fn change_own_password(
     }
     throttle::release(db, reservation).await?;
     let hash = state.passwords.hash(new_password).await?;
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let mut m: user::ActiveModel = me.into();
     m.password_hash = Set(hash);
     m.update(&txn).await?;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
 use super::entity::{delivery, read, reminder};
@@ -125,7 +125,7 @@ pub async fn sweep(db: &DatabaseConnection, now: i64, webhook: bool) -> Result<u
             continue;
         };
         let id = uuid::Uuid::new_v4().to_string();
-        let txn = db.begin().await?;
+        let txn = crate::server::db::begin_write(db).await?;
         let inserted = reminder::Entity::insert(reminder::ActiveModel {
             id: Set(id.clone()),
             subject_kind: Set(s.kind.as_str().to_string()),
@@ -220,7 +220,7 @@ pub async fn shortages(
             .await?
             .map_or_else(|| tenant_id.clone(), |t| t.name);
         let id = uuid::Uuid::new_v4().to_string();
-        let txn = db.begin().await?;
+        let txn = crate::server::db::begin_write(db).await?;
         let inserted = reminder::Entity::insert(reminder::ActiveModel {
             id: Set(id.clone()),
             subject_kind: Set(SubjectKind::Shortage.as_str().to_string()),

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 
 use super::entity as installation;
@@ -45,7 +45,7 @@ pub async fn ensure(
     admin_password: Option<&str>,
     now: i64,
 ) -> Result<Installed, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let row = match installation::Entity::find_by_id(1).one(&txn).await? {
         Some(row) => row,
         None => {

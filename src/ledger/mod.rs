@@ -30,7 +30,7 @@ use std::sync::Arc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, ExecResult, QueryFilter, QueryResult, Statement, TransactionTrait,
+    EntityTrait, ExecResult, QueryFilter, QueryResult, Statement,
 };
 
 use crate::agents::entity as agent;
@@ -132,7 +132,7 @@ impl Ledger {
     /// instance sharing the database. Its commit forgets every grant, unless the change says it
     /// reaches less ([`Change::reaches`]).
     pub(crate) async fn begin(&self) -> Result<Change, AppError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::server::db::begin_write(&self.db).await?;
         installation::Entity::update_many()
             .col_expr(
                 installation::Column::CreatedAt,
@@ -157,7 +157,7 @@ impl Ledger {
         agent_id: &str,
         now: i64,
     ) -> Result<Change, AppError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::server::db::begin_write(&self.db).await?;
         agent::Entity::update_many()
             .col_expr(agent::Column::LastSeenAt, Expr::value(now))
             .filter(agent::Column::Id.eq(agent_id))

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::agents::entity as agent;
 use crate::error::AppError;
@@ -109,7 +107,7 @@ pub async fn flush(db: &DatabaseConnection, refusals: &Refusals) -> Result<u64, 
         return Ok(0);
     }
     let written = async {
-        let txn = db.begin().await?;
+        let txn = crate::server::db::begin_write(db).await?;
         let mut total = 0u64;
         for (agent_id, w) in &taken {
             let n: u64 = w.counts.values().sum();

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::agents::entity as agent;
 use crate::error::AppError;
@@ -63,7 +63,7 @@ pub async fn flush(db: &DatabaseConnection, seen: &Seen) -> Result<usize, AppErr
         by_time.entry(*at).or_default().push(agent_id);
     }
     let written = async {
-        let txn = db.begin().await?;
+        let txn = crate::server::db::begin_write(db).await?;
         for (at, agents) in &by_time {
             for chunk in agents.chunks(CHUNK) {
                 agent::Entity::update_many()

@@ -4,7 +4,10 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 
 use super::config::Config;
 
@@ -61,6 +64,23 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbStartError
     Database::connect(options)
         .await
         .map_err(DbStartError::Connect)
+}
+
+/// Begins a transaction that writes: every one of Tessera's transactions does. On SQLite it takes
+/// the write lock at `BEGIN` (`BEGIN IMMEDIATE`), waiting for it as long as the busy timeout
+/// allows. A transaction begun the default way takes the lock at its first write, and if it read
+/// before that while another connection committed a write, SQLite cannot let it write on its
+/// stale snapshot and fails it at once ("database is locked", no waiting): an administrator's
+/// save of a tenant's borrowing failed so while agents' last-seen times were written. PostgreSQL
+/// ignores the mode. `TransactionTrait::begin` is disallowed in `clippy.toml` for this reason.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    // The one place a transaction is begun.
+    #[allow(clippy::disallowed_methods)]
+    db.begin_with_options(options).await
 }
 
 /// Turns on SQLite's query planner stability guarantee for a new connection, so that a statement

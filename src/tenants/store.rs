@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::model::{
@@ -400,7 +400,7 @@ pub async fn rotate_key(
     id: &str,
     now: i64,
 ) -> Result<String, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let t = find(&txn, id).await?;
     let key = new_enrollment_key()?;
     entity::Entity::update_many()
@@ -425,7 +425,7 @@ pub async fn set_release_after(
     minutes: Option<u32>,
     now: i64,
 ) -> Result<(), AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let t = find(&txn, id).await?;
     entity::Entity::update_many()
         .col_expr(
@@ -454,7 +454,7 @@ pub async fn set_max_agents(
     max: Option<u32>,
     now: i64,
 ) -> Result<(), AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let t = find(&txn, id).await?;
     entity::Entity::update_many()
         .col_expr(
@@ -532,7 +532,7 @@ pub async fn set_borrowing(
     keep: u32,
     now: i64,
 ) -> Result<(), AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let t = find(&txn, id).await?;
     let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     entity::Entity::update_many()

@@ -143,7 +143,7 @@ pub async fn roll_up(
         }
         txn
     } else {
-        db.begin().await?
+        crate::server::db::begin_write(db).await?
     };
     // SQLite: this write takes the database's write lock, so the reads below are one snapshot.
     progress::Entity::update_many()

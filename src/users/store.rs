@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 
 use super::entity as user;
@@ -168,7 +168,7 @@ pub async fn create(
         return Err(AppError::invalid(Field::UserName, Problem::Taken));
     }
     let hash = passwords.hash(new.password).await?;
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let u = insert(&txn, name, hash, new.role, t.id.clone(), now).await?;
     record(
         &txn,
@@ -221,7 +221,7 @@ pub async fn set_role(
             from: u.role.clone(),
             to: role.as_str().to_string(),
         });
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let mut m: user::ActiveModel = u.into();
     m.role = Set(role.as_str().to_string());
     m.update(&txn).await?;
@@ -245,7 +245,7 @@ pub async fn set_disabled(
         AuditKind::UserEnable
     };
     let entry = Entry::by(who.viewer(), now, kind, &u.name);
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let id = u.id.clone();
     let mut m: user::ActiveModel = u.into();
     m.disabled = Set(disabled);
@@ -316,7 +316,7 @@ async fn set_password(
     entry: Entry,
 ) -> Result<(), AppError> {
     let hash = passwords.hash(password).await?;
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     let id = u.id.clone();
     let mut m: user::ActiveModel = u.into();
     m.password_hash = Set(hash);

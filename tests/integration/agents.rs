@@ -453,7 +453,7 @@ async fn two_processes_on_one_postgresql_grant_every_free_license_and_no_more() 
 /// transactions here lock two rows in opposite orders.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadlock_postgresql_breaks_is_contended_and_tried_again() {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use sea_orm::ConnectionTrait;
     use tessera::error::{AppError, gave_way};
     let app = TestApp::start(Backend::Postgres).await;
     app.db
@@ -462,7 +462,8 @@ async fn a_deadlock_postgresql_breaks_is_contended_and_tried_again() {
         )
         .await
         .expect("a table of two rows");
-    let (one, two) = (app.db.begin().await.unwrap(), app.db.begin().await.unwrap());
+    let begin = || tessera::server::db::begin_write(&app.db);
+    let (one, two) = (begin().await.unwrap(), begin().await.unwrap());
     one.execute_unprepared("UPDATE knot SET n = 1 WHERE id = 1")
         .await
         .unwrap();

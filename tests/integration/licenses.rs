@@ -684,7 +684,7 @@ async fn a_broad_search_is_counted_to_a_limit(backend: Backend) {
 }
 
 async fn the_search_reads_its_indexes(backend: Backend) {
-    use sea_orm::{EntityTrait, QueryFilter, QuerySelect, QueryTrait, TransactionTrait};
+    use sea_orm::{EntityTrait, QueryFilter, QuerySelect, QueryTrait};
     use tessera::licenses::entity::certificate;
     let app = TestApp::start(backend).await;
     let db_backend = app.db.get_database_backend();
@@ -711,7 +711,9 @@ async fn the_search_reads_its_indexes(backend: Backend) {
     };
     // On a near-empty table PostgreSQL's planner rightly prefers reading it: told not to, it
     // shows the index it has.
-    let txn = app.db.begin().await.expect("a transaction");
+    let txn = tessera::server::db::begin_write(&app.db)
+        .await
+        .expect("a transaction");
     if backend == Backend::Postgres {
         txn.execute_unprepared("SET LOCAL enable_seqscan = off")
             .await

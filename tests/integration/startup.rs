@@ -273,14 +273,16 @@ fn an_agent() -> tessera::agents::entity::Model {
 /// (it is near empty here), the planner shows whether the index alone gives the order.
 #[tokio::test]
 async fn a_claim_on_postgresql_reads_its_index_in_order() {
-    use sea_orm::{ConnectionTrait, QuerySelect, QueryTrait, TransactionTrait};
+    use sea_orm::{ConnectionTrait, QuerySelect, QueryTrait};
     use tessera::ledger::holdings::{Pool, free_in};
     let app = TestApp::start(Backend::Postgres).await;
     let backend = app.db.get_database_backend();
     let now = app.state.clock.now_ms();
     for pool in [Pool::Tenant, Pool::Shared] {
         let query = free_in(pool, &an_agent(), now).limit(1).build(backend);
-        let txn = app.db.begin().await.expect("a transaction");
+        let txn = tessera::server::db::begin_write(&app.db)
+            .await
+            .expect("a transaction");
         txn.execute_unprepared("SET LOCAL enable_seqscan = off")
             .await
             .expect("set");
@@ -461,4 +463,39 @@ async fn sqlite_prepares_a_question_once_whatever_its_limit() {
         reprepared
     };
     assert_eq!(reprepared, 0, "prepared again {reprepared} times");
+}
+
+/// A transaction Tessera begins holds SQLite's write lock from its `BEGIN`, before any statement:
+/// one that took it at its first write could read, see another connection commit, and then fail
+/// at once with "database is locked" (no busy timeout helps a stale snapshot). An administrator's
+/// save failed so, in a browser test, while agents' last-seen times were being written. Here a
+/// second connection that does not wait is refused the lock while the transaction is open, and
+/// gets it once it has committed.
+#[tokio::test]
+async fn a_transaction_holds_sqlites_write_lock_from_its_begin() {
+    use sea_orm::sqlx::{Connection, sqlite::SqliteConnectOptions};
+    use std::str::FromStr;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let options = SqliteConnectOptions::from_str(&app.database_url)
+        .expect("the test's database")
+        .busy_timeout(std::time::Duration::ZERO);
+    let mut other = sea_orm::sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("a connection of its own");
+    let txn = server::db::begin_write(&app.db)
+        .await
+        .expect("a transaction");
+    let refused = sea_orm::sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect_err("the write lock is the transaction's");
+    assert!(
+        refused.to_string().contains("database is locked"),
+        "{refused}"
+    );
+    txn.commit().await.expect("commit");
+    sea_orm::sqlx::raw_sql("BEGIN IMMEDIATE; ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("the lock is free once it committed");
 }

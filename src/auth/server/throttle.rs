@@ -21,7 +21,6 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
-    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -145,7 +144,7 @@ pub async fn reserve(
     attempt: &Attempt,
     now: i64,
 ) -> Result<Reservation, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         // Held to the commit: reservations of one name, or from one address, are made one at a
         // time across instances. Taken in one order, so two never wait for each other.
@@ -286,7 +285,7 @@ pub async fn count_refusal(
         .filter(|c| !c.is_control())
         .take(64)
         .collect();
-    let txn = db.begin().await?;
+    let txn = crate::server::db::begin_write(db).await?;
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -425,7 +424,7 @@ pub async fn close_windows(db: &DatabaseConnection, now: i64) -> Result<u64, App
             return Ok(appended);
         }
         for row in closed {
-            let txn = db.begin().await?;
+            let txn = crate::server::db::begin_write(db).await?;
             let gone = sign_in_refusal::Entity::delete_by_id(row.id)
                 .exec(&txn)
                 .await?
