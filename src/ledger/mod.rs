@@ -126,10 +126,10 @@ impl Ledger {
         self.grants.forget(Scope::Every);
     }
 
-    /// Begins a change that may touch any license, tenant or agent. Its first statement writes
-    /// the installation row, so such changes are serialised: SQLite takes its write lock at once
-    /// (no upgrade deadlock), and PostgreSQL holds the row lock until commit, across every
-    /// instance sharing the database. Its commit forgets every grant, unless the change says it
+    /// Begins a change that may touch any license, tenant or agent. Such changes are serialised:
+    /// on SQLite by the write lock its `BEGIN` takes ([`crate::server::db::begin_write`]), on
+    /// PostgreSQL by its first statement, a write of the installation row, whose lock it holds
+    /// until commit, across every instance sharing the database. Its commit forgets every grant, unless the change says it
     /// reaches less ([`Change::reaches`]).
     pub(crate) async fn begin(&self) -> Result<Change, AppError> {
         let txn = crate::server::db::begin_write(&self.db).await?;
@@ -149,8 +149,8 @@ impl Ledger {
     }
 
     /// Begins a change of one agent's own holding (its claim at checkout, its release). Its first
-    /// statement writes the agent's last-seen time, which takes the agent's row lock (PostgreSQL)
-    /// or the write lock (SQLite): one such change per agent at a time, and the lock order is the
+    /// statement writes the agent's last-seen time, which takes the agent's row lock (PostgreSQL;
+    /// SQLite's write lock is taken at `BEGIN`): one such change per agent at a time, and the lock order is the
     /// agent's row, then certificates. Its commit forgets only this agent's grants.
     pub(crate) async fn begin_for_agent(
         &self,

@@ -145,7 +145,7 @@ pub async fn roll_up(
     } else {
         crate::server::db::begin_write(db).await?
     };
-    // SQLite: this write takes the database's write lock, so the reads below are one snapshot.
+    // SQLite holds the write lock from `BEGIN`, so the reads below are one snapshot.
     progress::Entity::update_many()
         .col_expr(
             progress::Column::MinutesUntil,
